@@ -1,0 +1,43 @@
+#ifndef PEMS_DB_H
+#define PEMS_DB_H
+
+#include <libpq-fe.h>
+
+/* A libpq connection that reconnects by itself. All SQL goes through db_query with
+ * parameters; a statement given a name is prepared once per connection. */
+typedef struct db db_t;
+
+enum db_status {
+    DB_OK = 0,
+    DB_UNAVAILABLE = -1,   /* cannot reach the server: answer 503 / retry later */
+    DB_ERROR = -2          /* the server refused the statement: see db_sqlstate */
+};
+
+db_t *db_new(const char *conninfo);
+void db_free(db_t *db);
+
+/* Connects if not connected (or the connection broke). DB_OK or DB_UNAVAILABLE. */
+int db_connect(db_t *db);
+PGconn *db_pg(db_t *db);
+
+/* Returns a result with status COMMAND_OK or TUPLES_OK (caller PQclear()s it), or NULL
+ * with db_last_status() set. Outside a transaction a statement that fails because the
+ * connection dropped is retried once on a fresh connection. */
+PGresult *db_query(db_t *db, const char *stmt_name, const char *sql, int nparams,
+                   const char *const *params);
+/* Same, result discarded. Returns DB_OK or the failure status. */
+int db_exec(db_t *db, const char *stmt_name, const char *sql, int nparams,
+            const char *const *params);
+
+int db_begin(db_t *db);
+int db_commit(db_t *db);
+void db_rollback(db_t *db);   /* safe to call when no transaction is open */
+
+int db_last_status(const db_t *db);
+const char *db_sqlstate(const db_t *db);  /* "" when none */
+const char *db_errmsg(const db_t *db);
+
+/* convenience: NULL for SQL NULL */
+const char *db_value(const PGresult *res, int row, int col);
+
+#endif

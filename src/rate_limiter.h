@@ -1,0 +1,24 @@
+#ifndef PEMS_RATE_LIMITER_H
+#define PEMS_RATE_LIMITER_H
+
+#include <stdint.h>
+
+/* At most `rps` request starts in any one-second interval (a sliding window, not a bucket
+ * that may burst 2x at a refill edge). Times are wall-clock nanoseconds so a window can be
+ * handed from one worker process to another through the database. */
+struct rate_limiter;
+
+struct rate_limiter *rate_limiter_new(int rps);
+void rate_limiter_free(struct rate_limiter *rl);
+void rate_limiter_set_rate(struct rate_limiter *rl, int rps);
+
+/* 0 when a request may start at now_ns (and records that start), else ns to wait. */
+int64_t rate_limiter_acquire(struct rate_limiter *rl, int64_t now_ns);
+/* Nothing starts before until_ns (PEMS answered 429). */
+void rate_limiter_pause_until(struct rate_limiter *rl, int64_t until_ns);
+
+/* Recent starts (oldest first) for a hand-over; returns the count written (<= max). */
+int rate_limiter_recent(const struct rate_limiter *rl, int64_t *out, int max);
+void rate_limiter_seed(struct rate_limiter *rl, const int64_t *starts, int n);
+
+#endif
