@@ -3,7 +3,8 @@ PEMS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Out-of-tree build so several builds (plain, sanitizers) can live side by side.
 BUILD_DIR=${BUILD_DIR:-$PEMS_ROOT/build}
 # Where the throw-away stack keeps its data, sockets and logs.
-STACK_DIR=${STACK_DIR:-$PEMS_ROOT/.stack}
+# Under /tmp so the unprivileged postgres and nginx users can reach it.
+STACK_DIR=${STACK_DIR:-/tmp/pems-stack-$(id -u)-$(printf %s "$PEMS_ROOT" | md5sum | cut -c1-8)}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
