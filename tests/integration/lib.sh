@@ -1,0 +1,72 @@
+# Sourced by tests/integration/test_*.sh: assertion helpers and the pass/fail count.
+# Each test file runs against the stack started by scripts/stack (env already exported).
+set -uo pipefail
+
+PASSED=0
+FAILED=0
+CURRENT_TEST=""
+TEST_TMP=$(mktemp -d)
+trap 'rm -rf "$TEST_TMP"' EXIT
+
+test_begin() { CURRENT_TEST=$1; }
+
+pass() { PASSED=$((PASSED + 1)); }
+fail() {
+  FAILED=$((FAILED + 1))
+  printf 'FAIL [%s] %s\n' "$CURRENT_TEST" "$*" >&2
+}
+
+assert_eq() {  # expected actual message
+  if [ "$1" == "$2" ]; then pass; else fail "$3: expected '$1', got '$2'"; fi
+}
+assert_ne() {
+  if [ "$1" != "$2" ]; then pass; else fail "$3: did not expect '$1'"; fi
+}
+assert_ge() {  # a >= b
+  if [ "$1" -ge "$2" ] 2>/dev/null; then pass; else fail "$3: expected $1 >= $2"; fi
+}
+assert_le() {
+  if [ "$1" -le "$2" ] 2>/dev/null; then pass; else fail "$3: expected $1 <= $2"; fi
+}
+assert_match() {  # regex actual message
+  if [[ $2 =~ $1 ]]; then pass; else fail "$3: '$2' does not match /$1/"; fi
+}
+
+# api METHOD PATH [BODY] [extra curl args...]: sets HTTP_STATUS and BODY (the response)
+# Uses $TOKEN for Authorization when set.
+api() {
+  local method=$1 path=$2 data=${3-}
+  shift 3 2>/dev/null || shift $#
+  local args=(-sk -X "$method" -o "$TEST_TMP/body" -w '%{http_code}' --max-time 30)
+  [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
+  if [ -n "$data" ]; then
+    args+=(-H 'Content-Type: application/json' --data-binary "$data")
+  fi
+  HTTP_STATUS=$(curl "${args[@]}" "$@" "$PEMS_URL$path")
+  BODY=$(cat "$TEST_TMP/body")
+}
+
+# jq on the last response body
+jbody() { printf '%s' "$BODY" | jq -r "$1" 2>/dev/null; }
+
+# asserts status and the error envelope's code
+assert_error() {  # status code message
+  assert_eq "$1" "$HTTP_STATUS" "$3 (status)"
+  assert_eq "$2" "$(jbody '.error.code')" "$3 (error.code)"
+}
+
+psql_q() { psql -qtAX "$DATABASE_URL" -v ON_ERROR_STOP=1 -c "$1"; }
+
+# waits until the command succeeds: wait_for SECONDS cmd...
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.2
+  done
+}
+
+finish() {
+  printf '%s: %d passed, %d failed\n' "$(basename "$0" .sh)" "$PASSED" "$FAILED"
+  [ "$FAILED" -eq 0 ]
+}
