@@ -1,0 +1,61 @@
+#ifndef PEMS_PEMS_CLIENT_H
+#define PEMS_PEMS_CLIENT_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+/* The PEMS wire protocol of SPEC §5 over libcurl. Rate limiting is the caller's job. */
+
+enum pems_auth { PEMS_AUTH_BASIC, PEMS_AUTH_API_KEY };
+
+/* One api_servers row with its credentials decrypted (see pems_server.h). */
+struct pems_server {
+    char id[37];
+    char org_id[37];
+    char *base_url;
+    enum pems_auth auth;
+    char *username;      /* basic auth */
+    char *secret;        /* password or api key */
+    long timeout_ms;
+    int rate_limit_rps;
+    bool write_enabled;
+};
+void pems_server_clear(struct pems_server *srv);
+
+enum pems_outcome {
+    PEMS_OK,            /* 2xx */
+    PEMS_CONFLICT,      /* 409: body carries the current {pfaId, version, data} */
+    PEMS_PERMANENT,     /* 400, 401, 404 (and other 4xx) */
+    PEMS_RATE_LIMITED,  /* 429: retry_after_s says how long to pause */
+    PEMS_RETRYABLE      /* 5xx, timeouts, refused connections */
+};
+
+struct pems_response {
+    enum pems_outcome outcome;
+    long http_status;     /* 0 for a transport error */
+    json_t *body;         /* parsed JSON body or NULL */
+    long retry_after_s;   /* -1 when absent */
+    char error[256];      /* short human text for last_error */
+};
+void pems_response_clear(struct pems_response *resp);
+
+struct pems_client;
+
+/* Copies what it needs from srv; one curl handle per client so connections are reused. */
+struct pems_client *pems_client_new(const struct pems_server *srv);
+void pems_client_free(struct pems_client *pc);
+
+/* Each returns 0 when a response (of any outcome) was obtained and -1 only on local failure
+ * (out of memory); out is always initialised. */
+int pems_client_update(struct pems_client *pc, const char *pfa_id, int version,
+                       const json_t *changes, const char *idempotency_key,
+                       struct pems_response *out);
+int pems_client_delete(struct pems_client *pc, const char *pfa_id, int version,
+                       const char *idempotency_key, struct pems_response *out);
+int pems_client_get(struct pems_client *pc, const char *pfa_id, struct pems_response *out);
+/* updated_since and cursor may be NULL; limit 1..500 */
+int pems_client_pull(struct pems_client *pc, const char *updated_since, const char *cursor,
+                     int limit, struct pems_response *out);
+int pems_client_health(struct pems_client *pc, struct pems_response *out);
+
+#endif
