@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS api_servers (
     pull_since       text,
     last_pull_at     timestamptz,
     paused_until     timestamptz,
+    health_ok        boolean,
+    health_error     text,
+    health_checked_at timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
