@@ -1,6 +1,7 @@
 #ifndef PEMS_CONFLICT_H
 #define PEMS_CONFLICT_H
 
+#include <stdbool.h>
 #include <jansson.h>
 
 /* Three-way conflict detection of SPEC §6 (steps 1-5). */
@@ -25,6 +26,21 @@ int conflict_detect(int base_version, int mirror_version, const json_t *pems_cha
 void conflict_result_clear(struct conflict_result *res);
 
 enum conflict_resolution { RESOLVE_USE_LOCAL, RESOLVE_USE_PEMS, RESOLVE_MERGE };
-int conflict_resolution_parse(const char *s, enum conflict_resolution *out);
+int conflict_resolution_parse(const char *s, enum conflict_resolution *out);   /* 0 ok, -1 */
+
+enum conflict_resolve_error {
+    RESOLVE_OK,
+    RESOLVE_ERR_MERGED_DATA_REQUIRED,  /* merge without a non-empty mergedData object: 400 */
+    RESOLVE_ERR_ALREADY_RESOLVED       /* 409 */
+};
+
+/* What resolving a conflict applies. The request is checked before the conflict's state (a
+ * malformed request is a 400 whatever the state). On RESOLVE_OK *applied_delta is a new
+ * reference to the delta to rebase on the current mirror version and queue (the local delta
+ * for use_local, mergedData for merge), or NULL for use_pems (the modification is discarded).
+ * mergedData must still be validated by the caller like any modification. */
+enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflict_resolution r,
+                                             const json_t *local_delta,
+                                             const json_t *merged_data, json_t **applied_delta);
 
 #endif

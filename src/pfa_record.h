@@ -12,7 +12,9 @@ struct pfa_field {
     const char *name;
     enum pfa_field_type type;
     const char *const *enum_values;  /* NULL-terminated, PFA_ENUM only */
-    bool nullable;                   /* may a delta clear it with null */
+    bool nullable;                   /* may a delta clear it with null; the others are
+                                        required on a record */
+    bool allow_empty;                /* PFA_STRING only: may be "" after trimming */
 };
 
 const struct pfa_field *pfa_field_find(const char *name);
@@ -24,6 +26,10 @@ const char *pfa_op_name(enum pfa_op op);
 
 /* New record: record overlaid with delta (a null in delta removes the field). */
 json_t *pfa_apply_delta(const json_t *record, const json_t *delta);
+
+/* Equality of two field values: a missing value (NULL) equals JSON null, numbers compare by
+ * value (100 == 100.0), containers compare element by element. */
+bool pfa_value_equal(const json_t *a, const json_t *b);
 
 /* Sorted array of field names whose values differ between a and b (either may be NULL = {}). */
 json_t *pfa_diff_fields(const json_t *a, const json_t *b);

@@ -1,0 +1,139 @@
+#include "conflict.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pfa_record.h"
+
+static bool name_in(const json_t *names, const char *name)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(names, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return true;
+    return false;
+}
+
+static int cmp_json_names(const void *x, const void *y)
+{
+    return strcmp(json_string_value(*(json_t *const *)x), json_string_value(*(json_t *const *)y));
+}
+
+/* Sorts an array of strings in place. */
+static int sort_names(json_t *names)
+{
+    size_t n = json_array_size(names);
+    json_t **items;
+    int rc = 0;
+
+    if (n < 2)
+        return 0;
+    items = calloc(n, sizeof *items);
+    if (!items)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_incref(json_array_get(names, i));
+    qsort(items, n, sizeof *items, cmp_json_names);
+    for (size_t i = 0; i < n; i++)
+        if (json_array_set_new(names, i, items[i]) != 0)
+            rc = -1;
+    free(items);
+    return rc;
+}
+
+int conflict_detect(int base_version, int mirror_version, const json_t *pems_changed_fields,
+                    const json_t *local_delta, const json_t *pems_current,
+                    struct conflict_result *out)
+{
+    const char *key;
+    json_t *value;
+
+    if (!out)
+        return -1;
+    out->outcome = CONFLICT_NONE;
+    out->conflict_fields = json_array();
+    out->rebased_delta = json_object();
+    if (!out->conflict_fields || !out->rebased_delta)
+        goto fail;
+    if (local_delta && !json_is_object(local_delta))
+        goto fail;
+
+    if (base_version >= mirror_version) {
+        json_decref(out->rebased_delta);
+        out->rebased_delta = local_delta ? json_deep_copy(local_delta) : json_object();
+        if (!out->rebased_delta)
+            goto fail;
+        return 0;
+    }
+
+    json_object_foreach((json_t *)local_delta, key, value) {
+        if (name_in(pems_changed_fields, key)) {
+            /* both sides changed it: same result is a convergent edit, nothing to write */
+            if (pfa_value_equal(value, json_object_get(pems_current, key)))
+                continue;
+            if (json_array_append_new(out->conflict_fields, json_string(key)) != 0)
+                goto fail;
+        }
+        if (json_object_set_new(out->rebased_delta, key, json_deep_copy(value)) != 0)
+            goto fail;
+    }
+    if (sort_names(out->conflict_fields) != 0)
+        goto fail;
+    out->outcome = json_array_size(out->conflict_fields) > 0 ? CONFLICT_OVERLAP
+                                                             : CONFLICT_AUTO_MERGE;
+    return 0;
+
+fail:
+    conflict_result_clear(out);
+    return -1;
+}
+
+void conflict_result_clear(struct conflict_result *res)
+{
+    if (!res)
+        return;
+    json_decref(res->conflict_fields);
+    json_decref(res->rebased_delta);
+    res->conflict_fields = NULL;
+    res->rebased_delta = NULL;
+    res->outcome = CONFLICT_NONE;
+}
+
+int conflict_resolution_parse(const char *s, enum conflict_resolution *out)
+{
+    if (!s)
+        return -1;
+    if (strcmp(s, "use_local") == 0)
+        *out = RESOLVE_USE_LOCAL;
+    else if (strcmp(s, "use_pems") == 0)
+        *out = RESOLVE_USE_PEMS;
+    else if (strcmp(s, "merge") == 0)
+        *out = RESOLVE_MERGE;
+    else
+        return -1;
+    return 0;
+}
+
+enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflict_resolution r,
+                                             const json_t *local_delta,
+                                             const json_t *merged_data, json_t **applied_delta)
+{
+    *applied_delta = NULL;
+    if (r == RESOLVE_MERGE && (!json_is_object(merged_data) || json_object_size(merged_data) == 0))
+        return RESOLVE_ERR_MERGED_DATA_REQUIRED;
+    if (already_resolved)
+        return RESOLVE_ERR_ALREADY_RESOLVED;
+    switch (r) {
+    case RESOLVE_USE_LOCAL:
+        *applied_delta = json_is_object(local_delta) ? json_deep_copy(local_delta) : json_object();
+        break;
+    case RESOLVE_MERGE:
+        *applied_delta = json_deep_copy(merged_data);
+        break;
+    case RESOLVE_USE_PEMS:
+        break;
+    }
+    return RESOLVE_OK;
+}

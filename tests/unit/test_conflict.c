@@ -1,0 +1,331 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <jansson.h>
+
+#include "conflict.h"
+
+/* PEMS's record now, after it changed forecastEnd and monthlyRate since our base version */
+static const char *pems_now =
+    "{\"category\":\"Cranes\",\"source\":\"Rental\",\"dor\":\"BEO\",\"monthlyRate\":15000,"
+    "\"forecastStart\":\"2025-03-01\",\"forecastEnd\":\"2025-12-31\",\"model\":\"LTM 1100\"}";
+static const char *pems_changed = "[\"forecastEnd\",\"monthlyRate\"]";
+
+static json_t *parse(const char *text)
+{
+    json_error_t err;
+    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, &err) : NULL;
+    if (text && !v)
+        fprintf(stderr, "bad test JSON: %s: %s\n", text, err.text);
+    return v;
+}
+
+static bool json_text_equal(const json_t *v, const char *text)
+{
+    json_t *want = parse(text);
+    bool eq = want && v && json_equal((json_t *)v, want);
+    if (!eq) {
+        char *got = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        fprintf(stderr, "got %s, want %s\n", got ? got : "(null)", text);
+        free(got);
+    }
+    json_decref(want);
+    return eq;
+}
+
+/* conflict_detect on JSON texts; returns its result code. */
+static int detect(int base, int mirror, const char *changed, const char *delta, const char *now,
+                  struct conflict_result *res)
+{
+    json_t *c = parse(changed);
+    json_t *d = parse(delta);
+    json_t *n = parse(now);
+    int rc = conflict_detect(base, mirror, c, d, n, res);
+
+    json_decref(c);
+    json_decref(d);
+    json_decref(n);
+    return rc;
+}
+
+static void test_no_conflict_when_base_current(void)
+{
+    struct conflict_result res;
+
+    CU_ASSERT_EQUAL(detect(3, 3, pems_changed, "{\"monthlyRate\":99}", pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_NONE);
+    CU_ASSERT_TRUE(json_text_equal(res.conflict_fields, "[]"));
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{\"monthlyRate\":99}"));
+    conflict_result_clear(&res);
+    CU_ASSERT_PTR_NULL(res.rebased_delta);
+    CU_ASSERT_PTR_NULL(res.conflict_fields);
+
+    /* a base newer than the mirror (the mirror has not caught up) is no conflict either */
+    CU_ASSERT_EQUAL(detect(5, 4, pems_changed, "{\"monthlyRate\":99}", pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_NONE);
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{\"monthlyRate\":99}"));
+    conflict_result_clear(&res);
+}
+
+static void test_auto_merge_non_overlapping(void)
+{
+    struct conflict_result res;
+
+    CU_ASSERT_EQUAL(detect(2, 3, pems_changed, "{\"model\":\"LTM 1200\",\"hasPlan\":true}",
+                           pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_AUTO_MERGE);
+    CU_ASSERT_TRUE(json_text_equal(res.conflict_fields, "[]"));
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{\"model\":\"LTM 1200\",\"hasPlan\":true}"));
+    conflict_result_clear(&res);
+}
+
+static void test_conflict_for_overlapping(void)
+{
+    struct conflict_result res;
+
+    CU_ASSERT_EQUAL(detect(2, 4, pems_changed,
+                           "{\"monthlyRate\":14000,\"model\":\"X\",\"forecastEnd\":\"2025-11-30\"}",
+                           pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_OVERLAP);
+    /* sorted names */
+    CU_ASSERT_TRUE(json_text_equal(res.conflict_fields, "[\"forecastEnd\",\"monthlyRate\"]"));
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta,
+                                   "{\"monthlyRate\":14000,\"model\":\"X\",\"forecastEnd\":\"2025-11-30\"}"));
+    conflict_result_clear(&res);
+}
+
+static void test_resolve_use_local(void)
+{
+    json_t *local = parse("{\"monthlyRate\":14000}");
+    json_t *applied = NULL;
+
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_USE_LOCAL, local, NULL, &applied), RESOLVE_OK);
+    CU_ASSERT_TRUE(json_text_equal(applied, "{\"monthlyRate\":14000}"));
+    CU_ASSERT_PTR_NOT_EQUAL(applied, local);
+    json_decref(applied);
+    /* mergedData is ignored for use_local */
+    {
+        json_t *merged = parse("{\"monthlyRate\":1}");
+        CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_USE_LOCAL, local, merged, &applied), RESOLVE_OK);
+        CU_ASSERT_TRUE(json_text_equal(applied, "{\"monthlyRate\":14000}"));
+        json_decref(applied);
+        json_decref(merged);
+    }
+    json_decref(local);
+}
+
+static void test_resolve_use_pems(void)
+{
+    json_t *local = parse("{\"monthlyRate\":14000}");
+    json_t *applied = local;
+
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_USE_PEMS, local, NULL, &applied), RESOLVE_OK);
+    CU_ASSERT_PTR_NULL(applied);
+    json_decref(local);
+}
+
+static void test_reject_merge_without_data(void)
+{
+    json_t *local = parse("{\"monthlyRate\":14000}");
+    json_t *empty = json_object();
+    json_t *not_object = json_string("x");
+    json_t *jnull = json_null();
+    json_t *applied = NULL;
+
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, NULL, &applied),
+                    RESOLVE_ERR_MERGED_DATA_REQUIRED);
+    CU_ASSERT_PTR_NULL(applied);
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, jnull, &applied),
+                    RESOLVE_ERR_MERGED_DATA_REQUIRED);
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, empty, &applied),
+                    RESOLVE_ERR_MERGED_DATA_REQUIRED);
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, not_object, &applied),
+                    RESOLVE_ERR_MERGED_DATA_REQUIRED);
+    /* a malformed request is reported before the conflict's state */
+    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_MERGE, local, NULL, &applied),
+                    RESOLVE_ERR_MERGED_DATA_REQUIRED);
+    CU_ASSERT_PTR_NULL(applied);
+    json_decref(local);
+    json_decref(empty);
+    json_decref(not_object);
+    json_decref(jnull);
+}
+
+static void test_resolve_merge_with_data(void)
+{
+    json_t *local = parse("{\"monthlyRate\":14000}");
+    json_t *merged = parse("{\"monthlyRate\":14500,\"model\":\"Y\"}");
+    json_t *applied = NULL;
+
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, merged, &applied), RESOLVE_OK);
+    CU_ASSERT_TRUE(json_text_equal(applied, "{\"monthlyRate\":14500,\"model\":\"Y\"}"));
+    CU_ASSERT_PTR_NOT_EQUAL(applied, merged);
+    json_decref(applied);
+    json_decref(local);
+    json_decref(merged);
+}
+
+static void test_reject_already_resolved(void)
+{
+    json_t *local = parse("{\"monthlyRate\":14000}");
+    json_t *merged = parse("{\"monthlyRate\":14500}");
+    json_t *applied = NULL;
+
+    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_USE_LOCAL, local, NULL, &applied),
+                    RESOLVE_ERR_ALREADY_RESOLVED);
+    CU_ASSERT_PTR_NULL(applied);
+    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_USE_PEMS, local, NULL, &applied),
+                    RESOLVE_ERR_ALREADY_RESOLVED);
+    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_MERGE, local, merged, &applied),
+                    RESOLVE_ERR_ALREADY_RESOLVED);
+    CU_ASSERT_PTR_NULL(applied);
+    json_decref(local);
+    json_decref(merged);
+}
+
+static void test_resolution_parse(void)
+{
+    enum conflict_resolution r = RESOLVE_MERGE;
+
+    CU_ASSERT_EQUAL(conflict_resolution_parse("use_local", &r), 0);
+    CU_ASSERT_EQUAL(r, RESOLVE_USE_LOCAL);
+    CU_ASSERT_EQUAL(conflict_resolution_parse("use_pems", &r), 0);
+    CU_ASSERT_EQUAL(r, RESOLVE_USE_PEMS);
+    CU_ASSERT_EQUAL(conflict_resolution_parse("merge", &r), 0);
+    CU_ASSERT_EQUAL(r, RESOLVE_MERGE);
+    CU_ASSERT_EQUAL(conflict_resolution_parse("USE_LOCAL", &r), -1);
+    CU_ASSERT_EQUAL(conflict_resolution_parse("use_local ", &r), -1);
+    CU_ASSERT_EQUAL(conflict_resolution_parse("", &r), -1);
+    CU_ASSERT_EQUAL(conflict_resolution_parse(NULL, &r), -1);
+    CU_ASSERT_EQUAL(r, RESOLVE_MERGE);
+}
+
+static void test_convergent_edit(void)
+{
+    struct conflict_result res;
+
+    /* both sides set monthlyRate to 15000 (100 == 100.0 too): not a conflict, nothing to write */
+    CU_ASSERT_EQUAL(detect(2, 3, pems_changed, "{\"monthlyRate\":15000.0}", pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_AUTO_MERGE);
+    CU_ASSERT_TRUE(json_text_equal(res.conflict_fields, "[]"));
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{}"));
+    conflict_result_clear(&res);
+
+    /* convergent field dropped, the rest merged */
+    CU_ASSERT_EQUAL(detect(2, 3, pems_changed,
+                           "{\"forecastEnd\":\"2025-12-31\",\"model\":\"Z\"}", pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_AUTO_MERGE);
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{\"model\":\"Z\"}"));
+    conflict_result_clear(&res);
+
+    /* one convergent, one real conflict: only the real one is listed */
+    CU_ASSERT_EQUAL(detect(2, 3, pems_changed,
+                           "{\"forecastEnd\":\"2025-12-31\",\"monthlyRate\":1}", pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_OVERLAP);
+    CU_ASSERT_TRUE(json_text_equal(res.conflict_fields, "[\"monthlyRate\"]"));
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{\"monthlyRate\":1}"));
+    conflict_result_clear(&res);
+
+    /* both cleared a field: PEMS no longer has it, our delta nulls it */
+    CU_ASSERT_EQUAL(detect(2, 3, "[\"class\"]", "{\"class\":null}", pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_AUTO_MERGE);
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{}"));
+    conflict_result_clear(&res);
+
+    /* we cleared a field PEMS changed to a value: a conflict */
+    CU_ASSERT_EQUAL(detect(2, 3, pems_changed, "{\"monthlyRate\":null}", pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_OVERLAP);
+    CU_ASSERT_TRUE(json_text_equal(res.conflict_fields, "[\"monthlyRate\"]"));
+    conflict_result_clear(&res);
+}
+
+static void test_detect_edge_cases(void)
+{
+    struct conflict_result res;
+    json_t *delta = parse("{\"monthlyRate\":1,\"model\":\"Q\"}");
+    json_t *changed = parse(pems_changed);
+    json_t *now = parse(pems_now);
+    json_t *delta_copy = json_deep_copy(delta);
+    json_t *now_copy = json_deep_copy(now);
+
+    /* inputs untouched, the results are separate new references */
+    CU_ASSERT_FATAL(delta && changed && now && delta_copy && now_copy);
+    CU_ASSERT_EQUAL(conflict_detect(1, 2, changed, delta, now, &res), 0);
+    CU_ASSERT_TRUE(json_equal(delta, delta_copy));
+    CU_ASSERT_TRUE(json_equal(now, now_copy));
+    CU_ASSERT_PTR_NOT_EQUAL(res.rebased_delta, delta);
+    CU_ASSERT_EQUAL(res.rebased_delta->refcount, 1);
+    CU_ASSERT_EQUAL(res.conflict_fields->refcount, 1);
+    conflict_result_clear(&res);
+
+    /* no history rows (or none given): nothing overlaps */
+    CU_ASSERT_EQUAL(conflict_detect(1, 2, NULL, delta, now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_AUTO_MERGE);
+    CU_ASSERT_TRUE(json_equal(res.rebased_delta, delta));
+    conflict_result_clear(&res);
+
+    /* a delete passes an empty delta: never a conflict */
+    CU_ASSERT_EQUAL(conflict_detect(1, 2, changed, NULL, now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_AUTO_MERGE);
+    CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{}"));
+    conflict_result_clear(&res);
+
+    /* a delta that is not an object is refused */
+    {
+        json_t *bad = json_array();
+        CU_ASSERT_EQUAL(conflict_detect(1, 2, changed, bad, now, &res), -1);
+        CU_ASSERT_PTR_NULL(res.rebased_delta);
+        CU_ASSERT_PTR_NULL(res.conflict_fields);
+        json_decref(bad);
+    }
+    CU_ASSERT_EQUAL(conflict_detect(1, 2, changed, delta, now, NULL), -1);
+
+    /* clearing twice is harmless */
+    conflict_result_clear(&res);
+    json_decref(delta);
+    json_decref(changed);
+    json_decref(now);
+    json_decref(delta_copy);
+    json_decref(now_copy);
+}
+
+int main(void)
+{
+    static const struct {
+        const char *name;
+        CU_TestFunc fn;
+    } tests[] = {
+        { "no conflict when baseVersion >= mirrorVersion", test_no_conflict_when_base_current },
+        { "auto-merge for non-overlapping changes", test_auto_merge_non_overlapping },
+        { "conflict for overlapping changes", test_conflict_for_overlapping },
+        { "resolve with use_local", test_resolve_use_local },
+        { "resolve with use_pems", test_resolve_use_pems },
+        { "reject merge without mergedData", test_reject_merge_without_data },
+        { "resolve with merge and mergedData", test_resolve_merge_with_data },
+        { "reject resolving a resolved conflict", test_reject_already_resolved },
+        { "resolution parsing", test_resolution_parse },
+        { "convergent edit is not a conflict", test_convergent_edit },
+        { "detect edge cases", test_detect_edge_cases },
+    };
+    CU_pSuite suite;
+    unsigned int failures;
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    suite = CU_add_suite("conflict", NULL, NULL);
+    if (!suite)
+        goto error;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
+            goto error;
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures == 0 ? 0 : 1;
+error:
+    CU_cleanup_registry();
+    return 2;
+}
