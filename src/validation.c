@@ -185,8 +185,7 @@ static json_t *canonical_number(double v, const char **err)
         *err = "must not be negative";
         return NULL;
     }
-    if (v == 0)
-        return json_integer(0);   /* also turns -0 into 0 */
+    /* -0 becomes the integer 0 here */
     if (v <= MAX_EXACT_INTEGER && floor(v) == v)
         return json_integer((json_int_t)v);
     return json_real(v);
