@@ -290,6 +290,7 @@ int migrate_run(db_t *db, const char *sql_dir, void (*on_applied)(const char *ve
         applied = -1;
         goto cleanup;
     }
+    PQsetNoticeProcessor(db_pg(db), ignore_notice, NULL);
     if (ensure_table(db, err, errlen) < 0 || verify_applied(db, m, n, err, errlen) < 0) {
         applied = -1;
         goto cleanup;

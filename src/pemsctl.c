@@ -1021,7 +1021,11 @@ int main(int argc, char **argv)
         rc = failf("%s", err);
         goto cleanup;
     }
-    config_init_logging(&c.cfg, "pemsctl");
+    /* a CLI is quiet on success unless asked otherwise */
+    if (getenv("PEMS_LOG_LEVEL"))
+        config_init_logging(&c.cfg, "pemsctl");
+    else
+        log_init("pemsctl", PEMS_LOG_WARN);
     if (c.cmd->need & CONFIG_NEED_DB) {
         if (!(c.db = db_new(c.cfg.database_url))) {
             rc = failf("out of memory");
