@@ -19,7 +19,7 @@ enum jwt_verdict jwt_verify_hs256(const char *token, const char *secret, time_t 
                                   char sub_out[37]);
 const char *jwt_verdict_message(enum jwt_verdict v);
 
-/* A new HS256 token (malloc'd) with sub, iat=now, exp=now+ttl; NULL on failure. */
+/* A new HS256 token (malloc'd, free()) with sub, iat=now, exp=now+ttl; NULL on failure. */
 char *jwt_mint_hs256(const char *secret, const char *sub, long ttl_seconds, time_t now);
 
 #endif
