@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# pemsctl against the stack's database: output contract, errors, audit rows, queue actions.
+. "$(dirname "$0")/lib.sh"
+
+UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+SUFFIX="$$-$RANDOM"
+
+# ctl ARGS...: sets OUT (stdout), ERR (stderr), RC
+ctl() {
+  OUT=$(pemsctl "$@" 2>"$TEST_TMP/err" </dev/null)
+  RC=$?
+  ERR=$(cat "$TEST_TMP/err")
+}
+lines() { if [ -z "$1" ]; then echo 0; else printf '%s\n' "$1" | wc -l; fi; }
+# asserts: exit 0, exactly one line on stdout that is a uuid
+assert_id_output() {
+  assert_eq 0 "$RC" "$1: exit status ($ERR)"
+  assert_eq 1 "$(lines "$OUT")" "$1: one line on stdout"
+  assert_match "$UUID_RE" "$OUT" "$1: prints an id"
+}
+assert_fails() {  # expected-rc stderr-regex message
+  assert_eq "$1" "$RC" "$3: exit status"
+  assert_eq "" "$OUT" "$3: nothing on stdout"
+  assert_match "$2" "$ERR" "$3: stderr"
+}
+b64url_decode() {
+  local s=$1
+  s=${s//-/+}; s=${s//_/\/}
+  case $(( ${#s} % 4 )) in 2) s="$s==" ;; 3) s="$s=" ;; esac
+  printf '%s' "$s" | base64 -d 2>/dev/null
+}
+
+test_begin "help"
+ctl --help
+assert_eq 0 "$RC" "--help exit status"
+for c in migrate "org add" "user add" "server add" token status retry cancel; do
+  assert_match "$c" "$OUT" "--help lists $c"
+done
+ctl help
+assert_eq 0 "$RC" "help exit status"
+assert_match "server add" "$OUT" "help lists commands"
+ctl help token
+assert_match "--ttl" "$OUT" "help token shows its usage"
+ctl org add --help
+assert_eq 0 "$RC" "org add --help"
+assert_match "--code" "$OUT" "org add --help shows usage"
+ctl
+assert_eq 2 "$RC" "no command is a usage error"
+
+test_begin "migrate"
+# on a database of its own: the shared one is migrated by scripts/stack start
+MIG_DB="pems_ctl_$$_$RANDOM"
+psql -qtAX "${DATABASE_URL%/*}/postgres" -c "CREATE DATABASE $MIG_DB" >/dev/null
+MIG_URL="${DATABASE_URL%/*}/$MIG_DB"
+OUT=$(DATABASE_URL=$MIG_URL pemsctl migrate 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
+assert_eq 0 "$RC" "migrate exit status ($ERR)"
+assert_eq "$(cd "${PEMS_SQL_DIR}" && ls -1 -- *.sql | sort)" "$OUT" "prints each file applied"
+OUT=$(DATABASE_URL=$MIG_URL pemsctl migrate 2>"$TEST_TMP/err"); RC=$?
+assert_eq "0|" "$RC|$OUT" "second migrate: exit 0, nothing applied"
+psql -qtAX "${DATABASE_URL%/*}/postgres" -c "DROP DATABASE $MIG_DB WITH (FORCE)" >/dev/null
+
+test_begin "org add"
+ctl org add --code "ctl-$SUFFIX" --name "pemsctl test org"
+assert_id_output "org add"
+ORG=$OUT
+assert_eq "ctl-$SUFFIX|pemsctl test org" "$(psql_q "SELECT code || '|' || name FROM organizations WHERE id = '$ORG'")" "row stored"
+assert_eq "pemsctl|create" "$(psql_q "SELECT actor || '|' || action FROM audit_log WHERE entity_type = 'organizations' AND entity_id = '$ORG'")" "audit row"
+ctl org add --code="ctl2-$SUFFIX" --name="second"
+assert_id_output "org add --code=C --name=N"
+ORG2=$OUT
+ctl org add --code "ctl-$SUFFIX" --name "again"
+assert_fails 1 "already exists" "duplicate org code"
+ctl org add --code "x-$SUFFIX"
+assert_fails 2 "missing --name" "org add without --name"
+ctl org add --name n
+assert_fails 2 "missing --code" "org add without --code"
+ctl org add --code c --name n --colour red
+assert_fails 2 "unknown option" "org add with an unknown option"
+ctl org add --code c --name
+assert_fails 2 "needs a value" "option without its value"
+ctl org add --code "  " --name n
+assert_fails 1 "blank" "blank code"
+ctl org frobnicate
+assert_fails 2 "unknown command" "unknown subcommand"
+ctl frobnicate
+assert_fails 2 "unknown command" "unknown command"
+
+test_begin "user add"
+ctl user add --username "ann-$SUFFIX" --email "ann@example.com" --org "$ORG" --perm Read,Write,Sync
+assert_id_output "user add"
+USR=$OUT
+assert_eq "{Read,Write,Sync}" "$(psql_q "SELECT permissions FROM user_organizations WHERE user_id = '$USR' AND organization_id = '$ORG'")" "permissions stored"
+ctl user add --username "ann-$SUFFIX" --email "ann@example.com" --org "$ORG2" --perm Read
+assert_id_output "user add to a second org"
+assert_eq "$USR" "$OUT" "the existing user is reused"
+assert_eq 2 "$(psql_q "SELECT count(*) FROM user_organizations WHERE user_id = '$USR'")" "two memberships"
+ctl user add --username "ann-$SUFFIX" --email "ann@example.com" --org "$ORG" --perm "Read, Admin,Read"
+assert_eq "$USR" "$OUT" "same user again"
+assert_eq "{Read,Admin}" "$(psql_q "SELECT permissions FROM user_organizations WHERE user_id = '$USR' AND organization_id = '$ORG'")" "permissions replaced, duplicates dropped"
+assert_eq 1 "$(psql_q "SELECT count(*) FROM users WHERE username = 'ann-$SUFFIX'")" "one user row"
+assert_eq "pemsctl|update|{\"permissions\": [\"Read\", \"Write\", \"Sync\"]}|{\"permissions\": [\"Read\", \"Admin\"]}" \
+  "$(psql_q "SELECT actor || '|' || action || '|' || before::text || '|' || after::text FROM audit_log
+             WHERE entity_type = 'user_organizations' AND entity_id = '$USR' AND organization_id = '$ORG'
+             ORDER BY id DESC LIMIT 1")" "membership change audited with before/after"
+ctl user add --username "bob-$SUFFIX" --email "bob@example.com" --org "$ORG" --perm Read,Fly
+assert_fails 2 "unknown permission 'Fly'" "unknown permission"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM users WHERE username = 'bob-$SUFFIX'")" "no user created on a bad permission"
+ctl user add --username "bob-$SUFFIX" --email "bob@example.com" --org "$ORG" --perm ""
+assert_fails 2 "perm" "empty permission list"
+ctl user add --username "bob-$SUFFIX" --email "bob@example.com" --org 00000000-0000-0000-0000-000000000000 --perm Read
+assert_fails 1 "organization .* not found" "unknown organization"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM users WHERE username = 'bob-$SUFFIX'")" "no user created for an unknown org"
+ctl user add --username "bob-$SUFFIX" --email "bob@example.com" --org not-a-uuid --perm Read
+assert_fails 2 "uuid" "malformed organization id"
+ctl user add --username "bob-$SUFFIX" --email "bob" --org "$ORG" --perm Read
+assert_fails 2 "email" "bad email"
+ctl user add --username "bob-$SUFFIX" --org "$ORG" --perm Read
+assert_fails 2 "missing --email" "missing email"
+
+test_begin "server add"
+PASSWORD="pw-$SUFFIX-Secret!"
+ctl server add --org "$ORG" --url "http://127.0.0.1:18080/t/ctl-$SUFFIX" --user pemsuser --password "$PASSWORD" --rps 7
+assert_id_output "server add"
+SRV=$OUT
+assert_eq "http://127.0.0.1:18080/t/ctl-$SUFFIX|basic|pemsuser|7|true" \
+  "$(psql_q "SELECT base_url || '|' || auth_type || '|' || username || '|' || rate_limit_rps || '|' || write_enabled FROM api_servers WHERE id = '$SRV'")" "server row"
+assert_eq 0 "$(psql_q "SELECT position(convert_to('$PASSWORD', 'UTF8') in credentials_enc) FROM api_servers WHERE id = '$SRV'")" "no plaintext password in credentials_enc"
+assert_eq $((12 + ${#PASSWORD} + 16)) "$(psql_q "SELECT octet_length(credentials_enc) FROM api_servers WHERE id = '$SRV'")" "sealed as nonce || ciphertext || tag"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM audit_log WHERE before::text LIKE '%$PASSWORD%' OR after::text LIKE '%$PASSWORD%'")" "password not in the audit log"
+assert_eq 1 "$(psql_q "SELECT count(*) FROM audit_log WHERE entity_type = 'api_servers' AND entity_id = '$SRV' AND action = 'create'")" "audit row"
+SEALED1=$(psql_q "SELECT encode(credentials_enc, 'hex') FROM api_servers WHERE id = '$SRV'")
+ctl server add --org "$ORG" --url "https://pems.example.com/api" --user pemsuser --password "$PASSWORD" --read-only
+assert_id_output "server add again"
+assert_eq "$SRV" "$OUT" "one server per organization: replaced in place"
+assert_eq "https://pems.example.com/api|10|false" \
+  "$(psql_q "SELECT base_url || '|' || rate_limit_rps || '|' || write_enabled FROM api_servers WHERE organization_id = '$ORG'")" "replaced values, default rps, read-only"
+assert_ne "$SEALED1" "$(psql_q "SELECT encode(credentials_enc, 'hex') FROM api_servers WHERE id = '$SRV'")" "a fresh nonce each time"
+OUT=$(printf '%s\n' "$PASSWORD" | pemsctl server add --org "$ORG2" --url http://127.0.0.1:18080/t/x --user u --password - 2>"$TEST_TMP/err"); RC=$?
+assert_eq 0 "$RC" "password from stdin ($(cat "$TEST_TMP/err"))"
+assert_eq $((12 + ${#PASSWORD} + 16)) "$(psql_q "SELECT octet_length(credentials_enc) FROM api_servers WHERE organization_id = '$ORG2'")" "stdin password without its newline"
+ctl server add --org "$ORG2" --url http://127.0.0.1:18080/t/x --api-key "key-$SUFFIX"
+assert_id_output "server add with an api key"
+assert_eq "api_key" "$(psql_q "SELECT auth_type FROM api_servers WHERE organization_id = '$ORG2'")" "auth type api_key"
+ctl server add --org "$ORG" --url http://x --user u
+assert_fails 2 "missing --password" "server add without a password"
+ctl server add --org "$ORG" --url ftp://x --user u --password p
+assert_fails 2 "http" "non-http URL"
+ctl server add --org "$ORG" --url http://x --user u --password p --rps 0
+assert_fails 2 "rps" "rps 0"
+ctl server add --org "$ORG" --url http://x --user u --password p --rps ten
+assert_fails 2 "rps" "rps not a number"
+ctl server add --org 00000000-0000-0000-0000-000000000000 --url http://x --user u --password p
+assert_fails 1 "not found" "server for an unknown org"
+OUT=$(env -u ENCRYPTION_KEY pemsctl server add --org "$ORG" --url http://x --user u --password p 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
+assert_fails 1 "ENCRYPTION_KEY" "server add without ENCRYPTION_KEY"
+
+test_begin "token"
+ctl token --user "$USR"
+assert_eq 0 "$RC" "token exit status ($ERR)"
+assert_eq 1 "$(lines "$OUT")" "token: one line"
+assert_match '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' "$OUT" "token is a JWS"
+TOKEN_OUT=$OUT
+IFS=. read -r JH JP JS <<<"$TOKEN_OUT"
+HEADER=$(b64url_decode "$JH")
+PAYLOAD=$(b64url_decode "$JP")
+assert_eq "HS256" "$(printf '%s' "$HEADER" | jq -r .alg)" "alg HS256"
+assert_eq "$USR" "$(printf '%s' "$PAYLOAD" | jq -r .sub)" "sub is the user id"
+NOW=$(date +%s)
+EXP=$(printf '%s' "$PAYLOAD" | jq -r .exp)
+assert_ge "$EXP" $((NOW + 3590)) "default ttl 3600 (lower bound)"
+assert_le "$EXP" $((NOW + 3610)) "default ttl 3600 (upper bound)"
+SIG=$(printf '%s.%s' "$JH" "$JP" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary | base64 | tr '+/' '-_' | tr -d '=\n')
+assert_eq "$SIG" "$JS" "signed with JWT_SECRET"
+ctl token --user "$USR" --ttl 120
+P2=$(b64url_decode "$(printf '%s' "$OUT" | cut -d. -f2)")
+assert_eq 120 $(( $(printf '%s' "$P2" | jq -r .exp) - $(printf '%s' "$P2" | jq -r .iat) )) "--ttl sets exp - iat"
+ctl token --user 00000000-0000-0000-0000-000000000000
+assert_fails 1 "not found" "token for an unknown user"
+ctl token --user "$USR" --ttl -5
+assert_fails 2 "ttl" "negative ttl"
+ctl token
+assert_fails 2 "missing --user" "token without --user"
+OUT=$(env -u JWT_SECRET pemsctl token --user "$USR" 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
+assert_fails 1 "JWT_SECRET" "token without JWT_SECRET"
+
+test_begin "configuration"
+OUT=$(env -u DATABASE_URL pemsctl org add --code "y-$SUFFIX" --name y 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
+assert_fails 1 "DATABASE_URL" "DATABASE_URL missing"
+OUT=$(DATABASE_URL=postgresql://pems@127.0.0.1:1/pems pemsctl status 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
+assert_fails 1 "connect" "database unreachable"
+printf 'DATABASE_URL=%s\n' "$DATABASE_URL" > "$TEST_TMP/pems.conf"
+OUT=$(env -u DATABASE_URL pemsctl -c "$TEST_TMP/pems.conf" org add --code "cfg-$SUFFIX" --name cfg 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
+assert_id_output "settings from -c FILE"
+ctl -c "$TEST_TMP/missing.conf" status
+assert_fails 1 "missing.conf" "missing config file"
+
+# a mirror record, a modification and queue items in our own organization
+mk_item() {  # mk_item ITEM_STATUS MOD_STATUS -> prints the queue item id
+  local pfa="PFA-$RANDOM$RANDOM"
+  psql_q "INSERT INTO pfa_mirror (organization_id, pfa_id, version, data) VALUES ('$ORG', '$pfa', 2, '{\"category\":\"Crane\"}');
+          WITH m AS (INSERT INTO pfa_modification (organization_id, pfa_id, operation, base_version, delta, status, modified_by)
+                     VALUES ('$ORG', '$pfa', 'update', 2, '{\"model\":\"Z\"}', '$2', '$USR') RETURNING id)
+          INSERT INTO pfa_write_queue (organization_id, modification_id, status, attempts, deferrals, scheduled_at,
+                                       last_error, last_http_status, completed_at)
+          SELECT '$ORG', id, '$1', 4, 3, now() + interval '1 hour', 'HTTP 503', 503,
+                 CASE WHEN '$1' = 'completed' THEN now() END FROM m RETURNING id"
+}
+item_state() { psql_q "SELECT q.status || '|' || q.attempts || '|' || q.deferrals || '|' || m.status FROM pfa_write_queue q JOIN pfa_modification m ON m.id = q.modification_id WHERE q.id = '$1'"; }
+mod_of() { psql_q "SELECT modification_id FROM pfa_write_queue WHERE id = '$1'"; }
+
+test_begin "retry"
+IT_FAILED=$(mk_item failed sync_error)
+assert_match "$UUID_RE" "$IT_FAILED" "fixture queue item"
+ctl retry "$IT_FAILED"
+assert_id_output "retry"
+assert_eq "$(mod_of "$IT_FAILED")" "$OUT" "retry prints the modification id"
+assert_eq "pending|0|0|queued" "$(item_state "$IT_FAILED")" "failed -> pending, attempts and deferrals reset, modification queued"
+assert_eq t "$(psql_q "SELECT scheduled_at <= now() AND last_error = 'HTTP 503' FROM pfa_write_queue WHERE id = '$IT_FAILED'")" "due now, last error kept"
+assert_eq 2 "$(psql_q "SELECT count(*) FROM audit_log WHERE actor = 'pemsctl' AND action = 'retry' AND entity_id IN ('$IT_FAILED', '$(mod_of "$IT_FAILED")')")" "audit rows for item and modification"
+assert_eq "failed|pending" "$(psql_q "SELECT (before->>'status') || '|' || (after->>'status') FROM audit_log WHERE entity_type = 'pfa_write_queue' AND entity_id = '$IT_FAILED'")" "audit before/after"
+ctl retry "$IT_FAILED"
+assert_fails 1 "wrong state" "retry of a pending item"
+assert_eq "pending|0|0|queued" "$(item_state "$IT_FAILED")" "unchanged by the refused retry"
+DONE=$(mk_item completed synced)
+ctl retry "$DONE"
+assert_fails 1 "wrong state" "retry of a completed item"
+GONE=$(mk_item failed discarded)
+ctl retry "$GONE"
+assert_fails 1 "wrong state" "retry of an item whose modification was discarded"
+ctl retry 00000000-0000-0000-0000-000000000000
+assert_fails 1 "not found" "retry of an unknown item"
+ctl retry not-a-uuid
+assert_fails 1 "not found" "retry of a malformed id"
+ctl retry
+assert_fails 2 "missing argument" "retry without an id"
+ctl retry "$IT_FAILED" "$DONE"
+assert_fails 2 "unexpected argument" "retry with two ids"
+
+test_begin "cancel"
+PENDING=$(mk_item pending queued)
+ctl cancel "$PENDING"
+assert_id_output "cancel"
+assert_eq "$(mod_of "$PENDING")" "$OUT" "cancel prints the modification id"
+assert_eq "cancelled|4|3|draft" "$(item_state "$PENDING")" "pending -> cancelled, modification draft"
+assert_eq "pending|cancelled" "$(psql_q "SELECT (before->>'status') || '|' || (after->>'status') FROM audit_log WHERE entity_type = 'pfa_write_queue' AND entity_id = '$PENDING'")" "audit before/after"
+assert_eq "queued|draft" "$(psql_q "SELECT (before->>'status') || '|' || (after->>'status') FROM audit_log WHERE entity_type = 'pfa_modification' AND entity_id = '$(mod_of "$PENDING")'")" "modification audit"
+ctl cancel "$PENDING"
+assert_fails 1 "wrong state" "cancel of a cancelled item"
+ctl cancel "$DONE"
+assert_fails 1 "wrong state" "cancel of a completed item"
+PROC=$(mk_item failed sync_error)
+psql_q "UPDATE pfa_write_queue SET status = 'processing', locked_by = 'w1', locked_until = now() + interval '30 s' WHERE id = '$PROC'"
+ctl cancel "$PROC"
+assert_fails 1 "wrong state" "cancel of an item a worker holds"
+assert_eq "processing|4|3|sync_error" "$(item_state "$PROC")" "the worker's item is untouched"
+ctl cancel 00000000-0000-0000-0000-000000000000
+assert_fails 1 "not found" "cancel of an unknown item"
+
+test_begin "cancel waits for a worker's lock and sees its claim"
+RACE=$(mk_item pending queued)
+# a "worker" claims the item in an open transaction; cancel must block, then see processing
+( psql -qtAX "$DATABASE_URL" -c "BEGIN; SELECT 1 FROM pfa_write_queue WHERE id = '$RACE' FOR UPDATE;
+    UPDATE pfa_write_queue SET status = 'processing', locked_by = 'w2', locked_until = now() + interval '30 s' WHERE id = '$RACE';
+    SELECT pg_sleep(1); COMMIT;" >/dev/null ) &
+CLAIM=$!
+sleep 0.3
+ctl cancel "$RACE"
+wait $CLAIM
+assert_fails 1 "wrong state" "cancel after a concurrent claim"
+assert_eq "processing|4|3|queued" "$(item_state "$RACE")" "the claim is not overwritten"
+
+test_begin "status"
+ST_ORG=$(pemsctl org add --code "st-$SUFFIX" --name "status org" 2>/dev/null)
+ORG_SAVE=$ORG; ORG=$ST_ORG
+mk_item pending queued >/dev/null; mk_item pending queued >/dev/null
+mk_item failed sync_error >/dev/null
+mk_item completed synced >/dev/null
+ORG=$ORG_SAVE
+ctl status --org "$ST_ORG"
+assert_eq 0 "$RC" "status --org exit status ($ERR)"
+assert_match "pending=2 processing=0 completed=1 failed=1 cancelled=0" "$OUT" "queue depth by status"
+assert_match "st-$SUFFIX" "$OUT" "names the organization"
+assert_match "last run:" "$OUT" "last run line"
+assert_match "next run:" "$OUT" "next run line"
+assert_match "workers:" "$OUT" "heartbeats section"
+ctl status --org "$ST_ORG" --json
+assert_eq 0 "$RC" "status --json exit status"
+assert_eq "2 0 1 1 0" "$(printf '%s' "$OUT" | jq -r '.queue | "\(.pending) \(.processing) \(.completed) \(.failed) \(.cancelled)"')" "JSON queue counts"
+assert_eq "2 1 1" "$(printf '%s' "$OUT" | jq -r '.modifications | "\(.queued) \(.sync_error) \(.synced)"')" "JSON modification counts"
+assert_eq "array" "$(printf '%s' "$OUT" | jq -r '.workers | type')" "JSON workers list"
+assert_eq "0" "$(printf '%s' "$OUT" | jq -r '.due.dueNow')" "nothing due (scheduled in an hour)"
+HB="ctl-test-$SUFFIX"
+psql_q "INSERT INTO worker_heartbeats (worker_id, hostname, pid, last_run_at, next_sync_at) VALUES ('$HB', 'testhost', 4242, now(), now() + interval '1 min')"
+ctl status --json
+assert_eq 0 "$RC" "status (all organizations)"
+assert_eq "testhost" "$(printf '%s' "$OUT" | jq -r --arg w "$HB" '.workers[] | select(.workerId == $w) | .hostname')" "heartbeat listed"
+assert_match '^[0-9T:.-]+Z$' "$(printf '%s' "$OUT" | jq -r '.nextRunAt')" "next run from the heartbeats"
+ctl status
+assert_match "$HB host=testhost pid=4242" "$OUT" "text lists the heartbeat"
+psql_q "DELETE FROM worker_heartbeats WHERE worker_id = '$HB'" >/dev/null
+ctl status --org 00000000-0000-0000-0000-000000000000
+assert_fails 1 "not found" "status of an unknown org"
+ctl status --org nope
+assert_fails 2 "uuid" "status with a malformed org"
+
+finish
