@@ -58,4 +58,9 @@ int pems_client_pull(struct pems_client *pc, const char *updated_since, const ch
                      int limit, struct pems_response *out);
 int pems_client_health(struct pems_client *pc, struct pems_response *out);
 
+/* "ok", "conflict", "permanent", "rate_limited", "retryable" (for logs and JSON). */
+const char *pems_outcome_name(enum pems_outcome outcome);
+/* New TCP connections the client has opened so far (1 while keep-alive holds). */
+long pems_client_connects(const struct pems_client *pc);
+
 #endif

@@ -1,0 +1,484 @@
+#include "build_config.h"
+#include "pems_client.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "backoff.h"
+
+#define DEFAULT_TIMEOUT_MS 30000L
+#define MAX_BODY (8u * 1024 * 1024)
+
+struct pems_client {
+    CURL *curl;
+    char *base;                 /* without trailing slashes */
+    char *auth_header;          /* "Authorization: Basic ..." or "x-api-key: ..." */
+    long timeout_ms;
+    long connects;              /* new connections opened so far */
+    char errbuf[CURL_ERROR_SIZE];
+    /* per request */
+    char *buf;
+    size_t len, cap;
+    bool too_large;
+    char retry_after[128];
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void pems_server_clear(struct pems_server *srv)
+{
+    if (!srv)
+        return;
+    free(srv->base_url);
+    free(srv->username);
+    if (srv->secret) {
+        /* the secret is decrypted credentials: wipe before freeing */
+        volatile char *p = srv->secret;
+        while (*p)
+            *p++ = '\0';
+        free(srv->secret);
+    }
+    memset(srv, 0, sizeof(*srv));
+}
+
+void pems_response_clear(struct pems_response *resp)
+{
+    if (!resp)
+        return;
+    json_decref(resp->body);
+    resp->body = NULL;
+}
+
+static void response_init(struct pems_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->outcome = PEMS_RETRYABLE;
+    out->retry_after_s = -1;
+}
+
+static char *b64_encode(const unsigned char *in, size_t n)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned int v = (unsigned int)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned int)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = tbl[(v >> 18) & 63];
+        out[o++] = tbl[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static char *make_auth_header(const struct pems_server *srv)
+{
+    const char *secret = srv->secret ? srv->secret : "";
+    char *h = NULL;
+    if (srv->auth == PEMS_AUTH_API_KEY) {
+        if (asprintf(&h, "x-api-key: %s", secret) < 0)
+            return NULL;
+        return h;
+    }
+    const char *user = srv->username ? srv->username : "";
+    char *plain = NULL;
+    int n = asprintf(&plain, "%s:%s", user, secret);
+    if (n < 0)
+        return NULL;
+    char *enc = b64_encode((const unsigned char *)plain, (size_t)n);
+    memset(plain, 0, (size_t)n);
+    free(plain);
+    if (enc && asprintf(&h, "Authorization: Basic %s", enc) < 0)
+        h = NULL;
+    free(enc);
+    return h;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pems_client *pc = userp;
+    size_t n = size * nmemb;
+    if (pc->len + n > MAX_BODY) {
+        pc->too_large = true;
+        return 0;   /* aborts the transfer */
+    }
+    if (pc->len + n + 1 > pc->cap) {
+        size_t cap = pc->cap ? pc->cap : 4096;
+        while (cap < pc->len + n + 1)
+            cap *= 2;
+        char *b = realloc(pc->buf, cap);
+        if (!b)
+            return 0;
+        pc->buf = b;
+        pc->cap = cap;
+    }
+    memcpy(pc->buf + pc->len, data, n);
+    pc->len += n;
+    pc->buf[pc->len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct pems_client *pc = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        pc->retry_after[0] = '\0';   /* a new response (e.g. after 100 Continue) */
+    } else if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+        const char *v = data + 12;
+        size_t len = n - 12;
+        while (len > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            len--;
+        }
+        while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+            len--;
+        if (len >= sizeof(pc->retry_after))
+            len = sizeof(pc->retry_after) - 1;
+        memcpy(pc->retry_after, v, len);
+        pc->retry_after[len] = '\0';
+    }
+    return n;
+}
+
+struct pems_client *pems_client_new(const struct pems_server *srv)
+{
+    if (!srv || !srv->base_url)
+        return NULL;
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK)
+        return NULL;
+    struct pems_client *pc = calloc(1, sizeof(*pc));
+    if (!pc)
+        return NULL;
+    size_t n = strlen(srv->base_url);
+    while (n > 0 && srv->base_url[n - 1] == '/')
+        n--;
+    pc->base = strndup(srv->base_url, n);
+    pc->auth_header = make_auth_header(srv);
+    pc->timeout_ms = srv->timeout_ms > 0 ? srv->timeout_ms : DEFAULT_TIMEOUT_MS;
+    pc->curl = curl_easy_init();
+    if (!pc->base || !pc->auth_header || !pc->curl) {
+        pems_client_free(pc);
+        return NULL;
+    }
+    CURL *c = pc->curl;
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, pc->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "pems-sync/" PACKAGE_VERSION);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, pc->errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, pc);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, pc);
+    return pc;
+}
+
+void pems_client_free(struct pems_client *pc)
+{
+    if (!pc)
+        return;
+    if (pc->curl)
+        curl_easy_cleanup(pc->curl);
+    if (pc->auth_header) {
+        memset(pc->auth_header, 0, strlen(pc->auth_header));
+        free(pc->auth_header);
+    }
+    free(pc->base);
+    free(pc->buf);
+    free(pc);
+}
+
+const char *pems_outcome_name(enum pems_outcome outcome)
+{
+    switch (outcome) {
+    case PEMS_OK: return "ok";
+    case PEMS_CONFLICT: return "conflict";
+    case PEMS_PERMANENT: return "permanent";
+    case PEMS_RATE_LIMITED: return "rate_limited";
+    case PEMS_RETRYABLE: return "retryable";
+    }
+    return "unknown";
+}
+
+long pems_client_connects(const struct pems_client *pc)
+{
+    return pc ? pc->connects : 0;
+}
+
+/* Short human text from an error body: {"error": "..."}, {"error": {"message": ...}},
+ * {"message": ...}, or the start of a non-JSON body. */
+static void describe(char *dst, size_t n, long status, const json_t *body, const char *raw)
+{
+    const char *msg = NULL;
+    const json_t *err = json_object_get(body, "error");
+    if (json_is_string(err))
+        msg = json_string_value(err);
+    else if (json_is_string(json_object_get(err, "message")))
+        msg = json_string_value(json_object_get(err, "message"));
+    else if (json_is_string(json_object_get(body, "message")))
+        msg = json_string_value(json_object_get(body, "message"));
+    if (msg)
+        snprintf(dst, n, "PEMS %ld: %.200s", status, msg);
+    else if (raw && *raw)
+        snprintf(dst, n, "PEMS %ld: %.120s", status, raw);
+    else
+        snprintf(dst, n, "PEMS %ld", status);
+    /* keep it one line for logs */
+    for (char *p = dst; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+}
+
+enum method { M_GET, M_PUT, M_DELETE };
+
+static int perform(struct pems_client *pc, enum method m, const char *url, const char *body,
+                   const char *idempotency_key, struct pems_response *out)
+{
+    CURL *c = pc->curl;
+    struct curl_slist *hdrs = NULL, *tmp;
+    char *idem = NULL;
+    int rc = -1;
+
+    pc->len = 0;
+    pc->too_large = false;
+    pc->retry_after[0] = '\0';
+    pc->errbuf[0] = '\0';
+    if (pc->buf)
+        pc->buf[0] = '\0';
+
+#define ADD(h)                                   \
+    do {                                         \
+        if (!(tmp = curl_slist_append(hdrs, h))) \
+            goto cleanup;                        \
+        hdrs = tmp;                              \
+    } while (0)
+    ADD(pc->auth_header);
+    ADD("Content-Type: application/json");
+    ADD("Accept: application/json");
+    ADD("Expect:");
+    if (idempotency_key && *idempotency_key) {
+        if (asprintf(&idem, "Idempotency-Key: %s", idempotency_key) < 0) {
+            idem = NULL;
+            goto cleanup;
+        }
+        ADD(idem);
+    }
+#undef ADD
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (m == M_PUT) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m == M_DELETE ? "DELETE" : NULL);
+    }
+
+    CURLcode cc = curl_easy_perform(c);
+    long connects = 0;
+    if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+        pc->connects += connects;
+    /* the body pointer must not outlive this call */
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+
+    if (cc != CURLE_OK) {
+        out->outcome = PEMS_RETRYABLE;
+        out->http_status = 0;
+        if (pc->too_large)
+            snprintf(out->error, sizeof(out->error),
+                     "PEMS response larger than %u bytes", MAX_BODY);
+        else
+            snprintf(out->error, sizeof(out->error), "PEMS transport error: %s%s%.150s",
+                     curl_easy_strerror(cc), pc->errbuf[0] ? ": " : "", pc->errbuf);
+        rc = 0;
+        goto cleanup;
+    }
+
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    out->http_status = status;
+    if (pc->retry_after[0])
+        out->retry_after_s = retry_after_parse(pc->retry_after, time(NULL));
+    if (pc->len > 0)
+        out->body = json_loadb(pc->buf, pc->len, 0, NULL);
+
+    if (status >= 200 && status < 300) {
+        if (!json_is_object(out->body)) {
+            json_decref(out->body);
+            out->body = NULL;
+            out->outcome = PEMS_RETRYABLE;
+            snprintf(out->error, sizeof(out->error),
+                     "PEMS %ld: response body is not a JSON object", status);
+        } else {
+            out->outcome = PEMS_OK;
+        }
+    } else {
+        describe(out->error, sizeof(out->error), status, out->body, pc->buf);
+        if (status == 409)
+            out->outcome = PEMS_CONFLICT;
+        else if (status == 429)
+            out->outcome = PEMS_RATE_LIMITED;
+        else if (status >= 500)
+            out->outcome = PEMS_RETRYABLE;
+        else
+            out->outcome = PEMS_PERMANENT;   /* 4xx, and redirects we do not follow */
+    }
+    rc = 0;
+
+cleanup:
+    if (rc != 0) {
+        out->outcome = PEMS_RETRYABLE;
+        snprintf(out->error, sizeof(out->error), "out of memory");
+    }
+    curl_slist_free_all(hdrs);
+    free(idem);
+    return rc;
+}
+
+/* {base}/pfa/{escaped id}[suffix] */
+static char *record_url(struct pems_client *pc, const char *pfa_id, const char *suffix)
+{
+    char *esc = curl_easy_escape(pc->curl, pfa_id, 0);
+    char *url = NULL;
+    if (!esc)
+        return NULL;
+    if (asprintf(&url, "%s/pfa/%s%s", pc->base, esc, suffix ? suffix : "") < 0)
+        url = NULL;
+    curl_free(esc);
+    return url;
+}
+
+static int oom(struct pems_response *out)
+{
+    out->outcome = PEMS_RETRYABLE;
+    snprintf(out->error, sizeof(out->error), "out of memory");
+    return -1;
+}
+
+int pems_client_update(struct pems_client *pc, const char *pfa_id, int version,
+                       const json_t *changes, const char *idempotency_key,
+                       struct pems_response *out)
+{
+    response_init(out);
+    json_t *body = json_object();
+    char *text = NULL, *url = NULL;
+    int rc = -1;
+    if (!body || json_object_set_new(body, "version", json_integer(version)) != 0 ||
+        json_object_set(body, "changes", (json_t *)changes) != 0 ||
+        !(text = json_dumps(body, JSON_COMPACT)) || !(url = record_url(pc, pfa_id, NULL))) {
+        rc = oom(out);
+        goto cleanup;
+    }
+    rc = perform(pc, M_PUT, url, text, idempotency_key, out);
+cleanup:
+    json_decref(body);
+    free(text);
+    free(url);
+    return rc;
+}
+
+int pems_client_delete(struct pems_client *pc, const char *pfa_id, int version,
+                       const char *idempotency_key, struct pems_response *out)
+{
+    response_init(out);
+    char suffix[32];
+    snprintf(suffix, sizeof(suffix), "?version=%d", version);
+    char *url = record_url(pc, pfa_id, suffix);
+    if (!url)
+        return oom(out);
+    int rc = perform(pc, M_DELETE, url, NULL, idempotency_key, out);
+    free(url);
+    return rc;
+}
+
+int pems_client_get(struct pems_client *pc, const char *pfa_id, struct pems_response *out)
+{
+    response_init(out);
+    char *url = record_url(pc, pfa_id, NULL);
+    if (!url)
+        return oom(out);
+    int rc = perform(pc, M_GET, url, NULL, NULL, out);
+    free(url);
+    return rc;
+}
+
+int pems_client_pull(struct pems_client *pc, const char *updated_since, const char *cursor,
+                     int limit, struct pems_response *out)
+{
+    response_init(out);
+    char *since = NULL, *cur = NULL, *url = NULL;
+    int rc = -1;
+    if (updated_since && *updated_since &&
+        !(since = curl_easy_escape(pc->curl, updated_since, 0)))
+        goto cleanup;
+    if (cursor && *cursor && !(cur = curl_easy_escape(pc->curl, cursor, 0)))
+        goto cleanup;
+    size_t n = strlen(pc->base) + (since ? strlen(since) : 0) + (cur ? strlen(cur) : 0) + 64;
+    if (!(url = malloc(n)))
+        goto cleanup;
+    int off = snprintf(url, n, "%s/pfa", pc->base);
+    char sep = '?';
+    if (since) {
+        off += snprintf(url + off, n - (size_t)off, "%cupdatedSince=%s", sep, since);
+        sep = '&';
+    }
+    if (cur) {
+        off += snprintf(url + off, n - (size_t)off, "%ccursor=%s", sep, cur);
+        sep = '&';
+    }
+    if (limit > 0)
+        snprintf(url + off, n - (size_t)off, "%climit=%d", sep, limit);
+    rc = perform(pc, M_GET, url, NULL, NULL, out);
+cleanup:
+    if (rc != 0 && !url)
+        oom(out);
+    curl_free(since);
+    curl_free(cur);
+    free(url);
+    return rc;
+}
+
+int pems_client_health(struct pems_client *pc, struct pems_response *out)
+{
+    response_init(out);
+    char *url = NULL;
+    if (asprintf(&url, "%s/health", pc->base) < 0)
+        return oom(out);
+    int rc = perform(pc, M_GET, url, NULL, NULL, out);
+    free(url);
+    return rc;
+}

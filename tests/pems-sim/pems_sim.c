@@ -1,0 +1,287 @@
+/* pems-sim: the PEMS simulator of SPEC §5/§7, an HTTP server on loopback.
+ *
+ * Why libmicrohttpd with a thread per connection (the default): the clients are few
+ * (pemsworker keeps one keep-alive connection per PEMS server, tests use curl), each
+ * connection then gets a thread that blocks in read/write without any event plumbing,
+ * and a fault's delayMs can simply sleep in that thread without stalling any other
+ * connection. The state lives in sim_store.c behind one mutex per tenant, held only for
+ * the in-memory work (microseconds), so tenants never wait on each other and one tenant
+ * scales to several thousand requests per second. `--threads N` switches to a pool of N
+ * epoll threads instead (for many idle connections); a delayMs fault then holds one of
+ * those threads while it waits.
+ */
+#include "sim_store.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_BODY (8u * 1024 * 1024)
+
+struct conn_ctx {
+    char *body;
+    size_t len, cap;
+    bool too_large;
+};
+
+static bool verbose;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+static int append_body(struct conn_ctx *ctx, const char *data, size_t n)
+{
+    if (ctx->too_large || ctx->len + n > MAX_BODY) {
+        ctx->too_large = true;
+        return 0;
+    }
+    if (ctx->len + n + 1 > ctx->cap) {
+        size_t cap = ctx->cap ? ctx->cap : 1024;
+        while (cap < ctx->len + n + 1)
+            cap *= 2;
+        char *b = realloc(ctx->body, cap);
+        if (!b)
+            return -1;
+        ctx->body = b;
+        ctx->cap = cap;
+    }
+    memcpy(ctx->body + ctx->len, data, n);
+    ctx->len += n;
+    ctx->body[ctx->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct sim_reply *rep)
+{
+    if (rep->status == 0)
+        return MHD_NO;   /* drops the connection: the client sees a transport error */
+    const char *body = rep->body ? rep->body : "{}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (rep->retry_after[0])
+        MHD_add_response_header(r, "Retry-After", rep->retry_after);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned int)rep->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static const char *query(struct MHD_Connection *c, const char *key)
+{
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *header(struct MHD_Connection *c, const char *key)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, key);
+}
+
+static enum MHD_Result tenant_request(struct sim *s, struct MHD_Connection *c,
+                                      const char *url, const char *method,
+                                      struct conn_ctx *ctx)
+{
+    const char *name = url + 3;                 /* after "/t/" */
+    const char *slash = strchr(name, '/');
+    size_t n = slash ? (size_t)(slash - name) : strlen(name);
+    struct sim_reply rep = {0};
+    if (n == 0 || n > 128) {
+        rep.status = 404;
+        rep.body = strdup("{\"error\":\"unknown tenant path\",\"status\":404}");
+        enum MHD_Result ret = send_reply(c, &rep);
+        sim_reply_clear(&rep);
+        return ret;
+    }
+    char tenant[129];
+    memcpy(tenant, name, n);
+    tenant[n] = '\0';
+    struct sim_req rq = {
+        .method = method,
+        .path = slash ? slash : "",
+        .authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION),
+        .api_key = header(c, "x-api-key"),
+        .idem_key = header(c, "Idempotency-Key"),
+        .q_version = query(c, "version"),
+        .q_updated_since = query(c, "updatedSince"),
+        .q_cursor = query(c, "cursor"),
+        .q_limit = query(c, "limit"),
+        .body = ctx->body,
+        .body_len = ctx->len,
+        .body_too_large = ctx->too_large,
+    };
+    sim_request(s, tenant, &rq, &rep);
+    if (rep.delay_ms > 0)
+        sleep_ms(rep.delay_ms);
+    if (rep.deferred)
+        sim_execute(s, tenant, &rq, &rep);
+    if (verbose)
+        fprintf(stderr, "pems-sim: %s %s tenant=%s status=%d\n", method, url, tenant,
+                rep.status);
+    enum MHD_Result ret = send_reply(c, &rep);
+    sim_reply_clear(&rep);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    struct sim *s = cls;
+    struct conn_ctx *ctx = *con_cls;
+    (void)version;
+    if (!ctx) {
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+            return MHD_NO;
+        *con_cls = ctx;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (append_body(ctx, upload, *upload_size) != 0)
+            return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strncmp(url, "/t/", 3) == 0)
+        return tenant_request(s, c, url, method, ctx);
+
+    struct sim_reply rep = {0};
+    if (strncmp(url, "/__sim/", 7) == 0) {
+        const char *tenant = query(c, "tenant"), *all = query(c, "all");
+        struct sim_ctl rq = {
+            .method = method,
+            .path = url + 6,
+            .tenant = tenant ? tenant : "default",
+            .all = all && (strcmp(all, "1") == 0 || strcmp(all, "true") == 0),
+            .body = ctx->body,
+            .body_len = ctx->len,
+            .body_too_large = ctx->too_large,
+        };
+        sim_control(s, &rq, &rep);
+        if (verbose)
+            fprintf(stderr, "pems-sim: %s %s status=%d\n", method, url, rep.status);
+    } else if (strcmp(url, "/health") == 0) {
+        rep.status = 200;
+        rep.body = strdup("{\"status\":\"ok\"}");
+    } else {
+        rep.status = 404;
+        rep.body = strdup("{\"error\":\"not found\",\"status\":404}");
+    }
+    enum MHD_Result ret = send_reply(c, &rep);
+    sim_reply_clear(&rep);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn_ctx *ctx = *con_cls;
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (ctx) {
+        free(ctx->body);
+        free(ctx);
+        *con_cls = NULL;
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: pems-sim --port N [--host 127.0.0.1] [--threads N] [--verbose]\n"
+               "  --port 0 picks a free port; the port is printed on stdout as 'port=N'\n"
+               "  --threads 0 (default): a thread per connection; N > 0: a pool of N\n");
+}
+
+int main(int argc, char **argv)
+{
+    long port = -1, threads = 0;
+    const char *host = "127.0.0.1";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--port") == 0 || strcmp(a, "-p") == 0) && i + 1 < argc) {
+            port = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(a, "--host") == 0 && i + 1 < argc) {
+            host = argv[++i];
+        } else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+            threads = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+            verbose = true;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (port < 0 || port > 65535 || threads < 0 || threads > 256) {
+        usage(stderr);
+        return 2;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1 ||
+        (ntohl(addr.sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "pems-sim: --host must be an IPv4 loopback address, not %s\n", host);
+        return 2;
+    }
+
+    /* block the stop signals in every thread; main waits for them with sigwait */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    json_object_seed(0);
+
+    struct sim *s = sim_new();
+    if (!s)
+        return 1;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (threads == 0)
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
+    else
+        flags |= MHD_USE_EPOLL;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned int)threads,
+        MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "pems-sim: cannot listen on %s:%ld: %s\n", host, port, strerror(errno));
+        sim_free(s);
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned int bound = info ? info->port : (unsigned int)port;
+    printf("port=%u\n", bound);
+    fflush(stdout);
+    fprintf(stderr, "pems-sim: listening on http://%s:%u (%s)\n", host, bound,
+            threads ? "thread pool" : "thread per connection");
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "pems-sim: signal %d, stopping\n", sig);
+    MHD_stop_daemon(d);
+    sim_free(s);
+    return 0;
+}
