@@ -1,0 +1,37 @@
+# Sourced by tests that stop, kill or throttle parts of the stack: they run their own stack
+# (own STACK_DIR and ports) so the shared one, used by the other tests, is never disturbed.
+#   private_stack_start NAME HTTPS_PORT SIM_PORT PG_PORT [VAR=value...]
+#   private_stack_stop
+PEMS_ROOT=${PEMS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# the binaries under test: BUILD_DIR, else the directory the stack's PATH puts pemsd in
+if [ -z "${BUILD_DIR:-}" ]; then
+  _pemsd=$(command -v pemsd || true)
+  [ -n "$_pemsd" ] && BUILD_DIR=$(cd "$(dirname "$_pemsd")/.." && pwd)
+fi
+export BUILD_DIR=${BUILD_DIR:-$PEMS_ROOT/build}
+
+private_stack_start() {
+  local name=$1
+  export STACK_DIR=/tmp/pems-stack-$name-$(id -u)
+  export PEMS_HTTPS_PORT=$2 PEMS_SIM_PORT=$3 PEMS_PG_PORT=$4
+  shift 4
+  local kv
+  for kv in "$@"; do export "${kv?}"; done
+  "$PEMS_ROOT/scripts/stack" stop >/dev/null 2>&1 || true
+  if ! "$PEMS_ROOT/scripts/stack" start; then
+    echo "private stack $name did not start" >&2
+    return 1
+  fi
+  eval "$("$PEMS_ROOT/scripts/stack" env)"
+  PRIVATE_STACK=1
+}
+
+private_stack_stop() {
+  [ -n "${PRIVATE_STACK:-}" ] || return 0
+  "$PEMS_ROOT/scripts/stack" stop >/dev/null 2>&1 || true
+  PRIVATE_STACK=
+}
+
+pemsd_pid() { cat "$STACK_DIR/pemsd.pid" 2>/dev/null; }
+# children of pemsd running program $1, one pid per line
+children_of() { pgrep -P "$(pemsd_pid)" -x "$1" | sort; }
