@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Destructive (run it last): the database stopped and started again under the API
+# (503 service_unavailable, then recovery on the next request), and kill -9 of a pems-fcgi
+# child under load (requests keep succeeding, pemsd replaces the child).
+# Leaves the stack running.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fixtures.sh"
+fx_require_stack
+
+STACK="$(cd "$(dirname "$0")/../.." && pwd)/scripts/stack"
+ORG=$(fx_org resilience)
+USER_ID=$(fx_user "$ORG" Read,Write,Sync)
+TOKEN=$(fx_token "$USER_ID")
+fx_mirror "$ORG" PFA-R1 1 >/dev/null
+fx_mod "$ORG" PFA-R1 "$USER_ID" pending_sync 1 '{"model":"r"}' >/dev/null
+LIST="/api/pems/modifications?organizationId=$ORG"
+
+# the children of this stack's pemsd (another stack on the host has its own)
+children() {
+  local parent
+  parent=$(cat "$STACK_DIR/pemsd.pid" 2>/dev/null)
+  if [ -n "$parent" ]; then pgrep -x -P "$parent" pems-fcgi; else pgrep -x pems-fcgi; fi
+}
+db_up() { pg_isready -q -h 127.0.0.1 -p "${PEMS_PG_PORT:-55432}" 2>/dev/null; }
+# whatever happens, give the database back
+trap 'db_up || "$STACK" db-start >/dev/null 2>&1; rm -rf "$TEST_TMP"' EXIT
+
+test_begin "baseline"
+api GET "$LIST"
+assert_eq 200 "$HTTP_STATUS" "list before"
+
+test_begin "database down -> 503"
+"$STACK" db-stop >/dev/null 2>&1 || fail "scripts/stack db-stop failed"
+wait_for 15 bash -c "! pg_isready -q -h 127.0.0.1 -p ${PEMS_PG_PORT:-55432}" || fail "database still up"
+START=$SECONDS
+TOKEN='' api GET /api/pems/health
+assert_eq 503 "$HTTP_STATUS" "health while the database is down"
+assert_jq .status down "health status down"
+assert_keys . "status database worker" "health keys while down"
+for i in 1 2 3 4 5 6; do   # more requests than children, so every child meets the dead connection
+  api GET "$LIST"
+  assert_error 503 service_unavailable "authed GET #$i while the database is down"
+done
+assert_error_envelope "503"
+api POST /api/pems/write-sync "{\"organizationId\":\"$ORG\"}"
+assert_error 503 service_unavailable "write-sync while the database is down"
+api POST /api/pems/modifications \
+  "{\"organizationId\":\"$ORG\",\"pfaId\":\"PFA-R1\",\"operation\":\"update\",\"baseVersion\":1,\"delta\":{\"model\":\"q\"}}"
+assert_error 503 service_unavailable "POST modifications while the database is down"
+assert_le $((SECONDS - START)) 20 "the 503s come quickly (no long hang)"
+PIDS_DOWN=$(children | sort | tr '\n' ' ')
+assert_ne "" "$PIDS_DOWN" "pems-fcgi children alive while the database is down"
+
+test_begin "database back -> the next request succeeds"
+"$STACK" db-start >/dev/null 2>&1 || fail "scripts/stack db-start failed"
+wait_for 30 db_up || fail "database did not come back"
+api GET "$LIST"
+assert_eq 200 "$HTTP_STATUS" "first request after the restart"
+OK=0
+for i in $(seq 1 12); do
+  api GET "$LIST"
+  [ "$HTTP_STATUS" = 200 ] && OK=$((OK + 1))
+done
+assert_eq 12 "$OK" "the next 12 requests (every child) succeed"
+TOKEN='' api GET /api/pems/health
+assert_eq 200 "$HTTP_STATUS" "health after the restart"
+assert_in "$(jbody .status)" "ok degraded" "health status after the restart"
+api POST /api/pems/write-sync "{\"organizationId\":\"$ORG\"}"
+assert_eq 202 "$HTTP_STATUS" "write-sync after the restart"
+assert_jq .queuedCount 1 "the pending modification queued"
+assert_eq "$PIDS_DOWN" "$(children | sort | tr '\n' ' ')" "no child crashed over the outage"
+
+test_begin "kill -9 of a pems-fcgi child under load"
+N=$(children | wc -l)
+assert_ge "$N" 1 "pems-fcgi children running"
+VICTIM=$(children | head -n 1)
+REQUESTS=300
+# 3 clients, each paced to ~30 requests/s, so nginx's per-client limit is not what we measure
+for c in 1 2 3; do
+  (
+    for i in $(seq 1 $((REQUESTS / 3))); do
+      curl -sk -o /dev/null -w '%{http_code}\n' --max-time 10 -H "Authorization: Bearer $TOKEN" "$PEMS_URL$LIST"
+      sleep 0.03
+    done > "$TEST_TMP/load-$c"
+  ) &
+done
+sleep 1
+kill -9 "$VICTIM" 2>/dev/null || fail "could not kill pems-fcgi $VICTIM"
+wait
+cat "$TEST_TMP"/load-[0-9] > "$TEST_TMP/load"
+TOTAL=$(wc -l < "$TEST_TMP/load")
+FAILURES=$(grep -vc '^200$' "$TEST_TMP/load")
+printf 'resilience: kill -9 of pems-fcgi %s: %d of %d requests failed (%s)\n' "$VICTIM" "$FAILURES" "$TOTAL" \
+  "$(grep -v '^200$' "$TEST_TMP/load" | sort | uniq -c | tr '\n' ' ')" >&2
+assert_eq "$REQUESTS" "$TOTAL" "every request answered"
+assert_le "$FAILURES" 2 "at most the in-flight request(s) of the killed child fail"
+wait_for 15 bash -c "[ \$(children | wc -l) -ge $N ]" || fail "children not back to $N"
+assert_eq "$N" "$(children | wc -l)" "child count recovered"
+assert_eq "" "$(children | grep -x "$VICTIM")" "the killed pid is gone"
+api GET "$LIST"
+assert_eq 200 "$HTTP_STATUS" "the service answers after the kill"
+
+finish

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# SPEC §4 GET /sync-status, /health and /metrics.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fixtures.sh"
+fx_require_stack
+
+ORG=$(fx_org status)
+EMPTY_ORG=$(fx_org status-empty)
+USER_ID=$(fx_user "$ORG" Read)
+fx_user "$EMPTY_ORG" Read "$(fx_user_field "$USER_ID" username)" >/dev/null
+TOKEN=$(fx_token "$USER_ID")
+fx_mirror "$ORG" PFA-S1 1 >/dev/null
+
+STATUS_KEYS="totalQueued processing completed failed avgSyncTime lastSyncAt nextSyncAt health successRate"
+
+# items in a known mix: 2 pending (not due), 1 processing, 3 completed (100, 200, 300 ms), 1 failed
+add() {  # add MOD_STATUS ITEM_STATUS [OFFSET] -> item id
+  local m
+  m=$(fx_mod "$ORG" PFA-S1 "$USER_ID" "$1" 1 '{"model":"s"}')
+  fx_queue "$ORG" "$m" "$2" "${3:-0 seconds}"
+}
+add queued pending '1 hour' >/dev/null
+add queued pending '1 hour' >/dev/null
+add queued processing >/dev/null
+for ms in 100 200 300; do
+  i=$(add synced completed)
+  fx_sql "UPDATE pfa_write_queue SET duration_ms = :'d', started_at = completed_at - CAST(:'d' || ' milliseconds' AS interval)
+          WHERE id = :'i'" -v d="$ms" -v i="$i"
+done
+FAILED_ITEM=$(add sync_error failed)
+fx_sql "UPDATE pfa_write_queue SET duration_ms = 400, started_at = completed_at - interval '400 milliseconds'
+        WHERE id = :'i'" -v i="$FAILED_ITEM"
+
+test_begin "sync-status of an organization without items"
+api GET "/api/pems/sync-status?organizationId=$EMPTY_ORG"
+assert_eq 200 "$HTTP_STATUS" "GET sync-status"
+assert_keys . "$STATUS_KEYS" "sync-status keys"
+for k in totalQueued processing completed failed; do assert_jq ".$k" 0 "$k 0"; done
+assert_in "$(jbody .health)" "healthy degraded unhealthy" "health in its set"
+assert_in "$(jbody '.successRate | type')" "number null" "successRate number or null"
+assert_in "$(jbody '.lastSyncAt | type')" "string null" "lastSyncAt string or null"
+
+test_begin "sync-status counts the organization's items"
+api GET "/api/pems/sync-status?organizationId=$ORG"
+assert_eq 200 "$HTTP_STATUS" "GET sync-status"
+assert_keys . "$STATUS_KEYS" "sync-status keys"
+assert_in "$(jbody .totalQueued)" "2 3" "totalQueued: pending (or pending + processing)"
+assert_jq .processing 1 "processing"
+assert_jq .completed 3 "completed"
+assert_jq .failed 1 "failed"
+assert_jq .successRate 75 "successRate: 3 of 4 finished items, integer percent"
+assert_jq '.successRate | type' number "successRate is a number"
+assert_eq true "$(jbody '.successRate == (.successRate | floor)')" "successRate is an integer"
+assert_jq '.avgSyncTime | type' number "avgSyncTime is a number (ms)"
+assert_in "$(jbody '.avgSyncTime | round')" "200 250" "avgSyncTime: of completed (200) or of finished (250) items"
+assert_ne healthy "$(jbody .health)" "75 % success is not healthy"
+assert_in "$(jbody .health)" "degraded unhealthy" "health in its set"
+for k in lastSyncAt nextSyncAt; do
+  v=$(jbody ".$k")
+  [ "$v" = null ] || assert_match "$ISO_RE" "$v" "$k ISO or null"
+done
+
+test_begin "sync-status date window"
+api GET "/api/pems/sync-status?organizationId=$ORG&startDate=2001-01-01&endDate=2001-12-31"
+assert_eq 200 "$HTTP_STATUS" "window in the past"
+assert_jq .completed 0 "no item completed in 2001"
+assert_jq .failed 0 "no item failed in 2001"
+TODAY=$(date -u +%Y-%m-%d)
+api GET "/api/pems/sync-status?organizationId=$ORG&startDate=$TODAY"
+assert_eq 200 "$HTTP_STATUS" "window from today"
+assert_jq .completed 3 "today's completed items"
+api GET "/api/pems/sync-status?organizationId=$ORG&status=failed"
+assert_eq 200 "$HTTP_STATUS" "status filter"
+
+test_begin "health"
+TOKEN='' api GET /api/pems/health
+assert_eq 200 "$HTTP_STATUS" "GET health"
+assert_keys . "status database worker" "health keys"
+assert_in "$(jbody .status)" "ok degraded" "status ok or degraded while the database is up"
+curl -sk -o /dev/null -D "$TEST_TMP/h" "$PEMS_URL/api/pems/health"
+assert_match '^application/json' "$(grep -i '^content-type:' "$TEST_TMP/h" | sed 's/^[^:]*: *//' | tr -d '\r')" \
+  "health content-type"
+
+test_begin "metrics: Prometheus text"
+curl -sk -D "$TEST_TMP/mh" -o "$TEST_TMP/m1" -w '%{http_code}' "$PEMS_URL/api/pems/metrics" > "$TEST_TMP/mcode"
+assert_eq 200 "$(cat "$TEST_TMP/mcode")" "GET metrics"
+assert_match '^text/plain' "$(grep -i '^content-type:' "$TEST_TMP/mh" | sed 's/^[^:]*: *//' | tr -d '\r')" "content-type text/plain"
+assert_match 'version=0\.0\.4' "$(grep -i '^content-type:' "$TEST_TMP/mh" | tr -d '\r')" "content-type version 0.0.4"
+M=$(cat "$TEST_TMP/m1")
+for name in pems_http_requests_total pems_http_request_duration_seconds pems_queue_items pems_sync_items_total \
+            pems_upstream_requests_total pems_worker_heartbeat_timestamp_seconds; do
+  assert_match "# TYPE $name " "$M" "TYPE line for $name"
+done
+assert_match '# TYPE pems_http_requests_total counter' "$M" "requests_total is a counter"
+assert_match '# TYPE pems_http_request_duration_seconds histogram' "$M" "duration is a histogram"
+assert_match 'pems_http_request_duration_seconds_bucket\{[^}]*le="\+Inf"' "$M" "histogram +Inf bucket"
+assert_match 'pems_http_request_duration_seconds_count' "$M" "histogram count"
+assert_match 'pems_http_request_duration_seconds_sum' "$M" "histogram sum"
+assert_match 'pems_queue_items\{status="pending"\} [0-9]' "$M" "queue items by status"
+BAD=$(grep -vE '^(#.*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.eE+-]+( [0-9]+)?|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (NaN|\+Inf|-Inf))$' \
+  "$TEST_TMP/m1" | head -3)
+assert_eq "" "$BAD" "every line is a comment or a sample"
+
+test_begin "metrics are counted for the whole service"
+# sum of health requests with status 200, whatever the route label spelling
+health_count() {
+  curl -sk "$PEMS_URL/api/pems/metrics" |
+    awk '/^pems_http_requests_total\{/ && /health/ && /status="200"/ { s += $NF } END { printf "%d", s }'
+}
+BEFORE=$(health_count)
+for _ in $(seq 1 24); do curl -sk -o /dev/null "$PEMS_URL/api/pems/health" & done
+wait
+AFTER=$(health_count)
+assert_ge "$AFTER" $((BEFORE + 24)) "24 health requests counted over all processes ($BEFORE -> $AFTER)"
+
+finish
