@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Destructive (run it last): the database stopped and started again under the API
-# (503 service_unavailable, then recovery on the next request), and kill -9 of a pems-fcgi
-# child under load (requests keep succeeding, pemsd replaces the child).
-# Leaves the stack running.
+# Destructive: the database stopped and started again under the API (503
+# service_unavailable, then recovery on the next request), and kill -9 of a pems-fcgi child
+# under load (requests keep succeeding, pemsd replaces the child). It runs on its own
+# private stack (own ports and data), so the shared stack and the tests using it are never
+# disturbed; the private stack is stopped at the end.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
+. "$(dirname "$0")/private_stack.sh"
+
+STACK="$PEMS_ROOT/scripts/stack"
+db_up() { pg_isready -q -h 127.0.0.1 -p "$PEMS_PG_PORT" 2>/dev/null; }
+trap 'private_stack_stop; rm -rf "$TEST_TMP"' EXIT
+private_stack_start apiresil "${PEMS_RESIL_HTTPS_PORT:-9843}" "${PEMS_RESIL_SIM_PORT:-19480}" \
+  "${PEMS_RESIL_PG_PORT:-56832}" PEMS_FCGI_CHILDREN=3 || fx_die "private stack did not start"
 fx_require_stack
 
-STACK="$(cd "$(dirname "$0")/../.." && pwd)/scripts/stack"
 ORG=$(fx_org resilience)
 USER_ID=$(fx_user "$ORG" Read,Write,Sync)
 TOKEN=$(fx_token "$USER_ID")
@@ -15,15 +22,8 @@ fx_mirror "$ORG" PFA-R1 1 >/dev/null
 fx_mod "$ORG" PFA-R1 "$USER_ID" pending_sync 1 '{"model":"r"}' >/dev/null
 LIST="/api/pems/modifications?organizationId=$ORG"
 
-# the children of this stack's pemsd (another stack on the host has its own)
-children() {
-  local parent
-  parent=$(cat "$STACK_DIR/pemsd.pid" 2>/dev/null)
-  if [ -n "$parent" ]; then pgrep -x -P "$parent" pems-fcgi; else pgrep -x pems-fcgi; fi
-}
-db_up() { pg_isready -q -h 127.0.0.1 -p "${PEMS_PG_PORT:-55432}" 2>/dev/null; }
-# whatever happens, give the database back
-trap 'db_up || "$STACK" db-start >/dev/null 2>&1; rm -rf "$TEST_TMP"' EXIT
+# the children of this stack's pemsd
+children() { pgrep -x -P "$(pemsd_pid)" pems-fcgi; }
 
 test_begin "baseline"
 api GET "$LIST"
@@ -31,7 +31,8 @@ assert_eq 200 "$HTTP_STATUS" "list before"
 
 test_begin "database down -> 503"
 "$STACK" db-stop >/dev/null 2>&1 || fail "scripts/stack db-stop failed"
-wait_for 15 bash -c "! pg_isready -q -h 127.0.0.1 -p ${PEMS_PG_PORT:-55432}" || fail "database still up"
+db_down() { ! db_up; }
+wait_for 15 db_down || fail "database still up"
 START=$SECONDS
 TOKEN='' api GET /api/pems/health
 assert_eq 503 "$HTTP_STATUS" "health while the database is down"
@@ -94,7 +95,8 @@ printf 'resilience: kill -9 of pems-fcgi %s: %d of %d requests failed (%s)\n' "$
   "$(grep -v '^200$' "$TEST_TMP/load" | sort | uniq -c | tr '\n' ' ')" >&2
 assert_eq "$REQUESTS" "$TOTAL" "every request answered"
 assert_le "$FAILURES" 2 "at most the in-flight request(s) of the killed child fail"
-wait_for 15 bash -c "[ \$(children | wc -l) -ge $N ]" || fail "children not back to $N"
+back_to_n() { [ "$(children | wc -l)" -ge "$N" ]; }
+wait_for 15 back_to_n || fail "children not back to $N"
 assert_eq "$N" "$(children | wc -l)" "child count recovered"
 assert_eq "" "$(children | grep -x "$VICTIM")" "the killed pid is gone"
 api GET "$LIST"
