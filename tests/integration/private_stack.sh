@@ -18,6 +18,13 @@ private_stack_start() {
   local kv
   for kv in "$@"; do export "${kv?}"; done
   "$PEMS_ROOT/scripts/stack" stop >/dev/null 2>&1 || true
+  local port
+  for port in "$PEMS_HTTPS_PORT" "$PEMS_SIM_PORT" "$PEMS_PG_PORT"; do
+    if ss -Hltn "sport = :$port" | grep -q .; then
+      echo "private stack $name: port $port is taken by another program" >&2
+      return 1
+    fi
+  done
   if ! "$PEMS_ROOT/scripts/stack" start; then
     echo "private stack $name did not start" >&2
     return 1

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# nginx in front of the API: TLS versions, ALPN h2, JSON error bodies (404/413/429/502),
+# per-client rate limit, loopback-only metrics, idempotent stack start.
+# Runs its own stack with a low client rate so the shared stack's clients are never throttled.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/private_stack.sh"
+trap 'private_stack_stop; rm -rf "$TEST_TMP"' EXIT
+
+RATE=5
+BURST=5
+private_stack_start nginx 9743 19380 56732 PEMS_FCGI_CHILDREN=2 \
+  PEMS_CLIENT_RATE=$RATE PEMS_CLIENT_BURST=$BURST PEMS_SHUTDOWN_TIMEOUT=5 \
+  || { fail "private stack"; finish; exit; }
+HOST_PORT=127.0.0.1:$PEMS_HTTPS_PORT
+
+# the limit is RATE/s: after a throttling test, wait for the bucket to drain
+cool_down() { sleep $(((BURST + RATE - 1) / RATE + 1)); }
+
+# handshake VERSION_FLAG: openssl s_client output; the client is allowed every version
+# (SECLEVEL=0), so a refusal can only come from the server
+handshake() {
+  echo | timeout 10 openssl s_client -connect "$HOST_PORT" -servername localhost "$1" \
+    -cipher 'DEFAULT@SECLEVEL=0' 2>&1
+}
+
+test_begin "TLS 1.0 and 1.1 refused"
+for v in tls1 tls1_1; do
+  out=$(handshake "-$v")
+  assert_match "alert protocol version" "$out" "$v refused by the server"
+  assert_match "Cipher is \(NONE\)" "$out" "$v: no session"
+done
+
+test_begin "TLS 1.2 and 1.3 accepted"
+out=$(handshake -tls1_2)
+assert_match "Protocol *: TLSv1\.2" "$out" "TLS 1.2 negotiated"
+assert_match "Cipher is ECDHE-" "$out" "forward-secret cipher"
+out=$(handshake -tls1_3)
+assert_match "New, TLSv1\.3" "$out" "TLS 1.3 negotiated"
+for v in 1.2 1.3; do
+  code=$(curl -sk -o /dev/null -w '%{http_code}' --tlsv$v --tls-max $v "$PEMS_URL/api/pems/health")
+  assert_match '^(200|503)$' "$code" "health over TLS $v"
+done
+cool_down
+
+test_begin "HTTP/2 offered with ALPN"
+out=$(curl -skv --http2 -o /dev/null "$PEMS_URL/api/pems/health" 2>&1)
+assert_match "ALPN: server accepted h2" "$out" "ALPN h2"
+assert_eq 2 "$(curl -sk --http2 -o /dev/null -w '%{http_version}' "$PEMS_URL/api/pems/health")" "HTTP version"
+assert_eq 1.1 "$(curl -sk --http1.1 -o /dev/null -w '%{http_version}' "$PEMS_URL/api/pems/health")" "HTTP/1.1 still served"
+
+test_begin "outside /api/pems: JSON 404"
+api GET /index.html
+assert_error 404 not_found "/index.html"
+ctype=$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL/")
+assert_match '^application/json' "$ctype" "content type"
+cool_down
+
+test_begin "413 JSON for a body over 1 MiB"
+head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' 'a' > "$TEST_TMP/big"
+api POST /api/pems/modifications "" -H 'Content-Type: application/json' --data-binary @"$TEST_TMP/big"
+assert_error 413 payload_too_large "1 MiB + 1 byte"
+head -c $((1024 * 1024)) /dev/zero | tr '\0' 'a' > "$TEST_TMP/max"
+api POST /api/pems/modifications "" -H 'Content-Type: application/json' --data-binary @"$TEST_TMP/max"
+assert_ne 413 "$HTTP_STATUS" "exactly 1 MiB passes nginx"
+cool_down
+
+test_begin "429 JSON past the client rate"
+rm -rf "$TEST_TMP/burst" && mkdir "$TEST_TMP/burst"
+# 40 requests at once against RATE=5/s, BURST=5: about 6 pass, the rest are limited
+curl -sk --parallel --parallel-max 40 -o /dev/null -w '%{http_code}\n' \
+  "$PEMS_URL/api/pems/health?n=[1-40]" > "$TEST_TMP/burst/codes" 2>/dev/null
+limited=$(grep -c '^429$' "$TEST_TMP/burst/codes")
+served=$(grep -cE '^(200|503)$' "$TEST_TMP/burst/codes")
+assert_ge "$limited" 25 "requests limited"
+assert_ge "$served" 1 "requests within the burst served"
+assert_le "$served" $((BURST + 3)) "requests served"
+# one limited response, looked at closely (sequential requests outrun 5/s at once)
+for _ in $(seq 1 30); do
+  HTTP_STATUS=$(curl -sk -D "$TEST_TMP/hdrs" -o "$TEST_TMP/body" -w '%{http_code}' "$PEMS_URL/api/pems/health")
+  [ "$HTTP_STATUS" = 429 ] && break
+done
+BODY=$(cat "$TEST_TMP/body")
+assert_error 429 rate_limited "a limited request"
+assert_eq 0 "$(jbody '.error.details | length')" "details is an empty array"
+assert_ne "" "$(jbody '.error.message')" "message"
+hdrs=$(cat "$TEST_TMP/hdrs")
+assert_match 'content-type: application/json' "$hdrs" "429 content type"
+assert_match 'retry-after: 1' "$hdrs" "429 Retry-After"
+
+test_begin "the limit is per client address"
+code=$(curl -sk --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "$PEMS_URL/api/pems/health")
+assert_match '^(200|503)$' "$code" "another address is not throttled"
+cool_down
+api GET /api/pems/health
+assert_match '^(200|503)$' "$HTTP_STATUS" "the bucket refills"
+
+test_begin "metrics: loopback 127.0.0.1 only"
+code=$(curl -sk -o "$TEST_TMP/metrics" -w '%{http_code}' "$PEMS_URL/api/pems/metrics")
+assert_eq 200 "$code" "from 127.0.0.1"
+assert_ne "" "$(head -c 64 "$TEST_TMP/metrics")" "metrics body"
+BODY=$(curl -sk --interface 127.0.0.2 "$PEMS_URL/api/pems/metrics")
+HTTP_STATUS=$(curl -sk --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "$PEMS_URL/api/pems/metrics")
+assert_error 403 forbidden "from 127.0.0.2"
+cool_down
+
+test_begin "start is idempotent"
+nginx_pid=$(cat "$STACK_DIR/nginx/nginx.pid")
+pemsd=$(pemsd_pid)
+"$PEMS_ROOT/scripts/stack" start >/dev/null 2>&1
+assert_eq 0 "$?" "second start succeeds"
+assert_eq "$nginx_pid" "$(cat "$STACK_DIR/nginx/nginx.pid")" "same nginx"
+assert_eq "$pemsd" "$(pemsd_pid)" "same pemsd"
+assert_eq 1 "$(pgrep -f "nginx: master process .*$STACK_DIR" | wc -l)" "one nginx master"
+assert_eq 1 "$(pgrep -x pemsd | while read -r p; do [ "$p" = "$pemsd" ] && echo x; done | wc -l)" "pemsd listed once"
+cool_down
+
+test_begin "application down: JSON 502, then back"
+kill -TERM "$pemsd"
+wait_for 10 bash -c "! ps -o stat= -p $pemsd | grep -qv Z"
+api GET /api/pems/health
+assert_error 502 service_unavailable "pemsd stopped"
+"$PEMS_ROOT/scripts/stack" start >/dev/null 2>&1
+assert_eq 0 "$?" "start brings pemsd back"
+api GET /api/pems/health
+assert_match '^(200|503)$' "$HTTP_STATUS" "health after restart"
+"$PEMS_ROOT/scripts/stack" status > "$TEST_TMP/status"
+assert_eq 4 "$(grep -c . "$TEST_TMP/status")" "status: one line per part"
+assert_match "nginx: running" "$(cat "$TEST_TMP/status")" "status names nginx"
+
+finish
