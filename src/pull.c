@@ -1,0 +1,252 @@
+#include "pull.h"
+#include "log.h"
+#include "metrics.h"
+#include "pfa_record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PULL_PAGE 500
+#define PULL_MAX_PAGES 100000
+#define SLOT_WAIT_MS 5000
+
+static int record_version(const json_t *rec)
+{
+    json_t *v = json_object_get(rec, "version");
+    return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+}
+
+/* pfaId -> the newest record of the page; invalid records are skipped with a log line */
+static json_t *newest_per_record(const json_t *records)
+{
+    json_t *by_id = json_object();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(records, i, rec) {
+        const char *id = json_string_value(json_object_get(rec, "pfaId"));
+        int version = record_version(rec);
+        bool deleted = json_is_true(json_object_get(rec, "deleted"));
+        json_t *data = json_object_get(rec, "data");
+        if (!id || !*id || strlen(id) > 200 || version < 0 || (!deleted && !json_is_object(data))) {
+            log_warn("pull_record_invalid", "pfa_id=\"%s\"", id ? id : "");
+            continue;
+        }
+        json_t *seen = json_object_get(by_id, id);
+        if (!seen || record_version(seen) < version)
+            json_object_set(by_id, id, rec);
+    }
+    return by_id;
+}
+
+int pull_apply(db_t *db, const char *org_id, const json_t *records, const char *pull_since)
+{
+    json_t *by_id = newest_per_record(records);
+    json_t *ids = json_array();
+    json_t *rows = json_array();
+    char *ids_s = NULL, *rows_s = NULL;
+    PGresult *res = NULL;
+    int rc = DB_ERROR;
+    const char *key;
+    json_t *rec;
+    json_object_foreach(by_id, key, rec)
+        json_array_append_new(ids, json_string(key));
+    ids_s = json_dumps(ids, JSON_COMPACT);
+    if (!ids_s)
+        goto cleanup;
+    const char *lp[] = { org_id, ids_s };
+    res = db_query(db, "pull_load",
+        "SELECT pfa_id, version, data::text FROM pfa_mirror WHERE organization_id = $1"
+        " AND pfa_id IN (SELECT jsonb_array_elements_text($2::jsonb))", 2, lp);
+    if (!res) {
+        rc = db_last_status(db);
+        goto cleanup;
+    }
+    json_t *old = json_object();
+    for (int r = 0; r < PQntuples(res); r++) {
+        json_t *data = json_loads(PQgetvalue(res, r, 2), 0, NULL);
+        json_object_set_new(old, PQgetvalue(res, r, 0),
+                            json_pack("{s:i, s:o}", "version", atoi(PQgetvalue(res, r, 1)),
+                                      "data", data ? data : json_object()));
+    }
+    PQclear(res);
+    res = NULL;
+    json_object_foreach(by_id, key, rec) {
+        json_t *prev = json_object_get(old, key);
+        int version = record_version(rec);
+        if (prev && record_version(prev) >= version)
+            continue;
+        bool deleted = json_is_true(json_object_get(rec, "deleted"));
+        json_t *prev_data = prev ? json_object_get(prev, "data") : NULL;
+        json_t *data = deleted ? (prev_data ? prev_data : NULL) : json_object_get(rec, "data");
+        json_t *changed = pfa_diff_fields(prev_data, deleted ? NULL : data);
+        json_t *updated_at = json_object_get(rec, "updatedAt");
+        json_array_append_new(rows, json_pack("{s:s, s:i, s:O, s:b, s:O, s:o}",
+            "pfa_id", key, "version", version, "data", data ? data : json_object(),
+            "deleted", deleted, "updated_at", json_is_string(updated_at) ? updated_at : json_null(),
+            "changed", changed ? changed : json_array()));
+    }
+    json_decref(old);
+    if (json_array_size(rows) == 0 && !pull_since) {
+        rc = 0;
+        goto cleanup;
+    }
+    rows_s = json_dumps(rows, JSON_COMPACT);
+    if (!rows_s)
+        goto cleanup;
+    const char *ap[] = { org_id, rows_s, pull_since };
+    res = db_query(db, "pull_apply",
+        "WITH r AS ("
+        "  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(pfa_id text, version int, data jsonb,"
+        "    deleted boolean, updated_at text, changed text[])"
+        "), h AS ("
+        "  INSERT INTO pfa_mirror_history (organization_id, pfa_id, version, data, changed_fields,"
+        "                                  superseded_by)"
+        "  SELECT m.organization_id, m.pfa_id, m.version, m.data, r.changed, r.version"
+        "  FROM r JOIN pfa_mirror m ON m.organization_id = $1 AND m.pfa_id = r.pfa_id"
+        "  WHERE m.version < r.version"
+        "  ON CONFLICT (organization_id, pfa_id, version) DO NOTHING"
+        "  RETURNING 1"
+        "), u AS ("
+        "  INSERT INTO pfa_mirror (organization_id, pfa_id, version, data, deleted, pems_updated_at)"
+        "  SELECT $1, r.pfa_id, r.version, r.data, r.deleted, r.updated_at FROM r"
+        "  ON CONFLICT (organization_id, pfa_id) DO UPDATE SET version = EXCLUDED.version,"
+        "    data = EXCLUDED.data, deleted = EXCLUDED.deleted,"
+        "    pems_updated_at = coalesce(EXCLUDED.pems_updated_at, pfa_mirror.pems_updated_at),"
+        "    updated_at = now()"
+        "  WHERE pfa_mirror.version < EXCLUDED.version"
+        "  RETURNING 1"
+        "), s AS ("
+        "  UPDATE api_servers SET pull_since = $3::text, last_pull_at = now()"
+        "  WHERE organization_id = $1 AND $3::text IS NOT NULL"
+        "  RETURNING 1"
+        ")"
+        " SELECT count(*) FROM u", 3, ap);
+    if (!res) {
+        rc = db_last_status(db);
+        goto cleanup;
+    }
+    rc = atoi(PQgetvalue(res, 0, 0));
+cleanup:
+    if (res)
+        PQclear(res);
+    free(ids_s);
+    free(rows_s);
+    json_decref(ids);
+    json_decref(rows);
+    json_decref(by_id);
+    return rc;
+}
+
+static char *load_pull_since(db_t *db, const char *server_id, int *rc)
+{
+    const char *params[] = { server_id };
+    PGresult *res = db_query(db, "pull_since_load",
+                             "SELECT pull_since FROM api_servers WHERE id = $1", 1, params);
+    *rc = res ? DB_OK : db_last_status(db);
+    char *since = NULL;
+    if (res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        since = strdup(PQgetvalue(res, 0, 0));
+    if (res)
+        PQclear(res);
+    return since;
+}
+
+int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
+                struct pull_stats *st)
+{
+    int rc = DB_OK;
+    char *since = load_pull_since(db, sl->srv.id, &rc);
+    char *newest = since ? strdup(since) : NULL;
+    char *cursor = NULL;
+    int result = 0;
+    if (rc != DB_OK) {
+        result = rc;
+        goto cleanup;
+    }
+    for (int page = 0; page < PULL_MAX_PAGES && !*stop; page++) {
+        if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0) {
+            log_info("pull_deferred", "org=%s reason=rate_window", sl->srv.org_id);
+            result = 1;
+            break;
+        }
+        struct pems_response resp;
+        if (pems_client_pull(sl->client, since, cursor, PULL_PAGE, &resp) != 0) {
+            pems_response_clear(&resp);
+            result = 1;
+            break;
+        }
+        metrics_upstream_inc((int)resp.http_status);
+        if (resp.outcome != PEMS_OK) {
+            log_warn("pull_failed", "org=%s http_status=%ld error=\"%s\"", sl->srv.org_id,
+                     resp.http_status, resp.error);
+            if (resp.outcome == PEMS_RATE_LIMITED)
+                server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
+            pems_response_clear(&resp);
+            result = 1;
+            break;
+        }
+        json_t *records = json_object_get(resp.body, "records");
+        if (!json_is_array(records)) {
+            log_warn("pull_failed", "org=%s error=\"no records array\"", sl->srv.org_id);
+            pems_response_clear(&resp);
+            result = 1;
+            break;
+        }
+        size_t i;
+        json_t *rec;
+        json_array_foreach(records, i, rec) {
+            const char *u = json_string_value(json_object_get(rec, "updatedAt"));
+            if (u && (!newest || strcmp(u, newest) > 0)) {
+                free(newest);
+                newest = strdup(u);
+            }
+        }
+        int applied = pull_apply(db, sl->srv.org_id, records, newest);
+        if (applied < 0) {
+            pems_response_clear(&resp);
+            result = applied;
+            break;
+        }
+        st->pages++;
+        st->applied += applied;
+        const char *next = json_string_value(json_object_get(resp.body, "nextCursor"));
+        free(cursor);
+        cursor = next && *next ? strdup(next) : NULL;
+        pems_response_clear(&resp);
+        if (!cursor)
+            break;
+    }
+    if (st->applied)
+        log_info("pull_done", "org=%s pages=%d applied=%d since=\"%s\"", sl->srv.org_id,
+                 st->pages, st->applied, newest ? newest : "");
+cleanup:
+    free(since);
+    free(newest);
+    free(cursor);
+    return result;
+}
+
+int pull_health_check(db_t *db, struct server_lease *sl)
+{
+    if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0)
+        return 1;
+    struct pems_response resp;
+    int local = pems_client_health(sl->client, &resp);
+    metrics_upstream_inc((int)resp.http_status);
+    bool ok = local == 0 && resp.outcome == PEMS_OK;
+    char err[300];
+    if (!ok)
+        snprintf(err, sizeof err, "%s%s", resp.http_status ? "HTTP error: " : "",
+                 resp.error[0] ? resp.error : "health check failed");
+    if (resp.outcome == PEMS_RATE_LIMITED)
+        server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
+    pems_response_clear(&resp);
+    const char *params[] = { sl->srv.id, ok ? "true" : "false", ok ? NULL : err };
+    int rc = db_exec(db, "pull_health",
+                     "UPDATE api_servers SET health_ok = $2::boolean, health_error = $3,"
+                     " health_checked_at = now() WHERE id = $1", 3, params);
+    if (rc != DB_OK)
+        return rc;
+    return ok ? 0 : 1;
+}

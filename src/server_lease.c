@@ -1,0 +1,213 @@
+#include "server_lease.h"
+#include "log.h"
+#include "pems_server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NS_PER_S 1000000000LL
+/* cap of the window handed over: at most one second of starts */
+#define WINDOW_MAX 20000
+
+int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* "{1,2,3}" -> values; returns the count */
+static int parse_bigint_array(const char *s, int64_t *out, int max)
+{
+    int n = 0;
+    if (!s)
+        return 0;
+    while (*s && n < max) {
+        while (*s == '{' || *s == ',' || *s == ' ')
+            s++;
+        if (*s == '}' || !*s)
+            break;
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s)
+            break;
+        out[n++] = v;
+        s = end;
+    }
+    return n;
+}
+
+static int lock_server(db_t *db, const char *server_id, const char *stmt, const char *fn,
+                       bool *ok)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT %s(hashtextextended('pems_server:' || $1, 0))", fn);
+    const char *params[] = { server_id };
+    PGresult *res = db_query(db, stmt, sql, 1, params);
+    if (!res)
+        return db_last_status(db);
+    *ok = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return DB_OK;
+}
+
+int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
+                         struct server_lease *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = pems_server_load(db, org_id, key, &out->srv);
+    if (rc == 1)
+        return SERVER_LEASE_NONE;
+    if (rc == -3) {
+        pems_server_clear(&out->srv);
+        return SERVER_LEASE_BAD_SECRET;
+    }
+    if (rc != 0) {
+        pems_server_clear(&out->srv);
+        return rc < 0 ? rc : DB_ERROR;
+    }
+    bool got = false;
+    rc = lock_server(db, out->srv.id, "lease_try_lock", "pg_try_advisory_lock", &got);
+    if (rc != DB_OK || !got) {
+        pems_server_clear(&out->srv);
+        return rc != DB_OK ? rc : SERVER_LEASE_BUSY;
+    }
+    out->backend_pid = PQbackendPID(db_pg(db));
+    out->held = true;
+
+    const char *params[] = { out->srv.id };
+    PGresult *res = db_query(db, "lease_take_window",
+        "WITH old AS (SELECT rate_window, rate_window_clean, paused_until FROM api_servers"
+        "             WHERE id = $1)"
+        " UPDATE api_servers s SET rate_window_clean = false FROM old WHERE s.id = $1"
+        " RETURNING old.rate_window::text, old.rate_window_clean,"
+        "           (extract(epoch FROM old.paused_until) * 1e9)::bigint", 1, params);
+    if (!res) {
+        rc = db_last_status(db);
+        server_lease_release(db, out);
+        return rc;
+    }
+    int rps = out->srv.rate_limit_rps > 0 ? out->srv.rate_limit_rps : 10;
+    out->rl = rate_limiter_new(rps);
+    out->client = pems_client_new(&out->srv);
+    if (!out->rl || !out->client) {
+        PQclear(res);
+        server_lease_release(db, out);
+        return DB_ERROR;
+    }
+    if (PQntuples(res) == 1) {
+        int cap = rps < WINDOW_MAX ? rps : WINDOW_MAX;
+        int64_t *starts = malloc(sizeof *starts * (size_t)cap);
+        if (starts) {
+            int n = parse_bigint_array(PQgetvalue(res, 0, 0), starts, cap);
+            rate_limiter_seed(out->rl, starts, n);
+            free(starts);
+        }
+        int64_t now = wall_ns();
+        if (PQgetvalue(res, 0, 1)[0] != 't') {
+            /* the last holder died holding it: its last second is unknown */
+            rate_limiter_pause_until(out->rl, now + NS_PER_S);
+            log_info("server_window_unknown", "server=%s", out->srv.id);
+        }
+        if (!PQgetisnull(res, 0, 2)) {
+            int64_t until = atoll(PQgetvalue(res, 0, 2));
+            if (until > now)
+                rate_limiter_pause_until(out->rl, until);
+        }
+    }
+    PQclear(res);
+    log_debug("server_acquired", "server=%s org=%s rps=%d", out->srv.id, org_id, rps);
+    return SERVER_LEASE_OK;
+}
+
+bool server_lease_valid(db_t *db, const struct server_lease *sl)
+{
+    PGconn *pg = db_pg(db);
+    return sl->held && pg && PQstatus(pg) == CONNECTION_OK && PQbackendPID(pg) == sl->backend_pid;
+}
+
+void server_lease_release(db_t *db, struct server_lease *sl)
+{
+    if (sl->held && server_lease_valid(db, sl)) {
+        char *window = NULL;
+        if (sl->rl) {
+            int rps = sl->srv.rate_limit_rps > 0 ? sl->srv.rate_limit_rps : 10;
+            int cap = rps < WINDOW_MAX ? rps : WINDOW_MAX;
+            int64_t *starts = malloc(sizeof *starts * (size_t)cap);
+            window = malloc((size_t)cap * 21 + 3);
+            if (starts && window) {
+                int n = rate_limiter_recent(sl->rl, starts, cap);
+                size_t len = 0;
+                window[len++] = '{';
+                for (int i = 0; i < n; i++)
+                    len += (size_t)sprintf(window + len, i ? ",%lld" : "%lld", (long long)starts[i]);
+                window[len++] = '}';
+                window[len] = '\0';
+            } else {
+                free(window);
+                window = NULL;
+            }
+            free(starts);
+        }
+        if (window) {
+            const char *params[] = { sl->srv.id, window };
+            if (db_exec(db, "lease_put_window",
+                        "UPDATE api_servers SET rate_window = $2::bigint[], rate_window_clean = true,"
+                        " rate_window_at = now() WHERE id = $1", 2, params) != DB_OK)
+                log_warn("server_window_not_saved", "server=%s error=\"%s\"", sl->srv.id,
+                         db_errmsg(db));
+            free(window);
+        }
+        bool ok = false;
+        lock_server(db, sl->srv.id, "lease_unlock", "pg_advisory_unlock", &ok);
+    }
+    if (sl->client)
+        pems_client_free(sl->client);
+    if (sl->rl)
+        rate_limiter_free(sl->rl);
+    pems_server_clear(&sl->srv);
+    memset(sl, 0, sizeof *sl);
+}
+
+int64_t server_lease_try_slot(struct server_lease *sl)
+{
+    return rate_limiter_acquire(sl->rl, wall_ns());
+}
+
+int server_lease_wait_slot(struct server_lease *sl, long max_wait_ms)
+{
+    int64_t deadline = wall_ns() + (int64_t)max_wait_ms * 1000000LL;
+    for (;;) {
+        int64_t now = wall_ns();
+        int64_t wait = rate_limiter_acquire(sl->rl, now);
+        if (wait <= 0)
+            return 0;
+        if (now + wait > deadline)
+            return -1;
+        sleep_ns(wait);
+    }
+}
+
+void server_lease_pause(db_t *db, struct server_lease *sl, long seconds)
+{
+    if (seconds < 1)
+        seconds = 1;
+    rate_limiter_pause_until(sl->rl, wall_ns() + (int64_t)seconds * NS_PER_S);
+    char ssec[24];
+    snprintf(ssec, sizeof ssec, "%ld", seconds);
+    const char *params[] = { sl->srv.id, ssec };
+    if (db_exec(db, "lease_pause",
+                "UPDATE api_servers SET paused_until = now() + make_interval(secs => $2::int)"
+                " WHERE id = $1", 2, params) != DB_OK)
+        log_warn("server_pause_not_saved", "server=%s error=\"%s\"", sl->srv.id, db_errmsg(db));
+}

@@ -1,0 +1,328 @@
+#include "write_queue.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void wq_item_clear(struct wq_item *it)
+{
+    free(it->pfa_id);
+    json_decref(it->delta);
+    json_decref(it->mirror_data);
+    json_decref(it->changed_since_base);
+    memset(it, 0, sizeof *it);
+}
+
+void wq_items_free(struct wq_item *items, int n)
+{
+    if (!items)
+        return;
+    for (int i = 0; i < n; i++)
+        wq_item_clear(&items[i]);
+    free(items);
+}
+
+#define DUE_CONDITION \
+    "((q.status = 'pending' AND q.scheduled_at <= now())" \
+    " OR (q.status = 'processing' AND q.locked_until < now()))"
+
+int wq_due_orgs(db_t *db, json_t **org_ids)
+{
+    *org_ids = NULL;
+    PGresult *res = db_query(db, "wq_due_orgs",
+        "SELECT s.organization_id FROM api_servers s"
+        " WHERE s.write_enabled AND (s.paused_until IS NULL OR s.paused_until <= now())"
+        "   AND (EXISTS (SELECT 1 FROM pfa_write_queue q WHERE q.organization_id = s.organization_id"
+        "                  AND q.status = 'pending' AND q.scheduled_at <= now())"
+        "     OR EXISTS (SELECT 1 FROM pfa_write_queue q WHERE q.organization_id = s.organization_id"
+        "                  AND q.status = 'processing' AND q.locked_until < now()))"
+        " ORDER BY s.organization_id", 0, NULL);
+    if (!res)
+        return db_last_status(db);
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(arr, json_string(PQgetvalue(res, i, 0)));
+    PQclear(res);
+    *org_ids = arr;
+    return DB_OK;
+}
+
+int wq_blocked_orgs(db_t *db, json_t **out)
+{
+    *out = NULL;
+    PGresult *res = db_query(db, "wq_blocked_orgs",
+        "SELECT q.organization_id, count(*),"
+        "       CASE WHEN s.id IS NULL THEN 'no PEMS server configured'"
+        "            ELSE 'PEMS server has writes disabled' END"
+        " FROM pfa_write_queue q LEFT JOIN api_servers s ON s.organization_id = q.organization_id"
+        " WHERE q.status = 'pending' AND q.scheduled_at <= now()"
+        "   AND (s.id IS NULL OR NOT s.write_enabled)"
+        " GROUP BY q.organization_id, s.id", 0, NULL);
+    if (!res)
+        return db_last_status(db);
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "org", PQgetvalue(res, i, 0),
+                                             "count", (json_int_t)atoll(PQgetvalue(res, i, 1)),
+                                             "reason", PQgetvalue(res, i, 2)));
+    PQclear(res);
+    *out = arr;
+    return DB_OK;
+}
+
+static json_t *parse_json_col(const PGresult *res, int row, int col, json_t *fallback)
+{
+    const char *v = db_value(res, row, col);
+    json_t *j = v ? json_loads(v, JSON_DECODE_ANY, NULL) : NULL;
+    if (!j)
+        return fallback;
+    json_decref(fallback);
+    return j;
+}
+
+int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int lease_seconds,
+             struct wq_item **items)
+{
+    *items = NULL;
+    char smax[16], slease[16];
+    snprintf(smax, sizeof smax, "%d", max);
+    snprintf(slease, sizeof slease, "%d", lease_seconds);
+    const char *params[] = { org_id, worker_id, smax, slease };
+    PGresult *res = db_query(db, "wq_claim",
+        "WITH c AS ("
+        "  SELECT q.id FROM pfa_write_queue q"
+        "  WHERE q.organization_id = $1 AND " DUE_CONDITION
+        "  ORDER BY q.priority DESC, q.scheduled_at, q.id"
+        "  LIMIT $3::int FOR UPDATE SKIP LOCKED"
+        "), u AS ("
+        "  UPDATE pfa_write_queue q SET status = 'processing', locked_by = $2,"
+        "         locked_until = now() + make_interval(secs => $4::int),"
+        "         claim_seq = q.claim_seq + 1, started_at = now(), updated_at = now()"
+        "  FROM c WHERE q.id = c.id"
+        "  RETURNING q.id, q.modification_id, q.organization_id, q.claim_seq, q.attempts,"
+        "            q.deferrals, q.priority, q.scheduled_at"
+        ")"
+        " SELECT u.id, u.modification_id, u.organization_id, u.claim_seq, u.attempts, u.deferrals,"
+        "        u.priority, m.pfa_id, m.operation, m.base_version, m.delta::text,"
+        "        mm.version, mm.deleted, mm.data::text,"
+        "        (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb)"
+        "           FROM pfa_mirror_history h, unnest(h.changed_fields) f"
+        "          WHERE h.organization_id = m.organization_id AND h.pfa_id = m.pfa_id"
+        "            AND h.version >= m.base_version)::text"
+        " FROM u JOIN pfa_modification m ON m.id = u.modification_id"
+        " LEFT JOIN pfa_mirror mm ON mm.organization_id = m.organization_id AND mm.pfa_id = m.pfa_id"
+        " ORDER BY u.priority DESC, u.scheduled_at, u.id", 4, params);
+    if (!res)
+        return db_last_status(db);
+    int n = PQntuples(res);
+    struct wq_item *arr = n ? calloc((size_t)n, sizeof *arr) : NULL;
+    if (n && !arr) {
+        PQclear(res);
+        return DB_ERROR;
+    }
+    for (int i = 0; i < n; i++) {
+        struct wq_item *it = &arr[i];
+        snprintf(it->id, sizeof it->id, "%s", PQgetvalue(res, i, 0));
+        snprintf(it->modification_id, sizeof it->modification_id, "%s", PQgetvalue(res, i, 1));
+        snprintf(it->org_id, sizeof it->org_id, "%s", PQgetvalue(res, i, 2));
+        it->claim_seq = atoll(PQgetvalue(res, i, 3));
+        it->attempts = atoi(PQgetvalue(res, i, 4));
+        it->deferrals = atoi(PQgetvalue(res, i, 5));
+        it->priority = atoi(PQgetvalue(res, i, 6));
+        it->pfa_id = strdup(PQgetvalue(res, i, 7));
+        if (pfa_op_parse(PQgetvalue(res, i, 8), &it->op) != 0)
+            it->op = PFA_OP_UPDATE;
+        it->base_version = atoi(PQgetvalue(res, i, 9));
+        it->delta = parse_json_col(res, i, 10, json_object());
+        it->has_mirror = !PQgetisnull(res, i, 11);
+        it->mirror_version = it->has_mirror ? atoi(PQgetvalue(res, i, 11)) : 0;
+        it->mirror_deleted = it->has_mirror && PQgetvalue(res, i, 12)[0] == 't';
+        it->mirror_data = parse_json_col(res, i, 13, json_object());
+        it->changed_since_base = parse_json_col(res, i, 14, json_array());
+    }
+    PQclear(res);
+    *items = arr;
+    return n;
+}
+
+int wq_extend_leases(db_t *db, const char *worker_id, const char *org_id, int lease_seconds)
+{
+    char slease[16];
+    snprintf(slease, sizeof slease, "%d", lease_seconds);
+    const char *params[] = { worker_id, org_id, slease };
+    return db_exec(db, "wq_extend_leases",
+        "UPDATE pfa_write_queue SET locked_until = now() + make_interval(secs => $3::int)"
+        " WHERE status = 'processing' AND locked_by = $1 AND organization_id = $2", 3, params);
+}
+
+int wq_next_due(db_t *db, double *seconds)
+{
+    *seconds = 1e9;
+    PGresult *res = db_query(db, "wq_next_due",
+        "SELECT extract(epoch FROM least("
+        "  (SELECT min(greatest(q.scheduled_at, coalesce(s.paused_until, q.scheduled_at)))"
+        "     FROM pfa_write_queue q JOIN api_servers s ON s.organization_id = q.organization_id"
+        "    WHERE q.status = 'pending' AND s.write_enabled),"
+        "  (SELECT min(locked_until) FROM pfa_write_queue WHERE status = 'processing')) - now())",
+        0, NULL);
+    if (!res)
+        return db_last_status(db);
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        *seconds = atof(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return DB_OK;
+}
+
+void wq_batch_init(struct wq_batch *b)
+{
+    b->rows = json_array();
+}
+
+void wq_batch_clear(struct wq_batch *b)
+{
+    json_decref(b->rows);
+    b->rows = NULL;
+}
+
+int wq_batch_count(const struct wq_batch *b)
+{
+    return b->rows ? (int)json_array_size(b->rows) : 0;
+}
+
+static const char *outcome_name(enum wq_outcome o)
+{
+    switch (o) {
+    case WQ_SYNCED: return "synced";
+    case WQ_FAILED: return "failed";
+    case WQ_RETRY: return "retry";
+    case WQ_DEFER: return "defer";
+    case WQ_RELEASE: return "release";
+    }
+    return "release";
+}
+
+int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_result *r)
+{
+    json_t *row = json_pack("{s:s, s:I, s:s, s:i, s:i, s:I, s:s}",
+                            "item", it->id, "seq", (json_int_t)it->claim_seq,
+                            "outcome", outcome_name(r->outcome),
+                            "att", r->attempts_inc, "dfr", r->deferrals_inc,
+                            "delay_ms", (json_int_t)r->delay_ms, "pfa_id", it->pfa_id);
+    if (!row)
+        return -1;
+    json_object_set_new(row, "err", r->error ? json_string(r->error) : json_null());
+    json_object_set_new(row, "http", r->http_status ? json_integer(r->http_status) : json_null());
+    if (r->outcome == WQ_SYNCED) {
+        json_object_set_new(row, "wrote", json_boolean(r->wrote));
+        json_object_set_new(row, "old_version", json_integer(r->old_version));
+        json_object_set_new(row, "new_version", json_integer(r->new_version));
+        json_object_set_new(row, "new_data", r->new_data ? json_deep_copy(r->new_data) : json_null());
+        json_object_set_new(row, "deleted", json_boolean(r->deleted));
+        json_object_set_new(row, "changed",
+                            r->changed_fields ? json_deep_copy(r->changed_fields) : json_array());
+        json_object_set_new(row, "written", r->written ? json_deep_copy(r->written) : json_null());
+        json_object_set_new(row, "merged", json_boolean(r->merged));
+    }
+    return json_array_append_new(b->rows, row);
+}
+
+/* One statement, so one transaction: the fenced queue UPDATE decides which results count,
+ * and every other change joins on what it returned. */
+static const char FLUSH_SQL[] =
+    "WITH r AS ("
+    "  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(item uuid, seq bigint, outcome text,"
+    "    att int, dfr int, delay_ms bigint, err text, http int, wrote boolean, pfa_id text,"
+    "    old_version int, new_version int, new_data jsonb, deleted boolean, changed text[],"
+    "    written jsonb, merged boolean)"
+    "), q AS ("
+    "  UPDATE pfa_write_queue w SET"
+    "    status = CASE r.outcome WHEN 'synced' THEN 'completed' WHEN 'failed' THEN 'failed'"
+    "             ELSE 'pending' END,"
+    "    attempts = w.attempts + r.att,"
+    "    deferrals = w.deferrals + r.dfr,"
+    "    scheduled_at = CASE WHEN r.outcome IN ('retry', 'defer')"
+    "                   THEN now() + r.delay_ms * interval '1 millisecond' ELSE w.scheduled_at END,"
+    "    locked_by = NULL, locked_until = NULL,"
+    "    last_error = CASE WHEN r.outcome = 'release' THEN w.last_error ELSE r.err END,"
+    "    last_http_status = CASE WHEN r.outcome = 'release' THEN w.last_http_status ELSE r.http END,"
+    "    completed_at = CASE WHEN r.outcome IN ('synced', 'failed') THEN now() END,"
+    "    duration_ms = CASE WHEN r.outcome IN ('synced', 'failed')"
+    "                  THEN greatest(0, (extract(epoch FROM clock_timestamp() - w.started_at) * 1000)::int)"
+    "                  ELSE w.duration_ms END,"
+    "    updated_at = now()"
+    "  FROM r"
+    "  WHERE w.id = r.item AND w.status = 'processing' AND w.locked_by = $1 AND w.claim_seq = r.seq"
+    "  RETURNING w.id, w.organization_id, w.modification_id, w.status, w.attempts, w.scheduled_at,"
+    "            r.outcome, r.att, r.err, r.http, r.wrote, r.pfa_id, r.new_version, r.new_data,"
+    "            r.deleted, r.changed, r.written, r.merged"
+    "), mods AS ("
+    "  SELECT q.*, m.status AS old_mod_status FROM q JOIN pfa_modification m ON m.id = q.modification_id"
+    "  WHERE q.outcome IN ('synced', 'failed')"
+    "), mu AS ("
+    "  UPDATE pfa_modification m SET updated_at = now(),"
+    "    status = CASE WHEN mods.outcome = 'synced' THEN 'synced' ELSE 'sync_error' END"
+    "  FROM mods WHERE m.id = mods.modification_id"
+    "  RETURNING m.id"
+    "), hist AS ("
+    "  INSERT INTO pfa_mirror_history (organization_id, pfa_id, version, data, changed_fields,"
+    "                                  superseded_by)"
+    "  SELECT mm.organization_id, mm.pfa_id, mm.version, mm.data, coalesce(q.changed, '{}'),"
+    "         q.new_version"
+    "  FROM q JOIN pfa_mirror mm ON mm.organization_id = q.organization_id AND mm.pfa_id = q.pfa_id"
+    "  WHERE q.outcome = 'synced' AND q.wrote AND q.new_version > mm.version"
+    "  ON CONFLICT (organization_id, pfa_id, version) DO NOTHING"
+    "  RETURNING 1"
+    "), mir AS ("
+    "  UPDATE pfa_mirror mm SET version = q.new_version, data = coalesce(q.new_data, mm.data),"
+    "         deleted = coalesce(q.deleted, false), updated_at = now()"
+    "  FROM q WHERE q.outcome = 'synced' AND q.wrote AND mm.organization_id = q.organization_id"
+    "    AND mm.pfa_id = q.pfa_id AND q.new_version > mm.version"
+    "  RETURNING 1"
+    "), aud AS ("
+    "  INSERT INTO audit_log (organization_id, user_id, actor, action, entity_type, entity_id,"
+    "                         before, after)"
+    "  SELECT q.organization_id, NULL, $1,"
+    "         'queue_item.' || CASE q.outcome WHEN 'synced' THEN 'completed' WHEN 'failed' THEN 'failed'"
+    "                          WHEN 'retry' THEN 'retry_scheduled' ELSE 'deferred' END,"
+    "         'pfa_write_queue', q.id::text,"
+    "         jsonb_build_object('status', 'processing', 'attempts', q.attempts - q.att),"
+    "         jsonb_strip_nulls(jsonb_build_object('status', q.status, 'attempts', q.attempts,"
+    "           'scheduledAt', CASE WHEN q.status = 'pending' THEN pems_iso(q.scheduled_at) END,"
+    "           'lastError', q.err, 'lastHttpStatus', q.http))"
+    "  FROM q WHERE q.outcome <> 'release'"
+    "  UNION ALL"
+    "  SELECT mods.organization_id, NULL, $1,"
+    "         CASE WHEN mods.outcome = 'synced' THEN 'modification.synced'"
+    "              ELSE 'modification.sync_error' END,"
+    "         'pfa_modification', mods.modification_id::text,"
+    "         jsonb_build_object('status', mods.old_mod_status),"
+    "         jsonb_strip_nulls(jsonb_build_object("
+    "           'status', CASE WHEN mods.outcome = 'synced' THEN 'synced' ELSE 'sync_error' END,"
+    "           'queueItemId', mods.id, 'version', mods.new_version, 'written', mods.written,"
+    "           'merged', mods.merged, 'error', mods.err))"
+    "  FROM mods"
+    "  RETURNING 1"
+    ")"
+    " SELECT q.id FROM q";
+
+int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b)
+{
+    int n = wq_batch_count(b);
+    if (n == 0)
+        return 0;
+    char *json = json_dumps(b->rows, JSON_COMPACT);
+    if (!json)
+        return DB_ERROR;
+    const char *params[] = { worker_id, json };
+    PGresult *res = db_query(db, "wq_flush", FLUSH_SQL, 2, params);
+    free(json);
+    if (!res)
+        return db_last_status(db);
+    int done = PQntuples(res);
+    PQclear(res);
+    if (done < n)
+        log_warn("write_queue_fenced", "results=%d recorded=%d", n, done);
+    json_array_clear(b->rows);
+    return done;
+}

@@ -1,0 +1,95 @@
+#ifndef PEMS_WRITE_QUEUE_H
+#define PEMS_WRITE_QUEUE_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+#include "db.h"
+#include "pfa_record.h"
+
+/* pfa_write_queue for pemsworker: claims with a fenced lease, and the results of a batch
+ * recorded in one transaction. Every result UPDATE matches locked_by AND claim_seq. */
+
+/* A claimed item with what processing it needs: its modification, the mirror record and the
+ * fields PEMS changed since the modification's base version. */
+struct wq_item {
+    char id[37];
+    char modification_id[37];
+    char org_id[37];
+    long long claim_seq;
+    int attempts;               /* attempts used before this claim */
+    int deferrals;              /* 429 deferrals before this claim */
+    int priority;
+    char *pfa_id;
+    enum pfa_op op;
+    int base_version;
+    json_t *delta;
+    bool has_mirror;
+    int mirror_version;
+    bool mirror_deleted;
+    json_t *mirror_data;        /* {} when no mirror row */
+    json_t *changed_since_base; /* sorted array of field names */
+};
+void wq_item_clear(struct wq_item *it);
+
+/* Servers (one per organization) with due work: pending and due, or a lease expired; writes
+ * enabled and not paused by a 429. *org_ids is a new array of strings. */
+int wq_due_orgs(db_t *db, json_t **org_ids);
+
+/* Items of org_id due but not workable (no PEMS server or writes disabled): new array of
+ * {"org": id, "count": n, "reason": "..."}. */
+int wq_blocked_orgs(db_t *db, json_t **out);
+
+/* Claims up to max due items of org_id (priority DESC, scheduled_at), FOR UPDATE SKIP
+ * LOCKED. Returns the count (0..max) with *items a malloc'd array, or a DB status < 0. */
+int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int lease_seconds,
+             struct wq_item **items);
+void wq_items_free(struct wq_item *items, int n);
+
+/* Pushes locked_until to now + lease_seconds for every item of org_id this worker holds. */
+int wq_extend_leases(db_t *db, const char *worker_id, const char *org_id, int lease_seconds);
+
+/* Seconds until the next item becomes due (may be <= 0), or a large value when none.
+ * Returns DB_OK or a failure status. */
+int wq_next_due(db_t *db, double *seconds);
+
+enum wq_outcome {
+    WQ_SYNCED,   /* written to PEMS (or nothing left to write): item completed, mod synced */
+    WQ_FAILED,   /* permanent: item failed, modification sync_error */
+    WQ_RETRY,    /* retryable failure: back to pending at now + delay, an attempt used */
+    WQ_DEFER,    /* 429: back to pending at Retry-After, a deferral used */
+    WQ_RELEASE   /* never started: back to pending as it was */
+};
+
+struct wq_result {
+    enum wq_outcome outcome;
+    int attempts_inc;
+    int deferrals_inc;
+    long delay_ms;              /* RETRY / DEFER */
+    const char *error;          /* last_error (NULL keeps NULL) */
+    int http_status;            /* 0 = none */
+    /* SYNCED only */
+    bool wrote;                 /* false: converged, nothing was sent */
+    int old_version;
+    int new_version;
+    const json_t *new_data;     /* NULL keeps the mirror's data */
+    bool deleted;
+    const json_t *changed_fields;
+    const json_t *written;      /* the delta written */
+    bool merged;
+};
+
+/* Results waiting to be recorded together. */
+struct wq_batch {
+    json_t *rows;
+};
+void wq_batch_init(struct wq_batch *b);
+void wq_batch_clear(struct wq_batch *b);
+int wq_batch_count(const struct wq_batch *b);
+int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_result *r);
+/* Records every result in one transaction (queue items, modifications, mirror + history,
+ * audit rows). Returns the number of results that passed the fence (the others belonged to
+ * a newer claim and changed nothing), or a DB status < 0 (the batch is kept for a retry). */
+int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b);
+
+#endif
