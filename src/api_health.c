@@ -1,0 +1,29 @@
+#include "api_health.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+void api_health(struct api_ctx *ctx, struct http_request *req)
+{
+    char stale[24];
+    snprintf(stale, sizeof stale, "%ld", api_stale_seconds(ctx, time(NULL)));
+    const char *params[] = { stale };
+    PGresult *res = db_query(ctx->db, "health",
+                             "SELECT count(*), count(*) FILTER (WHERE last_seen_at >="
+                             " now() - make_interval(secs => $1::int)) FROM worker_heartbeats",
+                             1, params);
+    if (!res) {
+        http_send_json_text(req, 503,
+                            "{\"status\":\"down\",\"database\":\"down\",\"worker\":\"unknown\"}");
+        return;
+    }
+    long total = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    long fresh = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    const char *worker = fresh > 0 ? "ok" : total > 0 ? "stale" : "none";
+    char body[96];
+    snprintf(body, sizeof body, "{\"status\":\"%s\",\"database\":\"ok\",\"worker\":\"%s\"}",
+             fresh > 0 ? "ok" : "degraded", worker);
+    http_send_json_text(req, 200, body);
+}

@@ -1,0 +1,159 @@
+/* pems-fcgi: the REST API of SPEC §4, one FastCGI responder per process.
+ * pemsd execs it with the listening socket on fd 0; it accepts until SIGTERM/SIGINT,
+ * finishes the request in flight, and exits 0. */
+#include "api_common.h"
+#include "auth.h"
+#include "config.h"
+#include "cron.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;   /* no SA_RESTART: a blocked accept() returns EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static double elapsed_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void handle(struct api_ctx *ctx, FCGX_Request *fr)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct http_request req;
+    http_request_init(&req, fr, config_is_development(ctx->cfg));
+    const struct route *rt = NULL;
+    char allow[64];
+    switch (router_match(req.method, req.path, &req, &rt, allow, sizeof allow)) {
+    case ROUTE_NOT_FOUND:
+        http_send_error(&req, 404, "not_found", "No such route", NULL);
+        break;
+    case ROUTE_BAD_METHOD:
+        http_send_method_not_allowed(&req, allow);
+        break;
+    case ROUTE_FOUND:
+        if (!rt->auth || auth_token(ctx, &req) == 0)
+            rt->handler(ctx, &req);
+        break;
+    }
+    if (!req.status)
+        api_internal_error(&req, "the handler sent no response");
+    db_rollback(ctx->db);   /* no-op unless a handler left a transaction open */
+    double secs = elapsed_since(&t0);
+    metrics_http_observe(rt ? rt->pattern : "unmatched", req.status, secs);
+    if (log_enabled(PEMS_LOG_DEBUG))
+        log_debug("request", "method=%s path=%s status=%d ms=%.2f", req.method, req.path,
+                  req.status, secs * 1000);
+    http_request_clear(&req);
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: pems-fcgi [-c CONFIG_FILE] [--list-routes]\n"
+          "  Serves /api/pems over FastCGI on the listening socket given as fd 0.\n"
+          "  --list-routes  print \"METHOD PATTERN\" for every route and exit\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--list-routes") == 0) {
+            size_t n;
+            const struct route *routes = router_routes(&n);
+            for (size_t k = 0; k < n; k++)
+                printf("%s %s\n", routes[k].method, routes[k].pattern);
+            return 0;
+        } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            conf = argv[++i];
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    struct pems_config cfg;
+    char err[256];
+    if (config_load(&cfg, conf, err, sizeof err) < 0) {
+        fprintf(stderr, "pems-fcgi: %s\n", err);
+        return 2;
+    }
+    config_init_logging(&cfg, "pems-fcgi");
+    if (config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
+        log_error("config_invalid", "error=\"%s\"", err);
+        config_free(&cfg);
+        return 2;
+    }
+    install_signals();
+    if (cfg.metrics_file && *cfg.metrics_file)
+        metrics_open(cfg.metrics_file);
+
+    struct api_ctx ctx = { .cfg = &cfg };
+    ctx.db = db_new(cfg.database_url);
+    char cerr[128];
+    ctx.schedule = cron_parse(cfg.write_sync_schedule, cerr, sizeof cerr);
+    if (!ctx.schedule)
+        log_warn("schedule_invalid", "schedule=\"%s\" error=\"%s\"", cfg.write_sync_schedule, cerr);
+    int rc = 0;
+    if (!ctx.db || FCGX_Init() != 0) {
+        log_error("startup_failed", "error=\"out of memory or FastCGI init failed\"");
+        rc = 1;
+        goto out;
+    }
+    FCGX_Request fr;
+    FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR);
+    db_connect(ctx.db);   /* early, so the first request is fast; failure is retried lazily */
+    log_info("started", "metrics=%s", cfg.metrics_file ? cfg.metrics_file : "-");
+    while (!stopping) {
+        if (FCGX_Accept_r(&fr) < 0) {
+            if (stopping || errno == EINTR)
+                continue;
+            log_error("accept_failed", "error=\"%s\"", strerror(errno));
+            rc = 1;
+            break;
+        }
+        handle(&ctx, &fr);
+        FCGX_Finish_r(&fr);
+    }
+    FCGX_Free(&fr, 1);
+    log_info("stopped", "reason=%s", rc ? "error" : "signal");
+out:
+    cron_free(ctx.schedule);
+    db_free(ctx.db);
+    metrics_close();
+    config_free(&cfg);
+    return rc;
+}

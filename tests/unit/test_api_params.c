@@ -1,0 +1,213 @@
+#include <CUnit/Basic.h>
+#include <string.h>
+
+#include "api_params.h"
+
+static void test_uuid(void)
+{
+    CU_ASSERT_TRUE(api_is_uuid("0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a"));
+    CU_ASSERT_TRUE(api_is_uuid("0B6F3F0E-8A55-4A0C-9D55-6F8D2F1C3B7A"));
+    CU_ASSERT_FALSE(api_is_uuid("0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7"));
+    CU_ASSERT_FALSE(api_is_uuid("0b6f3f0e8a554a0c9d556f8d2f1c3b7a1234"));
+    CU_ASSERT_FALSE(api_is_uuid("zb6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a"));
+    CU_ASSERT_FALSE(api_is_uuid("' OR 1=1 --"));
+    CU_ASSERT_FALSE(api_is_uuid(NULL));
+}
+
+static void test_depth(void)
+{
+    char deep[80];
+    memset(deep, '[', 33);
+    memset(deep + 33, ']', 33);
+    deep[66] = '\0';
+    CU_ASSERT_EQUAL(api_json_depth(deep, strlen(deep)), 33);
+    CU_ASSERT_EQUAL(api_json_depth(deep + 1, strlen(deep + 1) - 1), 32);
+    const char *s = "{\"a\":\"[[[[{{{{\",\"b\":[1,{\"c\":\"\\\"[\"}]}";
+    CU_ASSERT_EQUAL(api_json_depth(s, strlen(s)), 3);
+    CU_ASSERT_EQUAL(api_json_depth("1", 1), 0);
+}
+
+static void test_utf8(void)
+{
+    CU_ASSERT_TRUE(api_utf8_valid("plain", 5));
+    CU_ASSERT_TRUE(api_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    CU_ASSERT_FALSE(api_utf8_valid("\xc3", 1));
+    CU_ASSERT_FALSE(api_utf8_valid("\xff\xfe", 2));
+    CU_ASSERT_FALSE(api_utf8_valid("\xc0\xaf", 2));            /* overlong */
+    CU_ASSERT_FALSE(api_utf8_valid("\xed\xa0\x80", 3));        /* surrogate */
+    CU_ASSERT_FALSE(api_utf8_valid("\xe2\x82", 2));            /* truncated */
+}
+
+static void test_content_type(void)
+{
+    CU_ASSERT_TRUE(api_content_type_is_json("application/json"));
+    CU_ASSERT_TRUE(api_content_type_is_json("application/json; charset=utf-8"));
+    CU_ASSERT_TRUE(api_content_type_is_json("Application/JSON;charset=UTF-8"));
+    CU_ASSERT_FALSE(api_content_type_is_json("application/json; charset=latin1"));
+    CU_ASSERT_FALSE(api_content_type_is_json("text/plain"));
+    CU_ASSERT_FALSE(api_content_type_is_json("application/jsonx"));
+    CU_ASSERT_FALSE(api_content_type_is_json(NULL));
+}
+
+static void test_dates(void)
+{
+    bool date_only = false;
+    CU_ASSERT_TRUE(api_iso_datetime_valid("2024-02-29", &date_only));
+    CU_ASSERT_TRUE(date_only);
+    CU_ASSERT_FALSE(api_iso_datetime_valid("2023-02-29", NULL));
+    CU_ASSERT_FALSE(api_iso_datetime_valid("2024-13-01", NULL));
+    CU_ASSERT_FALSE(api_iso_datetime_valid("yesterday", NULL));
+    CU_ASSERT_TRUE(api_iso_datetime_valid("2024-05-01T10:20:30Z", &date_only));
+    CU_ASSERT_FALSE(date_only);
+    CU_ASSERT_TRUE(api_iso_datetime_valid("2024-05-01T10:20:30.123+02:00", NULL));
+    CU_ASSERT_TRUE(api_iso_datetime_valid("2024-05-01T10:20Z", NULL));
+    CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01T25:00:00Z", NULL));
+    CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01T10:20:30", NULL));
+    CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01X", NULL));
+}
+
+static void test_long(void)
+{
+    long v = -1;
+    CU_ASSERT_TRUE(api_parse_long("500", 1, 500, &v));
+    CU_ASSERT_EQUAL(v, 500);
+    CU_ASSERT_FALSE(api_parse_long("501", 1, 500, &v));
+    CU_ASSERT_FALSE(api_parse_long("0", 1, 500, &v));
+    CU_ASSERT_FALSE(api_parse_long("-1", 0, 10, &v));
+    CU_ASSERT_FALSE(api_parse_long("1.5", 0, 10, &v));
+    CU_ASSERT_FALSE(api_parse_long("", 0, 10, &v));
+    CU_ASSERT_FALSE(api_parse_long("10abc", 0, 100, &v));
+    CU_ASSERT_FALSE(api_parse_long("99999999999999999999999", 0, 100, &v));
+}
+
+static void test_query(void)
+{
+    struct query_params q;
+    CU_ASSERT_EQUAL(api_query_parse("a=1&b=hello%20world&c=x+y&&d", &q), 0);
+    CU_ASSERT_EQUAL(q.n, 4);
+    CU_ASSERT_STRING_EQUAL(api_query_get(&q, "a"), "1");
+    CU_ASSERT_STRING_EQUAL(api_query_get(&q, "b"), "hello world");
+    CU_ASSERT_STRING_EQUAL(api_query_get(&q, "c"), "x y");
+    CU_ASSERT_STRING_EQUAL(api_query_get(&q, "d"), "");
+    CU_ASSERT_PTR_NULL(api_query_get(&q, "e"));
+    CU_ASSERT_EQUAL(api_query_parse("a=%zz", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("a=%4", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("a=%00", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("", &q), 0);
+    CU_ASSERT_EQUAL(q.n, 0);
+}
+
+static const char *const statuses[] = { "unresolved", "resolved", NULL };
+static const struct api_field qfields[] = {
+    { "organizationId", AF_UUID, true, 0, 0, NULL },
+    { "status", AF_ENUM, false, 0, 0, statuses },
+    { "limit", AF_INT, false, 1, 500, NULL },
+    { "offset", AF_INT, false, 0, 1000000, NULL },
+    { "startDate", AF_DATETIME, false, 0, 0, NULL },
+};
+
+static int check(const char *qs, json_t **details_out)
+{
+    struct query_params q;
+    CU_ASSERT_EQUAL_FATAL(api_query_parse(qs, &q), 0);
+    json_t *details = json_array();
+    int n = api_check_query(&q, qfields, sizeof qfields / sizeof qfields[0], details);
+    CU_ASSERT_EQUAL(n, (int)json_array_size(details));
+    if (details_out)
+        *details_out = details;
+    else
+        json_decref(details);
+    return n;
+}
+
+static void test_check_query(void)
+{
+    const char *org = "organizationId=0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a";
+    char qs[256];
+    CU_ASSERT_EQUAL(check(org, NULL), 0);
+    snprintf(qs, sizeof qs, "%s&limit=500&offset=0&status=resolved&startDate=2024-01-31", org);
+    CU_ASSERT_EQUAL(check(qs, NULL), 0);
+    json_t *d = NULL;
+    CU_ASSERT_EQUAL(check("limit=5", &d), 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(d, 0), "field")),
+                           "organizationId");
+    json_decref(d);
+    snprintf(qs, sizeof qs, "%s&limit=501", org);
+    CU_ASSERT_EQUAL(check(qs, NULL), 1);
+    snprintf(qs, sizeof qs, "%s&offset=-1", org);
+    CU_ASSERT_EQUAL(check(qs, NULL), 1);
+    snprintf(qs, sizeof qs, "%s&status=open", org);
+    CU_ASSERT_EQUAL(check(qs, NULL), 1);
+    snprintf(qs, sizeof qs, "%s&startDate=2024-02-30", org);
+    CU_ASSERT_EQUAL(check(qs, NULL), 1);
+    snprintf(qs, sizeof qs, "%s&bogus=1", org);
+    CU_ASSERT_EQUAL(check(qs, &d), 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(d, 0), "field")),
+                           "bogus");
+    json_decref(d);
+    snprintf(qs, sizeof qs, "%s&limit=5&limit=6", org);
+    CU_ASSERT_EQUAL(check(qs, NULL), 1);
+    CU_ASSERT_EQUAL(check("organizationId=nope&limit=0", NULL), 2);
+}
+
+static const char *const ops[] = { "update", "delete", NULL };
+static const struct api_field bfields[] = {
+    { "organizationId", AF_UUID, true, 0, 0, NULL },
+    { "operation", AF_ENUM, true, 0, 0, ops },
+    { "priority", AF_INT, false, 0, 10, NULL },
+    { "delta", AF_OBJECT, false, 0, 0, NULL },
+    { "ids", AF_UUID_ARRAY, false, 1, 3, NULL },
+};
+
+static int check_body(const char *text)
+{
+    json_t *body = json_loads(text, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    json_t *details = json_array();
+    int n = api_check_body(body, bfields, sizeof bfields / sizeof bfields[0], details);
+    CU_ASSERT_EQUAL(n, (int)json_array_size(details));
+    json_decref(details);
+    json_decref(body);
+    return n;
+}
+
+static void test_check_body(void)
+{
+    const char *ok = "{\"organizationId\":\"0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a\","
+                     "\"operation\":\"update\",\"priority\":10,\"delta\":{},"
+                     "\"ids\":[\"0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a\"]}";
+    CU_ASSERT_EQUAL(check_body(ok), 0);
+    CU_ASSERT_EQUAL(check_body("{}"), 2);
+    CU_ASSERT_EQUAL(check_body("{\"organizationId\":null,\"operation\":\"update\"}"), 1);
+    CU_ASSERT_EQUAL(check_body("{\"organizationId\":\"0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a\","
+                               "\"operation\":\"upsert\",\"priority\":11,\"delta\":[],"
+                               "\"ids\":[],\"extra\":1}"),
+                    5);
+    CU_ASSERT_EQUAL(check_body("{\"organizationId\":\"0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a\","
+                               "\"operation\":\"delete\",\"priority\":\"5\",\"ids\":[\"x\"]}"),
+                    2);
+    CU_ASSERT_EQUAL(check_body("{\"organizationId\":\"0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a\","
+                               "\"operation\":\"delete\",\"priority\":5.0}"),
+                    1);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("api_params", NULL, NULL);
+    CU_add_test(s, "uuid", test_uuid);
+    CU_add_test(s, "json depth pre-scan", test_depth);
+    CU_add_test(s, "utf-8", test_utf8);
+    CU_add_test(s, "content type", test_content_type);
+    CU_add_test(s, "iso dates", test_dates);
+    CU_add_test(s, "integers", test_long);
+    CU_add_test(s, "query parsing", test_query);
+    CU_add_test(s, "query checks", test_check_query);
+    CU_add_test(s, "body checks", test_check_body);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
