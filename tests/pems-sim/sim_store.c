@@ -177,6 +177,7 @@ struct fault {
     long count;                 /* -1: unlimited */
     char retry_after[64];
     int delay_ms;
+    char *body;                 /* raw response body instead of the JSON error */
     struct fault *next;
 };
 
@@ -329,6 +330,7 @@ static void faults_free(struct fault *f)
     while (f) {
         struct fault *next = f->next;
         free(f->pfa_id);
+        free(f->body);
         free(f);
         f = next;
     }
@@ -837,7 +839,11 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
             count_status(t, rt, 0);
         } else {
             struct rec *r = pfa_id ? map_get(&t->records, pfa_id) : NULL;
-            if (f->status == 409 && r && !r->deleted)
+            if (f->body) {
+                rep->status = f->status;
+                if (!(rep->body = strdup(f->body)))
+                    abort();
+            } else if (f->status == 409 && r && !r->deleted)
                 reply_json(rep, 409, rec_json(r, false));
             else
                 reply_error(rep, f->status, "simulated fault");
@@ -845,8 +851,8 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
         }
         if (f->count > 0 && --f->count == 0) {
             *pf = f->next;
-            free(f->pfa_id);
-            free(f);
+            f->next = NULL;
+            faults_free(f);
         }
         goto out;
     }
@@ -1037,11 +1043,14 @@ static void ctl_faults(struct tenant *t, json_t *body, struct sim_reply *rep)
     json_t *id = json_object_get(body, "pfaId"), *st = json_object_get(body, "status");
     json_t *cnt = json_object_get(body, "count"), *ra = json_object_get(body, "retryAfter");
     json_t *dl = json_object_get(body, "delayMs"), *mt = json_object_get(body, "match");
+    json_t *raw = json_object_get(body, "body");
     if (!json_is_object(body) || (id && !json_is_string(id) && !json_is_null(id)) ||
         (st && !json_is_integer(st)) || (cnt && !json_is_integer(cnt)) ||
         (ra && !json_is_integer(ra) && !json_is_string(ra) && !json_is_null(ra)) ||
-        (dl && !json_is_integer(dl)) || (mt && !json_is_string(mt)) || (!st && !dl)) {
-        reply_error(rep, 400, "fault: {pfaId?, status, count, retryAfter?, delayMs?, match?}");
+        (dl && !json_is_integer(dl)) || (mt && !json_is_string(mt)) || (!st && !dl) ||
+        (raw && !json_is_string(raw))) {
+        reply_error(rep, 400,
+                    "fault: {pfaId?, status, count, retryAfter?, delayMs?, match?, body?}");
         return;
     }
     long status = st ? (long)json_integer_value(st) : -1;
@@ -1058,7 +1067,8 @@ static void ctl_faults(struct tenant *t, json_t *body, struct sim_reply *rep)
     f->status = (int)status;
     f->count = count;
     f->delay_ms = (int)delay;
-    if (json_is_string(id) && !(f->pfa_id = strdup(json_string_value(id))))
+    if ((json_is_string(id) && !(f->pfa_id = strdup(json_string_value(id)))) ||
+        (raw && !(f->body = strdup(json_string_value(raw)))))
         abort();
     f->match = f->pfa_id ? FM_RECORD : FM_WRITES;
     if (mt) {
@@ -1067,8 +1077,7 @@ static void ctl_faults(struct tenant *t, json_t *body, struct sim_reply *rep)
             if (strcmp(json_string_value(mt), names[k]) == 0)
                 break;
         if (k == sizeof(names) / sizeof(names[0])) {
-            free(f->pfa_id);
-            free(f);
+            faults_free(f);
             reply_error(rep, 400, "match: writes|reads|record|pull|health|any");
             return;
         }
