@@ -147,10 +147,16 @@ void http_send_raw(struct http_request *req, int status, const char *content_typ
     if (req->status)
         return;
     req->status = status;
-    FCGX_FPrintF(req->fcgx->out,
-                 "Status: %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
-                 "Content-Length: %zu\r\n%s\r\n",
-                 status, reason(status), content_type, len, extra_headers ? extra_headers : "");
+    /* libfcgi's own printf lacks %zu: format the header block here */
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "Status: %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+                     "Content-Length: %zu\r\n%s\r\n",
+                     status, reason(status), content_type, len,
+                     extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof head)
+        return;
+    FCGX_PutStr(head, n, req->fcgx->out);
     if (len && strcmp(req->method, "HEAD") != 0)
         FCGX_PutStr(body, (int)len, req->fcgx->out);
 }
