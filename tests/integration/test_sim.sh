@@ -307,6 +307,11 @@ assert_eq 404 "$HTTP_STATUS" "unknown control path"
 pems POST a /pfa/X '{}'
 assert_eq 404 "$HTTP_STATUS" "unknown tenant route"
 
+test_begin "shutdown"
 kill -0 "$SIM_PID" 2>/dev/null
 assert_eq 0 "$?" "simulator still running"
+kill -TERM "$SIM_PID"
+wait "$SIM_PID"
+assert_eq 0 "$?" "clean exit on SIGTERM ($(tail -c 600 "$TEST_TMP/sim.log"))"
+SIM_PID=""
 finish
