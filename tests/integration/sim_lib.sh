@@ -4,7 +4,7 @@
 find_bin() {  # name relative to the build dir, e.g. tests/pems-sim/pems-sim
   local rel=$1 name
   name=$(basename "$rel")
-  for d in "${BUILD_DIR:-}" /tmp/build-client; do
+  for d in "${BUILD_DIR:-}" "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build"; do
     if [ -n "$d" ] && [ -x "$d/$rel" ]; then printf '%s\n' "$d/$rel"; return 0; fi
   done
   command -v "$name" 2>/dev/null
