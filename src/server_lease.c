@@ -11,6 +11,9 @@
 #define NS_PER_S 1000000000LL
 /* cap of the window handed over: at most one second of starts */
 #define WINDOW_MAX 20000
+/* request arrival jitter allowed for; costs 0.5 % of the rate */
+#define JITTER_MARGIN_NS 5000000LL
+#define MARGIN_MAX_RPS 1000
 
 int64_t wall_ns(void)
 {
@@ -99,6 +102,8 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
     }
     int rps = out->srv.rate_limit_rps > 0 ? out->srv.rate_limit_rps : 10;
     out->rl = rate_limiter_new(rps);
+    if (rps <= MARGIN_MAX_RPS)
+        out->recent = malloc(sizeof *out->recent * (size_t)rps);
     out->client = pems_client_new(&out->srv);
     if (!out->rl || !out->client) {
         PQclear(res);
@@ -175,13 +180,24 @@ void server_lease_release(db_t *db, struct server_lease *sl)
         pems_client_free(sl->client);
     if (sl->rl)
         rate_limiter_free(sl->rl);
+    free(sl->recent);
     pems_server_clear(&sl->srv);
     memset(sl, 0, sizeof *sl);
 }
 
 int64_t server_lease_try_slot(struct server_lease *sl)
 {
-    return rate_limiter_acquire(sl->rl, wall_ns());
+    int64_t now = wall_ns();
+    int rps = rate_limiter_rate(sl->rl);
+    if (sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS) {
+        /* PEMS counts arrivals, we count starts: keep the oldest start of a full window a
+         * little more than a second behind, so arrival jitter cannot put rps + 1 requests
+         * into one of PEMS's seconds */
+        int n = rate_limiter_recent(sl->rl, sl->recent, rps);
+        if (n == rps && now - sl->recent[0] < NS_PER_S + JITTER_MARGIN_NS)
+            return sl->recent[0] + NS_PER_S + JITTER_MARGIN_NS - now;
+    }
+    return rate_limiter_acquire(sl->rl, now);
 }
 
 int server_lease_wait_slot(struct server_lease *sl, long max_wait_ms)

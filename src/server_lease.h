@@ -18,6 +18,7 @@ struct server_lease {
     struct pems_server srv;
     struct pems_client *client;
     struct rate_limiter *rl;
+    int64_t *recent;        /* scratch for the window's starts */
     int backend_pid;        /* the session that holds the lock */
     bool held;
 };

@@ -148,6 +148,11 @@ static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *pl
         return rc;
     }
     const json_t *to_write = cr.rebased_delta ? cr.rebased_delta : it->delta;
+    if (json_object_size(to_write) == 0) {
+        /* PEMS already has every value we want (a convergent edit) */
+        conflict_result_clear(&cr);
+        return finish_converged(c, it, attempts_inc);
+    }
     if (pfa_validate_modification(PFA_OP_UPDATE, to_write, it->mirror_data, &sanitized,
                                   &details) != 0) {
         char err[1024];
