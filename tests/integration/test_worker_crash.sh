@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# pemsworker under pemsd survives kill -9 mid-batch (pemsd restarts it, expired leases are
+# claimed again, each write applied at PEMS once) and a PostgreSQL restart mid-run (no item
+# lost). Destructive: runs its own stack with short leases.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fixtures.sh"
+. "$(dirname "$0")/worker_fixtures.sh"
+. "$(dirname "$0")/private_stack.sh"
+trap 'private_stack_stop; rm -rf "$TEST_TMP"' EXIT
+
+N=40
+RPS=5
+
+private_stack_start wcrash "${PEMS_WCRASH_HTTPS_PORT:-9943}" "${PEMS_WCRASH_SIM_PORT:-19580}" \
+  "${PEMS_WCRASH_PG_PORT:-56932}" PEMS_LEASE_SECONDS=5 PEMS_FCGI_CHILDREN=2 \
+  || { fail "private stack did not start"; finish; exit 1; }
+wfx_require
+
+items_not_once() {
+  fx_sql "SELECT count(*) FROM pfa_write_queue q WHERE q.organization_id = :'o'
+          AND (SELECT count(*) FROM audit_log a WHERE a.entity_id = q.id::text
+               AND a.action = 'queue_item.completed') <> 1" -v o="$1"
+}
+the_worker() { children_of pemsworker | head -n 1; }
+worker_other_than() { local p; p=$(the_worker); [ -n "$p" ] && [ "$p" != "$1" ]; }
+synced_at_least() { [ "$(org_mods "$1" synced 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null; }
+
+# prepare ORG_NAME PREFIX: an organization at RPS with N pulled records and N modifications
+prepare() {
+  wfx_org "$1" "$RPS"
+  ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN USR=$W_USER
+  sim_seed "$TEN" "$(wfx_records "$2" "$N")"
+  wfx_drive 20 org_mirror_is "$ORG" "$N" || { fail "mirror rows after a pull"; worker_log_tail; }
+  wfx_mods_sql "$ORG" "$USR" "$2" "$N" 1 '{"monthlyRate":31000}'
+}
+
+# all_written PREFIX: the end state after the disruption
+all_written() {
+  assert_eq "$N" "$(org_mods "$ORG" synced)" "modifications synced"
+  assert_eq "$N" "$(org_queue "$ORG" completed)" "queue items completed"
+  assert_eq 0 "$(items_not_once "$ORG")" "each item completed once"
+  assert_eq "$N" "$(fx_count pfa_mirror "organization_id = :'o' AND version = 2
+    AND data->>'monthlyRate' = '31000'" -v o="$ORG")" "mirror rows at version 2"
+  assert_eq "$N" "$(sim_stat "$TEN" .writesApplied)" "each write applied at PEMS once"
+  assert_eq "$N" "$(sim_count "$TEN" "PUT /pfa/{id}" 200)" "PUTs answered 200 (replays answered by key)"
+  assert_le "$(sim_stat "$TEN" .maxRequestsInAnySecond)" "$RPS" "maxRequestsInAnySecond"
+  local dups; dups=$(sim_stat "$TEN" .duplicateWrites)
+  printf 'info: %s duplicate (idempotent) writes\n' "$dups" >&2
+  assert_eq 31000 "$(sim_record "$TEN" "$1-$N" .data.monthlyRate)" "last record at PEMS"
+}
+
+# --- 11. kill -9 of pemsworker mid-batch ------------------------------------------------------------
+test_begin "kill -9 of pemsworker mid-batch"
+prepare crash K
+wait_for 10 worker_other_than none || fail "no pemsworker under pemsd"
+old=$(the_worker)
+wfx_write_sync "$TOK" "$ORG" "$N"
+wait_for 15 synced_at_least "$ORG" 5 || fail "the daemon did not start writing"
+done_before=$(org_mods "$ORG" synced)
+kill -9 "$old"
+assert_le "$done_before" $((N - 10)) "killed mid-batch ($done_before of $N done)"
+wait_for 15 worker_other_than "$old" || fail "pemsd did not restart pemsworker"
+new=$(the_worker)
+assert_ne "$old" "$new" "a new pemsworker"
+wait_for 60 org_mods_are "$ORG" synced "$N" || fail "only $(org_mods "$ORG" synced) of $N synced after the kill"
+all_written K
+grep -q "pemsworker" "$STACK_DIR/log/pemsd.log" && pass || fail "pemsd logged nothing about pemsworker"
+
+# --- 12. PostgreSQL restart mid-run ------------------------------------------------------------------
+test_begin "PostgreSQL restart mid-run"
+prepare dbrestart D
+wfx_write_sync "$TOK" "$ORG" "$N"
+wait_for 15 synced_at_least "$ORG" 5 || fail "the daemon did not start writing"
+"$PEMS_ROOT/scripts/stack" db-stop || fail "db-stop"
+sleep 3
+"$PEMS_ROOT/scripts/stack" db-start || fail "db-start"
+wait_for 60 org_mods_are "$ORG" synced "$N" || fail "only $(org_mods "$ORG" synced) of $N synced after the restart"
+all_written D
+api_as "$TOK" GET "/api/pems/sync-status?organizationId=$ORG"
+assert_eq 200 "$HTTP_STATUS" "the API answers after the restart"
+assert_jq .completed "$N" "sync-status completed"
+
+finish
