@@ -434,7 +434,8 @@ int api_check_body(const json_t *body, const struct api_field *fields, size_t n,
         if (!f) {
             api_detail_add(details, key, "unknown field");
             added++;
-        } else if (json_is_null(v)) {
+        } else if (json_is_null(v) && (f->required || f->type == AF_OBJECT)) {
+            /* a required null is reported as missing below; a null object is an absent one */
             continue;
         } else if (!body_value_ok(f, v, msg, sizeof msg)) {
             api_detail_add(details, key, msg);

@@ -64,7 +64,8 @@ int api_check_query(const struct query_params *q, const struct api_field *fields
 const char *api_query_get(const struct query_params *q, const char *name);
 
 /* Body object: unknown keys, missing required keys (null counts as missing), wrong types and
- * values out of range are details. Returns the number of details added. */
+ * values out of range are details; null for an optional key is a wrong type, except for an
+ * AF_OBJECT, where it means absent. Returns the number of details added. */
 int api_check_body(const json_t *body, const struct api_field *fields, size_t n,
                    json_t *details);
 

@@ -189,6 +189,10 @@ static void test_check_body(void)
     CU_ASSERT_EQUAL(check_body("{\"organizationId\":\"0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a\","
                                "\"operation\":\"delete\",\"priority\":5.0}"),
                     1);
+    /* null: wrong type for an optional int, absent for an optional object */
+    CU_ASSERT_EQUAL(check_body("{\"organizationId\":\"0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a\","
+                               "\"operation\":\"delete\",\"priority\":null,\"delta\":null}"),
+                    1);
 }
 
 int main(void)
