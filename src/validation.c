@@ -377,6 +377,13 @@ static const struct {
     { "actualStart",   "actualEnd",   "must not be before actualStart" },
 };
 
+/* PEMS's records may carry explicit nulls: a null is no value. */
+static bool has_value(const json_t *record, const char *key)
+{
+    const json_t *v = json_object_get(record, key);
+    return v && !json_is_null(v);
+}
+
 /* Rules spanning fields, on the record after the change. With a delta, only the rules that
  * involve a field the delta sets are checked, so a flaw already in PEMS's data does not block
  * an unrelated edit. */
@@ -400,10 +407,10 @@ static void check_cross_fields(struct checker *c, const json_t *after, const jso
     if (!source)
         return;
     if (strcmp(source, "Rental") == 0 && touches(delta, "source", "monthlyRate") &&
-        !failed(c, "monthlyRate") && !json_object_get(after, "monthlyRate"))
+        !failed(c, "monthlyRate") && !has_value(after, "monthlyRate"))
         fail(c, "monthlyRate", "is required when source is Rental");
     if (strcmp(source, "Purchase") == 0 && touches(delta, "source", "purchasePrice") &&
-        !failed(c, "purchasePrice") && !json_object_get(after, "purchasePrice"))
+        !failed(c, "purchasePrice") && !has_value(after, "purchasePrice"))
         fail(c, "purchasePrice", "is required when source is Purchase");
 }
 

@@ -188,6 +188,13 @@ static void test_missing_purchase_price_for_purchase(void)
     CU_ASSERT_PTR_NULL(detail_for(d, "source"));
     CU_ASSERT_EQUAL(json_array_size(d), 1);
     release(s, d);
+
+    /* PEMS sends an explicit null for the price: still no price */
+    CU_ASSERT_EQUAL(check(PFA_OP_UPDATE, "{\"source\":\"Purchase\"}",
+                          "{\"category\":\"Cranes\",\"source\":\"Rental\",\"monthlyRate\":100,"
+                          "\"purchasePrice\":null}", &s, &d), -1);
+    ASSERT_STR_EQ(detail_for(d, "purchasePrice"), "is required when source is Purchase");
+    release(s, d);
 }
 
 static void test_negative_monthly_rate(void)
