@@ -216,14 +216,15 @@ assert_in() {
 MOD_KEYS="id organizationId pfaId operation baseVersion delta status createdAt updatedAt modifiedBy queueItem"
 QITEM_KEYS="id status priority attempts scheduledAt lastError lastHttpStatus completedAt"
 assert_modification_shape() {  # JQ_PATH MESSAGE
+  local p=${1%.}  # "." -> "", so "$p.key" is a valid path either way
   assert_keys "$1" "$MOD_KEYS" "$2 modification keys"
-  assert_keys "$1.modifiedBy" "id username email" "$2 modifiedBy keys"
-  assert_match "$ISO_RE" "$(jbody "$1.createdAt")" "$2 createdAt ISO"
-  assert_match "$ISO_RE" "$(jbody "$1.updatedAt")" "$2 updatedAt ISO"
-  assert_match "$UUID_RE" "$(jbody "$1.id")" "$2 id uuid"
-  if [ "$(jbody "$1.queueItem | type")" = object ]; then
-    assert_keys "$1.queueItem" "$QITEM_KEYS" "$2 queueItem keys"
-    assert_match "$ISO_RE" "$(jbody "$1.queueItem.scheduledAt")" "$2 queueItem.scheduledAt ISO"
+  assert_keys "$p.modifiedBy" "id username email" "$2 modifiedBy keys"
+  assert_match "$ISO_RE" "$(jbody "$p.createdAt")" "$2 createdAt ISO"
+  assert_match "$ISO_RE" "$(jbody "$p.updatedAt")" "$2 updatedAt ISO"
+  assert_match "$UUID_RE" "$(jbody "$p.id")" "$2 id uuid"
+  if [ "$(jbody "$p.queueItem | type")" = object ]; then
+    assert_keys "$p.queueItem" "$QITEM_KEYS" "$2 queueItem keys"
+    assert_match "$ISO_RE" "$(jbody "$p.queueItem.scheduledAt")" "$2 queueItem.scheduledAt ISO"
   fi
 }
 

@@ -50,7 +50,7 @@ assert_jq "$C | .pfaDetails" '{"category":"Cranes","class":"Crawler"}' "pfaDetai
 assert_jq "$C | .localVersion" 4 "localVersion is the base version"
 assert_jq "$C | .pemsVersion" 5 "pemsVersion is the mirror version"
 assert_jq "$C | .conflictFields" '["monthlyRate"]' "conflictFields"
-assert_jq "$C | .localData" '{"monthlyRate":16000,"model":"LTM 9"}' "localData is the delta"
+assert_jq "$C | .localData == {\"monthlyRate\":16000,\"model\":\"LTM 9\"}" true "localData is the delta"
 assert_eq "$(jq -cS . <<<"$V5")" "$(printf '%s' "$BODY" | jq -cS "$C | .pemsData")" "pemsData is PEMS's record"
 assert_jq "$C | .status" unresolved "status"
 assert_match "$ISO_RE" "$(jbody "$C | .createdAt")" "createdAt ISO"
@@ -89,7 +89,7 @@ assert_eq "$USER_ID" "$(fx_sql "SELECT resolved_by FROM pfa_sync_conflict WHERE 
 assert_eq 5 "$(fx_sql "SELECT base_version FROM pfa_modification WHERE id = :'m'" -v m="$M1")" "rebased on version 5"
 assert_in "$(mod_status "$M1")" "queued synced sync_error" "modification queued"
 assert_eq 1 "$(items "$M1")" "a queue item exists"
-assert_eq true "$(fx_sql "SELECT delta = '{\"monthlyRate\":14000}'::jsonb FROM pfa_modification WHERE id = :'m'" -v m="$M1")" \
+assert_eq t "$(fx_sql "SELECT delta = '{\"monthlyRate\":14000}'::jsonb FROM pfa_modification WHERE id = :'m'" -v m="$M1")" \
   "delta unchanged"
 assert_ge "$(fx_count audit_log "entity_id = :'c'" -v c="$C1")" 1 "audit row for the conflict"
 
@@ -131,7 +131,7 @@ assert_jq .success true "success"
 assert_eq "resolved|merge" "$(conflict_row "$C3")" "conflict resolved"
 assert_eq '{"model": "LTM 9", "monthlyRate": 14500}' \
   "$(fx_sql "SELECT delta FROM pfa_modification WHERE id = :'m'" -v m="$M3")" "delta = sanitized merged data"
-assert_eq true "$(fx_sql "SELECT merged_data IS NOT NULL FROM pfa_sync_conflict WHERE id = :'c'" -v c="$C3")" \
+assert_eq t "$(fx_sql "SELECT merged_data IS NOT NULL FROM pfa_sync_conflict WHERE id = :'c'" -v c="$C3")" \
   "merged_data stored"
 assert_eq 5 "$(fx_sql "SELECT base_version FROM pfa_modification WHERE id = :'m'" -v m="$M3")" "rebased"
 assert_in "$(mod_status "$M3")" "queued synced sync_error" "modification queued"

@@ -110,7 +110,7 @@ api_ct "$TOKEN" POST /api/pems/write-sync application/x-www-form-urlencoded "$TE
 assert_error 415 unsupported_media_type "form-urlencoded"
 api_ct "$TOKEN" POST /api/pems/write-sync application/xml "$TEST_TMP/ws.json"
 assert_error 415 unsupported_media_type "application/xml"
-mod_body model '"C"' > "$TEST_TMP/mod.json"
+mod_body delta '{"model":"C"}' > "$TEST_TMP/mod.json"
 api_ct "$TOKEN" POST /api/pems/modifications text/plain "$TEST_TMP/mod.json"
 assert_error 415 unsupported_media_type "modification as text/plain"
 assert_eq "$MODS_BEFORE" "$(mod_count)" "nothing created"

@@ -47,7 +47,7 @@ assert_jq .modifiedBy "{\"id\":\"$USER_ID\",\"username\":\"$USERNAME\",\"email\"
 assert_eq "pending_sync|3|update|$USER_ID" \
   "$(fx_sql "SELECT status || '|' || base_version || '|' || operation || '|' || modified_by
              FROM pfa_modification WHERE id = :'m'" -v m="$MOD1")" "row stored"
-assert_eq true "$(fx_sql "SELECT delta = '{\"model\":\"LTM 1200\",\"monthlyRate\":15000}'::jsonb
+assert_eq t "$(fx_sql "SELECT delta = '{\"model\":\"LTM 1200\",\"monthlyRate\":15000}'::jsonb
                           FROM pfa_modification WHERE id = :'m'" -v m="$MOD1")" "delta stored"
 assert_ge "$(fx_count audit_log "entity_id = :'m'" -v m="$MOD1")" 1 "audit row written"
 assert_eq "$USER_ID" "$(fx_sql "SELECT user_id FROM audit_log WHERE entity_id = :'m' ORDER BY id LIMIT 1" \

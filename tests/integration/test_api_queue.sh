@@ -42,7 +42,7 @@ SCHED=$(jbody .queueItem.scheduledAt)
 assert_match "$ISO_RE" "$SCHED" "scheduledAt ISO"
 assert_le "$(date -d "$SCHED" +%s)" "$(($(date +%s) + 2))" "due now"
 assert_in "$(item_status "$I_FAILED")" "pending processing completed failed" "item row moved on from failed"
-assert_eq true "$(fx_sql "SELECT scheduled_at <= now() + interval '2 seconds' FROM pfa_write_queue WHERE id = :'i'" \
+assert_eq t "$(fx_sql "SELECT scheduled_at <= now() + interval '2 seconds' FROM pfa_write_queue WHERE id = :'i'" \
   -v i="$I_FAILED")" "scheduled_at due now"
 assert_in "$(mod_status "$M_FAILED")" "queued synced sync_error" "modification row queued"
 assert_ge "$(fx_count audit_log "entity_id IN (:'i', :'m')" -v i="$I_FAILED" -v m="$M_FAILED")" 1 "audit row"
