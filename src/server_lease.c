@@ -205,7 +205,7 @@ int server_lease_wait_slot(struct server_lease *sl, long max_wait_ms)
     int64_t deadline = wall_ns() + (int64_t)max_wait_ms * 1000000LL;
     for (;;) {
         int64_t now = wall_ns();
-        int64_t wait = rate_limiter_acquire(sl->rl, now);
+        int64_t wait = server_lease_try_slot(sl);
         if (wait <= 0)
             return 0;
         if (now + wait > deadline)

@@ -388,16 +388,18 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
     }
     if (!server_lease_valid(w->db, &ln->sl))
         return 2;
-    int64_t wait = server_lease_try_slot(&ln->sl);
-    if (wait > 0) {
-        *wait_ns = wait;
-        return 0;
-    }
+    /* before the slot: the start the limiter records is the request's start, not a
+     * database round trip earlier */
     if (mono_ns() - ln->extended_ns > (int64_t)w->cfg->lease_seconds * NS_PER_S / 3) {
         int rc = wq_extend_leases(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
         if (rc != DB_OK)
             return rc;
         ln->extended_ns = mono_ns();
+    }
+    int64_t wait = server_lease_try_slot(&ln->sl);
+    if (wait > 0) {
+        *wait_ns = wait;
+        return 0;
     }
     json_object_set_new(ln->written, it->pfa_id, json_true());
     int rc = write_sync_execute(&c, it, &ln->plan);
