@@ -171,7 +171,8 @@ bool api_iso_datetime_valid(const char *s, bool *date_only)
                 return false;
         }
     }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+    /* no zone: UTC (every database session runs in UTC) */
+    if (*p == '\0' || ((*p == 'Z' || *p == 'z') && p[1] == '\0'))
         return true;
     if (*p == '+' || *p == '-') {
         int oh, om;

@@ -21,7 +21,8 @@ bool api_utf8_valid(const char *buf, size_t len);
 /* "application/json" with optional parameters (e.g. "; charset=utf-8"), case-insensitive. */
 bool api_content_type_is_json(const char *ct);
 
-/* YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.fff]](Z|+HH:MM|-HH:MM); real calendar values only. */
+/* YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM] (no zone: UTC); real calendar
+ * values only. */
 bool api_iso_datetime_valid(const char *s, bool *date_only);
 
 /* Whole decimal integer in [lo, hi]. */

@@ -556,6 +556,20 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    struct sockaddr_un addr = { 0 };
+    socklen_t alen = sizeof addr;
+    const char *sock = "?";
+    if (getsockname(STDIN_FILENO, (struct sockaddr *)&addr, &alen) == 0 &&
+        addr.sun_family == AF_UNIX && addr.sun_path[0])
+        sock = addr.sun_path;
+    /* /metrics counts for the whole service only through a shared file: without one
+     * configured, the children share one beside the socket */
+    char metrics_path[sizeof addr.sun_path + 16];
+    if ((!d.cfg.metrics_file || !*d.cfg.metrics_file) && sock[0] == '/') {
+        snprintf(metrics_path, sizeof metrics_path, "%s.metrics", sock);
+        setenv("PEMS_METRICS_FILE", metrics_path, 1);
+    }
+
     d.base_env = strv_dup(environ);
     d.child_env = d.base_env ? child_env_build(d.base_env, d.config_path) : NULL;
     char exe[PATH_MAX];
@@ -585,12 +599,6 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct sockaddr_un addr = { 0 };
-    socklen_t alen = sizeof addr;
-    const char *sock = "?";
-    if (getsockname(STDIN_FILENO, (struct sockaddr *)&addr, &alen) == 0 &&
-        addr.sun_family == AF_UNIX && addr.sun_path[0])
-        sock = addr.sun_path;
     log_info("started", "socket=%s fcgi_children=%d fcgi_program=%s worker_program=%s "
              "shutdown_timeout_s=%d", sock, d.cfg.fcgi_children, d.program[CHILD_FCGI],
              d.program[CHILD_WORKER], d.cfg.shutdown_timeout);

@@ -240,3 +240,32 @@ fx_count() {
   local t=$1 w=$2; shift 2
   fx_sql "SELECT count(*) FROM $t WHERE $w" "$@"
 }
+
+# The trigger-kept counters (pfa_queue_stats) agree with the queue, for every organization:
+# prints the organizations where they differ (nothing when all agree).
+queue_stats_drift() {
+  fx_sql "WITH q AS (
+            SELECT organization_id,
+                   count(*) FILTER (WHERE status = 'pending') AS pending,
+                   count(*) FILTER (WHERE status = 'processing') AS processing,
+                   count(*) FILTER (WHERE status = 'completed') AS completed,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+                   coalesce(sum(duration_ms) FILTER (WHERE status = 'completed'), 0) AS dur,
+                   count(duration_ms) FILTER (WHERE status = 'completed') AS timed
+            FROM pfa_write_queue GROUP BY organization_id)
+          SELECT coalesce(q.organization_id, s.organization_id)
+          FROM q FULL JOIN pfa_queue_stats s ON s.organization_id = q.organization_id
+          WHERE (coalesce(q.pending, 0), coalesce(q.processing, 0), coalesce(q.completed, 0),
+                 coalesce(q.failed, 0), coalesce(q.cancelled, 0), coalesce(q.dur, 0),
+                 coalesce(q.timed, 0))
+             IS DISTINCT FROM
+                (coalesce(s.pending, 0), coalesce(s.processing, 0), coalesce(s.completed, 0),
+                 coalesce(s.failed, 0), coalesce(s.cancelled, 0),
+                 coalesce(s.completed_duration_ms, 0), coalesce(s.completed_timed, 0))"
+}
+assert_queue_stats_consistent() {  # MESSAGE
+  local drift
+  drift=$(queue_stats_drift 2>&1)
+  assert_eq "" "$drift" "$1: pfa_queue_stats agrees with pfa_write_queue"
+}

@@ -72,6 +72,23 @@ assert_jq .completed 3 "today's completed items"
 api GET "/api/pems/sync-status?organizationId=$ORG&status=failed"
 assert_eq 200 "$HTTP_STATUS" "status filter"
 
+test_begin "sync-status: kept counters and a scan of the queue agree"
+api GET "/api/pems/sync-status?organizationId=$ORG"
+COUNTED=$(jbody '{totalQueued, processing, completed, failed, avgSyncTime, lastSyncAt, successRate, health}' | jq -c .)
+api GET "/api/pems/sync-status?organizationId=$ORG&startDate=2000-01-01"
+SCANNED=$(jbody '{totalQueued, processing, completed, failed, avgSyncTime, lastSyncAt, successRate, health}' | jq -c .)
+assert_eq "$SCANNED" "$COUNTED" "unfiltered (counters) = filtered to everything (scan)"
+# an item moves: the counters follow, in the same transaction as the change
+fx_sql "UPDATE pfa_write_queue SET status = 'cancelled', locked_by = NULL, locked_until = NULL
+        WHERE organization_id = :'o' AND status = 'processing'" -v o="$ORG" >/dev/null
+api GET "/api/pems/sync-status?organizationId=$ORG"
+assert_jq .processing 0 "processing after the item was cancelled"
+fx_sql "DELETE FROM pfa_write_queue WHERE id = :'i'" -v i="$FAILED_ITEM" >/dev/null
+api GET "/api/pems/sync-status?organizationId=$ORG"
+assert_jq .failed 0 "failed after the item was deleted"
+assert_jq .successRate 100 "successRate follows"
+assert_queue_stats_consistent "after inserts, updates and a delete"
+
 test_begin "health"
 TOKEN='' api GET /api/pems/health
 assert_eq 200 "$HTTP_STATUS" "GET health"

@@ -186,4 +186,7 @@ else
   assert_match 'Asynchronous notification' "$(cat "$TEST_TMP/listen.out")" "a notification on one of: $CHANNELS"
 fi
 
+test_begin "queue counters"
+assert_queue_stats_consistent "after concurrent write-syncs"
+
 finish

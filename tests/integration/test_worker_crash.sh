@@ -80,4 +80,7 @@ api_as "$TOK" GET "/api/pems/sync-status?organizationId=$ORG"
 assert_eq 200 "$HTTP_STATUS" "the API answers after the restart"
 assert_jq .completed "$N" "sync-status completed"
 
+test_begin "queue counters"
+assert_queue_stats_consistent "after worker crashes"
+
 finish

@@ -81,4 +81,7 @@ assert_eq 200 "$(fx_count audit_log "organization_id = :'o' AND action = 'modifi
 assert_ge "$took" 9000 "rate limited: took ${took} ms"
 assert_le "$took" 20000 "kept up with the limit: took ${took} ms"
 
+test_begin "queue counters"
+assert_queue_stats_consistent "after two workers"
+
 finish

@@ -62,7 +62,8 @@ static void test_dates(void)
     CU_ASSERT_TRUE(api_iso_datetime_valid("2024-05-01T10:20:30.123+02:00", NULL));
     CU_ASSERT_TRUE(api_iso_datetime_valid("2024-05-01T10:20Z", NULL));
     CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01T25:00:00Z", NULL));
-    CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01T10:20:30", NULL));
+    CU_ASSERT_TRUE(api_iso_datetime_valid("2024-05-01T10:20:30", NULL));  /* no zone: UTC */
+    CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01T10:20:30 ", NULL));
     CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01X", NULL));
 }
 

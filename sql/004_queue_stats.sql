@@ -1,0 +1,110 @@
+-- Per-organization queue counters, kept by statement triggers on pfa_write_queue, so
+-- GET /sync-status reads one row instead of aggregating an organization's whole queue history.
+
+CREATE TABLE IF NOT EXISTS pfa_queue_stats (
+    organization_id        uuid PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+    pending                bigint NOT NULL DEFAULT 0,
+    processing             bigint NOT NULL DEFAULT 0,
+    completed              bigint NOT NULL DEFAULT 0,
+    failed                 bigint NOT NULL DEFAULT 0,
+    cancelled              bigint NOT NULL DEFAULT 0,
+    -- avg(duration_ms) of completed items = completed_duration_ms / completed_timed
+    completed_duration_ms  bigint NOT NULL DEFAULT 0,
+    completed_timed        bigint NOT NULL DEFAULT 0,
+    last_completed_at      timestamptz
+);
+
+-- Adds the rows of `src` (a query over the transition tables with a `sign` column) to the
+-- counters; groups whose net change is nothing (a lease extension) write nothing. Rows are
+-- upserted in organization order so concurrent statements lock them in one order.
+CREATE OR REPLACE FUNCTION pfa_queue_stats_apply() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    src text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT n.*, 1 AS sign FROM new_rows n'
+        WHEN 'DELETE' THEN 'SELECT o.*, -1 AS sign FROM old_rows o'
+        ELSE 'SELECT n.*, 1 AS sign FROM new_rows n UNION ALL SELECT o.*, -1 FROM old_rows o' END;
+BEGIN
+    EXECUTE format($q$
+        INSERT INTO pfa_queue_stats AS s (organization_id, pending, processing, completed, failed,
+            cancelled, completed_duration_ms, completed_timed, last_completed_at)
+        SELECT * FROM (
+            SELECT organization_id,
+                   sum(sign) FILTER (WHERE status = 'pending') AS pending,
+                   sum(sign) FILTER (WHERE status = 'processing') AS processing,
+                   sum(sign) FILTER (WHERE status = 'completed') AS completed,
+                   sum(sign) FILTER (WHERE status = 'failed') AS failed,
+                   sum(sign) FILTER (WHERE status = 'cancelled') AS cancelled,
+                   sum(sign * duration_ms) FILTER (WHERE status = 'completed') AS dur,
+                   sum(sign) FILTER (WHERE status = 'completed' AND duration_ms IS NOT NULL) AS timed,
+                   max(completed_at) FILTER (WHERE status = 'completed' AND sign > 0) AS last_at
+            FROM (%s) d GROUP BY organization_id) g
+        WHERE coalesce(pending, 0) <> 0 OR coalesce(processing, 0) <> 0
+           OR coalesce(completed, 0) <> 0 OR coalesce(failed, 0) <> 0
+           OR coalesce(cancelled, 0) <> 0 OR coalesce(dur, 0) <> 0 OR coalesce(timed, 0) <> 0
+        ORDER BY organization_id
+        ON CONFLICT (organization_id) DO UPDATE SET
+            pending = s.pending + coalesce(EXCLUDED.pending, 0),
+            processing = s.processing + coalesce(EXCLUDED.processing, 0),
+            completed = s.completed + coalesce(EXCLUDED.completed, 0),
+            failed = s.failed + coalesce(EXCLUDED.failed, 0),
+            cancelled = s.cancelled + coalesce(EXCLUDED.cancelled, 0),
+            completed_duration_ms = s.completed_duration_ms + coalesce(EXCLUDED.completed_duration_ms, 0),
+            completed_timed = s.completed_timed + coalesce(EXCLUDED.completed_timed, 0),
+            last_completed_at = greatest(s.last_completed_at, EXCLUDED.last_completed_at)
+        $q$, src);
+    RETURN NULL;
+END
+$$;
+
+-- The first row an organization gets is the INSERT branch: its NULL counters become 0.
+CREATE OR REPLACE FUNCTION pfa_queue_stats_fill() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    NEW.pending := coalesce(NEW.pending, 0);
+    NEW.processing := coalesce(NEW.processing, 0);
+    NEW.completed := coalesce(NEW.completed, 0);
+    NEW.failed := coalesce(NEW.failed, 0);
+    NEW.cancelled := coalesce(NEW.cancelled, 0);
+    NEW.completed_duration_ms := coalesce(NEW.completed_duration_ms, 0);
+    NEW.completed_timed := coalesce(NEW.completed_timed, 0);
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS pfa_queue_stats_fill ON pfa_queue_stats;
+CREATE TRIGGER pfa_queue_stats_fill BEFORE INSERT ON pfa_queue_stats
+    FOR EACH ROW EXECUTE FUNCTION pfa_queue_stats_fill();
+
+DROP TRIGGER IF EXISTS pfa_write_queue_stats_ins ON pfa_write_queue;
+CREATE TRIGGER pfa_write_queue_stats_ins AFTER INSERT ON pfa_write_queue
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION pfa_queue_stats_apply();
+DROP TRIGGER IF EXISTS pfa_write_queue_stats_upd ON pfa_write_queue;
+CREATE TRIGGER pfa_write_queue_stats_upd AFTER UPDATE ON pfa_write_queue
+    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION pfa_queue_stats_apply();
+DROP TRIGGER IF EXISTS pfa_write_queue_stats_del ON pfa_write_queue;
+CREATE TRIGGER pfa_write_queue_stats_del AFTER DELETE ON pfa_write_queue
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION pfa_queue_stats_apply();
+
+-- counts what is already there (recomputed, so applying this file again changes nothing)
+INSERT INTO pfa_queue_stats AS s (organization_id, pending, processing, completed, failed,
+    cancelled, completed_duration_ms, completed_timed, last_completed_at)
+SELECT organization_id,
+       count(*) FILTER (WHERE status = 'pending'),
+       count(*) FILTER (WHERE status = 'processing'),
+       count(*) FILTER (WHERE status = 'completed'),
+       count(*) FILTER (WHERE status = 'failed'),
+       count(*) FILTER (WHERE status = 'cancelled'),
+       coalesce(sum(duration_ms) FILTER (WHERE status = 'completed'), 0),
+       count(duration_ms) FILTER (WHERE status = 'completed'),
+       max(completed_at) FILTER (WHERE status = 'completed')
+FROM pfa_write_queue GROUP BY organization_id
+ON CONFLICT (organization_id) DO UPDATE SET
+    pending = EXCLUDED.pending, processing = EXCLUDED.processing,
+    completed = EXCLUDED.completed, failed = EXCLUDED.failed, cancelled = EXCLUDED.cancelled,
+    completed_duration_ms = EXCLUDED.completed_duration_ms,
+    completed_timed = EXCLUDED.completed_timed, last_completed_at = EXCLUDED.last_completed_at;
