@@ -337,7 +337,10 @@ static int perform(struct pems_client *pc, enum method m, const char *url, const
         out->body = json_loadb(pc->buf, pc->len, 0, NULL);
 
     if (status >= 200 && status < 300) {
-        if (!json_is_object(out->body)) {
+        if (pc->len == 0) {
+            /* a 204, or a write acknowledged without a body: applied all the same */
+            out->outcome = PEMS_OK;
+        } else if (!json_is_object(out->body)) {
             json_decref(out->body);
             out->body = NULL;
             out->outcome = PEMS_RETRYABLE;
@@ -352,7 +355,7 @@ static int perform(struct pems_client *pc, enum method m, const char *url, const
             out->outcome = PEMS_CONFLICT;
         else if (status == 429)
             out->outcome = PEMS_RATE_LIMITED;
-        else if (status >= 500)
+        else if (status >= 500 || status == 408)
             out->outcome = PEMS_RETRYABLE;
         else
             out->outcome = PEMS_PERMANENT;   /* 4xx, and redirects we do not follow */
@@ -372,11 +375,14 @@ cleanup:
 /* {base}/pfa/{escaped id}[suffix] */
 static char *record_url(struct pems_client *pc, const char *pfa_id, const char *suffix)
 {
-    char *esc = curl_easy_escape(pc->curl, pfa_id, 0);
+    /* "." and ".." stay unescaped by curl_easy_escape and would be dot segments of the path */
+    bool dots = strcmp(pfa_id, ".") == 0 || strcmp(pfa_id, "..") == 0;
+    char *esc = dots ? NULL : curl_easy_escape(pc->curl, pfa_id, 0);
     char *url = NULL;
-    if (!esc)
+    if (!dots && !esc)
         return NULL;
-    if (asprintf(&url, "%s/pfa/%s%s", pc->base, esc, suffix ? suffix : "") < 0)
+    if (asprintf(&url, "%s/pfa/%s%s", pc->base, dots ? (pfa_id[1] ? "%2E%2E" : "%2E") : esc,
+                 suffix ? suffix : "") < 0)
         url = NULL;
     curl_free(esc);
     return url;

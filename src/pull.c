@@ -152,6 +152,21 @@ static char *load_pull_since(db_t *db, const char *server_id, int *rc)
     return since;
 }
 
+#define PULL_EPOCH "1970-01-01T00:00:00Z"
+
+/* nextCursor is opaque: a string, or a number some servers use; null or "" ends the pull */
+static char *cursor_text(const json_t *next)
+{
+    char buf[32];
+    if (json_is_string(next))
+        return *json_string_value(next) ? strdup(json_string_value(next)) : NULL;
+    if (json_is_integer(next)) {
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(next));
+        return strdup(buf);
+    }
+    return NULL;
+}
+
 int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
                 struct pull_stats *st)
 {
@@ -171,7 +186,9 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
             break;
         }
         struct pems_response resp;
-        if (pems_client_pull(sl->client, since, cursor, PULL_PAGE, &resp) != 0) {
+        /* the first pull asks for everything, still naming updatedSince as SPEC §5 has it */
+        if (pems_client_pull(sl->client, since ? since : PULL_EPOCH, cursor, PULL_PAGE,
+                             &resp) != 0) {
             pems_response_clear(&resp);
             result = 1;
             break;
@@ -210,9 +227,8 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
         }
         st->pages++;
         st->applied += applied;
-        const char *next = json_string_value(json_object_get(resp.body, "nextCursor"));
         free(cursor);
-        cursor = next && *next ? strdup(next) : NULL;
+        cursor = cursor_text(json_object_get(resp.body, "nextCursor"));
         pems_response_clear(&resp);
         if (!cursor)
             break;

@@ -82,6 +82,13 @@ probe c get P1
 assert_eq retryable "$(out .outcome)" "2xx with a non-JSON body"
 assert_eq 200 "$(out .httpStatus)" "2xx status kept"
 assert_match 'not a JSON object' "$(out .error)" "clear error for non-JSON"
+ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":204,"count":1,"body":""}'
+probe c delete P1 3 k-204
+assert_eq ok "$(out .outcome)" "2xx without a body (204): applied"
+assert_eq 204 "$(out .httpStatus)" "204 kept"
+ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":408,"count":1}'
+probe c get P1
+assert_eq retryable "$(out .outcome)" "408 request timeout is retryable"
 ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":502,"count":1,"body":"Bad gateway\nfrom proxy"}'
 probe c get P1
 assert_eq retryable "$(out .outcome)" "502 with text body"
@@ -177,6 +184,11 @@ probe c update 'A B/C?&%+é#' 1 '{"k":2}' 'odd:1'
 assert_eq 2 "$(out .body.version)" "odd pfaId written"
 probe c delete 'A B/C?&%+é#' 2
 assert_eq true "$(out .body.deleted)" "odd pfaId deleted"
+ctl PUT "/__sim/records?tenant=dots" '{"records":[{"pfaId":"..","data":{"n":1}},{"pfaId":".","data":{"n":2}}]}'
+probe dots get '..'
+assert_eq '..' "$(out .body.pfaId)" "pfaId '..' is a record, not a dot segment"
+probe dots get '.'
+assert_eq '.' "$(out .body.pfaId)" "pfaId '.' is a record, not a dot segment"
 
 test_begin "pull"
 recs=$(jq -cn '[range(0; 25) | {pfaId: ("Q" + (100 + . | tostring)), data: {n: .}}]')
