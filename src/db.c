@@ -12,6 +12,7 @@ struct db {
     PGconn *conn;
     char *prepared[DB_MAX_PREPARED];
     int nprepared;
+    const char *session_sql;   /* static; run after every connect */
     int last_status;
     char sqlstate[6];
     char errmsg[512];
@@ -78,8 +79,15 @@ int db_connect(db_t *db)
     }
     PGresult *r = PQexec(db->conn, "SET TIME ZONE 'UTC'");
     PQclear(r);
+    if (db->session_sql)
+        PQclear(PQexec(db->conn, db->session_sql));
     db->last_status = DB_OK;
     return DB_OK;
+}
+
+void db_set_session(db_t *db, const char *sql)
+{
+    db->session_sql = sql;
 }
 
 PGconn *db_pg(db_t *db)

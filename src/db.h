@@ -16,6 +16,9 @@ enum db_status {
 db_t *db_new(const char *conninfo);
 void db_free(db_t *db);
 
+/* A statement (a string that outlives db) run on every new connection, e.g. a SET. */
+void db_set_session(db_t *db, const char *sql);
+
 /* Connects if not connected (or the connection broke). DB_OK or DB_UNAVAILABLE. */
 int db_connect(db_t *db);
 PGconn *db_pg(db_t *db);

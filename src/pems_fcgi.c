@@ -123,6 +123,10 @@ int main(int argc, char **argv)
 
     struct api_ctx ctx = { .cfg = &cfg };
     ctx.db = db_new(cfg.database_url);
+    /* every route is one prepared statement whose best plan does not depend on its values;
+     * without this PostgreSQL re-plans the optional-filter statements on each call */
+    if (ctx.db)
+        db_set_session(ctx.db, "SET plan_cache_mode = force_generic_plan");
     char cerr[128];
     ctx.schedule = cron_parse(cfg.write_sync_schedule, cerr, sizeof cerr);
     if (!ctx.schedule)
