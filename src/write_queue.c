@@ -23,9 +23,13 @@ void wq_items_free(struct wq_item *items, int n)
     free(items);
 }
 
-#define DUE_CONDITION \
-    "((q.status = 'pending' AND q.scheduled_at <= now())" \
-    " OR (q.status = 'processing' AND q.locked_until < now()))"
+/* Due items of one organization in claim order, locked: pending ones that are due, and
+ * processing ones whose lease expired. Each half reads its own partial index in order and
+ * stops at the limit; one OR over both would sort every due item of the queue per claim. */
+#define CLAIM_CANDIDATES(where)                                                                \
+    "SELECT q.id, q.priority, q.scheduled_at FROM pfa_write_queue q"                            \
+    " WHERE q.organization_id = $1 AND " where                                                 \
+    " ORDER BY q.priority DESC, q.scheduled_at, q.id LIMIT $3::int FOR UPDATE SKIP LOCKED"
 
 int wq_due_orgs(db_t *db, json_t **org_ids)
 {
@@ -90,11 +94,10 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
     snprintf(slease, sizeof slease, "%d", lease_seconds);
     const char *params[] = { org_id, worker_id, smax, slease };
     PGresult *res = db_query(db, "wq_claim",
-        "WITH c AS ("
-        "  SELECT q.id FROM pfa_write_queue q"
-        "  WHERE q.organization_id = $1 AND " DUE_CONDITION
-        "  ORDER BY q.priority DESC, q.scheduled_at, q.id"
-        "  LIMIT $3::int FOR UPDATE SKIP LOCKED"
+        "WITH due AS (" CLAIM_CANDIDATES("q.status = 'pending' AND q.scheduled_at <= now()") "),"
+        " expired AS (" CLAIM_CANDIDATES("q.status = 'processing' AND q.locked_until < now()") "),"
+        " c AS (SELECT id FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) d"
+        "  ORDER BY priority DESC, scheduled_at, id LIMIT $3::int"
         "), u AS ("
         "  UPDATE pfa_write_queue q SET status = 'processing', locked_by = $2,"
         "         locked_until = now() + make_interval(secs => $4::int),"

@@ -12,7 +12,7 @@ STACK="$PEMS_ROOT/scripts/stack"
 db_up() { pg_isready -q -h 127.0.0.1 -p "$PEMS_PG_PORT" 2>/dev/null; }
 trap 'private_stack_stop; rm -rf "$TEST_TMP"' EXIT
 private_stack_start apiresil "${PEMS_RESIL_HTTPS_PORT:-9843}" "${PEMS_RESIL_SIM_PORT:-19480}" \
-  "${PEMS_RESIL_PG_PORT:-56832}" PEMS_FCGI_CHILDREN=3 || fx_die "private stack did not start"
+  "${PEMS_RESIL_PG_PORT:-26832}" PEMS_FCGI_CHILDREN=3 || fx_die "private stack did not start"
 fx_require_stack
 
 ORG=$(fx_org resilience)

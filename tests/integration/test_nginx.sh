@@ -8,7 +8,7 @@ trap 'private_stack_stop; rm -rf "$TEST_TMP"' EXIT
 
 RATE=5
 BURST=5
-private_stack_start nginx 9743 19380 56732 PEMS_FCGI_CHILDREN=2 \
+private_stack_start nginx 9743 19380 26732 PEMS_FCGI_CHILDREN=2 \
   PEMS_CLIENT_RATE=$RATE PEMS_CLIENT_BURST=$BURST PEMS_SHUTDOWN_TIMEOUT=5 \
   || { fail "private stack"; finish; exit; }
 HOST_PORT=127.0.0.1:$PEMS_HTTPS_PORT

@@ -111,7 +111,7 @@ if [ ! -x "$BUILD_DIR/src/pems-fcgi" ] || [ ! -x "$BUILD_DIR/src/pemsworker" ]; 
   finish
   exit
 fi
-private_stack_start supervisor 9643 19280 56632 PEMS_FCGI_CHILDREN=$CHILDREN \
+private_stack_start supervisor 9643 19280 26632 PEMS_FCGI_CHILDREN=$CHILDREN \
   PEMS_SHUTDOWN_TIMEOUT=10 PEMS_CLIENT_RATE=100000 PEMS_CLIENT_BURST=100000 \
   || { fail "private stack"; finish; exit; }
 

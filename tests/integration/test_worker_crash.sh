@@ -12,7 +12,7 @@ N=40
 RPS=5
 
 private_stack_start wcrash "${PEMS_WCRASH_HTTPS_PORT:-9943}" "${PEMS_WCRASH_SIM_PORT:-19580}" \
-  "${PEMS_WCRASH_PG_PORT:-56932}" PEMS_LEASE_SECONDS=5 PEMS_FCGI_CHILDREN=2 \
+  "${PEMS_WCRASH_PG_PORT:-26932}" PEMS_LEASE_SECONDS=5 PEMS_FCGI_CHILDREN=2 \
   || { fail "private stack did not start"; finish; exit 1; }
 wfx_require
 
