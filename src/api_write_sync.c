@@ -139,7 +139,9 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
         goto cleanup;
     }
     const char *params[] = { org, priority, ids_literal, req->user_id };
-    res = db_query(ctx->db, "write_sync_queue", queue_sql, 4, params);
+    /* unnamed, so planned for its values: a generic plan of the optional-ids CASE reads
+     * every modification of the organization */
+    res = db_query(ctx->db, NULL, queue_sql, 4, params);
     if (!res)
         goto db_fail;
     long queued = strtol(PQgetvalue(res, 0, 0), NULL, 10);
