@@ -18,6 +18,7 @@ private_stack_start() {
   local kv
   for kv in "$@"; do export "${kv?}"; done
   "$PEMS_ROOT/scripts/stack" stop >/dev/null 2>&1 || true
+  rm -rf "$STACK_DIR"   # fresh every time: no database left by another build's run
   local port
   for port in "$PEMS_HTTPS_PORT" "$PEMS_SIM_PORT" "$PEMS_PG_PORT"; do
     if ss -Hltn "sport = :$port" | grep -q .; then
