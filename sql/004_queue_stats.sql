@@ -14,46 +14,69 @@ CREATE TABLE IF NOT EXISTS pfa_queue_stats (
     last_completed_at      timestamptz
 );
 
--- Adds the rows of `src` (a query over the transition tables with a `sign` column) to the
--- counters; groups whose net change is nothing (a lease extension) write nothing. Rows are
--- upserted in organization order so concurrent statements lock them in one order.
+-- One changed queue row as the counters see it: +1 for a row as it is now, -1 for a row as
+-- it was.
+DO $$ BEGIN
+    CREATE TYPE pfa_queue_delta AS (organization_id uuid, status text, duration_ms integer,
+                                    completed_at timestamptz, sign integer);
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+
+-- Adds the deltas to the counters; organizations whose net change is nothing (a lease
+-- extension) are not written. Rows are upserted in organization order so concurrent
+-- statements lock them in one order. PL/pgSQL, so the plan is kept for the session.
+CREATE OR REPLACE FUNCTION pfa_queue_stats_add(d pfa_queue_delta[]) RETURNS void
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    INSERT INTO pfa_queue_stats AS s (organization_id, pending, processing, completed, failed,
+        cancelled, completed_duration_ms, completed_timed, last_completed_at)
+    SELECT * FROM (
+        SELECT organization_id,
+               sum(sign) FILTER (WHERE status = 'pending') AS pending,
+               sum(sign) FILTER (WHERE status = 'processing') AS processing,
+               sum(sign) FILTER (WHERE status = 'completed') AS completed,
+               sum(sign) FILTER (WHERE status = 'failed') AS failed,
+               sum(sign) FILTER (WHERE status = 'cancelled') AS cancelled,
+               sum(sign * duration_ms) FILTER (WHERE status = 'completed') AS dur,
+               sum(sign) FILTER (WHERE status = 'completed' AND duration_ms IS NOT NULL) AS timed,
+               max(completed_at) FILTER (WHERE status = 'completed' AND sign > 0) AS last_at
+        FROM unnest(d) GROUP BY organization_id) g
+    WHERE coalesce(pending, 0) <> 0 OR coalesce(processing, 0) <> 0
+       OR coalesce(completed, 0) <> 0 OR coalesce(failed, 0) <> 0
+       OR coalesce(cancelled, 0) <> 0 OR coalesce(dur, 0) <> 0 OR coalesce(timed, 0) <> 0
+    ORDER BY organization_id
+    ON CONFLICT (organization_id) DO UPDATE SET
+        pending = s.pending + coalesce(EXCLUDED.pending, 0),
+        processing = s.processing + coalesce(EXCLUDED.processing, 0),
+        completed = s.completed + coalesce(EXCLUDED.completed, 0),
+        failed = s.failed + coalesce(EXCLUDED.failed, 0),
+        cancelled = s.cancelled + coalesce(EXCLUDED.cancelled, 0),
+        completed_duration_ms = s.completed_duration_ms + coalesce(EXCLUDED.completed_duration_ms, 0),
+        completed_timed = s.completed_timed + coalesce(EXCLUDED.completed_timed, 0),
+        last_completed_at = greatest(s.last_completed_at, EXCLUDED.last_completed_at);
+END
+$$;
+
+-- The statement triggers hand their transition tables to pfa_queue_stats_add.
 CREATE OR REPLACE FUNCTION pfa_queue_stats_apply() RETURNS trigger
 LANGUAGE plpgsql AS
 $$
-DECLARE
-    src text := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT n.*, 1 AS sign FROM new_rows n'
-        WHEN 'DELETE' THEN 'SELECT o.*, -1 AS sign FROM old_rows o'
-        ELSE 'SELECT n.*, 1 AS sign FROM new_rows n UNION ALL SELECT o.*, -1 FROM old_rows o' END;
 BEGIN
-    EXECUTE format($q$
-        INSERT INTO pfa_queue_stats AS s (organization_id, pending, processing, completed, failed,
-            cancelled, completed_duration_ms, completed_timed, last_completed_at)
-        SELECT * FROM (
-            SELECT organization_id,
-                   sum(sign) FILTER (WHERE status = 'pending') AS pending,
-                   sum(sign) FILTER (WHERE status = 'processing') AS processing,
-                   sum(sign) FILTER (WHERE status = 'completed') AS completed,
-                   sum(sign) FILTER (WHERE status = 'failed') AS failed,
-                   sum(sign) FILTER (WHERE status = 'cancelled') AS cancelled,
-                   sum(sign * duration_ms) FILTER (WHERE status = 'completed') AS dur,
-                   sum(sign) FILTER (WHERE status = 'completed' AND duration_ms IS NOT NULL) AS timed,
-                   max(completed_at) FILTER (WHERE status = 'completed' AND sign > 0) AS last_at
-            FROM (%s) d GROUP BY organization_id) g
-        WHERE coalesce(pending, 0) <> 0 OR coalesce(processing, 0) <> 0
-           OR coalesce(completed, 0) <> 0 OR coalesce(failed, 0) <> 0
-           OR coalesce(cancelled, 0) <> 0 OR coalesce(dur, 0) <> 0 OR coalesce(timed, 0) <> 0
-        ORDER BY organization_id
-        ON CONFLICT (organization_id) DO UPDATE SET
-            pending = s.pending + coalesce(EXCLUDED.pending, 0),
-            processing = s.processing + coalesce(EXCLUDED.processing, 0),
-            completed = s.completed + coalesce(EXCLUDED.completed, 0),
-            failed = s.failed + coalesce(EXCLUDED.failed, 0),
-            cancelled = s.cancelled + coalesce(EXCLUDED.cancelled, 0),
-            completed_duration_ms = s.completed_duration_ms + coalesce(EXCLUDED.completed_duration_ms, 0),
-            completed_timed = s.completed_timed + coalesce(EXCLUDED.completed_timed, 0),
-            last_completed_at = greatest(s.last_completed_at, EXCLUDED.last_completed_at)
-        $q$, src);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM pfa_queue_stats_add(ARRAY(SELECT ROW(organization_id, status, duration_ms,
+            completed_at, 1)::pfa_queue_delta FROM new_rows));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM pfa_queue_stats_add(ARRAY(SELECT ROW(organization_id, status, duration_ms,
+            completed_at, -1)::pfa_queue_delta FROM old_rows));
+    ELSE
+        PERFORM pfa_queue_stats_add(ARRAY(
+            SELECT ROW(organization_id, status, duration_ms, completed_at, 1)::pfa_queue_delta
+            FROM new_rows
+            UNION ALL
+            SELECT ROW(organization_id, status, duration_ms, completed_at, -1)::pfa_queue_delta
+            FROM old_rows));
+    END IF;
     RETURN NULL;
 END
 $$;
