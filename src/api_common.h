@@ -5,7 +5,7 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "config.h"
+#include "pems_config.h"
 #include "db.h"
 #include "http.h"
 

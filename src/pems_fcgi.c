@@ -3,7 +3,7 @@
  * finishes the request in flight, and exits 0. */
 #include "api_common.h"
 #include "auth.h"
-#include "config.h"
+#include "pems_config.h"
 #include "cron.h"
 #include "db.h"
 #include "http.h"

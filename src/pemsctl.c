@@ -2,7 +2,7 @@
  * stdout; errors go to stderr with exit 1 (failure) or 2 (usage). */
 #include "build_config.h"
 #include "audit.h"
-#include "config.h"
+#include "pems_config.h"
 #include "crypto.h"
 #include "db.h"
 #include "jwt_auth.h"

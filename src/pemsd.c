@@ -3,7 +3,7 @@
  * any that dies (with backoff), drains them on SIGTERM/SIGINT and replaces them on SIGHUP.
  * Signal handlers only set flags; everything else happens in the main loop, which waits in
  * ppoll() with the signals unblocked only there, so no signal is ever missed or raced. */
-#include "config.h"
+#include "pems_config.h"
 #include "log.h"
 #include "supervisor.h"
 

@@ -4,7 +4,7 @@
  *   pemsworker --until-idle[=S] pull, drain, and wait out scheduled retries (at most S seconds,
  *                              default 120) until no item is pending
  *   -c FILE                    configuration file (the environment wins) */
-#include "config.h"
+#include "pems_config.h"
 #include "log.h"
 #include "worker.h"
 

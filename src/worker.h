@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
-#include "config.h"
+#include "pems_config.h"
 
 /* pemsworker's run loop: pulls and drains on PEMS_WRITE_SYNC_SCHEDULE, woken at once by
  * NOTIFY pfa_write_queue and when a rescheduled item falls due; heartbeats every few seconds.

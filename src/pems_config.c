@@ -1,4 +1,4 @@
-#include "config.h"
+#include "pems_config.h"
 #include "log.h"
 
 #include <ctype.h>
