@@ -91,12 +91,20 @@ void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details)
     http_send_error(req, 400, "validation_failed", "The request is not valid", details);
 }
 
+/* The next fire time after now is the same for every now before it, so it is computed (a
+ * time zone switch, with file reads) once per fire time rather than once per request. */
 time_t api_next_run(struct api_ctx *ctx, time_t now)
 {
     if (!ctx->schedule)
         return now - now % 60 + 60;
+    if (ctx->next_run && now >= ctx->next_run_from && now < ctx->next_run)
+        return ctx->next_run;
     time_t t = cron_next(ctx->schedule, now, ctx->cfg->write_sync_tz);
-    return t == (time_t)-1 ? now - now % 60 + 60 : t;
+    if (t == (time_t)-1 || t <= now)
+        return now - now % 60 + 60;
+    ctx->next_run_from = now;
+    ctx->next_run = t;
+    return t;
 }
 
 long api_stale_seconds(struct api_ctx *ctx, time_t now)

@@ -14,6 +14,8 @@ struct api_ctx {
     const struct pems_config *cfg;
     db_t *db;
     struct cron_expr *schedule;   /* may be NULL when the schedule does not parse */
+    time_t next_run_from;         /* api_next_run's answer for [next_run_from, next_run) */
+    time_t next_run;
 };
 
 typedef void (*api_handler)(struct api_ctx *ctx, struct http_request *req);

@@ -20,28 +20,52 @@ static const struct api_field list_fields[] = {
     { "offset", AF_INT, false, 0, INT32_MAX, NULL },
 };
 
+/* Each conflict's entry is kept rendered in pfa_sync_conflict.doc (sql/007_conflict_doc.sql):
+ * one row per entry of the page (one row with a NULL doc when the page is empty), each carrying
+ * the caller's membership and the total, and the page is their concatenation. */
 static const char list_sql[] =
-    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
-    " CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN json_build_object("
-    "  'conflicts', coalesce((SELECT json_agg(json_build_object("
-    "     'id', c.id, 'pfaId', c.pfa_id,"
-    "     'pfaDetails', json_build_object('category', c.pems_data -> 'category',"
-    "       'class', c.pems_data -> 'class'),"
-    "     'localVersion', c.local_version, 'pemsVersion', c.pems_version,"
-    "     'conflictFields', c.conflict_fields, 'localData', c.local_data,"
-    "     'pemsData', c.pems_data, 'status', c.status, 'createdAt', pems_iso(c.created_at),"
-    "     'modifiedBy', json_build_object('id', u.id, 'username', u.username, 'email', u.email))"
-    "    ORDER BY c.created_at DESC, c.id DESC)"
-    "   FROM (SELECT * FROM pfa_sync_conflict WHERE organization_id = $2::uuid"
-    "     AND ($4::text IS NULL OR status = $4)"
-    "     ORDER BY created_at DESC, id DESC LIMIT $5::int OFFSET $6::int) c"
-    "   JOIN pfa_modification m ON m.id = c.modification_id"
-    "   LEFT JOIN users u ON u.id = m.modified_by), '[]'::json),"
-    "  'total', (SELECT count(*) FROM pfa_sync_conflict WHERE organization_id = $2::uuid"
-    "     AND ($4::text IS NULL OR status = $4))"
-    " )::text END"
-    " FROM (SELECT 1) one LEFT JOIN user_organizations p"
-    " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid";
+    "SELECT a.user_ok, a.perms, a.total, c.doc FROM ("
+    "  SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid) AS user_ok,"
+    "   p.permissions::text AS perms, p.permissions && ARRAY[$3::text, 'Admin'] AS allowed,"
+    "   CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN"
+    "    (SELECT count(*) FROM pfa_sync_conflict WHERE organization_id = $2::uuid"
+    "     AND ($4::text IS NULL OR status = $4)) END AS total"
+    "  FROM (SELECT 1) one LEFT JOIN user_organizations p"
+    "   ON p.user_id = $1::uuid AND p.organization_id = $2::uuid"
+    "  OFFSET 0) a" /* evaluated once, not once per entry */
+    " LEFT JOIN LATERAL (SELECT doc, created_at, id FROM pfa_sync_conflict"
+    "   WHERE organization_id = $2::uuid AND ($4::text IS NULL OR status = $4)"
+    "   ORDER BY created_at DESC, id DESC LIMIT $5::int OFFSET $6::int) c ON a.allowed"
+    " ORDER BY c.created_at DESC, c.id DESC";
+
+static void send_page(struct http_request *req, PGresult *res)
+{
+    static const char head[] = "{\"conflicts\":[", mid[] = "],\"total\":";
+    int rows = PQntuples(res);
+    const char *total = PQgetvalue(res, 0, 2);
+    size_t len = strlen(head) + strlen(mid) + strlen(total) + 1 + (size_t)rows;
+    for (int i = 0; i < rows; i++)
+        len += (size_t)PQgetlength(res, i, 3);
+    char *page = malloc(len + 1), *at = page;
+    if (!page) {
+        api_internal_error(req, "out of memory");
+        return;
+    }
+    at = stpcpy(at, head);
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, 3))
+            continue;
+        if (i > 0)
+            *at++ = ',';
+        memcpy(at, PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3));
+        at += PQgetlength(res, i, 3);
+    }
+    at = stpcpy(at, mid);
+    at = stpcpy(at, total);
+    at = stpcpy(at, "}");
+    http_send_raw(req, 200, "application/json; charset=utf-8", NULL, page, (size_t)(at - page));
+    free(page);
+}
 
 void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
 {
@@ -67,7 +91,7 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
         return;
     }
     if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
-        http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
+        send_page(req, res);
     PQclear(res);
 }
 

@@ -68,6 +68,7 @@ api GET "/api/pems/conflicts?organizationId=$ORG&status=unresolved&limit=3"
 assert_jq '.conflicts | length' 3 "limit 3"
 assert_jq .total 4 "total ignores limit"
 PAGE1=$(jbody '[.conflicts[].id]')
+assert_eq "[\"$C4\",\"$C3\",\"$C2\"]" "$(jq -c . <<<"$PAGE1")" "newest first"
 api GET "/api/pems/conflicts?organizationId=$ORG&status=unresolved&limit=3&offset=3"
 assert_jq '.conflicts | length' 1 "offset 3: the last one"
 assert_jq .total 4 "total ignores offset"
@@ -92,6 +93,10 @@ assert_eq 1 "$(items "$M1")" "a queue item exists"
 assert_eq t "$(fx_sql "SELECT delta = '{\"monthlyRate\":14000}'::jsonb FROM pfa_modification WHERE id = :'m'" -v m="$M1")" \
   "delta unchanged"
 assert_ge "$(fx_count audit_log "entity_id = :'c'" -v c="$C1")" 1 "audit row for the conflict"
+api GET "/api/pems/conflicts?organizationId=$ORG&status=resolved"
+assert_jq "[.conflicts[] | select(.id == \"$C1\") | .status]" '["resolved"]' "the list shows it resolved"
+api GET "/api/pems/conflicts?organizationId=$ORG&status=unresolved"
+assert_jq "[.conflicts[].id | select(. == \"$C1\")]" '[]' "and no longer among the unresolved"
 
 test_begin "resolve use_pems: modification discarded"
 resolve "$C2" '{"resolution":"use_pems"}'
