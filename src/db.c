@@ -13,6 +13,9 @@ struct db {
     char *prepared[DB_MAX_PREPARED];
     int nprepared;
     const char *session_sql;   /* static; run after every connect */
+    bool in_flight;            /* db_send'ed, result not read from the connection yet */
+    bool parked_valid;         /* the db_send result was read and waits for db_collect */
+    PGresult *parked;          /* NULL when the connection failed under it */
     int last_status;
     char sqlstate[6];
     char errmsg[512];
@@ -38,8 +41,26 @@ static void db_forget_prepared(db_t *db)
     db->nprepared = 0;
 }
 
+/* Reads the result of the statement in flight and parks it for db_collect. */
+static void db_settle(db_t *db)
+{
+    if (!db->in_flight)
+        return;
+    PGresult *first = NULL, *r;
+    while (db->conn && (r = PQgetResult(db->conn)) != NULL) {
+        if (!first)
+            first = r;
+        else
+            PQclear(r);
+    }
+    db->in_flight = false;
+    db->parked = first;
+    db->parked_valid = true;
+}
+
 static void db_disconnect(db_t *db)
 {
+    db_settle(db);
     if (db->conn)
         PQfinish(db->conn);
     db->conn = NULL;
@@ -51,6 +72,7 @@ void db_free(db_t *db)
     if (!db)
         return;
     db_disconnect(db);
+    PQclear(db->parked);
     free(db->conninfo);
     free(db);
 }
@@ -108,30 +130,9 @@ static bool db_connection_lost(const db_t *db)
     return !db->conn || PQstatus(db->conn) != CONNECTION_OK;
 }
 
-static PGresult *db_query_once(db_t *db, const char *name, const char *sql, int nparams,
-                               const char *const *params)
+/* res when it succeeded; else NULL with the error recorded (and res cleared). */
+static PGresult *db_check_result(db_t *db, PGresult *res)
 {
-    if (db_connect(db) != DB_OK)
-        return NULL;
-    PGresult *res;
-    if (name && db->nprepared < DB_MAX_PREPARED && !db_is_prepared(db, name)) {
-        res = PQprepare(db->conn, name, sql, nparams, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            bool lost = db_connection_lost(db);
-            db_set_error(db, lost ? DB_UNAVAILABLE : DB_ERROR,
-                         PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorMessage(res));
-            PQclear(res);
-            return NULL;
-        }
-        PQclear(res);
-        char *copy = strdup(name);
-        if (copy)
-            db->prepared[db->nprepared++] = copy;
-    }
-    if (name && db_is_prepared(db, name))
-        res = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
-    else
-        res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         db->last_status = DB_OK;
@@ -144,16 +145,53 @@ static PGresult *db_query_once(db_t *db, const char *name, const char *sql, int 
     if (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0))
         lost = true;
     db_set_error(db, lost ? DB_UNAVAILABLE : DB_ERROR, state,
-                 res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+                 res ? PQresultErrorMessage(res)
+                     : db->conn ? PQerrorMessage(db->conn) : "connection lost");
     PQclear(res);
     if (lost)
         db_disconnect(db);
     return NULL;
 }
 
+/* Prepares a named statement on first use. false when that failed (error recorded). */
+static bool db_prepare_once(db_t *db, const char *name, const char *sql, int nparams)
+{
+    if (!name || db->nprepared >= DB_MAX_PREPARED || db_is_prepared(db, name))
+        return true;
+    PGresult *res = PQprepare(db->conn, name, sql, nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        bool lost = db_connection_lost(db);
+        db_set_error(db, lost ? DB_UNAVAILABLE : DB_ERROR,
+                     PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorMessage(res));
+        PQclear(res);
+        return false;
+    }
+    PQclear(res);
+    char *copy = strdup(name);
+    if (copy)
+        db->prepared[db->nprepared++] = copy;
+    return true;
+}
+
+static PGresult *db_query_once(db_t *db, const char *name, const char *sql, int nparams,
+                               const char *const *params)
+{
+    if (db_connect(db) != DB_OK)
+        return NULL;
+    PGresult *res;
+    if (!db_prepare_once(db, name, sql, nparams))
+        return NULL;
+    if (name && db_is_prepared(db, name))
+        res = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+    else
+        res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    return db_check_result(db, res);
+}
+
 PGresult *db_query(db_t *db, const char *stmt_name, const char *sql, int nparams,
                    const char *const *params)
 {
+    db_settle(db);
     bool in_tx = db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE;
     PGresult *res = db_query_once(db, stmt_name, sql, nparams, params);
     if (!res && db->last_status == DB_UNAVAILABLE && !in_tx)
@@ -173,6 +211,60 @@ int db_exec(db_t *db, const char *stmt_name, const char *sql, int nparams,
     return DB_OK;
 }
 
+int db_send(db_t *db, const char *stmt_name, const char *sql, int nparams,
+            const char *const *params)
+{
+    if (db->in_flight || db->parked_valid) {
+        db_set_error(db, DB_ERROR, "", "a sent statement was not collected");
+        return DB_ERROR;
+    }
+    if (db_connect(db) != DB_OK)
+        return DB_UNAVAILABLE;
+    if (!db_prepare_once(db, stmt_name, sql, nparams))
+        return db->last_status;
+    int ok = stmt_name && db_is_prepared(db, stmt_name)
+        ? PQsendQueryPrepared(db->conn, stmt_name, nparams, params, NULL, NULL, 0)
+        : PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!ok) {
+        db_set_error(db, DB_UNAVAILABLE, "08006", PQerrorMessage(db->conn));
+        db_disconnect(db);
+        return DB_UNAVAILABLE;
+    }
+    db->in_flight = true;
+    return DB_OK;
+}
+
+bool db_sent(const db_t *db)
+{
+    return db->in_flight || db->parked_valid;
+}
+
+bool db_send_done(db_t *db)
+{
+    if (!db->in_flight)
+        return db->parked_valid;
+    if (!PQconsumeInput(db->conn))
+        return true;   /* the connection failed: db_collect reports it at once */
+    return !PQisBusy(db->conn);
+}
+
+PGresult *db_collect(db_t *db)
+{
+    db_settle(db);
+    if (!db->parked_valid) {
+        db_set_error(db, DB_ERROR, "", "no statement was sent");
+        return NULL;
+    }
+    PGresult *res = db->parked;
+    db->parked = NULL;
+    db->parked_valid = false;
+    if (!res) {
+        db_set_error(db, DB_UNAVAILABLE, "08006", "connection lost before the result arrived");
+        return NULL;
+    }
+    return db_check_result(db, res);
+}
+
 int db_begin(db_t *db)
 {
     return db_exec(db, NULL, "BEGIN", 0, NULL);
@@ -185,6 +277,7 @@ int db_commit(db_t *db)
 
 void db_rollback(db_t *db)
 {
+    db_settle(db);
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
         PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
         PGresult *r = PQexec(db->conn, "ROLLBACK");

@@ -2,6 +2,7 @@
 #define PEMS_DB_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 /* A libpq connection that reconnects by itself. All SQL goes through db_query with
  * parameters; a statement given a name is prepared once per connection. */
@@ -31,6 +32,16 @@ PGresult *db_query(db_t *db, const char *stmt_name, const char *sql, int nparams
 /* Same, result discarded. Returns DB_OK or the failure status. */
 int db_exec(db_t *db, const char *stmt_name, const char *sql, int nparams,
             const char *const *params);
+
+/* One statement in flight: db_send starts it without waiting (DB_OK or the failure
+ * status); db_collect returns its result as db_query would (NULL with db_last_status() on
+ * failure). Any other call on db first waits for the statement in flight and keeps its
+ * result for db_collect, so the order of statements on the connection is the order of calls. */
+int db_send(db_t *db, const char *stmt_name, const char *sql, int nparams,
+            const char *const *params);
+bool db_sent(const db_t *db);          /* a db_send result is still to be collected */
+bool db_send_done(db_t *db);           /* ... and it has arrived (db_collect will not wait) */
+PGresult *db_collect(db_t *db);
 
 int db_begin(db_t *db);
 int db_commit(db_t *db);

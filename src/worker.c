@@ -21,7 +21,7 @@
 #define HEARTBEAT_S 5
 #define DISCOVER_NS 500000000LL        /* look for newly due servers twice a second */
 #define FLUSH_AGE_NS 50000000LL        /* results wait at most 50 ms to be recorded */
-#define FLUSH_COUNT 100
+#define FLUSH_COUNT 50             /* results sent to the database while requests go on */
 #define LANE_GIVE_UP_NS 2000000000LL   /* a server paused longer than this is left for later */
 #define BUSY_RETRY_S 1.0               /* due work on a server another worker holds */
 #define ONCE_LOCK_WAIT_NS 60000000000LL
@@ -35,7 +35,8 @@ struct lane {
     int next;
     bool planned;
     struct write_plan plan;
-    json_t *written;          /* pfa ids written since the last claim */
+    json_t *written;          /* pfa ids written since the last claim, or whose results were
+                                 not recorded yet when it was made */
     int64_t extended_ns;
 };
 
@@ -197,11 +198,50 @@ static void batch_row_finish(struct worker *w, const char *id)
 
 /* ---- lanes: one held PEMS server each ---- */
 
+/* Waits for the results sent by flush_async, if any. */
+static int collect_sent(struct worker *w)
+{
+    if (!db_sent(w->db))
+        return 0;
+    int n = w->batch.sent;
+    int rc = wq_batch_collect(w->db, &w->batch);
+    if (rc < 0)
+        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->db));
+    return rc < 0 ? rc : 0;
+}
+
+/* Sends the results gathered so far without waiting, so that the database records them
+ * while the next requests go out. While an earlier send is still being executed the
+ * results keep gathering. */
+static int flush_async(struct worker *w)
+{
+    if (db_sent(w->db)) {
+        if (!db_send_done(w->db))
+            return 0;
+        int rc = collect_sent(w);
+        if (rc < 0)
+            return rc;
+    }
+    int n = wq_batch_count(&w->batch);
+    if (n == 0)
+        return 0;
+    int rc = wq_batch_send(w->db, w->worker_id, &w->batch);
+    if (rc < 0) {
+        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->db));
+        return rc;
+    }
+    w->batch_since_ns = 0;
+    return 0;
+}
+
 static int flush_results(struct worker *w)
 {
+    int rc = collect_sent(w);
+    if (rc < 0)
+        return rc;
     if (wq_batch_count(&w->batch) == 0)
         return 0;
-    int rc = wq_batch_flush(w->db, w->worker_id, &w->batch);
+    rc = wq_batch_flush(w->db, w->worker_id, &w->batch);
     if (rc < 0) {
         log_warn("results_not_recorded", "count=%d error=\"%s\"", wq_batch_count(&w->batch),
                  db_errmsg(w->db));
@@ -350,9 +390,11 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
 {
     if (ln->next >= ln->n) {
         lane_drop_items(ln);
-        int rc = flush_results(w);
+        int rc = collect_sent(w);
         if (rc < 0)
             return rc;
+        /* results still gathering are recorded after this claim reads the mirror: a
+         * record among them is not written again before they are */
         rc = wq_claim(w->db, w->worker_id, ln->org_id, claim_size(w, ln), w->cfg->lease_seconds,
                       &ln->items);
         if (rc < 0)
@@ -362,8 +404,16 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
         ln->n = rc;
         ln->next = 0;
         json_object_clear(ln->written);
+        size_t i;
+        json_t *row;
+        json_array_foreach(w->batch.rows, i, row) {
+            const char *pfa = json_string_value(json_object_get(row, "pfa_id"));
+            if (pfa)
+                json_object_set_new(ln->written, pfa, json_true());
+        }
         ln->extended_ns = mono_ns();
-        return 1;
+        rc = flush_async(w);
+        return rc < 0 ? rc : 1;
     }
     struct write_ctx c = lane_ctx(w, ln);
     struct wq_item *it = &ln->items[ln->next];
@@ -468,7 +518,7 @@ static int drain(struct worker *w)
             break;
         if (wq_batch_count(&w->batch) >= FLUSH_COUNT ||
             (w->batch_since_ns && mono_ns() - w->batch_since_ns >= FLUSH_AGE_NS)) {
-            rc = flush_results(w);
+            rc = flush_async(w);
             if (rc < 0)
                 break;
         }
@@ -482,6 +532,8 @@ static int drain(struct worker *w)
     }
     if (rc < 0) {
         log_warn("drain_aborted", "error=\"%s\"", db_errmsg(w->db));
+        if (db_sent(w->db))
+            PQclear(db_collect(w->db));
         wq_batch_clear(&w->batch);
         wq_batch_init(&w->batch);
         close_all_lanes(w, false);

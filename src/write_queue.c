@@ -23,14 +23,6 @@ void wq_items_free(struct wq_item *items, int n)
     free(items);
 }
 
-/* Due items of one organization in claim order, locked: pending ones that are due, and
- * processing ones whose lease expired. Each half reads its own partial index in order and
- * stops at the limit; one OR over both would sort every due item of the queue per claim. */
-#define CLAIM_CANDIDATES(where)                                                                \
-    "SELECT q.id, q.priority, q.scheduled_at FROM pfa_write_queue q"                            \
-    " WHERE q.organization_id = $1 AND " where                                                 \
-    " ORDER BY q.priority DESC, q.scheduled_at, q.id LIMIT $3::int FOR UPDATE SKIP LOCKED"
-
 int wq_due_orgs(db_t *db, json_t **org_ids)
 {
     *org_ids = NULL;
@@ -94,10 +86,7 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
     snprintf(slease, sizeof slease, "%d", lease_seconds);
     const char *params[] = { org_id, worker_id, smax, slease };
     PGresult *res = db_query(db, "wq_claim",
-        "WITH due AS (" CLAIM_CANDIDATES("q.status = 'pending' AND q.scheduled_at <= now()") "),"
-        " expired AS (" CLAIM_CANDIDATES("q.status = 'processing' AND q.locked_until < now()") "),"
-        " c AS (SELECT id FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) d"
-        "  ORDER BY priority DESC, scheduled_at, id LIMIT $3::int"
+        "WITH c AS (SELECT id FROM pfa_write_queue_claimable($1::uuid, $3::int)"
         "), u AS ("
         "  UPDATE pfa_write_queue q SET status = 'processing', locked_by = $2,"
         "         locked_until = now() + make_interval(secs => $4::int),"
@@ -180,6 +169,7 @@ int wq_next_due(db_t *db, double *seconds)
 void wq_batch_init(struct wq_batch *b)
 {
     b->rows = json_array();
+    b->sent = 0;
 }
 
 void wq_batch_clear(struct wq_batch *b)
@@ -309,6 +299,17 @@ static const char FLUSH_SQL[] =
     ")"
     " SELECT q.id FROM q";
 
+static int flush_result(db_t *db, PGresult *res, int n)
+{
+    if (!res)
+        return db_last_status(db);
+    int done = PQntuples(res);
+    PQclear(res);
+    if (done < n)
+        log_warn("write_queue_fenced", "results=%d recorded=%d", n, done);
+    return done;
+}
+
 int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b)
 {
     int n = wq_batch_count(b);
@@ -320,12 +321,33 @@ int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b)
     const char *params[] = { worker_id, json };
     PGresult *res = db_query(db, "wq_flush", FLUSH_SQL, 2, params);
     free(json);
-    if (!res)
-        return db_last_status(db);
-    int done = PQntuples(res);
-    PQclear(res);
-    if (done < n)
-        log_warn("write_queue_fenced", "results=%d recorded=%d", n, done);
+    int rc = flush_result(db, res, n);
+    if (rc >= 0)
+        json_array_clear(b->rows);
+    return rc;
+}
+
+int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b)
+{
+    int n = wq_batch_count(b);
+    if (n == 0)
+        return 0;
+    char *json = json_dumps(b->rows, JSON_COMPACT);
+    if (!json)
+        return DB_ERROR;
+    const char *params[] = { worker_id, json };
+    int rc = db_send(db, "wq_flush", FLUSH_SQL, 2, params);
+    free(json);
+    if (rc != DB_OK)
+        return rc;
+    b->sent = n;
     json_array_clear(b->rows);
-    return done;
+    return n;
+}
+
+int wq_batch_collect(db_t *db, struct wq_batch *b)
+{
+    int n = b->sent;
+    b->sent = 0;
+    return flush_result(db, db_collect(db), n);
 }

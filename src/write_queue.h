@@ -82,6 +82,7 @@ struct wq_result {
 /* Results waiting to be recorded together. */
 struct wq_batch {
     json_t *rows;
+    int sent;      /* results in the flush sent by wq_batch_send, 0 when none */
 };
 void wq_batch_init(struct wq_batch *b);
 void wq_batch_clear(struct wq_batch *b);
@@ -91,5 +92,12 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
  * audit rows). Returns the number of results that passed the fence (the others belonged to
  * a newer claim and changed nothing), or a DB status < 0 (the batch is kept for a retry). */
 int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b);
+/* The same flush without waiting: wq_batch_send hands the results to the connection (the
+ * batch is empty again; returns their number or a DB status < 0) and wq_batch_collect waits
+ * for the outcome (as wq_batch_flush's; the results are lost on failure and their items
+ * come back when their lease expires). Other statements may run between the two: they wait
+ * for the flush first. */
+int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b);
+int wq_batch_collect(db_t *db, struct wq_batch *b);
 
 #endif

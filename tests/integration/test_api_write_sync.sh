@@ -186,6 +186,24 @@ else
   assert_match 'Asynchronous notification' "$(cat "$TEST_TMP/listen.out")" "a notification on one of: $CHANNELS"
 fi
 
+test_begin "a modification that already has a live queue item is not queued twice"
+# an inconsistent row (pending_sync, yet a live item): the insert skips it and its audit row
+# names no queue item, while the other modification of the call gets its item's id
+STUCK=$(fx_mod "$ORG" PFA-W1 "$USER_ID" pending_sync 1 '{"model":"stuck"}')
+STUCK_ITEM=$(fx_queue "$ORG" "$STUCK" pending '1 hour')
+FRESH=$(fx_mod "$ORG" PFA-W1 "$USER_ID" pending_sync 1 '{"model":"fresh"}')
+ws "{\"organizationId\":\"$ORG\",\"modificationIds\":[\"$STUCK\",\"$FRESH\"]}"
+assert_eq 202 "$HTTP_STATUS" "write-sync"
+assert_jq .queuedCount 2 "both moved to queued"
+assert_eq 1 "$(live_items "$STUCK")" "still one live item for the stuck one"
+assert_eq "$STUCK_ITEM" "$(fx_sql "SELECT id FROM pfa_write_queue WHERE modification_id = :'m'" -v m="$STUCK")" \
+  "the stuck one keeps its item"
+assert_eq "" "$(fx_sql "SELECT after->>'queueItemId' FROM audit_log WHERE entity_id = :'m'
+  AND action = 'modification.queue'" -v m="$STUCK")" "its audit row names no new item"
+assert_eq "$(fx_sql "SELECT id FROM pfa_write_queue WHERE modification_id = :'m'" -v m="$FRESH")" \
+  "$(fx_sql "SELECT after->>'queueItemId' FROM audit_log WHERE entity_id = :'m'
+  AND action = 'modification.queue'" -v m="$FRESH")" "the other one's audit row names its item"
+
 test_begin "queue counters"
 assert_queue_stats_consistent "after concurrent write-syncs"
 
