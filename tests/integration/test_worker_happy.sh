@@ -162,4 +162,29 @@ assert_eq 0 "$(sim_count "$TEN" "PUT /pfa/{id}" 409)" "no 409"
 assert_eq "completed" "$(queue_cols "$C1" status)" "C-1 queue item completed"
 assert_eq 0 "$(sim_stat "$TEN" .duplicateWrites)" "duplicateWrites"
 
+test_begin "several edits of one record in one write-sync: written one after the other"
+# the edits touch different fields, each on version 1: the first is written as it is, each
+# later one is merged onto the version the one before it made (never claimed or written
+# while the write before it is unrecorded)
+wfx_org samerec
+ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
+sim_seed "$TEN" "$(wfx_records S 60)"
+wfx_drive 20 org_mirror_is "$ORG" 60 || fail "mirror rows after a pull"
+wfx_mods_sql "$ORG" "$W_USER" S 60 1 '{"monthlyRate":21000}'
+wfx_mod S1 "$TOK" "$ORG" S-1 1 '{"model":"LTM 1300"}'
+wfx_mod S2 "$TOK" "$ORG" S-1 1 '{"contract":"C-77"}'
+wfx_write_sync "$TOK" "$ORG" 62
+all_synced() { sql_is 62 "SELECT count(*) FROM pfa_modification WHERE organization_id = :'o' AND status = 'synced'" -v o="$ORG"; }
+wfx_drive 40 all_synced || { fail "not all synced: $(fx_sql "SELECT string_agg(status || ':' || n, ' ') FROM (SELECT status, count(*) n FROM pfa_modification WHERE organization_id = :'o' GROUP BY 1) s" -v o="$ORG")"; worker_log_tail; }
+assert_eq 0 "$(fx_count pfa_sync_conflict "organization_id = :'o'" -v o="$ORG")" "no conflict rows"
+assert_eq 21000 "$(sim_record "$TEN" S-1 .data.monthlyRate)" "S-1 rate at PEMS"
+assert_eq "LTM 1300" "$(sim_record "$TEN" S-1 .data.model)" "S-1 model at PEMS"
+assert_eq "C-77" "$(sim_record "$TEN" S-1 .data.contract)" "S-1 contract at PEMS"
+assert_eq 4 "$(sim_record "$TEN" S-1 .version)" "three writes of S-1 at PEMS"
+assert_eq 4 "$(mirror_version "$ORG" S-1)" "mirror at version 4"
+assert_eq 2 "$(sim_record "$TEN" S-60 .version)" "the other records written once"
+assert_eq 0 "$(sim_count "$TEN" "PUT /pfa/{id}" 409)" "no 409: each write knew the version before it"
+assert_eq 0 "$(sim_stat "$TEN" .duplicateWrites)" "duplicateWrites"
+assert_eq 3 "$(history_count "$ORG" S-1)" "three history rows for S-1"
+
 finish
