@@ -638,7 +638,10 @@ static int run(struct worker *w, bool with_pull)
     int rc = 0;
     if (w->cfg->write_sync_enabled && !*w->stop) {
         rc = drain(w);
-        log_blocked(w);
+        /* a scan of every organization's due items: once per scheduled run, not on each
+         * wake-up by a write-sync */
+        if (with_pull)
+            log_blocked(w);
     }
     bool did = w->stats.processed || w->stats.pulled;
     if (!batch_id[0] && did && rc >= 0)
