@@ -98,10 +98,13 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
         " SELECT u.id, u.modification_id, u.organization_id, u.claim_seq, u.attempts, u.deferrals,"
         "        u.priority, m.pfa_id, m.operation, m.base_version, m.delta::text,"
         "        mm.version, mm.deleted, mm.data::text,"
+        /* fields PEMS changed since the edit's base version; none when the mirror is
+         * still at that version, the common case, which then skips the history lookup */
+        "        CASE WHEN mm.version IS NULL OR mm.version > m.base_version THEN"
         "        (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb)"
         "           FROM pfa_mirror_history h, unnest(h.changed_fields) f"
         "          WHERE h.organization_id = m.organization_id AND h.pfa_id = m.pfa_id"
-        "            AND h.version >= m.base_version)::text"
+        "            AND h.version >= m.base_version)::text ELSE '[]' END"
         " FROM u JOIN pfa_modification m ON m.id = u.modification_id"
         " LEFT JOIN pfa_mirror mm ON mm.organization_id = m.organization_id AND mm.pfa_id = m.pfa_id"
         " ORDER BY u.priority DESC, u.scheduled_at, u.id", 4, params);
