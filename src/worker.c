@@ -394,7 +394,7 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
         if (rc < 0)
             return rc;
         /* results still gathering are recorded after this claim reads the mirror: a
-         * record among them is not written again before they are */
+         * record they wrote is not written again before they are */
         rc = wq_claim(w->db, w->worker_id, ln->org_id, claim_size(w, ln), w->cfg->lease_seconds,
                       &ln->items);
         if (rc < 0)
@@ -407,8 +407,10 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
         size_t i;
         json_t *row;
         json_array_foreach(w->batch.rows, i, row) {
+            /* only a write moves the mirror: a handed-back item marking its record would
+             * hand back the next item of that record, and so on, forever */
             const char *pfa = json_string_value(json_object_get(row, "pfa_id"));
-            if (pfa)
+            if (pfa && json_is_true(json_object_get(row, "wrote")))
                 json_object_set_new(ln->written, pfa, json_true());
         }
         ln->extended_ns = mono_ns();
