@@ -109,6 +109,25 @@ static char *trim(char *s)
     return s;
 }
 
+int config_parse_line(char *line, char **key, char **val)
+{
+    char *l = trim(line);
+    if (!*l || *l == '#')
+        return 0;
+    char *eq = strchr(l, '=');
+    if (!eq)
+        return -1;
+    *eq = '\0';
+    *key = trim(l);
+    *val = trim(eq + 1);
+    size_t vl = strlen(*val);
+    if (vl >= 2 && (*val)[0] == '"' && (*val)[vl - 1] == '"') {
+        (*val)[vl - 1] = '\0';
+        (*val)++;
+    }
+    return 1;
+}
+
 /* KEY=value lines; '#' comments; optional surrounding double quotes on the value */
 static int config_read_file(struct pems_config *cfg, const char *path, char *err, size_t errlen)
 {
@@ -121,21 +140,14 @@ static int config_read_file(struct pems_config *cfg, const char *path, char *err
     int lineno = 0, rc = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
-        char *l = trim(line);
-        if (!*l || *l == '#')
+        char *key, *val;
+        int kind = config_parse_line(line, &key, &val);
+        if (kind == 0)
             continue;
-        char *eq = strchr(l, '=');
-        if (!eq) {
+        if (kind < 0) {
             snprintf(err, errlen, "%s:%d: expected KEY=value", path, lineno);
             rc = -1;
             break;
-        }
-        *eq = '\0';
-        char *key = trim(l), *val = trim(eq + 1);
-        size_t vl = strlen(val);
-        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
-            val[vl - 1] = '\0';
-            val++;
         }
         const struct setting *s = setting_find(key);
         if (!s) {

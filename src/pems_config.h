@@ -29,6 +29,10 @@ struct pems_config {
 /* Loads defaults, then the file (if path non-NULL), then the environment.
  * On error returns -1 and writes a message into err. */
 int config_load(struct pems_config *cfg, const char *path, char *err, size_t errlen);
+/* One line of a config file, parsed in place: 1 with *key and *val set (surrounding blanks
+ * and one pair of double quotes around the value removed), 0 for a blank or # line, -1 when
+ * there is no '='. */
+int config_parse_line(char *line, char **key, char **val);
 void config_free(struct pems_config *cfg);
 bool config_is_development(const struct pems_config *cfg);
 

@@ -106,16 +106,6 @@ static bool env_has_key(char *const *env, const char *key, size_t keylen)
     return false;
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
 /* The children read their settings from the environment only, so the config file's settings
  * (already validated by config_load) are passed down as KEY=value; the environment pemsd was
  * started with still wins, as in config_load. */
@@ -136,16 +126,9 @@ static char **child_env_build(char *const *base, const char *path)
         goto fail;
     char line[4096];
     while (fgets(line, sizeof line, f)) {
-        char *l = trim(line), *eq = strchr(l, '=');
-        if (!*l || *l == '#' || !eq)
+        char *key, *val;
+        if (config_parse_line(line, &key, &val) <= 0)
             continue;
-        *eq = '\0';
-        char *key = trim(l), *val = trim(eq + 1);
-        size_t vl = strlen(val);
-        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
-            val[vl - 1] = '\0';
-            val++;
-        }
         if (env_has_key(env, key, strlen(key)))
             continue;
         if (len == cap) {

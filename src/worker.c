@@ -239,12 +239,12 @@ static int flush_results(struct worker *w)
     int rc = collect_sent(w);
     if (rc < 0)
         return rc;
-    if (wq_batch_count(&w->batch) == 0)
+    int n = wq_batch_count(&w->batch);
+    if (n == 0)
         return 0;
     rc = wq_batch_flush(w->db, w->worker_id, &w->batch);
     if (rc < 0) {
-        log_warn("results_not_recorded", "count=%d error=\"%s\"", wq_batch_count(&w->batch),
-                 db_errmsg(w->db));
+        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->db));
         return rc;
     }
     w->batch_since_ns = 0;

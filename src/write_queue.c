@@ -313,23 +313,6 @@ static int flush_result(db_t *db, PGresult *res, int n)
     return done;
 }
 
-int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b)
-{
-    int n = wq_batch_count(b);
-    if (n == 0)
-        return 0;
-    char *json = json_dumps(b->rows, JSON_COMPACT);
-    if (!json)
-        return DB_ERROR;
-    const char *params[] = { worker_id, json };
-    PGresult *res = db_query(db, "wq_flush", FLUSH_SQL, 2, params);
-    free(json);
-    int rc = flush_result(db, res, n);
-    if (rc >= 0)
-        json_array_clear(b->rows);
-    return rc;
-}
-
 int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b)
 {
     int n = wq_batch_count(b);
@@ -353,4 +336,10 @@ int wq_batch_collect(db_t *db, struct wq_batch *b)
     int n = b->sent;
     b->sent = 0;
     return flush_result(db, db_collect(db), n);
+}
+
+int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b)
+{
+    int rc = wq_batch_send(db, worker_id, b);
+    return rc <= 0 ? rc : wq_batch_collect(db, b);
 }

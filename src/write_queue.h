@@ -89,14 +89,13 @@ void wq_batch_clear(struct wq_batch *b);
 int wq_batch_count(const struct wq_batch *b);
 int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_result *r);
 /* Records every result in one transaction (queue items, modifications, mirror + history,
- * audit rows). Returns the number of results that passed the fence (the others belonged to
- * a newer claim and changed nothing), or a DB status < 0 (the batch is kept for a retry). */
+ * audit rows). wq_batch_send hands the results to the connection without waiting (the batch
+ * is empty again; returns their number or a DB status < 0); other statements may run before
+ * wq_batch_collect, which waits for the outcome: the number of results that passed the fence
+ * (the others belonged to a newer claim and changed nothing) or a DB status < 0, when the
+ * results are lost and their items come back as their lease expires. wq_batch_flush is the
+ * two in one. */
 int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b);
-/* The same flush without waiting: wq_batch_send hands the results to the connection (the
- * batch is empty again; returns their number or a DB status < 0) and wq_batch_collect waits
- * for the outcome (as wq_batch_flush's; the results are lost on failure and their items
- * come back when their lease expires). Other statements may run between the two: they wait
- * for the flush first. */
 int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b);
 int wq_batch_collect(db_t *db, struct wq_batch *b);
 

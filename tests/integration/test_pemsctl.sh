@@ -193,6 +193,12 @@ OUT=$(env -u DATABASE_URL pemsctl -c "$TEST_TMP/pems.conf" org add --code "cfg-$
 assert_id_output "settings from -c FILE"
 ctl -c "$TEST_TMP/missing.conf" status
 assert_fails 1 "missing.conf" "missing config file"
+printf '# a comment\n\n  DATABASE_URL = "%s"  \n' "$DATABASE_URL" > "$TEST_TMP/quoted.conf"
+OUT=$(env -u DATABASE_URL pemsctl -c "$TEST_TMP/quoted.conf" org add --code "cfgq-$SUFFIX" --name cfgq 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
+assert_id_output "comments, blank lines, spaces and a quoted value"
+printf 'DATABASE_URL\n' > "$TEST_TMP/bad.conf"
+ctl -c "$TEST_TMP/bad.conf" status
+assert_fails 1 "expected KEY=value" "a line without ="
 
 # a mirror record, a modification and queue items in our own organization
 mk_item() {  # mk_item ITEM_STATUS MOD_STATUS -> prints the queue item id
