@@ -15,7 +15,7 @@ static const struct api_field fields[] = {
 
 /* One statement queues what is eligible: the UPDATE re-checks each row's status after any
  * concurrent writer commits, so two calls can never queue the same modification twice.
- * QUEUE_SQL(audit) differs in how each audit row learns its queue item id. */
+ * QUEUE_SQL's two forms differ in how each audit row learns its queue item id. */
 #define QUEUE_SQL(queue_id, audit_from)                                                        \
     "WITH picked AS ("                                                                         \
     "  UPDATE pfa_modification m SET status = 'queued', updated_at = now()"                    \
@@ -48,6 +48,8 @@ static const char queue_sql[] = QUEUE_SQL("p.queue_id", "picked p");
 static const char queue_sql_matched[] =
     QUEUE_SQL("q.id", "picked p LEFT JOIN q ON q.modification_id = p.id");
 
+/* Locks the named modifications; 404 for ids not in the organization, 409 for ids in a state
+ * that cannot be queued. Returns 0 when all are eligible, -1 after sending the error. */
 static int check_explicit(struct api_ctx *ctx, struct http_request *req, const char *org,
                           const char *ids_literal, const json_t *ids)
 {

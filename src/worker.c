@@ -210,18 +210,9 @@ static int collect_sent(struct worker *w)
     return rc < 0 ? rc : 0;
 }
 
-/* Sends the results gathered so far without waiting, so that the database records them
- * while the next requests go out. While an earlier send is still being executed the
- * results keep gathering. */
-static int flush_async(struct worker *w)
+/* Hands the gathered results to the database without waiting for them. */
+static int send_results(struct worker *w)
 {
-    if (db_sent(w->db)) {
-        if (!db_send_done(w->db))
-            return 0;
-        int rc = collect_sent(w);
-        if (rc < 0)
-            return rc;
-    }
     int n = wq_batch_count(&w->batch);
     if (n == 0)
         return 0;
@@ -234,21 +225,30 @@ static int flush_async(struct worker *w)
     return 0;
 }
 
+/* Sends the results gathered so far without waiting, so that the database records them
+ * while the next requests go out. While an earlier send is still being executed the
+ * results keep gathering. */
+static int flush_async(struct worker *w)
+{
+    if (db_sent(w->db)) {
+        if (!db_send_done(w->db))
+            return 0;
+        int rc = collect_sent(w);
+        if (rc < 0)
+            return rc;
+    }
+    return send_results(w);
+}
+
+/* Records every result gathered or sent so far, and waits until it is. */
 static int flush_results(struct worker *w)
 {
     int rc = collect_sent(w);
-    if (rc < 0)
-        return rc;
-    int n = wq_batch_count(&w->batch);
-    if (n == 0)
-        return 0;
-    rc = wq_batch_flush(w->db, w->worker_id, &w->batch);
-    if (rc < 0) {
-        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->db));
-        return rc;
-    }
-    w->batch_since_ns = 0;
-    return 0;
+    if (rc == 0)
+        rc = send_results(w);
+    if (rc == 0)
+        rc = collect_sent(w);
+    return rc;
 }
 
 static struct write_ctx lane_ctx(struct worker *w, struct lane *ln)

@@ -337,9 +337,3 @@ int wq_batch_collect(db_t *db, struct wq_batch *b)
     b->sent = 0;
     return flush_result(db, db_collect(db), n);
 }
-
-int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b)
-{
-    int rc = wq_batch_send(db, worker_id, b);
-    return rc <= 0 ? rc : wq_batch_collect(db, b);
-}

@@ -93,9 +93,7 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
  * is empty again; returns their number or a DB status < 0); other statements may run before
  * wq_batch_collect, which waits for the outcome: the number of results that passed the fence
  * (the others belonged to a newer claim and changed nothing) or a DB status < 0, when the
- * results are lost and their items come back as their lease expires. wq_batch_flush is the
- * two in one. */
-int wq_batch_flush(db_t *db, const char *worker_id, struct wq_batch *b);
+ * results are lost and their items come back as their lease expires. */
 int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b);
 int wq_batch_collect(db_t *db, struct wq_batch *b);
 
