@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "conflict.h"
 #include "log.h"
+#include "page_cache.h"
 #include "validation.h"
 
 #include <stdint.h>
@@ -22,11 +23,14 @@ static const struct api_field list_fields[] = {
 
 /* Each conflict's entry is kept rendered in pfa_sync_conflict.doc (sql/007_conflict_doc.sql):
  * one row per entry of the page (one row with a NULL doc when the page is empty), each carrying
- * the caller's membership and the total, and the page is their concatenation. */
+ * the caller's membership, the total and the organization's conflicts version
+ * (sql/009_conflict_version.sql) read in the same snapshot, and the page is their
+ * concatenation. */
 static const char list_sql[] =
-    "SELECT a.user_ok, a.perms, a.total, c.doc FROM ("
+    "SELECT a.user_ok, a.perms, a.total, c.doc, a.version FROM ("
     "  SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid) AS user_ok,"
     "   p.permissions::text AS perms, p.permissions && ARRAY[$3::text, 'Admin'] AS allowed,"
+    "   (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid),"
     "   CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN"
     "    (SELECT count(*) FROM pfa_sync_conflict WHERE organization_id = $2::uuid"
     "     AND ($4::text IS NULL OR status = $4)) END AS total"
@@ -38,7 +42,22 @@ static const char list_sql[] =
     "   ORDER BY created_at DESC, id DESC LIMIT $5::int OFFSET $6::int) c ON a.allowed"
     " ORDER BY c.created_at DESC, c.id DESC";
 
-static void send_page(struct http_request *req, PGresult *res)
+/* When this process holds a page of the organization: the membership and the current version
+ * only; the page is sent again while the version is the one it was rendered at. */
+static const char version_sql[] =
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+    " (SELECT permissions::text FROM user_organizations"
+    "  WHERE user_id = $1::uuid AND organization_id = $2::uuid),"
+    " (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid)";
+
+#define PAGE_CACHE_SLOTS 8
+#define PAGE_CACHE_BYTES (256 * 1024)
+
+static const char page_type[] = "application/json; charset=utf-8";
+
+/* The page of res (its rows' docs), sent and cached under key when res carries a version. */
+static void send_page(struct api_ctx *ctx, struct http_request *req, PGresult *res,
+                      const char *key)
 {
     static const char head[] = "{\"conflicts\":[", mid[] = "],\"total\":";
     int rows = PQntuples(res);
@@ -63,7 +82,14 @@ static void send_page(struct http_request *req, PGresult *res)
     at = stpcpy(at, mid);
     at = stpcpy(at, total);
     at = stpcpy(at, "}");
-    http_send_raw(req, 200, "application/json; charset=utf-8", NULL, page, (size_t)(at - page));
+    http_send_raw(req, 200, page_type, NULL, page, (size_t)(at - page));
+    if (!PQgetisnull(res, 0, 4)) {
+        if (!ctx->conflict_pages)
+            ctx->conflict_pages = page_cache_new(PAGE_CACHE_SLOTS, PAGE_CACHE_BYTES);
+        if (ctx->conflict_pages)
+            page_cache_put(ctx->conflict_pages, key, strtoll(PQgetvalue(res, 0, 4), NULL, 10),
+                           page, (size_t)(at - page));
+    }
     free(page);
 }
 
@@ -80,18 +106,45 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
         return;
     }
     json_decref(details);
+    const char *org = api_query_get(&q, "organizationId");
+    const char *status = api_query_get(&q, "status");
     const char *limit = api_query_get(&q, "limit");
     const char *offset = api_query_get(&q, "offset");
-    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), "Read",
-                             api_query_get(&q, "status"), limit ? limit : "50",
-                             offset ? offset : "0" };
-    PGresult *res = db_query(ctx->db, "conflicts_list", list_sql, 6, params);
-    if (!res) {
+    if (!limit)
+        limit = "50";
+    if (!offset)
+        offset = "0";
+    /* the query's values are validated (a uuid, an enum, two integers): short, no separator */
+    char key[160];
+    snprintf(key, sizeof key, "%s|%s|%s|%s", org, status ? status : "", limit, offset);
+    long long have = ctx->conflict_pages ? page_cache_version(ctx->conflict_pages, key) : -1;
+    const char *params[] = { req->user_id, org, "Read", status, limit, offset };
+    PGresult *res;
+    if (have >= 0) {
+        if (!(res = db_query(ctx->db, "conflicts_version", version_sql, 2, params))) {
+            api_db_failure(ctx, req);
+            return;
+        }
+        if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) < 0) {
+            PQclear(res);
+            return;
+        }
+        size_t len;
+        const char *page = PQgetisnull(res, 0, 2) ? NULL
+            : page_cache_get(ctx->conflict_pages, key, strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+                             &len);
+        PQclear(res);
+        if (page) {
+            http_send_raw(req, 200, page_type, NULL, page, len);
+            return;
+        }
+    }
+    if (!(res = db_query(ctx->db, "conflicts_list", list_sql, 6, params))) {
         api_db_failure(ctx, req);
         return;
     }
     if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
-        send_page(req, res);
+        send_page(ctx, req, res, key);
     PQclear(res);
 }
 

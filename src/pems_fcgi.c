@@ -9,6 +9,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "page_cache.h"
 #include "router.h"
 
 #include <errno.h>
@@ -155,6 +156,7 @@ int main(int argc, char **argv)
     FCGX_Free(&fr, 1);
     log_info("stopped", "reason=%s", rc ? "error" : "signal");
 out:
+    page_cache_free(ctx.conflict_pages);
     cron_free(ctx.schedule);
     db_free(ctx.db);
     metrics_close();

@@ -168,4 +168,33 @@ assert_eq 1 "$(grep -c '^200$' "$TEST_TMP/res-codes")" "one 200"
 assert_eq 5 "$(grep -c '^409$' "$TEST_TMP/res-codes")" "five 409"
 assert_le "$(items "$M4")" 1 "queued at most once"
 
+# Each pems-fcgi sends a page again while its organization's conflicts are unchanged
+# (sql/009_conflict_version.sql). Eight reads over the stack's children: some child serves a
+# page it already holds; after each kind of write every read must show the write.
+test_begin "list: a page served again follows every change"
+pages() {  # STATUS -> the totals of eight reads, one per line
+  local i
+  for i in 1 2 3 4 5 6 7 8; do
+    api GET "/api/pems/conflicts?organizationId=$ORG&status=$1"
+    jbody .total
+  done
+}
+distinct_totals() { pages "$1" | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+RESOLVED=$(fx_count pfa_sync_conflict "organization_id = :'o' AND status = 'resolved'" -v o="$ORG")
+assert_eq "$RESOLVED" "$(distinct_totals resolved)" "every read: the resolved total"
+fx_sql "UPDATE pfa_sync_conflict SET status = 'unresolved', resolution = NULL, resolved_at = NULL,
+          resolved_by = NULL WHERE id = :'c'" -v c="$C5" >/dev/null
+assert_eq "$((RESOLVED - 1))" "$(distinct_totals resolved)" "an update is seen by every read"
+read -r M6 C6 < <(new_conflict monthlyRate '{"monthlyRate":19000}' resolved)
+assert_eq "$RESOLVED" "$(distinct_totals resolved)" "an insert is seen by every read"
+api GET "/api/pems/conflicts?organizationId=$ORG&status=resolved"
+assert_jq ".conflicts[0].id" "$C6" "the new conflict heads the page"
+fx_sql "DELETE FROM pfa_sync_conflict WHERE id = :'c'" -v c="$C6" >/dev/null
+assert_eq "$((RESOLVED - 1))" "$(distinct_totals resolved)" "a delete is seen by every read"
+assert_eq "1" "$(distinct_totals unresolved)" "the other filter: C5 only"
+# TRUNCATE fires no row trigger; it is the last write of this file (other files make their own)
+fx_sql "TRUNCATE pfa_sync_conflict" >/dev/null
+assert_eq "0" "$(distinct_totals unresolved)" "a truncate is seen by every read"
+assert_eq "0" "$(distinct_totals resolved)" "a truncate is seen by every read (other filter)"
+
 finish

@@ -1,0 +1,116 @@
+#include "page_cache.h"
+
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+static void test_get_by_version(void)
+{
+    struct page_cache *pc = page_cache_new(4, 1024);
+    size_t len = 0;
+    const char *p;
+
+    CU_ASSERT_EQUAL(page_cache_version(pc, "org-a"), -1);
+    CU_ASSERT_PTR_NULL(page_cache_get(pc, "org-a", 1, &len));
+    CU_ASSERT_EQUAL(page_cache_put(pc, "org-a", 7, "{\"a\":1}", 7), 0);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "org-a"), 7);
+    p = page_cache_get(pc, "org-a", 7, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(len, 7);
+    CU_ASSERT_NSTRING_EQUAL(p, "{\"a\":1}", 7);
+    /* another version of the same key is a miss, another key too */
+    CU_ASSERT_PTR_NULL(page_cache_get(pc, "org-a", 8, &len));
+    CU_ASSERT_PTR_NULL(page_cache_get(pc, "org-b", 7, &len));
+    page_cache_free(pc);
+}
+
+static void test_put_replaces(void)
+{
+    struct page_cache *pc = page_cache_new(4, 1024);
+    size_t len = 0;
+    const char *p;
+
+    page_cache_put(pc, "k", 1, "old", 3);
+    page_cache_put(pc, "k", 2, "newer", 5);
+    CU_ASSERT_PTR_NULL(page_cache_get(pc, "k", 1, &len));
+    p = page_cache_get(pc, "k", 2, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(len, 5);
+    CU_ASSERT_NSTRING_EQUAL(p, "newer", 5);
+    page_cache_free(pc);
+}
+
+static void test_evicts_least_recent_slot(void)
+{
+    struct page_cache *pc = page_cache_new(2, 1024);
+    size_t len;
+
+    page_cache_put(pc, "a", 1, "A", 1);
+    page_cache_put(pc, "b", 1, "B", 1);
+    CU_ASSERT_PTR_NOT_NULL(page_cache_get(pc, "a", 1, &len));   /* b is now the oldest */
+    page_cache_put(pc, "c", 1, "C", 1);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "b"), -1);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "a"), 1);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "c"), 1);
+    page_cache_free(pc);
+}
+
+static void test_byte_budget(void)
+{
+    struct page_cache *pc = page_cache_new(8, 10);
+    char big[11];
+    size_t len;
+
+    memset(big, 'x', sizeof big);
+    page_cache_put(pc, "a", 1, "aaaa", 4);
+    page_cache_put(pc, "b", 1, "bbbb", 4);
+    /* 4 more bytes exceed 10: the oldest goes, the newer stays */
+    page_cache_put(pc, "c", 1, "cccc", 4);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "a"), -1);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "b"), 1);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "c"), 1);
+    /* larger than the whole budget: refused, and the key's older page is gone too */
+    CU_ASSERT_EQUAL(page_cache_put(pc, "c", 2, big, sizeof big), -1);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "c"), -1);
+    CU_ASSERT_PTR_NOT_NULL(page_cache_get(pc, "b", 1, &len));
+    /* exactly the budget fits, alone */
+    CU_ASSERT_EQUAL(page_cache_put(pc, "d", 1, big, 10), 0);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "b"), -1);
+    CU_ASSERT_EQUAL(page_cache_version(pc, "d"), 1);
+    page_cache_free(pc);
+}
+
+static void test_empty_page(void)
+{
+    struct page_cache *pc = page_cache_new(1, 16);
+    size_t len = 99;
+
+    CU_ASSERT_EQUAL(page_cache_put(pc, "e", 3, "", 0), 0);
+    CU_ASSERT_PTR_NOT_NULL(page_cache_get(pc, "e", 3, &len));
+    CU_ASSERT_EQUAL(len, 0);
+    page_cache_free(pc);
+}
+
+int main(void)
+{
+    CU_pSuite s;
+    unsigned failures;
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    s = CU_add_suite("page_cache", NULL, NULL);
+    if (!s ||
+        !CU_add_test(s, "a page is valid for its version only", test_get_by_version) ||
+        !CU_add_test(s, "put replaces the key's page", test_put_replaces) ||
+        !CU_add_test(s, "full slots: least recently used goes", test_evicts_least_recent_slot) ||
+        !CU_add_test(s, "byte budget", test_byte_budget) ||
+        !CU_add_test(s, "empty page", test_empty_page)) {
+        CU_cleanup_registry();
+        return 2;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
