@@ -155,11 +155,15 @@ int wq_next_due(db_t *db, double *seconds)
 {
     *seconds = 1e9;
     PGresult *res = db_query(db, "wq_next_due",
+        /* only what a claim could take: an expired lease of an organization without a
+         * server is as stuck as its pending items, and counting it kept the worker spinning */
         "SELECT extract(epoch FROM least("
         "  (SELECT min(greatest(q.scheduled_at, coalesce(s.paused_until, q.scheduled_at)))"
         "     FROM pfa_write_queue q JOIN api_servers s ON s.organization_id = q.organization_id"
         "    WHERE q.status = 'pending' AND s.write_enabled),"
-        "  (SELECT min(locked_until) FROM pfa_write_queue WHERE status = 'processing')) - now())",
+        "  (SELECT min(greatest(q.locked_until, coalesce(s.paused_until, q.locked_until)))"
+        "     FROM pfa_write_queue q JOIN api_servers s ON s.organization_id = q.organization_id"
+        "    WHERE q.status = 'processing' AND s.write_enabled)) - now())",
         0, NULL);
     if (!res)
         return db_last_status(db);

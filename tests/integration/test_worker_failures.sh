@@ -131,4 +131,27 @@ wfx_drive 20 mod_is "$M500" synced || { fail "retried item not synced: $(mod_sta
 assert_eq 15000 "$(sim_record "$T500" X-1 .data.monthlyRate)" "PEMS has the change"
 assert_eq "completed|1" "$(queue_cols "$M500" "status, attempts")" "attempts reset by the retry"
 
+# An expired lease in an organization that has no PEMS server cannot be claimed: the worker
+# must not count it as due. It once did, and then ran drain after drain without pause
+# (thousands of statements a second) until the item was removed.
+test_begin "a stuck item of an organization without a server does not keep the worker busy"
+ONOSRV=$(fx_org nosrv)
+UNOSRV=$(fx_user "$ONOSRV" Read,Write,Sync)
+fx_mirror "$ONOSRV" N-1 1 >/dev/null
+MNOSRV=$(fx_mod "$ONOSRV" N-1 "$UNOSRV" queued 1 '{"monthlyRate":1}')
+fx_sql "INSERT INTO pfa_write_queue (organization_id, modification_id, status, locked_by, locked_until,
+          started_at)
+        VALUES (:'o', :'m', 'processing', 'gone-worker', now() - interval '1 minute', now() - interval '2 minutes')" \
+  -v o="$ONOSRV" -v m="$MNOSRV" >/dev/null
+commits() { fx_sql "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+fx_sql "NOTIFY pfa_write_queue" >/dev/null   # the stack's worker looks at the queue now
+sleep 1
+C0=$(commits)
+sleep 3
+C1=$(commits)
+# idle: a heartbeat or two and this test's own statements; spinning: thousands
+assert_le "$((C1 - C0))" 50 "transactions in 3 s with the stuck item ($((C1 - C0)))"
+assert_eq "processing|gone-worker" "$(queue_cols "$MNOSRV" "status, locked_by")" "left alone"
+fx_sql "DELETE FROM pfa_write_queue WHERE modification_id = :'m'" -v m="$MNOSRV" >/dev/null
+
 finish
