@@ -22,6 +22,7 @@
 #define DISCOVER_NS 500000000LL        /* look for newly due servers twice a second */
 #define FLUSH_AGE_NS 50000000LL        /* results wait at most 50 ms to be recorded */
 #define FLUSH_COUNT 50             /* results sent to the database while requests go on */
+#define FLUSH_MAX 100              /* results gathered while a flush is in flight, at most */
 #define LANE_GIVE_UP_NS 2000000000LL   /* a server paused longer than this is left for later */
 #define BUSY_RETRY_S 1.0               /* due work on a server another worker holds */
 #define ONCE_LOCK_WAIT_NS 60000000000LL
@@ -45,6 +46,8 @@ struct worker {
     const struct worker_options *opt;
     volatile sig_atomic_t *stop;
     db_t *db;
+    db_t *results_db;          /* results are recorded on their own connection, by another
+                                  backend, while this one claims and plans */
     PGconn *listen;
     struct cron_expr *cron;
     unsigned char key[CRYPTO_KEY_LEN];
@@ -201,13 +204,7 @@ static void batch_row_finish(struct worker *w, const char *id)
 /* Waits for the results sent by flush_async, if any. */
 static int collect_sent(struct worker *w)
 {
-    if (!db_sent(w->db))
-        return 0;
-    int n = w->batch.sent;
-    int rc = wq_batch_collect(w->db, &w->batch);
-    if (rc < 0)
-        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->db));
-    return rc < 0 ? rc : 0;
+    return wq_batch_settle(w->results_db, &w->batch);
 }
 
 /* Hands the gathered results to the database without waiting for them. */
@@ -216,7 +213,7 @@ static int send_results(struct worker *w)
     int n = wq_batch_count(&w->batch);
     if (n == 0)
         return 0;
-    int rc = wq_batch_send(w->db, w->worker_id, &w->batch);
+    int rc = wq_batch_send(w->results_db, w->worker_id, &w->batch);
     if (rc < 0) {
         log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->db));
         return rc;
@@ -227,11 +224,12 @@ static int send_results(struct worker *w)
 
 /* Sends the results gathered so far without waiting, so that the database records them
  * while the next requests go out. While an earlier send is still being executed the
- * results keep gathering. */
+ * results keep gathering, up to FLUSH_MAX: then the worker waits for it (memory stays
+ * bounded, and requests do not run ahead of their recording). */
 static int flush_async(struct worker *w)
 {
-    if (db_sent(w->db)) {
-        if (!db_send_done(w->db))
+    if (db_sent(w->results_db)) {
+        if (!db_send_done(w->results_db) && wq_batch_count(&w->batch) < FLUSH_MAX)
             return 0;
         int rc = collect_sent(w);
         if (rc < 0)
@@ -253,7 +251,7 @@ static int flush_results(struct worker *w)
 
 static struct write_ctx lane_ctx(struct worker *w, struct lane *ln)
 {
-    struct write_ctx c = { .db = w->db, .worker_id = w->worker_id,
+    struct write_ctx c = { .db = w->db, .results_db = w->results_db, .worker_id = w->worker_id,
                            .max_attempts = w->cfg->max_attempts, .sl = &ln->sl,
                            .batch = &w->batch, .stats = &w->stats };
     return c;
@@ -390,13 +388,12 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
 {
     if (ln->next >= ln->n) {
         lane_drop_items(ln);
-        int rc = collect_sent(w);
-        if (rc < 0)
-            return rc;
-        /* results still gathering are recorded after this claim reads the mirror: a
-         * record they wrote is not written again before they are */
-        rc = wq_claim(w->db, w->worker_id, ln->org_id, claim_size(w, ln), w->cfg->lease_seconds,
-                      &ln->items);
+        /* The claim does not wait for results in flight on the other connection. A record
+         * written by a result not recorded yet is read here at its old version, so this
+         * claim's items of that record are handed back (below) and taken again once it is;
+         * items handed back in flight are still processing and not claimed meanwhile. */
+        int rc = wq_claim(w->db, w->worker_id, ln->org_id, claim_size(w, ln),
+                          w->cfg->lease_seconds, &ln->items);
         if (rc < 0)
             return rc;
         if (rc == 0)
@@ -404,15 +401,7 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
         ln->n = rc;
         ln->next = 0;
         json_object_clear(ln->written);
-        size_t i;
-        json_t *row;
-        json_array_foreach(w->batch.rows, i, row) {
-            /* only a write moves the mirror: a handed-back item marking its record would
-             * hand back the next item of that record, and so on, forever */
-            const char *pfa = json_string_value(json_object_get(row, "pfa_id"));
-            if (pfa && json_is_true(json_object_get(row, "wrote")))
-                json_object_set_new(ln->written, pfa, json_true());
-        }
+        wq_batch_written(&w->batch, ln->written);
         ln->extended_ns = mono_ns();
         rc = flush_async(w);
         return rc < 0 ? rc : 1;
@@ -443,6 +432,8 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
     /* before the slot: the start the limiter records is the request's start, not a
      * database round trip earlier */
     if (mono_ns() - ln->extended_ns > (int64_t)w->cfg->lease_seconds * NS_PER_S / 3) {
+        /* it updates items a flush in flight updates too, in another order: settle first */
+        collect_sent(w);
         int rc = wq_extend_leases(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
         if (rc != DB_OK)
             return rc;
@@ -534,8 +525,8 @@ static int drain(struct worker *w)
     }
     if (rc < 0) {
         log_warn("drain_aborted", "error=\"%s\"", db_errmsg(w->db));
-        if (db_sent(w->db))
-            PQclear(db_collect(w->db));
+        if (db_sent(w->results_db))
+            PQclear(db_collect(w->results_db));
         wq_batch_clear(&w->batch);
         wq_batch_init(&w->batch);
         close_all_lanes(w, false);
@@ -791,7 +782,8 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     if (cfg->metrics_file && *cfg->metrics_file)
         metrics_open(cfg->metrics_file);
     w->db = db_new(cfg->database_url);
-    if (!w->db)
+    w->results_db = db_new(cfg->database_url);
+    if (!w->db || !w->results_db)
         goto cleanup;
     w->next_cron = next_fire(w, time(NULL));
     log_info("worker_started", "worker=%s mode=%s write_sync=%s schedule=\"%s\" tz=%s batch=%d",
@@ -815,12 +807,13 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     heartbeat(w, "stopped", false, false);
     log_info("worker_stopped", "worker=%s", w->worker_id);
 cleanup:
-    close_all_lanes(w, w->db != NULL);
+    close_all_lanes(w, w->db && w->results_db);
     wq_batch_clear(&w->batch);
     json_decref(w->logged_orgs);
     listen_close(w);
     if (w->cron)
         cron_free(w->cron);
+    db_free(w->results_db);
     db_free(w->db);
     metrics_close();
     free(w);

@@ -176,13 +176,14 @@ int wq_next_due(db_t *db, double *seconds)
 void wq_batch_init(struct wq_batch *b)
 {
     b->rows = json_array();
-    b->sent = 0;
+    b->sent_rows = json_array();
 }
 
 void wq_batch_clear(struct wq_batch *b)
 {
     json_decref(b->rows);
-    b->rows = NULL;
+    json_decref(b->sent_rows);
+    b->rows = b->sent_rows = NULL;
 }
 
 int wq_batch_count(const struct wq_batch *b)
@@ -322,22 +323,58 @@ int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b)
     int n = wq_batch_count(b);
     if (n == 0)
         return 0;
-    char *json = json_dumps(b->rows, JSON_COMPACT);
-    if (!json)
+    json_t *next = json_array();
+    char *json = next ? json_dumps(b->rows, JSON_COMPACT) : NULL;
+    if (!json) {
+        json_decref(next);
         return DB_ERROR;
+    }
     const char *params[] = { worker_id, json };
     int rc = db_send(db, "wq_flush", FLUSH_SQL, 2, params);
     free(json);
-    if (rc != DB_OK)
+    if (rc != DB_OK) {
+        json_decref(next);
         return rc;
-    b->sent = n;
-    json_array_clear(b->rows);
+    }
+    json_decref(b->sent_rows);
+    b->sent_rows = b->rows;
+    b->rows = next;
     return n;
 }
 
 int wq_batch_collect(db_t *db, struct wq_batch *b)
 {
-    int n = b->sent;
-    b->sent = 0;
+    int n = (int)json_array_size(b->sent_rows);
+    json_array_clear(b->sent_rows);
     return flush_result(db, db_collect(db), n);
+}
+
+int wq_batch_settle(db_t *db, struct wq_batch *b)
+{
+    if (!db_sent(db))
+        return 0;
+    int n = (int)json_array_size(b->sent_rows);
+    int rc = wq_batch_collect(db, b);
+    if (rc < 0)
+        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(db));
+    return rc < 0 ? rc : 0;
+}
+
+static void add_written(const json_t *rows, json_t *set)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        /* only a write moves the mirror: a handed-back item marking its record would hand
+         * back the next item of that record, and so on, forever */
+        const char *pfa = json_string_value(json_object_get(row, "pfa_id"));
+        if (pfa && json_is_true(json_object_get(row, "wrote")))
+            json_object_set_new(set, pfa, json_true());
+    }
+}
+
+void wq_batch_written(const struct wq_batch *b, json_t *set)
+{
+    add_written(b->rows, set);
+    add_written(b->sent_rows, set);
 }

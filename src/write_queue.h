@@ -81,8 +81,8 @@ struct wq_result {
 
 /* Results waiting to be recorded together. */
 struct wq_batch {
-    json_t *rows;
-    int sent;      /* results in the flush sent by wq_batch_send, 0 when none */
+    json_t *rows;       /* gathered, not sent yet */
+    json_t *sent_rows;  /* in the flush sent by wq_batch_send and not collected yet */
 };
 void wq_batch_init(struct wq_batch *b);
 void wq_batch_clear(struct wq_batch *b);
@@ -96,5 +96,10 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
  * results are lost and their items come back as their lease expires. */
 int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b);
 int wq_batch_collect(db_t *db, struct wq_batch *b);
+/* Collects the flush in flight on db, if any (a loss is logged): 0 or a DB status < 0. */
+int wq_batch_settle(db_t *db, struct wq_batch *b);
+/* Adds to set (an object used as a set) each record written by a result not recorded yet,
+ * gathered or in flight: its mirror row is about to change. */
+void wq_batch_written(const struct wq_batch *b, json_t *set);
 
 #endif

@@ -24,6 +24,7 @@ struct sync_stats {
 
 struct write_ctx {
     db_t *db;
+    db_t *results_db;    /* where c->batch's flushes run; settled before writes of a record */
     const char *worker_id;
     int max_attempts;
     struct server_lease *sl;
