@@ -18,8 +18,10 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP <> 'INSERT' THEN
+        -- not for an organization being deleted (its conflicts go with it)
         INSERT INTO pfa_sync_conflict_version AS v (organization_id, version)
-        VALUES (OLD.organization_id, nextval('pfa_sync_conflict_version_seq'))
+        SELECT OLD.organization_id, nextval('pfa_sync_conflict_version_seq')
+        WHERE EXISTS (SELECT 1 FROM organizations WHERE id = OLD.organization_id)
         ON CONFLICT (organization_id) DO UPDATE SET version = EXCLUDED.version;
     END IF;
     IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.organization_id <> OLD.organization_id) THEN

@@ -15,16 +15,20 @@ static const struct api_field fields[] = {
 
 /* One statement queues what is eligible: the UPDATE re-checks each row's status after any
  * concurrent writer commits, so two calls can never queue the same modification twice.
+ * The status before is 'pending_sync' for the organization-wide form; named modifications
+ * were locked by check_explicit, and a subquery in RETURNING reads the statement's snapshot,
+ * i.e. the row before this update (a self-join for it hashed the whole table).
  * QUEUE_SQL's two forms differ in how each audit row learns its queue item id. */
 #define QUEUE_SQL(queue_id, audit_from)                                                        \
     "WITH picked AS ("                                                                         \
     "  UPDATE pfa_modification m SET status = 'queued', updated_at = now()"                    \
-    "  FROM (SELECT id, status FROM pfa_modification WHERE organization_id = $1::uuid AND"     \
-    "        CASE WHEN $3::uuid[] IS NULL THEN status = 'pending_sync'"                        \
-    "        ELSE id = ANY($3::uuid[]) AND status IN ('draft', 'pending_sync', 'sync_error')"  \
-    "        END) o"                                                                           \
-    "  WHERE m.id = o.id AND m.status = o.status"                                              \
-    "  RETURNING m.id, m.organization_id, o.status AS old_status,"                             \
+    "  WHERE m.organization_id = $1::uuid AND"                                                 \
+    "   CASE WHEN $3::uuid[] IS NULL THEN m.status = 'pending_sync'"                           \
+    "   ELSE m.id = ANY($3::uuid[]) AND m.status IN ('draft', 'pending_sync', 'sync_error')"   \
+    "   END"                                                                                   \
+    "  RETURNING m.id, m.organization_id,"                                                     \
+    "   CASE WHEN $3::uuid[] IS NULL THEN 'pending_sync'"                                      \
+    "   ELSE (SELECT b.status FROM pfa_modification b WHERE b.id = m.id) END AS old_status,"   \
     "   gen_random_uuid() AS queue_id),"                                                       \
     " q AS (INSERT INTO pfa_write_queue (id, organization_id, modification_id, priority)"     \
     "  SELECT queue_id, organization_id, id, $2::smallint FROM picked"                         \

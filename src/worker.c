@@ -215,7 +215,7 @@ static int send_results(struct worker *w)
         return 0;
     int rc = wq_batch_send(w->results_db, w->worker_id, &w->batch);
     if (rc < 0) {
-        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->db));
+        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->results_db));
         return rc;
     }
     w->batch_since_ns = 0;
@@ -524,12 +524,16 @@ static int drain(struct worker *w)
         }
     }
     if (rc < 0) {
-        log_warn("drain_aborted", "error=\"%s\"", db_errmsg(w->db));
+        log_warn("drain_aborted", "error=\"%s\" results_error=\"%s\"", db_errmsg(w->db),
+                 db_errmsg(w->results_db));
         if (db_sent(w->results_db))
             PQclear(db_collect(w->results_db));
         wq_batch_clear(&w->batch);
         wq_batch_init(&w->batch);
-        close_all_lanes(w, false);
+        /* when only the results' connection failed, this one still holds the servers' locks:
+         * hand the items back and release them */
+        PGconn *pg = db_pg(w->db);
+        close_all_lanes(w, pg && PQstatus(pg) == CONNECTION_OK);
         return rc;
     }
     close_all_lanes(w, true);

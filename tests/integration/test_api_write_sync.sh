@@ -91,6 +91,13 @@ assert_in "$(mod_status "$ERRORED")" "$QUEUED_STATES" "sync_error now queued"
 assert_eq 1 "$(live_items "$DRAFT")" "one item for the draft"
 assert_eq 9 "$(fx_sql "SELECT priority FROM pfa_write_queue WHERE modification_id = :'m'" -v m="$DRAFT")" "priority 9 stored"
 assert_eq 2 "$(live_items "$ERRORED")" "a new item beside the old failed one"
+queue_audit() {  # MOD -> "before status>after status"
+  fx_sql "SELECT (before->>'status') || '>' || (after->>'status') FROM audit_log
+          WHERE entity_id = :'m' AND action = 'modification.queue'" -v m="$1"
+}
+assert_eq "draft>queued" "$(queue_audit "$DRAFT")" "audit: the draft's status before"
+assert_eq "sync_error>queued" "$(queue_audit "$ERRORED")" "audit: the sync_error's status before"
+assert_eq "pending_sync>queued" "$(queue_audit "$P1")" "audit: an org-wide call's status before"
 
 test_begin "explicit ids in other states -> 409 with a detail per id, nothing queued"
 NEW=$(fx_mod "$ORG" PFA-W1 "$USER_ID" draft 1 '{"model":"j"}')

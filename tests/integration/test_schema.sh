@@ -179,6 +179,28 @@ expect_ok "audit_log insert" \
 expect_reject "audit_log UPDATE" "UPDATE audit_log SET actor = 'mallory'"
 expect_reject "audit_log DELETE" "DELETE FROM audit_log"
 assert_eq 1 "$(q 'SELECT count(*) FROM audit_log')" "audit_log row survives"
+# an organization (and a user) with history can be deleted; the history keeps their ids, and
+# the organization's records and queue items go with it
+GONE_ORG=$(q "INSERT INTO organizations (code, name) VALUES ('GONE', 'Gone') RETURNING id")
+GONE_USR=$(q "INSERT INTO users (username, email) VALUES ('gone', 'gone@example.test') RETURNING id")
+expect_ok "history of the organization" \
+  "INSERT INTO audit_log (organization_id, user_id, actor, action, entity_type, entity_id)
+   VALUES ('$GONE_ORG', '$GONE_USR', 'gone', 'create', 'x', '2')"
+expect_ok "a record" "INSERT INTO pfa_mirror (organization_id, pfa_id, version, data) VALUES ('$GONE_ORG', 'G-1', 1, '{}')"
+GONE_MOD=$(q "INSERT INTO pfa_modification (organization_id, pfa_id, operation, base_version, delta, modified_by)
+              VALUES ('$GONE_ORG', 'G-1', 'update', 1, '{}', '$GONE_USR') RETURNING id")
+expect_ok "a queue item" \
+  "INSERT INTO pfa_write_queue (organization_id, modification_id) VALUES ('$GONE_ORG', '$GONE_MOD')"
+expect_ok "a conflict" \
+  "INSERT INTO pfa_sync_conflict (organization_id, modification_id, pfa_id, local_version, pems_version,
+     conflict_fields, local_data, pems_data) VALUES ('$GONE_ORG', '$GONE_MOD', 'G-1', 1, 2, '{x}', '{}', '{}')"
+expect_ok "delete the organization" "DELETE FROM organizations WHERE id = '$GONE_ORG'"
+expect_ok "delete the user" "DELETE FROM users WHERE id = '$GONE_USR'"
+assert_eq 0 "$(q "SELECT count(*) FROM pfa_write_queue WHERE organization_id = '$GONE_ORG'")" \
+  "its queue items went with it"
+assert_eq "$GONE_ORG|$GONE_USR" \
+  "$(q "SELECT organization_id || '|' || user_id FROM audit_log WHERE entity_id = '2'")" \
+  "its history stays, with the ids it was written with"
 assert_match '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$' \
   "$(q "SELECT pems_iso('2024-03-10 07:30:00+00'::timestamptz)")" "pems_iso format"
 assert_eq "2024-03-10T07:30:00.000Z" "$(q "SELECT pems_iso('2024-03-10 02:30:00-05'::timestamptz)")" "pems_iso is UTC"
