@@ -23,6 +23,7 @@
 #define FLUSH_AGE_NS 50000000LL        /* results wait at most 50 ms to be recorded */
 #define FLUSH_COUNT 50             /* results sent to the database while requests go on */
 #define FLUSH_MAX 100              /* results gathered while a flush is in flight, at most */
+#define RESULT_CONNS 2             /* flushes in flight at once, each on its own connection */
 #define LANE_GIVE_UP_NS 2000000000LL   /* a server paused longer than this is left for later */
 #define BUSY_RETRY_S 1.0               /* due work on a server another worker holds */
 #define ONCE_LOCK_WAIT_NS 60000000000LL
@@ -46,8 +47,6 @@ struct worker {
     const struct worker_options *opt;
     volatile sig_atomic_t *stop;
     db_t *db;
-    db_t *results_db;          /* results are recorded on their own connection, by another
-                                  backend, while this one claims and plans */
     PGconn *listen;
     struct cron_expr *cron;
     unsigned char key[CRYPTO_KEY_LEN];
@@ -60,7 +59,14 @@ struct worker {
     bool busy_elsewhere;       /* the last drain left due work held by another worker */
     struct lane lanes[MAX_LANES];
     int nlanes;
-    struct wq_batch batch;
+    /* Results are recorded on connections of their own, by other backends, while this one
+     * claims and plans: the batch of results[gathering] gathers, and goes out on its
+     * connection while the next one gathers. */
+    struct {
+        db_t *db;
+        struct wq_batch batch;
+    } results[RESULT_CONNS];
+    int gathering;
     int64_t batch_since_ns;
     struct sync_stats stats;
 };
@@ -201,37 +207,59 @@ static void batch_row_finish(struct worker *w, const char *id)
 
 /* ---- lanes: one held PEMS server each ---- */
 
-/* Waits for the results sent by flush_async, if any. */
-static int collect_sent(struct worker *w)
+static struct wq_batch *gathering(struct worker *w)
 {
-    return wq_batch_settle(w->results_db, &w->batch);
+    return &w->results[w->gathering].batch;
 }
 
-/* Hands the gathered results to the database without waiting for them. */
+/* Waits for every flush sent by flush_async, if any. */
+static int collect_sent(struct worker *w)
+{
+    int rc = 0;
+    for (int i = 0; i < RESULT_CONNS; i++) {
+        int r = wq_batch_settle(w->results[i].db, &w->results[i].batch);
+        if (r < 0 && rc == 0)
+            rc = r;
+    }
+    return rc;
+}
+
+static int settle_results(void *w)
+{
+    return collect_sent(w);
+}
+
+/* Hands the gathered results to the database without waiting for them; the next connection's
+ * batch gathers from now on. Its connection must have nothing in flight. */
 static int send_results(struct worker *w)
 {
-    int n = wq_batch_count(&w->batch);
+    struct wq_batch *b = gathering(w);
+    db_t *db = w->results[w->gathering].db;
+    int n = wq_batch_count(b);
     if (n == 0)
         return 0;
-    int rc = wq_batch_send(w->results_db, w->worker_id, &w->batch);
+    int rc = wq_batch_send(db, w->worker_id, b);
     if (rc < 0) {
-        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(w->results_db));
+        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(db));
         return rc;
     }
+    w->gathering = (w->gathering + 1) % RESULT_CONNS;
     w->batch_since_ns = 0;
     return 0;
 }
 
 /* Sends the results gathered so far without waiting, so that the database records them
- * while the next requests go out. While an earlier send is still being executed the
- * results keep gathering, up to FLUSH_MAX: then the worker waits for it (memory stays
- * bounded, and requests do not run ahead of their recording). */
+ * while the next requests go out. While the previous flush of the gathering batch's
+ * connection is still being executed the results keep gathering, up to FLUSH_MAX: then the
+ * worker waits for it (memory stays bounded, and requests do not run ahead of their
+ * recording). */
 static int flush_async(struct worker *w)
 {
-    if (db_sent(w->results_db)) {
-        if (!db_send_done(w->results_db) && wq_batch_count(&w->batch) < FLUSH_MAX)
+    db_t *db = w->results[w->gathering].db;
+    if (db_sent(db)) {
+        if (!db_send_done(db) && wq_batch_count(gathering(w)) < FLUSH_MAX)
             return 0;
-        int rc = collect_sent(w);
+        int rc = wq_batch_settle(db, gathering(w));
         if (rc < 0)
             return rc;
     }
@@ -251,9 +279,10 @@ static int flush_results(struct worker *w)
 
 static struct write_ctx lane_ctx(struct worker *w, struct lane *ln)
 {
-    struct write_ctx c = { .db = w->db, .results_db = w->results_db, .worker_id = w->worker_id,
+    struct write_ctx c = { .db = w->db, .worker_id = w->worker_id,
                            .max_attempts = w->cfg->max_attempts, .sl = &ln->sl,
-                           .batch = &w->batch, .stats = &w->stats };
+                           .batch = gathering(w), .settle = settle_results, .settle_arg = w,
+                           .stats = &w->stats };
     return c;
 }
 
@@ -401,7 +430,8 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
         ln->n = rc;
         ln->next = 0;
         json_object_clear(ln->written);
-        wq_batch_written(&w->batch, ln->written);
+        for (int i = 0; i < RESULT_CONNS; i++)
+            wq_batch_written(&w->results[i].batch, ln->written);
         ln->extended_ns = mono_ns();
         rc = flush_async(w);
         return rc < 0 ? rc : 1;
@@ -509,7 +539,7 @@ static int drain(struct worker *w)
         }
         if (rc < 0)
             break;
-        if (wq_batch_count(&w->batch) >= FLUSH_COUNT ||
+        if (wq_batch_count(gathering(w)) >= FLUSH_COUNT ||
             (w->batch_since_ns && mono_ns() - w->batch_since_ns >= FLUSH_AGE_NS)) {
             rc = flush_async(w);
             if (rc < 0)
@@ -524,12 +554,13 @@ static int drain(struct worker *w)
         }
     }
     if (rc < 0) {
-        log_warn("drain_aborted", "error=\"%s\" results_error=\"%s\"", db_errmsg(w->db),
-                 db_errmsg(w->results_db));
-        if (db_sent(w->results_db))
-            PQclear(db_collect(w->results_db));
-        wq_batch_clear(&w->batch);
-        wq_batch_init(&w->batch);
+        log_warn("drain_aborted", "error=\"%s\"", db_errmsg(w->db));
+        for (int i = 0; i < RESULT_CONNS; i++) {
+            if (db_sent(w->results[i].db))
+                PQclear(db_collect(w->results[i].db));
+            wq_batch_clear(&w->results[i].batch);
+            wq_batch_init(&w->results[i].batch);
+        }
         /* when only the results' connection failed, this one still holds the servers' locks:
          * hand the items back and release them */
         PGconn *pg = db_pg(w->db);
@@ -765,7 +796,8 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     w->cfg = cfg;
     w->opt = opt;
     w->stop = stop;
-    wq_batch_init(&w->batch);
+    for (int i = 0; i < RESULT_CONNS; i++)
+        wq_batch_init(&w->results[i].batch);
     w->logged_orgs = json_object();
     if (gethostname(w->hostname, sizeof w->hostname) != 0)
         snprintf(w->hostname, sizeof w->hostname, "localhost");
@@ -786,9 +818,11 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     if (cfg->metrics_file && *cfg->metrics_file)
         metrics_open(cfg->metrics_file);
     w->db = db_new(cfg->database_url);
-    w->results_db = db_new(cfg->database_url);
-    if (!w->db || !w->results_db)
+    if (!w->db)
         goto cleanup;
+    for (int i = 0; i < RESULT_CONNS; i++)
+        if (!(w->results[i].db = db_new(cfg->database_url)))
+            goto cleanup;
     w->next_cron = next_fire(w, time(NULL));
     log_info("worker_started", "worker=%s mode=%s write_sync=%s schedule=\"%s\" tz=%s batch=%d",
              w->worker_id, opt->mode == WORKER_SCHEDULE ? "schedule" :
@@ -811,13 +845,18 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     heartbeat(w, "stopped", false, false);
     log_info("worker_stopped", "worker=%s", w->worker_id);
 cleanup:
-    close_all_lanes(w, w->db && w->results_db);
-    wq_batch_clear(&w->batch);
+    bool dbs = w->db != NULL;
+    for (int i = 0; i < RESULT_CONNS; i++)
+        dbs = dbs && w->results[i].db;
+    close_all_lanes(w, dbs);
+    for (int i = 0; i < RESULT_CONNS; i++) {
+        wq_batch_clear(&w->results[i].batch);
+        db_free(w->results[i].db);
+    }
     json_decref(w->logged_orgs);
     listen_close(w);
     if (w->cron)
         cron_free(w->cron);
-    db_free(w->results_db);
     db_free(w->db);
     metrics_close();
     free(w);

@@ -24,11 +24,12 @@ struct sync_stats {
 
 struct write_ctx {
     db_t *db;
-    db_t *results_db;    /* where c->batch's flushes run; settled before writes of a record */
     const char *worker_id;
     int max_attempts;
     struct server_lease *sl;
     struct wq_batch *batch;
+    int (*settle)(void *arg);   /* waits for results in flight: before writes of a record */
+    void *settle_arg;
     struct sync_stats *stats;
 };
 
