@@ -55,7 +55,8 @@ static const char version_sql[] =
 
 static const char page_type[] = "application/json; charset=utf-8";
 
-/* The page of res (its rows' docs), sent and cached under key when res carries a version. */
+/* The page of res (its rows' docs), sent, and cached under key (unless NULL) when res
+ * carries a version. */
 static void send_page(struct api_ctx *ctx, struct http_request *req, PGresult *res,
                       const char *key)
 {
@@ -83,7 +84,7 @@ static void send_page(struct api_ctx *ctx, struct http_request *req, PGresult *r
     at = stpcpy(at, total);
     at = stpcpy(at, "}");
     http_send_raw(req, 200, page_type, NULL, page, (size_t)(at - page));
-    if (!PQgetisnull(res, 0, 4)) {
+    if (key && !PQgetisnull(res, 0, 4)) {
         if (!ctx->conflict_pages)
             ctx->conflict_pages = page_cache_new(PAGE_CACHE_SLOTS, PAGE_CACHE_BYTES);
         if (ctx->conflict_pages)
@@ -114,10 +115,14 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
         limit = "50";
     if (!offset)
         offset = "0";
-    /* the query's values are validated (a uuid, an enum, two integers): short, no separator */
-    char key[160];
-    snprintf(key, sizeof key, "%s|%s|%s|%s", org, status ? status : "", limit, offset);
-    long long have = ctx->conflict_pages ? page_cache_version(ctx->conflict_pages, key) : -1;
+    /* the query's values are validated (a uuid, an enum, two integers); the integers as
+     * parsed, since "+0050" is 50 too; a key that does not fit is not cached */
+    char key[128];
+    int kn = snprintf(key, sizeof key, "%s|%s|%ld|%ld", org, status ? status : "",
+                      strtol(limit, NULL, 10), strtol(offset, NULL, 10));
+    bool cacheable = kn > 0 && (size_t)kn < sizeof key;
+    long long have = cacheable && ctx->conflict_pages
+        ? page_cache_version(ctx->conflict_pages, key) : -1;
     const char *params[] = { req->user_id, org, "Read", status, limit, offset };
     PGresult *res;
     if (have >= 0) {
@@ -144,7 +149,7 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
         return;
     }
     if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
-        send_page(ctx, req, res, key);
+        send_page(ctx, req, res, cacheable ? key : NULL);
     PQclear(res);
 }
 

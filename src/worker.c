@@ -462,9 +462,12 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
     /* before the slot: the start the limiter records is the request's start, not a
      * database round trip earlier */
     if (mono_ns() - ln->extended_ns > (int64_t)w->cfg->lease_seconds * NS_PER_S / 3) {
-        /* it updates items a flush in flight updates too, in another order: settle first */
-        collect_sent(w);
-        int rc = wq_extend_leases(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
+        /* it updates items a flush in flight updates too, in another order: settle first;
+         * results lost there must not have their items' leases extended */
+        int rc = collect_sent(w);
+        if (rc < 0)
+            return rc;
+        rc = wq_extend_leases(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
         if (rc != DB_OK)
             return rc;
         ln->extended_ns = mono_ns();
@@ -555,6 +558,10 @@ static int drain(struct worker *w)
     }
     if (rc < 0) {
         log_warn("drain_aborted", "error=\"%s\"", db_errmsg(w->db));
+        /* results gathered are still recorded where their connection works (each is fenced
+         * by its claim, so a late one changes nothing); what cannot be is dropped, and its
+         * items come back when their lease expires */
+        flush_results(w);
         for (int i = 0; i < RESULT_CONNS; i++) {
             if (db_sent(w->results[i].db))
                 PQclear(db_collect(w->results[i].db));
@@ -790,6 +797,7 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
 {
     struct worker *w = calloc(1, sizeof *w);
     int status = 1;
+    bool dbs;
     char err[256];
     if (!w)
         return 1;
@@ -845,7 +853,7 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     heartbeat(w, "stopped", false, false);
     log_info("worker_stopped", "worker=%s", w->worker_id);
 cleanup:
-    bool dbs = w->db != NULL;
+    dbs = w->db != NULL;
     for (int i = 0; i < RESULT_CONNS; i++)
         dbs = dbs && w->results[i].db;
     close_all_lanes(w, dbs);

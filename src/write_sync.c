@@ -75,8 +75,9 @@ static int finish_converged(struct write_ctx *c, const struct wq_item *it, int a
 static int finish_conflict(struct write_ctx *c, const struct wq_item *it, const json_t *fields,
                            int http_status, int attempts_inc)
 {
-    c->settle(c->settle_arg);
-    int rc = conflict_store_record(c->db, c->worker_id, it, fields, it->mirror_version,
+    int rc = c->settle(c->settle_arg);
+    if (rc == 0)
+        rc = conflict_store_record(c->db, c->worker_id, it, fields, it->mirror_version,
                                    it->mirror_data, http_status, attempts_inc);
     if (rc < 0)
         return rc;
@@ -282,10 +283,12 @@ static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
         return 0;
     }
     json_object_set_new(current, "pfaId", json_string(it->pfa_id));
-    json_t *records = json_pack("[O]", current);
-    c->settle(c->settle_arg);
-    int rc = pull_apply(c->db, it->org_id, records, NULL);
-    json_decref(records);
+    int rc = c->settle(c->settle_arg);
+    if (rc == 0) {
+        json_t *records = json_pack("[O]", current);
+        rc = records ? pull_apply(c->db, it->org_id, records, NULL) : DB_ERROR;
+        json_decref(records);
+    }
     if (rc < 0) {
         json_decref(current);
         return rc;

@@ -192,6 +192,20 @@ assert_jq ".conflicts[0].id" "$C6" "the new conflict heads the page"
 fx_sql "DELETE FROM pfa_sync_conflict WHERE id = :'c'" -v c="$C6" >/dev/null
 assert_eq "$((RESOLVED - 1))" "$(distinct_totals resolved)" "a delete is seen by every read"
 assert_eq "1" "$(distinct_totals unresolved)" "the other filter: C5 only"
+# zero-padded integers name the same page; a long padded offset is not cut off the page's key
+# (it once was, and offset 1 was served offset 0's page)
+Z=$(printf '0%.0s' $(seq 150))
+for i in 1 2 3 4 5 6 7 8; do
+  api GET "/api/pems/conflicts?organizationId=$ORG&status=resolved&limit=${Z}1&offset=${Z}0"
+  printf '%s\n' "$(jbody '.conflicts[0].id')"
+done | sort -u > "$TEST_TMP/page0"
+for i in 1 2 3 4 5 6 7 8; do
+  api GET "/api/pems/conflicts?organizationId=$ORG&status=resolved&limit=${Z}1&offset=${Z}1"
+  printf '%s\n' "$(jbody '.conflicts[0].id')"
+done | sort -u > "$TEST_TMP/page1"
+assert_eq 1 "$(wc -l < "$TEST_TMP/page0")" "offset 0: one page in every read"
+assert_eq 1 "$(wc -l < "$TEST_TMP/page1")" "offset 1: one page in every read"
+assert_ne "$(cat "$TEST_TMP/page0")" "$(cat "$TEST_TMP/page1")" "offset 1 is not offset 0's page"
 # TRUNCATE fires no row trigger; it is the last write of this file (other files make their own)
 fx_sql "TRUNCATE pfa_sync_conflict" >/dev/null
 assert_eq "0" "$(distinct_totals unresolved)" "a truncate is seen by every read"
