@@ -1,4 +1,4 @@
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <string.h>
 
 #include "api_params.h"
@@ -198,21 +198,16 @@ static void test_check_body(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("api_params", NULL, NULL);
-    CU_add_test(s, "uuid", test_uuid);
-    CU_add_test(s, "json depth pre-scan", test_depth);
-    CU_add_test(s, "utf-8", test_utf8);
-    CU_add_test(s, "content type", test_content_type);
-    CU_add_test(s, "iso dates", test_dates);
-    CU_add_test(s, "integers", test_long);
-    CU_add_test(s, "query parsing", test_query);
-    CU_add_test(s, "query checks", test_check_query);
-    CU_add_test(s, "body checks", test_check_body);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "uuid", test_uuid },
+        { "json depth pre-scan", test_depth },
+        { "utf-8", test_utf8 },
+        { "content type", test_content_type },
+        { "iso dates", test_dates },
+        { "integers", test_long },
+        { "query parsing", test_query },
+        { "query checks", test_check_query },
+        { "body checks", test_check_body },
+    };
+    return UNIT_RUN("api_params", NULL, tests);
 }

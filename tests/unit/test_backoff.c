@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 static time_t utc(const char *iso)
 {
@@ -98,24 +98,12 @@ static void test_parse_http_date(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("backoff", NULL, NULL);
-    if (!s ||
-        !CU_add_test(s, "delay schedule", test_delay_schedule) ||
-        !CU_add_test(s, "Retry-After wins when longer", test_delay_retry_after) ||
-        !CU_add_test(s, "delta-seconds", test_parse_seconds) ||
-        !CU_add_test(s, "garbage", test_parse_garbage) ||
-        !CU_add_test(s, "HTTP-date", test_parse_http_date)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "delay schedule", test_delay_schedule },
+        { "Retry-After wins when longer", test_delay_retry_after },
+        { "delta-seconds", test_parse_seconds },
+        { "garbage", test_parse_garbage },
+        { "HTTP-date", test_parse_http_date },
+    };
+    return UNIT_RUN("backoff", NULL, tests);
 }

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <jansson.h>
 
 #include "conflict.h"
@@ -293,10 +293,7 @@ static void test_detect_edge_cases(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const struct unit_test tests[] = {
         { "no conflict when baseVersion >= mirrorVersion", test_no_conflict_when_base_current },
         { "auto-merge for non-overlapping changes", test_auto_merge_non_overlapping },
         { "conflict for overlapping changes", test_conflict_for_overlapping },
@@ -309,23 +306,5 @@ int main(void)
         { "convergent edit is not a conflict", test_convergent_edit },
         { "detect edge cases", test_detect_edge_cases },
     };
-    CU_pSuite suite;
-    unsigned int failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    suite = CU_add_suite("conflict", NULL, NULL);
-    if (!suite)
-        goto error;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            goto error;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
-error:
-    CU_cleanup_registry();
-    return 2;
+    return UNIT_RUN("conflict", NULL, tests);
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 #define NY "America/New_York"
 
@@ -312,32 +312,20 @@ static void test_tz_restored(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("cron", NULL, NULL);
-    if (!s ||
-        !CU_add_test(s, "every minute", test_every_minute) ||
-        !CU_add_test(s, "steps", test_steps) ||
-        !CU_add_test(s, "lists and ranges", test_lists_ranges) ||
-        !CU_add_test(s, "names", test_names) ||
-        !CU_add_test(s, "dom/dow either rule", test_dom_dow) ||
-        !CU_add_test(s, "Feb 29 and impossible dates", test_feb_29) ||
-        !CU_add_test(s, "no minute-by-minute scan", test_fast) ||
-        !CU_add_test(s, "parse errors", test_errors) ||
-        !CU_add_test(s, "New York spring forward", test_new_york_spring_forward) ||
-        !CU_add_test(s, "New York fall back", test_new_york_fall_back) ||
-        !CU_add_test(s, "other zones", test_other_zones) ||
-        !CU_add_test(s, "unknown zone", test_unknown_zone) ||
-        !CU_add_test(s, "TZ restored", test_tz_restored)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "every minute", test_every_minute },
+        { "steps", test_steps },
+        { "lists and ranges", test_lists_ranges },
+        { "names", test_names },
+        { "dom/dow either rule", test_dom_dow },
+        { "Feb 29 and impossible dates", test_feb_29 },
+        { "no minute-by-minute scan", test_fast },
+        { "parse errors", test_errors },
+        { "New York spring forward", test_new_york_spring_forward },
+        { "New York fall back", test_new_york_fall_back },
+        { "other zones", test_other_zones },
+        { "unknown zone", test_unknown_zone },
+        { "TZ restored", test_tz_restored },
+    };
+    return UNIT_RUN("cron", NULL, tests);
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 #define KEY_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define OVERHEAD (12 + 16)
@@ -173,27 +173,15 @@ static void test_seals_differ(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("crypto", setup, NULL);
-    if (!s ||
-        !CU_add_test(s, "key from hex", test_key_from_hex) ||
-        !CU_add_test(s, "round trip", test_round_trip) ||
-        !CU_add_test(s, "large round trip", test_large) ||
-        !CU_add_test(s, "empty plaintext", test_empty) ||
-        !CU_add_test(s, "tamper any byte", test_tamper_every_byte) ||
-        !CU_add_test(s, "wrong key", test_wrong_key) ||
-        !CU_add_test(s, "truncated", test_truncated) ||
-        !CU_add_test(s, "two seals differ", test_seals_differ)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "key from hex", test_key_from_hex },
+        { "round trip", test_round_trip },
+        { "large round trip", test_large },
+        { "empty plaintext", test_empty },
+        { "tamper any byte", test_tamper_every_byte },
+        { "wrong key", test_wrong_key },
+        { "truncated", test_truncated },
+        { "two seals differ", test_seals_differ },
+    };
+    return UNIT_RUN("crypto", setup, tests);
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <jwt.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -324,27 +324,15 @@ static void test_messages(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("jwt_auth", NULL, NULL);
-    if (!s ||
-        !CU_add_test(s, "good token", test_good_token) ||
-        !CU_add_test(s, "expired", test_expired) ||
-        !CU_add_test(s, "missing exp", test_missing_exp) ||
-        !CU_add_test(s, "none/HS512/RS256 rejected", test_other_algorithms) ||
-        !CU_add_test(s, "wrong key, tampered", test_bad_signature) ||
-        !CU_add_test(s, "malformed", test_malformed) ||
-        !CU_add_test(s, "subject not a uuid", test_bad_subject) ||
-        !CU_add_test(s, "messages", test_messages)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "good token", test_good_token },
+        { "expired", test_expired },
+        { "missing exp", test_missing_exp },
+        { "none/HS512/RS256 rejected", test_other_algorithms },
+        { "wrong key, tampered", test_bad_signature },
+        { "malformed", test_malformed },
+        { "subject not a uuid", test_bad_subject },
+        { "messages", test_messages },
+    };
+    return UNIT_RUN("jwt_auth", NULL, tests);
 }

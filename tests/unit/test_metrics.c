@@ -1,4 +1,4 @@
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,14 +84,9 @@ static void test_no_file(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("metrics", NULL, NULL);
-    CU_add_test(s, "shared counters across processes", test_counts_across_processes);
-    CU_add_test(s, "without a file", test_no_file);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "shared counters across processes", test_counts_across_processes },
+        { "without a file", test_no_file },
+    };
+    return UNIT_RUN("metrics", NULL, tests);
 }

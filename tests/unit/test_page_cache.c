@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 static void test_get_by_version(void)
 {
@@ -93,24 +93,12 @@ static void test_empty_page(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("page_cache", NULL, NULL);
-    if (!s ||
-        !CU_add_test(s, "a page is valid for its version only", test_get_by_version) ||
-        !CU_add_test(s, "put replaces the key's page", test_put_replaces) ||
-        !CU_add_test(s, "full slots: least recently used goes", test_evicts_least_recent_slot) ||
-        !CU_add_test(s, "byte budget", test_byte_budget) ||
-        !CU_add_test(s, "empty page", test_empty_page)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "a page is valid for its version only", test_get_by_version },
+        { "put replaces the key's page", test_put_replaces },
+        { "full slots: least recently used goes", test_evicts_least_recent_slot },
+        { "byte budget", test_byte_budget },
+        { "empty page", test_empty_page },
+    };
+    return UNIT_RUN("page_cache", NULL, tests);
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <jansson.h>
 
 #include "pfa_record.h"
@@ -220,10 +220,7 @@ static void test_date_parse(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const struct unit_test tests[] = {
         { "field table", test_field_table },
         { "operation names", test_op_parse },
         { "apply delta", test_apply_delta },
@@ -231,23 +228,5 @@ int main(void)
         { "diff fields", test_diff_fields },
         { "date parse", test_date_parse },
     };
-    CU_pSuite suite;
-    unsigned int failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    suite = CU_add_suite("pfa_record", NULL, NULL);
-    if (!suite)
-        goto error;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            goto error;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
-error:
-    CU_cleanup_registry();
-    return 2;
+    return UNIT_RUN("pfa_record", NULL, tests);
 }

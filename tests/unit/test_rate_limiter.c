@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 
 #define S 1000000000LL
 #define MS 1000000LL
@@ -233,28 +233,16 @@ static void test_now_ns(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("rate_limiter", NULL, NULL);
-    if (!s ||
-        !CU_add_test(s, "burst then blocked", test_burst_then_blocked) ||
-        !CU_add_test(s, "exact wait", test_exact_wait) ||
-        !CU_add_test(s, "steady 10/s for 60 s", test_steady_sixty_seconds) ||
-        !CU_add_test(s, "irregular caller", test_irregular_caller) ||
-        !CU_add_test(s, "pause", test_pause) ||
-        !CU_add_test(s, "seed/recent round trip", test_seed_recent_round_trip) ||
-        !CU_add_test(s, "rate change", test_rate_change) ||
-        !CU_add_test(s, "clock steps back", test_clock_steps_back) ||
-        !CU_add_test(s, "now_ns", test_now_ns)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "burst then blocked", test_burst_then_blocked },
+        { "exact wait", test_exact_wait },
+        { "steady 10/s for 60 s", test_steady_sixty_seconds },
+        { "irregular caller", test_irregular_caller },
+        { "pause", test_pause },
+        { "seed/recent round trip", test_seed_recent_round_trip },
+        { "rate change", test_rate_change },
+        { "clock steps back", test_clock_steps_back },
+        { "now_ns", test_now_ns },
+    };
+    return UNIT_RUN("rate_limiter", NULL, tests);
 }

@@ -1,4 +1,4 @@
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <string.h>
 
 #include "auth.h"
@@ -96,16 +96,11 @@ static void test_permissions(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("router", NULL, NULL);
-    CU_add_test(s, "static routes", test_static_routes);
-    CU_add_test(s, "route params", test_params);
-    CU_add_test(s, "404 and 405", test_not_found_and_method);
-    CU_add_test(s, "permissions", test_permissions);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "static routes", test_static_routes },
+        { "route params", test_params },
+        { "404 and 405", test_not_found_and_method },
+        { "permissions", test_permissions },
+    };
+    return UNIT_RUN("router", NULL, tests);
 }

@@ -1,6 +1,6 @@
 #include "supervisor.h"
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,17 +76,12 @@ static void test_program_beside(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("supervisor", NULL, NULL);
-    CU_add_test(s, "crash loop doubles to the cap", test_crash_loop_doubles_to_cap);
-    CU_add_test(s, "stable child resets backoff", test_stable_child_resets_backoff);
-    CU_add_test(s, "odd policy never exceeds max", test_odd_policy_never_exceeds_max);
-    CU_add_test(s, "exit description", test_exit_describe);
-    CU_add_test(s, "program beside self", test_program_beside);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    static const struct unit_test tests[] = {
+        { "crash loop doubles to the cap", test_crash_loop_doubles_to_cap },
+        { "stable child resets backoff", test_stable_child_resets_backoff },
+        { "odd policy never exceeds max", test_odd_policy_never_exceeds_max },
+        { "exit description", test_exit_describe },
+        { "program beside self", test_program_beside },
+    };
+    return UNIT_RUN("supervisor", NULL, tests);
 }

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "unit.h"
 #include <jansson.h>
 
 #include "validation.h"
@@ -767,10 +767,7 @@ static void test_validate_record_rules(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const struct unit_test tests[] = {
         { "valid rental data", test_valid_rental_data },
         { "valid purchase data", test_valid_purchase_data },
         { "invalid date ordering", test_invalid_date_ordering },
@@ -801,23 +798,5 @@ int main(void)
         { "inputs untouched", test_inputs_untouched },
         { "validate record", test_validate_record_rules },
     };
-    CU_pSuite suite;
-    unsigned int failures;
-
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    suite = CU_add_suite("validation", NULL, NULL);
-    if (!suite)
-        goto error;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            goto error;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
-error:
-    CU_cleanup_registry();
-    return 2;
+    return UNIT_RUN("validation", NULL, tests);
 }
