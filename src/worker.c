@@ -561,13 +561,9 @@ static int drain(struct worker *w)
         /* results gathered are still recorded where their connection works (each is fenced
          * by its claim, so a late one changes nothing); what cannot be is dropped, and its
          * items come back when their lease expires */
-        flush_results(w);
-        for (int i = 0; i < RESULT_CONNS; i++) {
-            if (db_sent(w->results[i].db))
-                PQclear(db_collect(w->results[i].db));
-            wq_batch_clear(&w->results[i].batch);
-            wq_batch_init(&w->results[i].batch);
-        }
+        flush_results(w);   /* leaves nothing in flight, whatever failed */
+        for (int i = 0; i < RESULT_CONNS; i++)
+            json_array_clear(w->results[i].batch.rows);
         /* when only the results' connection failed, this one still holds the servers' locks:
          * hand the items back and release them */
         PGconn *pg = db_pg(w->db);
