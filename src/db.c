@@ -1,6 +1,7 @@
 #include "db.h"
 #include "log.h"
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,9 +88,27 @@ static void db_set_error(db_t *db, int status, const char *state, const char *ms
         db->errmsg[--n] = '\0';
 }
 
+/* An idle connection has nothing to read unless the server closed it (a restart sends a
+ * FATAL message, then EOF), which libpq only notices on its next use: that use would fail
+ * although the server is back. Never inside a transaction: that must fail, not go on in a
+ * new session. */
+static bool db_closed_by_server(db_t *db)
+{
+    if (db->in_flight || PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+        return false;
+    for (int i = 0; i < 4; i++) {
+        struct pollfd p = { .fd = PQsocket(db->conn), .events = POLLIN };
+        if (poll(&p, 1, 0) <= 0)
+            return false;
+        if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK)
+            return true;
+    }
+    return false;
+}
+
 int db_connect(db_t *db)
 {
-    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK && !db_closed_by_server(db))
         return DB_OK;
     db_disconnect(db);
     db->conn = PQconnectdb(db->conninfo);

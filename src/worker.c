@@ -166,8 +166,10 @@ static void heartbeat(struct worker *w, const char *state, bool starting, bool r
                 "  started_at = CASE WHEN $6::boolean THEN now() ELSE worker_heartbeats.started_at END,"
                 "  last_run_at = CASE WHEN $7::boolean THEN now() ELSE worker_heartbeats.last_run_at END,"
                 "  next_sync_at = coalesce(EXCLUDED.next_sync_at, worker_heartbeats.next_sync_at)",
-                7, params) == DB_OK)
-        w->last_heartbeat_ns = mono_ns();
+                7, params) != DB_OK)
+        log_debug("heartbeat_not_recorded", "error=\"%s\"", db_errmsg(w->db));
+    /* also when it failed: the next try is a heartbeat interval away, not at once */
+    w->last_heartbeat_ns = mono_ns();
 }
 
 static void heartbeat_if_due(struct worker *w, const char *state)
@@ -701,6 +703,7 @@ static time_t next_fire(struct worker *w, time_t after)
 static int run_schedule(struct worker *w)
 {
     int failures = 0;
+    int64_t retry_at = 0;    /* after a failed run: when the next one is tried */
     bool first = true;
     while (!*w->stop) {
         listen_open(w);
@@ -719,42 +722,39 @@ static int run_schedule(struct worker *w)
         }
         if (ran && rc >= 0)
             heartbeat(w, "idle", false, true);
-        if (ran)
+        if (ran) {
             failures = rc < 0 ? failures + 1 : 0;
+            if (failures)
+                retry_at = mono_ns() + (int64_t)(failures < 5 ? failures * 2 : 10) * NS_PER_S;
+        }
         if (*w->stop || w->woken)
             continue;
 
+        /* The next drain is due at drain_at, an absolute time: waking up earlier for a
+         * heartbeat or a signal does not push it back. */
+        int64_t now = mono_ns();
         int64_t wait = (int64_t)w->next_cron * NS_PER_S - wall_ns();
-        bool drain_after = false;
+        int64_t drain_at = INT64_MAX;
         if (failures) {
-            int64_t back = (int64_t)(failures < 5 ? failures * 2 : 10) * NS_PER_S;
-            if (back < wait) {
-                wait = back;
-                drain_after = true;
-            }
+            drain_at = retry_at;
         } else if (w->cfg->write_sync_enabled) {
             double due = 0;
             if (wq_next_due(w->db, &due) == DB_OK) {
                 if (w->busy_elsewhere && due < BUSY_RETRY_S)
                     due = BUSY_RETRY_S;
-                int64_t due_ns = (int64_t)(due * 1e9);
-                if (due_ns < wait) {
-                    wait = due_ns;
-                    drain_after = true;
-                }
+                if (due < 1e6)
+                    drain_at = now + (int64_t)(due * 1e9);
             }
+            if (!w->listen && drain_at - now > NS_PER_S)
+                drain_at = now + NS_PER_S;   /* no notifications: look at the queue every second */
         }
-        if (!w->listen && wait > NS_PER_S) {
-            wait = NS_PER_S;      /* no notifications: look at the queue every second */
-            drain_after = w->cfg->write_sync_enabled;
-        }
-        int64_t hb = w->last_heartbeat_ns + HEARTBEAT_S * NS_PER_S - mono_ns();
-        if (hb < wait) {
+        if (drain_at - now < wait)
+            wait = drain_at - now;
+        int64_t hb = w->last_heartbeat_ns + HEARTBEAT_S * NS_PER_S - now;
+        if (hb < wait)
             wait = hb;
-            drain_after = false;
-        }
         wait_for(w, wait);
-        if (drain_after)
+        if (mono_ns() >= drain_at)
             w->woken = true;
         heartbeat_if_due(w, "idle");
     }

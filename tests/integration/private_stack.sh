@@ -40,6 +40,7 @@ private_stack_stop() {
   PRIVATE_STACK=
 }
 
+pemsd_log_tail() { tail -n 60 "$STACK_DIR/log/pemsd.log" 2>/dev/null | sed 's/^/  pemsd.log: /' >&2; }
 pemsd_pid() { cat "$STACK_DIR/pemsd.pid" 2>/dev/null; }
 # children of pemsd running program $1, one pid per line
 children_of() { pgrep -P "$(pemsd_pid)" -x "$1" | sort; }

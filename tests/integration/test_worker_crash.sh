@@ -11,8 +11,10 @@ trap 'private_stack_stop; rm -rf "$TEST_TMP"' EXIT
 N=40
 RPS=5
 
+# No scheduled run: one every minute would hide a worker that stopped retrying by itself.
 private_stack_start wcrash "${PEMS_WCRASH_HTTPS_PORT:-9943}" "${PEMS_WCRASH_SIM_PORT:-19580}" \
   "${PEMS_WCRASH_PG_PORT:-26932}" PEMS_LEASE_SECONDS=5 PEMS_FCGI_CHILDREN=2 \
+  "PEMS_WRITE_SYNC_SCHEDULE=0 0 1 1 *" \
   || { fail "private stack did not start"; finish; exit 1; }
 wfx_require
 
@@ -20,6 +22,11 @@ items_not_once() {
   fx_sql "SELECT count(*) FROM pfa_write_queue q WHERE q.organization_id = :'o'
           AND (SELECT count(*) FROM audit_log a WHERE a.entity_id = q.id::text
                AND a.action = 'queue_item.completed') <> 1" -v o="$1"
+}
+queue_state() {
+  fx_sql "SELECT status, locked_by, locked_until > now() AS leased, count(*)
+            FROM pfa_write_queue WHERE organization_id = :'o' GROUP BY 1, 2, 3" -v o="$1" \
+    | sed 's/^/  queue: /' >&2
 }
 the_worker() { children_of pemsworker | head -n 1; }
 worker_other_than() { local p; p=$(the_worker); [ -n "$p" ] && [ "$p" != "$1" ]; }
@@ -64,7 +71,8 @@ assert_le "$done_before" $((N - 10)) "killed mid-batch ($done_before of $N done)
 wait_for 15 worker_other_than "$old" || fail "pemsd did not restart pemsworker"
 new=$(the_worker)
 assert_ne "$old" "$new" "a new pemsworker"
-wait_for 60 org_mods_are "$ORG" synced "$N" || fail "only $(org_mods "$ORG" synced) of $N synced after the kill"
+wait_for 60 org_mods_are "$ORG" synced "$N" \
+  || { fail "only $(org_mods "$ORG" synced) of $N synced after the kill"; pemsd_log_tail; }
 all_written K
 grep -q "pemsworker" "$STACK_DIR/log/pemsd.log" && pass || fail "pemsd logged nothing about pemsworker"
 
@@ -74,9 +82,18 @@ prepare dbrestart D
 wfx_write_sync "$TOK" "$ORG" "$N"
 wait_for 15 synced_at_least "$ORG" 5 || fail "the daemon did not start writing"
 "$PEMS_ROOT/scripts/stack" db-stop || fail "db-stop"
-sleep 3
+# long enough for several failed runs: their back-off grows past the heartbeat interval
+log_from=$(wc -l < "$STACK_DIR/log/pemsd.log")
+sleep 8
+# while the database is away the worker retries at its back-off pace, not in a loop
+# (a failed heartbeat once retried at once: thousands of attempts a second)
+attempts=$(tail -n +"$((log_from + 1))" "$STACK_DIR/log/pemsd.log" \
+  | grep -c 'prog=pemsworker.*event=db_connect_failed' || true)
+assert_le "$attempts" 40 "connection attempts by pemsworker in 8 s without a database"
 "$PEMS_ROOT/scripts/stack" db-start || fail "db-start"
-wait_for 60 org_mods_are "$ORG" synced "$N" || fail "only $(org_mods "$ORG" synced) of $N synced after the restart"
+wait_for 60 org_mods_are "$ORG" synced "$N" \
+  || { fail "only $(org_mods "$ORG" synced) of $N synced after the restart"; pemsd_log_tail
+       queue_state "$ORG"; }
 all_written D
 api_as "$TOK" GET "/api/pems/sync-status?organizationId=$ORG"
 assert_eq 200 "$HTTP_STATUS" "the API answers after the restart"
