@@ -17,6 +17,7 @@ struct db {
     bool in_flight;            /* db_send'ed, result not read from the connection yet */
     bool parked_valid;         /* the db_send result was read and waits for db_collect */
     PGresult *parked;          /* NULL when the connection failed under it */
+    unsigned long session;     /* counts successful connects: which session is this */
     int last_status;
     char sqlstate[6];
     char errmsg[512];
@@ -127,8 +128,14 @@ int db_connect(db_t *db)
     PQclear(r);
     if (db->session_sql)
         PQclear(PQexec(db->conn, db->session_sql));
+    db->session++;
     db->last_status = DB_OK;
     return DB_OK;
+}
+
+unsigned long db_session(const db_t *db)
+{
+    return db->conn && PQstatus(db->conn) == CONNECTION_OK ? db->session : 0;
 }
 
 void db_set_session(db_t *db, const char *sql)

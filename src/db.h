@@ -24,6 +24,10 @@ void db_set_session(db_t *db, const char *sql);
 int db_connect(db_t *db);
 PGconn *db_pg(db_t *db);
 
+/* Which session the connection is: it changes on every reconnect, so state tied to a session
+ * (an advisory lock) can tell it is gone, where a backend pid can be reused. 0: none. */
+unsigned long db_session(const db_t *db);
+
 /* Returns a result with status COMMAND_OK or TUPLES_OK (caller PQclear()s it), or NULL
  * with db_last_status() set. Outside a transaction a statement that fails because the
  * connection dropped is retried once on a fresh connection. */

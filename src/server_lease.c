@@ -85,7 +85,7 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
         pems_server_clear(&out->srv);
         return rc != DB_OK ? rc : SERVER_LEASE_BUSY;
     }
-    out->backend_pid = PQbackendPID(db_pg(db));
+    out->session = db_session(db);
     out->held = true;
 
     const char *params[] = { out->srv.id };
@@ -137,8 +137,7 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
 
 bool server_lease_valid(db_t *db, const struct server_lease *sl)
 {
-    PGconn *pg = db_pg(db);
-    return sl->held && pg && PQstatus(pg) == CONNECTION_OK && PQbackendPID(pg) == sl->backend_pid;
+    return sl->held && sl->session != 0 && db_session(db) == sl->session;
 }
 
 void server_lease_release(db_t *db, struct server_lease *sl)

@@ -19,7 +19,7 @@ struct server_lease {
     struct pems_client *client;
     struct rate_limiter *rl;
     int64_t *recent;        /* scratch for the window's starts */
-    int backend_pid;        /* the session that holds the lock */
+    unsigned long session;  /* the session that holds the lock (db_session) */
     bool held;
 };
 

@@ -57,6 +57,8 @@ struct worker {
     time_t next_cron;
     bool woken;
     bool busy_elsewhere;       /* the last drain left due work held by another worker */
+    json_t *unleasable;        /* orgs the last discovery could not lock a server for (its
+                                  credentials cannot be read): their due items are not due */
     struct lane lanes[MAX_LANES];
     int nlanes;
     /* Results are recorded on connections of their own, by other backends, while this one
@@ -365,15 +367,18 @@ static int lease_org(struct worker *w, const char *org_id, struct server_lease *
         *busy = true;
     else if (rc == SERVER_LEASE_NONE)
         log_once(w, org_id, "server_missing", "no PEMS server configured");
-    else if (rc == SERVER_LEASE_BAD_SECRET)
+    else if (rc == SERVER_LEASE_BAD_SECRET) {
         log_once(w, org_id, "server_credentials_unreadable",
                  "the PEMS credentials cannot be decrypted with ENCRYPTION_KEY");
+        json_array_append_new(w->unleasable, json_string(org_id));
+    }
     return rc < 0 ? rc : 0;
 }
 
 static int discover(struct worker *w, bool *busy)
 {
     json_t *orgs = NULL;
+    json_array_clear(w->unleasable);
     int rc = wq_due_orgs(w->db, &orgs);
     if (rc != DB_OK)
         return rc;
@@ -705,20 +710,27 @@ static int run_schedule(struct worker *w)
     int failures = 0;
     int64_t retry_at = 0;    /* after a failed run: when the next one is tried */
     bool first = true;
+    bool pull_owed = false;  /* a scheduled run failed: its retry pulls too */
     while (!*w->stop) {
         listen_open(w);
         int rc = 0;
         bool ran = false;
-        if (first || time(NULL) >= w->next_cron) {
-            w->next_cron = next_fire(w, time(NULL));
-            w->woken = false;
-            rc = run(w, true);
-            ran = true;
+        /* one clock for the schedule, here and in the wait below: time() can lag it by a
+         * tick, which made the wait <= 0 while the run was not yet due */
+        time_t now_s = (time_t)(wall_ns() / NS_PER_S);
+        bool scheduled = first || now_s >= w->next_cron;
+        if (scheduled) {
+            w->next_cron = next_fire(w, now_s);
             first = false;
-        } else if (w->woken) {
+            pull_owed = true;
+        }
+        if (scheduled || w->woken) {
             w->woken = false;
-            rc = run(w, false);
+            bool pull = pull_owed;
+            rc = run(w, pull);
             ran = true;
+            if (pull && rc >= 0)
+                pull_owed = false;
         }
         if (ran && rc >= 0)
             heartbeat(w, "idle", false, true);
@@ -739,11 +751,15 @@ static int run_schedule(struct worker *w)
             drain_at = retry_at;
         } else if (w->cfg->write_sync_enabled) {
             double due = 0;
-            if (wq_next_due(w->db, &due) == DB_OK) {
+            if (wq_next_due(w->db, w->unleasable, &due) == DB_OK) {
                 if (w->busy_elsewhere && due < BUSY_RETRY_S)
                     due = BUSY_RETRY_S;
+                if (due < 0)
+                    due = 0;
                 if (due < 1e6)
                     drain_at = now + (int64_t)(due * 1e9);
+            } else {
+                drain_at = now + NS_PER_S;   /* cannot tell: look again in a second */
             }
             if (!w->listen && drain_at - now > NS_PER_S)
                 drain_at = now + NS_PER_S;   /* no notifications: look at the queue every second */
@@ -767,7 +783,7 @@ static int run_until_idle(struct worker *w)
     int rc = run(w, true);
     while (rc >= 0 && !*w->stop && w->cfg->write_sync_enabled && mono_ns() < deadline) {
         double due = 0;
-        if (wq_next_due(w->db, &due) != DB_OK)
+        if (wq_next_due(w->db, w->unleasable, &due) != DB_OK)
             return DB_UNAVAILABLE;
         if (due > 1e8)
             break;
@@ -803,6 +819,7 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     for (int i = 0; i < RESULT_CONNS; i++)
         wq_batch_init(&w->results[i].batch);
     w->logged_orgs = json_object();
+    w->unleasable = json_array();
     if (gethostname(w->hostname, sizeof w->hostname) != 0)
         snprintf(w->hostname, sizeof w->hostname, "localhost");
     w->hostname[sizeof w->hostname - 1] = '\0';
@@ -858,6 +875,7 @@ cleanup:
         db_free(w->results[i].db);
     }
     json_decref(w->logged_orgs);
+    json_decref(w->unleasable);
     listen_close(w);
     if (w->cron)
         cron_free(w->cron);

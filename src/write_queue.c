@@ -151,20 +151,28 @@ int wq_extend_leases(db_t *db, const char *worker_id, const char *org_id, int le
         " WHERE status = 'processing' AND locked_by = $1 AND organization_id = $2", 3, params);
 }
 
-int wq_next_due(db_t *db, double *seconds)
+int wq_next_due(db_t *db, const json_t *skip_orgs, double *seconds)
 {
     *seconds = 1e9;
+    char *skip = skip_orgs ? json_dumps(skip_orgs, JSON_COMPACT) : strdup("[]");
+    if (!skip)
+        return DB_ERROR;
+    const char *params[] = { skip };
     PGresult *res = db_query(db, "wq_next_due",
         /* only what a claim could take: an expired lease of an organization without a
          * server is as stuck as its pending items, and counting it kept the worker spinning */
-        "SELECT extract(epoch FROM least("
+        "WITH s AS (SELECT organization_id, paused_until FROM api_servers"
+        "            WHERE write_enabled AND organization_id::text NOT IN"
+        "                  (SELECT jsonb_array_elements_text($1::jsonb)))"
+        " SELECT extract(epoch FROM least("
         "  (SELECT min(greatest(q.scheduled_at, coalesce(s.paused_until, q.scheduled_at)))"
-        "     FROM pfa_write_queue q JOIN api_servers s ON s.organization_id = q.organization_id"
-        "    WHERE q.status = 'pending' AND s.write_enabled),"
+        "     FROM pfa_write_queue q JOIN s ON s.organization_id = q.organization_id"
+        "    WHERE q.status = 'pending'),"
         "  (SELECT min(greatest(q.locked_until, coalesce(s.paused_until, q.locked_until)))"
-        "     FROM pfa_write_queue q JOIN api_servers s ON s.organization_id = q.organization_id"
-        "    WHERE q.status = 'processing' AND s.write_enabled)) - now())",
-        0, NULL);
+        "     FROM pfa_write_queue q JOIN s ON s.organization_id = q.organization_id"
+        "    WHERE q.status = 'processing')) - now())",
+        1, params);
+    free(skip);
     if (!res)
         return db_last_status(db);
     if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))

@@ -49,9 +49,10 @@ void wq_items_free(struct wq_item *items, int n);
 /* Pushes locked_until to now + lease_seconds for every item of org_id this worker holds. */
 int wq_extend_leases(db_t *db, const char *worker_id, const char *org_id, int lease_seconds);
 
-/* Seconds until the next item becomes due (may be <= 0), or a large value when none.
- * Returns DB_OK or a failure status. */
-int wq_next_due(db_t *db, double *seconds);
+/* Seconds until the next item becomes due (may be <= 0), or a large value when none; the
+ * organizations in skip_orgs (a JSON array of ids, may be NULL) are left out. Returns DB_OK
+ * or a failure status. */
+int wq_next_due(db_t *db, const json_t *skip_orgs, double *seconds);
 
 enum wq_outcome {
     WQ_SYNCED,   /* written to PEMS (or nothing left to write): item completed, mod synced */

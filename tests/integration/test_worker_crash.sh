@@ -90,6 +90,10 @@ sleep 8
 attempts=$(tail -n +"$((log_from + 1))" "$STACK_DIR/log/pemsd.log" \
   | grep -c 'prog=pemsworker.*event=db_connect_failed' || true)
 assert_le "$attempts" 40 "connection attempts by pemsworker in 8 s without a database"
+# ...and it does retry: runs at 2 s and 6 s after the first failure at least
+retries=$(tail -n +"$((log_from + 1))" "$STACK_DIR/log/pemsd.log" \
+  | grep -c 'prog=pemsworker.*event=drain_aborted' || true)
+assert_le 2 "$retries" "failed runs retried in 8 s without a database"
 "$PEMS_ROOT/scripts/stack" db-start || fail "db-start"
 wait_for 60 org_mods_are "$ORG" synced "$N" \
   || { fail "only $(org_mods "$ORG" synced) of $N synced after the restart"; pemsd_log_tail
@@ -98,6 +102,21 @@ all_written D
 api_as "$TOK" GET "/api/pems/sync-status?organizationId=$ORG"
 assert_eq 200 "$HTTP_STATUS" "the API answers after the restart"
 assert_jq .completed "$N" "sync-status completed"
+
+# --- 13. the scheduled pull fails: its retry pulls ----------------------------------------------
+# A restarted worker's first run is a scheduled one (pull, then drain). With the database away
+# it fails; the retry must pull too, not wait for the next scheduled run (a year away here).
+test_begin "a failed scheduled pull is retried"
+"$PEMS_ROOT/scripts/stack" db-stop || fail "db-stop"
+old=$(the_worker)
+kill -9 "$old"
+wait_for 30 worker_other_than "$old" || fail "pemsd did not restart pemsworker"
+sim_edit "$TEN" D-1 '{"monthlyRate":777}'
+sleep 2
+"$PEMS_ROOT/scripts/stack" db-start || fail "db-start"
+rate_sql="SELECT data->>'monthlyRate' FROM pfa_mirror WHERE organization_id = :'o' AND pfa_id = 'D-1'"
+wait_for 30 sql_is 777 "$rate_sql" -v o="$ORG" || pemsd_log_tail
+assert_eq 777 "$(fx_sql "$rate_sql" -v o="$ORG")" "the upstream edit pulled after the database came back"
 
 test_begin "queue counters"
 assert_queue_stats_consistent "after worker crashes"

@@ -154,4 +154,25 @@ assert_le "$((C1 - C0))" 50 "transactions in 3 s with the stuck item ($((C1 - C0
 assert_eq "processing|gone-worker" "$(queue_cols "$MNOSRV" "status, locked_by")" "left alone"
 fx_sql "DELETE FROM pfa_write_queue WHERE modification_id = :'m'" -v m="$MNOSRV" >/dev/null
 
+# The same for a server whose credentials cannot be decrypted: its lock is never taken, so its
+# due items are not due for this worker (they once were, and it ran again at once, forever).
+test_begin "a due item behind unreadable credentials does not keep the worker busy"
+OBADKEY=$(fx_org badkey)
+UBADKEY=$(fx_user "$OBADKEY" Read,Write,Sync)
+fx_sql "INSERT INTO api_servers (organization_id, base_url, username, credentials_enc)
+        VALUES (:'o', 'http://127.0.0.1:9', 'u', '\x00112233'::bytea)" -v o="$OBADKEY" >/dev/null
+fx_mirror "$OBADKEY" B-1 1 >/dev/null
+MBADKEY=$(fx_mod "$OBADKEY" B-1 "$UBADKEY" queued 1 '{"monthlyRate":1}')
+fx_queue "$OBADKEY" "$MBADKEY" pending >/dev/null
+fx_sql "NOTIFY pfa_write_queue" >/dev/null
+wait_for 10 grep -q "event=server_credentials_unreadable org=$OBADKEY" "$STACK_DIR/log/pemsd.log" \
+  || fail "the worker did not try the organization"
+C0=$(commits)
+sleep 3
+C1=$(commits)
+assert_le "$((C1 - C0))" 50 "transactions in 3 s with the unreadable credentials ($((C1 - C0)))"
+assert_eq "pending" "$(queue_cols "$MBADKEY" "status, locked_by")" "left pending"
+fx_sql "DELETE FROM pfa_write_queue WHERE modification_id = :'m'" -v m="$MBADKEY" >/dev/null
+fx_sql "DELETE FROM api_servers WHERE organization_id = :'o'" -v o="$OBADKEY" >/dev/null
+
 finish
