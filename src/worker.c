@@ -355,6 +355,16 @@ static void log_once(struct worker *w, const char *org_id, const char *event, co
     log_warn(event, "org=%s reason=\"%s\"", org_id, why);
 }
 
+static bool org_in(const json_t *orgs, const char *org_id)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(orgs, i, o)
+        if (strcmp(json_string_value(o), org_id) == 0)
+            return true;
+    return false;
+}
+
 /* Locks one organization's server. 1 acquired, 0 not (busy: *busy set), DB status < 0. */
 static int lease_org(struct worker *w, const char *org_id, struct server_lease *sl, bool *busy)
 {
@@ -370,7 +380,8 @@ static int lease_org(struct worker *w, const char *org_id, struct server_lease *
     else if (rc == SERVER_LEASE_BAD_SECRET) {
         log_once(w, org_id, "server_credentials_unreadable",
                  "the PEMS credentials cannot be decrypted with ENCRYPTION_KEY");
-        json_array_append_new(w->unleasable, json_string(org_id));
+        if (!org_in(w->unleasable, org_id))   /* pull_all leases too, every scheduled run */
+            json_array_append_new(w->unleasable, json_string(org_id));
     }
     return rc < 0 ? rc : 0;
 }
