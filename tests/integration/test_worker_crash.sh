@@ -28,6 +28,10 @@ queue_state() {
             FROM pfa_write_queue WHERE organization_id = :'o' GROUP BY 1, 2, 3" -v o="$1" \
     | sed 's/^/  queue: /' >&2
 }
+# worker_events_since LINE EVENT: how many EVENT lines pemsworker logged after line LINE
+worker_events_since() {
+  tail -n +"$(($1 + 1))" "$STACK_DIR/log/pemsd.log" | grep -c "prog=pemsworker.*event=$2" || true
+}
 the_worker() { children_of pemsworker | head -n 1; }
 worker_other_than() { local p; p=$(the_worker); [ -n "$p" ] && [ "$p" != "$1" ]; }
 synced_at_least() { [ "$(org_mods "$1" synced 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null; }
@@ -87,12 +91,10 @@ log_from=$(wc -l < "$STACK_DIR/log/pemsd.log")
 sleep 8
 # while the database is away the worker retries at its back-off pace, not in a loop
 # (a failed heartbeat once retried at once: thousands of attempts a second)
-attempts=$(tail -n +"$((log_from + 1))" "$STACK_DIR/log/pemsd.log" \
-  | grep -c 'prog=pemsworker.*event=db_connect_failed' || true)
+attempts=$(worker_events_since "$log_from" db_connect_failed)
 assert_le "$attempts" 40 "connection attempts by pemsworker in 8 s without a database"
 # ...and it does retry: runs at 2 s and 6 s after the first failure at least
-retries=$(tail -n +"$((log_from + 1))" "$STACK_DIR/log/pemsd.log" \
-  | grep -c 'prog=pemsworker.*event=drain_aborted' || true)
+retries=$(worker_events_since "$log_from" drain_aborted)
 assert_le 2 "$retries" "failed runs retried in 8 s without a database"
 "$PEMS_ROOT/scripts/stack" db-start || fail "db-start"
 wait_for 60 org_mods_are "$ORG" synced "$N" \
