@@ -8,3 +8,7 @@ STACK_DIR=${STACK_DIR:-/tmp/pems-stack-$(id -u)-$(printf %s "$PEMS_ROOT" | md5su
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+# Several checkouts on one machine (worktrees, parallel CI jobs): every default port and
+# private stack directory moves by PEMS_PORT_OFFSET (default 0).
+PEMS_PORT_OFFSET=${PEMS_PORT_OFFSET:-0}
+port() { echo $(( $1 + PEMS_PORT_OFFSET )); }

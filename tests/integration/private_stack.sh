@@ -1,6 +1,6 @@
 # Sourced by tests that stop, kill or throttle parts of the stack: they run their own stack
 # (own STACK_DIR and ports) so the shared one, used by the other tests, is never disturbed.
-#   private_stack_start NAME HTTPS_PORT SIM_PORT PG_PORT [VAR=value...]
+#   private_stack_start NAME HTTPS_PORT SIM_PORT PG_PORT [VAR=value...]   (ports move by PEMS_PORT_OFFSET)
 #   private_stack_stop
 PEMS_ROOT=${PEMS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 # the binaries under test: BUILD_DIR, else the directory the stack's PATH puts pemsd in
@@ -12,8 +12,9 @@ export BUILD_DIR=${BUILD_DIR:-$PEMS_ROOT/build}
 
 private_stack_start() {
   local name=$1
-  export STACK_DIR=/tmp/pems-stack-$name-$(id -u)
-  export PEMS_HTTPS_PORT=$2 PEMS_SIM_PORT=$3 PEMS_PG_PORT=$4
+  local off=${PEMS_PORT_OFFSET:-0}
+  export STACK_DIR=/tmp/pems-stack-$name-$(id -u)-$off
+  export PEMS_HTTPS_PORT=$(($2 + off)) PEMS_SIM_PORT=$(($3 + off)) PEMS_PG_PORT=$(($4 + off))
   shift 4
   local kv
   for kv in "$@"; do export "${kv?}"; done
