@@ -12,7 +12,9 @@ enum pems_exit {
     PEMS_EXIT_OK = 0,
     PEMS_EXIT_FAILURE = 1,  /* the program ran and failed: database, I/O, ... */
     PEMS_EXIT_USAGE = 2,    /* the command line is wrong; nothing was done */
-    PEMS_EXIT_CONFIG = 78,  /* a setting is missing or invalid (sysexits.h EX_CONFIG) */
+    /* a setting is missing or invalid (sysexits.h EX_CONFIG): pemsd does not restart a child
+     * that exits with it, it stops and exits with it too (README, Configuration) */
+    PEMS_EXIT_CONFIG = 78,
 };
 
 /* getopt_long's option strings for the options every program has */
