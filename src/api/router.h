@@ -6,7 +6,7 @@
 #include "api_common.h"
 #include "http.h"
 
-/* The route table of /api/pems (SPEC §4): method + pattern with :params. */
+/* The route table of /api/pems (src/api/openapi.yaml): method + pattern with :params. */
 struct route {
     const char *method;
     const char *pattern;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §4 auth: every bad token kind -> 401 unauthorized; no membership or missing
+# Auth: every bad token kind -> 401 unauthorized; no membership or missing
 # permission -> 403 forbidden, with nothing changed in the database.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §4 GET /conflicts (shape, filter, paging) and POST /conflicts/:id/resolve
+# GET /conflicts (shape, filter, paging) and POST /conflicts/:id/resolve
 # (use_local, use_pems, merge, validation, already resolved). Conflicts are made with SQL,
 # as the worker would leave them.
 . "$(dirname "$0")/lib.sh"

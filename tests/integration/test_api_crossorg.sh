@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §4 tenancy: ids of another organization answer 404 (never 403: their existence does
+# Tenancy: ids of another organization answer 404 (never 403: their existence does
 # not leak) and change nothing; lists hold only the requested organization's rows; routes
 # addressed by an id take the organization (and so the permission) from the row.
 . "$(dirname "$0")/lib.sh"

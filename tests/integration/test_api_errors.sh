@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# SPEC §4 error envelope: unknown routes, wrong methods, bad bodies, strict validation of
-# bodies and query parameters, injection-looking input treated as data.
+# The error envelope (src/api/openapi.yaml): unknown routes, wrong methods, bad bodies, strict
+# validation of bodies and query parameters, injection-looking input treated as data.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 fx_require_stack

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# SPEC §4 POST/GET /modifications with §6 validation: the modification object, sanitizing,
-# per-field details, business rules, no partial writes, the list with filters and paging.
+# POST/GET /modifications with their validation (openapi.yaml PfaDelta): the modification
+# object, sanitizing, per-field details, business rules, no partial writes, the list with
+# filters and paging.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 fx_require_stack

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §4 POST /queue/:itemId/retry and /cancel: allowed states, the returned modification,
+# POST /queue/:itemId/retry and /cancel: allowed states, the returned modification,
 # database effects; a cancelled modification is a draft that org-wide write-sync skips.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §4 GET /sync-status, /health and /metrics.
+# GET /sync-status, /health and /metrics.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 fx_require_stack

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §4 POST /write-sync: the 202 body, what gets queued (and what not), explicit ids,
+# POST /write-sync: the 202 body, what gets queued (and what not), explicit ids,
 # never twice even under concurrent calls, priority range, NOTIFY to the worker.
 # The worker may pick items up as soon as they are queued, so database checks accept
 # the states a queued item can move on to.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pems_client (libcurl) against a private PEMS simulator, through pems-client-probe:
-# every outcome mapping of SPEC §5, Retry-After in both forms, transport errors, timeouts,
+# every outcome mapping of pems_client.h, Retry-After in both forms, transport errors, timeouts,
 # both auth schemes, Idempotency-Key, connection reuse and URL-encoding.
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh

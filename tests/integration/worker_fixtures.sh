@@ -17,7 +17,7 @@ wfx_require() {
   curl -sf -o /dev/null --max-time 5 "$PEMS_SIM_URL/__sim/stats" || wfx_die "no simulator at $PEMS_SIM_URL"
 }
 
-# --- simulator control (SPEC §7), per tenant -------------------------------------------------
+# --- simulator control (tests/pems-sim/README.md), per tenant ------------------------------------------
 
 # sim TENANT METHOD PATH [BODY]: a control call under /__sim; sets SIM_STATUS and SIM_BODY
 sim() {
