@@ -1,9 +1,9 @@
-#include "api/api_organizations.h"
+#include "api_organizations.h"
 #include "api_params.h"
 #include "auth.h"
 
 /* One statement: whether the token's user exists, and its memberships
- * (pems_user_organizations, sql/012_dashboard_api.sql). */
+ * (pems_user_organizations, sql/013_dashboard_api.sql). */
 void api_organizations(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;

@@ -3,7 +3,7 @@
 
 #include "api_common.h"
 
-/* GET /api/pems/organizations: the caller's memberships (src/openapi.yaml). */
+/* GET /api/pems/organizations: the caller's memberships (src/api/openapi.yaml). */
 void api_organizations(struct api_ctx *ctx, struct http_request *req);
 
 #endif

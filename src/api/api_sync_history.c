@@ -1,4 +1,4 @@
-#include "api/api_sync_history.h"
+#include "api_sync_history.h"
 #include "api_params.h"
 #include "auth.h"
 
@@ -75,7 +75,7 @@ bool sync_history_window(const char *from, const char *to, const char *bucket,
 }
 
 /* The membership and, when allowed, the whole answer (pems_sync_history,
- * sql/012_dashboard_api.sql). */
+ * sql/013_dashboard_api.sql). */
 static const char history_sql[] =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
     " CASE WHEN pems_has_permission(p.permissions, $3) THEN pems_sync_history($2::uuid,"

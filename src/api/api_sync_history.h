@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include "api_common.h"
 
-/* GET /api/pems/sync-history: finished writes per minute, hour or day (src/openapi.yaml). */
+/* GET /api/pems/sync-history: finished writes per minute, hour or day (src/api/openapi.yaml). */
 void api_sync_history(struct api_ctx *ctx, struct http_request *req);
 
 #define SYNC_HISTORY_MAX_BUCKETS 2000

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GET /conflicts (src/openapi.yaml): baseData is the record at localVersion (from the history,
+# GET /conflicts (src/api/openapi.yaml): baseData is the record at localVersion (from the history,
 # or the mirror while it still holds that version; null when neither does); pemsData,
 # pemsVersion and pfaDetails are PEMS's record as the mirror holds it now, also after later
 # pulls, while conflictFields and localData stay as the conflict found them.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Conditional GET (src/openapi.yaml): /sync-status, /conflicts and /modifications send an ETag
+# Conditional GET (src/api/openapi.yaml): /sync-status, /conflicts and /modifications send an ETag
 # and answer If-None-Match with 304 and no body while nothing changed; any change gives a new
 # tag; the permission is checked before a 304 (a tag is no key); HEAD carries the tag too.
 . "$(dirname "$0")/lib.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GET /organizations (src/openapi.yaml): the caller's memberships with code, name and the
+# GET /organizations (src/api/openapi.yaml): the caller's memberships with code, name and the
 # permissions they give (Admin implies every other); nobody else's; 401 without a user.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GET /sync-history (src/openapi.yaml): finished writes per UTC bucket from the audit log —
+# GET /sync-history (src/api/openapi.yaml): finished writes per UTC bucket from the audit log —
 # synced, failed, conflict, merged — oldest first, empty buckets included; strict parameters;
 # one organization's history never shows in another's.
 . "$(dirname "$0")/lib.sh"

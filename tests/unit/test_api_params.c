@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "api_params.h"
-#include "api/api_sync_history.h"
+#include "api_sync_history.h"
 
 static void test_uuid(void)
 {

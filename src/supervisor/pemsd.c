@@ -61,6 +61,7 @@ struct pemsd {
     struct restart_policy policy;
     bool shutting_down;
     long long shutdown_deadline_ms;
+    int exit_status;        /* non-zero once a child refused its configuration */
 };
 
 static volatile sig_atomic_t got_sigchld, got_sigterm, got_sighup;
@@ -309,6 +310,14 @@ static void on_child_exit(struct pemsd *d, pid_t pid, int status)
                      (int)pid, kind_program[s->kind], why, uptime);
             return;
         }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == PEMS_EXIT_CONFIG) {
+            /* restarting cannot fix a configuration: stop, so the service manager sees it */
+            log_error("child_config_invalid", "child_pid=%d program=%s %s action=shutdown",
+                      (int)pid, kind_program[s->kind], why);
+            d->exit_status = PEMS_EXIT_CONFIG;
+            got_sigterm = 1;
+            return;
+        }
         long delay = restart_delay(&d->policy, &s->backoff_ms, uptime);
         s->start_at_ms = now + delay;
         /* a child never exits on its own while pemsd runs: any exit is a failure */
@@ -357,7 +366,7 @@ static void reload(struct pemsd *d)
     struct pems_config cfg;
     char err[512];
     if (config_load(&cfg, d->config_path, err, sizeof err) < 0 ||
-        config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
+        config_require(&cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         log_error("reload_failed", "error=\"%s\" action=keeping_current_config", err);
         config_free(&cfg);
         return;
@@ -482,8 +491,11 @@ static int run(struct pemsd *d)
             return 1;
         }
     }
-    log_info("shutdown_complete", NULL);
-    return 0;
+    if (d->exit_status)
+        log_error("shutdown_complete", "exit_code=%d reason=child_config_invalid", d->exit_status);
+    else
+        log_info("shutdown_complete", NULL);
+    return d->exit_status;
 }
 
 /* spawn-fcgi hands over the bound, listening socket as fd 0 (FCGI_LISTENSOCK_FILENO) */
@@ -527,10 +539,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (config_load(&d.cfg, d.config_path, err, sizeof err) < 0 ||
-        config_require(&d.cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
+        config_require(&d.cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         fprintf(stderr, "pemsd: %s\n", err);
         config_free(&d.cfg);
-        return 1;
+        return PEMS_EXIT_CONFIG;
     }
     config_init_logging(&d.cfg, "pemsd");
     if (check_listen_socket(err, sizeof err) < 0) {

@@ -1,4 +1,5 @@
 #include "pems_config.h"
+#include "cron.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -209,6 +210,21 @@ int config_require(const struct pems_config *cfg, unsigned need, char *err, size
             hex = isxdigit((unsigned char)k[i]) != 0;
         if (!hex) {
             snprintf(err, errlen, "ENCRYPTION_KEY is required: 64 hex characters (32 bytes)");
+            return -1;
+        }
+    }
+    if (need & CONFIG_NEED_SCHEDULE) {
+        char cerr[128];
+        struct cron_expr *ce = cron_parse(cfg->write_sync_schedule, cerr, sizeof cerr);
+        if (!ce) {
+            snprintf(err, errlen, "PEMS_WRITE_SYNC_SCHEDULE '%s': %s", cfg->write_sync_schedule,
+                     cerr);
+            return -1;
+        }
+        cron_free(ce);
+        if (!cron_zone_valid(cfg->write_sync_tz)) {
+            snprintf(err, errlen, "PEMS_WRITE_SYNC_TZ '%s' is not a zone of the tz database",
+                     cfg->write_sync_tz);
             return -1;
         }
     }

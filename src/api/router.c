@@ -7,8 +7,8 @@
 #include "api_queue.h"
 #include "api_sync_status.h"
 #include "api_write_sync.h"
-#include "api/api_organizations.h"
-#include "api/api_sync_history.h"
+#include "api_organizations.h"
+#include "api_sync_history.h"
 
 #include <stdio.h>
 #include <string.h>

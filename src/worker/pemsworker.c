@@ -59,13 +59,14 @@ int main(int argc, char **argv)
     char err[256];
     if (config_load(&cfg, conf, err, sizeof err) != 0) {
         fprintf(stderr, "pemsworker: %s\n", err);
-        return 1;
+        return PEMS_EXIT_CONFIG;
     }
     config_init_logging(&cfg, "pemsworker");
-    if (config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, err, sizeof err) != 0) {
+    if (config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_CRYPTO | CONFIG_NEED_SCHEDULE, err,
+                       sizeof err) != 0) {
         log_error("config_invalid", "error=\"%s\"", err);
         config_free(&cfg);
-        return 1;
+        return PEMS_EXIT_CONFIG;
     }
 
     struct sigaction sa;

@@ -26,6 +26,11 @@ struct pems_config {
     char *worker_id;               /* defaults to host:pid */
 };
 
+/* Exit status of a program whose configuration is invalid (sysexits' EX_CONFIG): pemsd does
+ * not restart a child that exits with it, it stops and exits with it too (README,
+ * Configuration). */
+#define PEMS_EXIT_CONFIG 78
+
 /* Loads defaults, then the file (if path non-NULL), then the environment.
  * On error returns -1 and writes a message into err. */
 int config_load(struct pems_config *cfg, const char *path, char *err, size_t errlen);
@@ -40,6 +45,9 @@ bool config_is_development(const struct pems_config *cfg);
 #define CONFIG_NEED_DB      0x1
 #define CONFIG_NEED_JWT     0x2
 #define CONFIG_NEED_CRYPTO  0x4
+#define CONFIG_NEED_SCHEDULE 0x8   /* PEMS_WRITE_SYNC_SCHEDULE parses, PEMS_WRITE_SYNC_TZ exists */
+/* everything pemsd's children need: pemsd checks it before it forks */
+#define CONFIG_NEED_ALL (CONFIG_NEED_DB | CONFIG_NEED_JWT | CONFIG_NEED_CRYPTO | CONFIG_NEED_SCHEDULE)
 int config_require(const struct pems_config *cfg, unsigned need, char *err, size_t errlen);
 
 /* Sets up logging from cfg for program prog. */

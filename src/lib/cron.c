@@ -408,7 +408,7 @@ static time_t next_in_zone(const struct cron_expr *ce, time_t after)
 }
 
 /* A zone name from the system tz database: no absolute or parent paths, and a TZif file. */
-static bool zone_valid(const char *tz)
+bool cron_zone_valid(const char *tz)
 {
     char path[512], magic[4];
     struct stat st;
@@ -453,7 +453,7 @@ time_t cron_next(const struct cron_expr *ce, time_t after, const char *tz)
     const char *old;
     time_t t = (time_t)-1;
 
-    if (!ce || !zone_valid(tz))
+    if (!ce || !cron_zone_valid(tz))
         return (time_t)-1;
     if (asprintf(&tzval, ":%s", tz) < 0)
         return (time_t)-1;

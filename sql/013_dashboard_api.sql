@@ -1,4 +1,4 @@
--- The API's permission rule and the routes the dashboard reads (src/openapi.yaml:
+-- The API's permission rule and the routes the dashboard reads (src/api/openapi.yaml:
 -- /organizations, /sync-history, baseData and the current PEMS record in each conflict).
 
 -- Admin implies every other permission. Every SQL site asks this one function; plain SQL, so

@@ -110,13 +110,13 @@ int main(int argc, char **argv)
     char err[256];
     if (config_load(&cfg, conf, err, sizeof err) < 0) {
         fprintf(stderr, "pems-fcgi: %s\n", err);
-        return 2;
+        return PEMS_EXIT_CONFIG;
     }
     config_init_logging(&cfg, "pems-fcgi");
     if (config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
         log_error("config_invalid", "error=\"%s\"", err);
         config_free(&cfg);
-        return 2;
+        return PEMS_EXIT_CONFIG;
     }
     install_signals();
     if (cfg.metrics_file && *cfg.metrics_file)
