@@ -174,11 +174,18 @@ static void locked_conflict_clear(struct locked_conflict *lc)
     json_decref(lc->mirror);
 }
 
-/* Locks the conflict and its modification; reads the mirror record. 0, or -1 (db failure). */
+/* Locks, in the one lock order (sql/014_lock_order.sql), the live queue items of the
+ * conflict's modification, then the conflict and the modification; reads the mirror record.
+ * 0, or -1 (db failure). */
 static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conflict *lc,
                          bool *found)
 {
     const char *params[] = { id };
+    if (db_exec(ctx->db, "conflict_lock_items",
+                "SELECT count(*) FROM pfa_sync_conflict c,"
+                " pems_lock_live_items(c.modification_id) WHERE c.id = $1::uuid",
+                1, params) != DB_OK)
+        return -1;
     PGresult *res = db_query(
         ctx->db, "conflict_lock",
         "SELECT c.organization_id::text, c.modification_id::text, c.status, m.operation,"

@@ -71,6 +71,9 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
 
 void http_read_body(struct http_request *req, size_t max)
 {
+    if (req->body_read)
+        return;
+    req->body_read = true;
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->fcgx->envp);
     long len = -1;
     if (cl && *cl) {

@@ -32,6 +32,9 @@ struct http_request {
 
     char user_id[37];           /* the token's sub once authenticated */
     int status;                 /* status sent, 0 before the response */
+    bool body_read;             /* http_read_body ran: a re-run handler gets the same body */
+    bool retry_allowed;         /* the dispatcher runs the handler again on a transient failure */
+    bool retry;                 /* the handler failed transiently and sent nothing */
     bool verbose_errors;        /* PEMS_ENV=development */
 };
 

@@ -20,6 +20,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 static volatile sig_atomic_t stopping;
@@ -57,8 +59,20 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
         http_send_method_not_allowed(&req, allow);
         break;
     case ROUTE_FOUND:
-        if (!rt->auth || auth_token(ctx, &req) == 0)
+        if (rt->auth && auth_token(ctx, &req) != 0)
+            break;
+        /* a handler's work is one transaction: after a deadlock or serialization failure it
+         * is rolled back and run again, a bounded number of times (db_retry_due) */
+        for (int retries = 0;; retries++) {
+            req.retry = false;
+            req.retry_allowed = retries < DB_RETRY_ATTEMPTS;
             rt->handler(ctx, &req);
+            if (!req.retry)
+                break;
+            db_rollback(ctx->db);
+            if (!db_retry_due(ctx->db, retries))
+                break;
+        }
         break;
     }
     if (!req.status)
@@ -130,6 +144,7 @@ int main(int argc, char **argv)
         return PEMS_EXIT_CONFIG;
     }
     install_signals();
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL));   /* db_retry_due pauses differ per process */
     if (cfg.metrics_file && *cfg.metrics_file)
         metrics_open(cfg.metrics_file);
 
