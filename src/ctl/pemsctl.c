@@ -1085,13 +1085,13 @@ static int cmd_list(struct ctx *c)
 {
     const struct listing *l = c->cmd->list;
     const char *org = opt(c, "org"), *status = opt(c, "status"), *limit_s = opt(c, "limit");
-    if (org && !is_uuid(org))
+    if (org && !util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (status && !in_list(status, queue_statuses))
         return usage_error(c->cmd, "unknown --status '%s' (pending, processing, completed, "
                            "failed or cancelled)", status);
     long limit = 100;
-    if (limit_s && cli_parse_long(limit_s, 1, 100000, &limit) < 0)
+    if (limit_s && !util_parse_long(limit_s, 1, 100000, &limit))
         return usage_error(c->cmd, "--limit must be an integer between 1 and 100000");
     char limit_plus_one[24];
     snprintf(limit_plus_one, sizeof limit_plus_one, "%ld", limit + 1);
