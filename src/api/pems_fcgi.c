@@ -1,7 +1,8 @@
-/* pems-fcgi: the REST API of SPEC §4, one FastCGI responder per process.
+/* pems-fcgi: the REST API that openapi.yaml documents, one FastCGI responder per process.
  * pemsd execs it with the listening socket on fd 0; it accepts until SIGTERM/SIGINT,
  * finishes the request in flight, and exits 0. */
 #include "api_common.h"
+#include "cli.h"
 #include "auth.h"
 #include "pems_config.h"
 #include "cron.h"
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,34 +79,50 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
     http_request_clear(&req);
 }
 
-static void usage(FILE *out)
+static void usage(void)
 {
-    fputs("usage: pems-fcgi [-c CONFIG_FILE] [--list-routes]\n"
-          "  Serves /api/pems over FastCGI on the listening socket given as fd 0.\n"
-          "  --list-routes  print \"METHOD PATTERN\" for every route and exit\n",
-          out);
+    fputs("Usage: pems-fcgi [OPTION]...\n"
+          "Serve /api/pems over FastCGI on the listening socket given as fd 0. pemsd starts\n"
+          "it (PEMS_FCGI_CHILDREN of them); it is not meant to be run by hand.\n"
+          "\n"
+          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
+          "      --list-routes  print \"METHOD PATTERN\" for every route and exit\n"
+          "  -h, --help         show this help and exit\n"
+          "  -V, --version      show the version and exit\n"
+          "\n"
+          "Signals: SIGTERM, SIGINT  finish the request in hand, then exit 0\n"
+          "See pemsd(8) and pems.conf(5); the routes are documented in openapi.yaml.\n",
+          stdout);
 }
 
 int main(int argc, char **argv)
 {
     const char *conf = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--list-routes") == 0) {
+    enum { OPT_LIST_ROUTES = 256 };
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        { "list-routes", no_argument, NULL, OPT_LIST_ROUTES },
+        { 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': conf = optarg; break;
+        case 'h': usage(); return PEMS_EXIT_OK;
+        case 'V': cli_print_version("pems-fcgi"); return PEMS_EXIT_OK;
+        case OPT_LIST_ROUTES: {
             size_t n;
             const struct route *routes = router_routes(&n);
             for (size_t k = 0; k < n; k++)
                 printf("%s %s\n", routes[k].method, routes[k].pattern);
-            return 0;
-        } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-            conf = argv[++i];
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
+            return PEMS_EXIT_OK;
+        }
+        default: return cli_getopt_error("pems-fcgi", c, argv, longopts);
         }
     }
+    if (optind < argc)
+        return cli_usage_error("pems-fcgi", "unexpected argument '%s'", argv[optind]);
 
     struct pems_config cfg;
     char err[256];

@@ -26,11 +26,6 @@ struct pems_config {
     char *worker_id;               /* defaults to host:pid */
 };
 
-/* Exit status of a program whose configuration is invalid (sysexits' EX_CONFIG): pemsd does
- * not restart a child that exits with it, it stops and exits with it too (README,
- * Configuration). */
-#define PEMS_EXIT_CONFIG 78
-
 /* Loads defaults, then the file (if path non-NULL), then the environment.
  * On error returns -1 and writes a message into err. */
 int config_load(struct pems_config *cfg, const char *path, char *err, size_t errlen);

@@ -3,6 +3,7 @@
  * any that dies (with backoff), drains them on SIGTERM/SIGINT and replaces them on SIGHUP.
  * Signal handlers only set flags; everything else happens in the main loop, which waits in
  * ppoll() with the signals unblocked only there, so no signal is ever missed or raced. */
+#include "cli.h"
 #include "pems_config.h"
 #include "log.h"
 #include "supervisor.h"
@@ -10,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -515,29 +517,43 @@ static int check_listen_socket(char *err, size_t errlen)
     return 0;
 }
 
-static void usage(FILE *f)
+static void usage(void)
 {
-    fprintf(f, "usage: spawn-fcgi -n -s SOCKET -M 0666 -- pemsd [-c CONFIG_FILE]\n"
-               "  supervises PEMS_FCGI_CHILDREN pems-fcgi and one pemsworker;\n"
-               "  SIGTERM/SIGINT: graceful stop, SIGHUP: reload config and replace children\n");
+    fputs("Usage: spawn-fcgi -n -s SOCKET [-M MODE] -- pemsd [OPTION]...\n"
+          "Supervise the pems-sync API: PEMS_FCGI_CHILDREN pems-fcgi processes accepting\n"
+          "FastCGI connections on the listening socket given as fd 0, and one pemsworker.\n"
+          "A child that dies is restarted with a backoff.\n"
+          "\n"
+          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
+          "  -h, --help         show this help and exit\n"
+          "  -V, --version      show the version and exit\n"
+          "\n"
+          "Signals: SIGTERM, SIGINT  stop accepting, let requests finish, exit within\n"
+          "                          PEMS_SHUTDOWN_TIMEOUT seconds\n"
+          "         SIGHUP           re-read the configuration, replace children one by one\n"
+          "Exit status: 0 stopped cleanly, 1 configuration or start-up error, 2 usage error.\n"
+          "Settings (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, ...): pems.conf(5).\n"
+          "See pemsd(8).\n",
+          stdout);
 }
 
 int main(int argc, char **argv)
 {
     struct pemsd d = { .policy = RESTART_POLICY_DEFAULT };
     char err[512];
+    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
     int opt;
-    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': d.config_path = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage(); return PEMS_EXIT_OK;
+        case 'V': cli_print_version("pemsd"); return PEMS_EXIT_OK;
+        default: return cli_getopt_error("pemsd", opt, argv, longopts);
         }
     }
-    if (optind < argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return cli_usage_error("pemsd", "unexpected argument '%s'", argv[optind]);
     if (config_load(&d.cfg, d.config_path, err, sizeof err) < 0 ||
         config_require(&d.cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         fprintf(stderr, "pemsd: %s\n", err);
