@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "page_cache.h"
 #include "router.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -41,17 +42,9 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static double elapsed_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void handle(struct api_ctx *ctx, FCGX_Request *fr)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = util_mono_ns();
     struct http_request req;
     http_request_init(&req, fr, config_is_development(ctx->cfg));
     const struct route *rt = NULL;
@@ -71,7 +64,7 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
     if (!req.status)
         api_internal_error(&req, "the handler sent no response");
     db_rollback(ctx->db);   /* no-op unless a handler left a transaction open */
-    double secs = elapsed_since(&t0);
+    double secs = (double)(util_mono_ns() - t0) / 1e9;
     metrics_http_observe(rt ? rt->pattern : "unmatched", req.status, secs);
     if (log_enabled(PEMS_LOG_DEBUG))
         log_debug("request", "method=%s path=%s status=%d ms=%.2f", req.method, req.path,

@@ -1,7 +1,6 @@
 #include "cli.h"
 #include "build_config.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,15 +61,4 @@ int cli_getopt_error(const char *prog, int ret, char **argv, const struct option
     char msg[256];
     cli_getopt_message(ret, argv, longopts, msg, sizeof msg);
     return cli_usage_error(prog, "%s", msg);
-}
-
-int cli_parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }

@@ -38,7 +38,4 @@ int cli_getopt_error(const char *prog, int ret, char **argv, const struct option
 const char *cli_getopt_message(int ret, char **argv, const struct option *longopts, char *buf,
                                size_t len);
 
-/* a whole decimal integer in [lo, hi]: 0, else -1 */
-int cli_parse_long(const char *s, long lo, long hi, long *out);
-
 #endif

@@ -1,6 +1,7 @@
 #include "pems_config.h"
 #include "cron.h"
 #include "log.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -75,10 +76,8 @@ static int setting_apply(struct pems_config *cfg, const struct setting *s, const
         return 0;
     }
     case SETTING_INT: {
-        char *end;
-        errno = 0;
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < s->min || v > s->max) {
+        long v;
+        if (!util_parse_long(value, s->min, s->max, &v)) {
             snprintf(err, errlen, "%s must be an integer between %d and %d (got '%s')", s->name,
                      s->min, s->max, value);
             return -1;

@@ -11,6 +11,7 @@
 #include "migrate.h"
 #include "pems_server.h"
 #include "queue_actions.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -150,18 +151,6 @@ static void print_usage(FILE *f)
           "Exit status: 0 done, 1 failed, 2 usage error.\n"
           "See pemsctl(1) and pems.conf(5).\n",
           f);
-}
-
-static bool is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
 }
 
 static const char *opt(const struct ctx *c, const char *name)
@@ -416,7 +405,7 @@ static int cmd_user_add(struct ctx *c)
     if (rc)
         return rc;
     const char *username = opt(c, "username"), *email = opt(c, "email"), *org = opt(c, "org");
-    if (!is_uuid(org))
+    if (!util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (!valid_email(email))
         return usage_error(c->cmd, "--email '%s' is not an email address", email);
@@ -536,7 +525,7 @@ static int cmd_server_add(struct ctx *c)
         return rc;
     const char *org = opt(c, "org"), *url = opt(c, "url"), *user = opt(c, "user");
     const char *password = opt(c, "password"), *api_key = opt(c, "api-key");
-    if (!is_uuid(org))
+    if (!util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return usage_error(c->cmd, "--url must start with http:// or https://");
@@ -547,7 +536,7 @@ static int cmd_server_add(struct ctx *c)
     if (api_key && !*api_key)
         return usage_error(c->cmd, "--api-key must not be empty");
     long rps = 10;
-    if (opt(c, "rps") && cli_parse_long(opt(c, "rps"), 1, 100000, &rps) < 0)
+    if (opt(c, "rps") && !util_parse_long(opt(c, "rps"), 1, 100000, &rps))
         return usage_error(c->cmd, "--rps must be an integer between 1 and 100000");
     unsigned char key[CRYPTO_KEY_LEN];
     if (crypto_key_from_hex(c->cfg.encryption_key, key) < 0)
@@ -624,10 +613,10 @@ static int cmd_token(struct ctx *c)
     if (rc)
         return rc;
     const char *user = opt(c, "user");
-    if (!is_uuid(user))
+    if (!util_is_uuid(user))
         return usage_error(c->cmd, "--user must be a user id (uuid), got '%s'", user);
     long ttl = 3600;
-    if (opt(c, "ttl") && cli_parse_long(opt(c, "ttl"), 1, 10L * 366 * 24 * 3600, &ttl) < 0)
+    if (opt(c, "ttl") && !util_parse_long(opt(c, "ttl"), 1, 10L * 366 * 24 * 3600, &ttl))
         return usage_error(c->cmd, "--ttl must be a positive number of seconds");
     const char *params[] = { user };
     PGresult *res = db_query(c->db, NULL, "SELECT id FROM users WHERE id = $1", 1, params);
@@ -879,7 +868,7 @@ static void status_print_text(const json_t *st)
 static int cmd_status(struct ctx *c)
 {
     const char *org = opt(c, "org");
-    if (org && !is_uuid(org))
+    if (org && !util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (db_exec(c->db, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) !=
         DB_OK)

@@ -7,6 +7,7 @@
 #include "pems_config.h"
 #include "log.h"
 #include "supervisor.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -75,13 +76,6 @@ static void on_signal(int sig)
     case SIGHUP: got_sighup = 1; break;
     default: got_sigterm = 1; break;
     }
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void strv_free(char **v)
@@ -235,7 +229,7 @@ static pid_t spawn(struct pemsd *d, enum child_kind kind)
 
 static void slot_start(struct pemsd *d, struct slot *s)
 {
-    long long now = now_ms();
+    long long now = util_mono_ms();
     pid_t pid = spawn(d, s->kind);
     if (pid < 0) {
         s->pid = 0;
@@ -261,7 +255,7 @@ static void retire(struct pemsd *d, pid_t pid, enum child_kind kind)
     }
     kill(pid, SIGTERM);
     d->retiring[d->nretiring++] = (struct retiring){
-        .pid = pid, .kind = kind, .kill_at_ms = now_ms() + d->cfg.shutdown_timeout * 1000LL,
+        .pid = pid, .kind = kind, .kill_at_ms = util_mono_ms() + d->cfg.shutdown_timeout * 1000LL,
     };
 }
 
@@ -291,7 +285,7 @@ static void on_child_exit(struct pemsd *d, pid_t pid, int status)
 {
     char why[64];
     exit_describe(status, why, sizeof why);
-    long long now = now_ms();
+    long long now = util_mono_ms();
     for (size_t i = 0; i < d->nretiring; i++) {
         if (d->retiring[i].pid != pid)
             continue;
@@ -351,7 +345,7 @@ static void signal_all(struct pemsd *d, int sig)
 static void shutdown_begin(struct pemsd *d)
 {
     d->shutting_down = true;
-    d->shutdown_deadline_ms = now_ms() + d->cfg.shutdown_timeout * 1000LL;
+    d->shutdown_deadline_ms = util_mono_ms() + d->cfg.shutdown_timeout * 1000LL;
     log_info("shutdown_begin", "children=%zu timeout_s=%d", live_children(d),
              d->cfg.shutdown_timeout);
     /* stop holding the listening socket: once the children drained, connects are refused */
@@ -471,7 +465,7 @@ static int run(struct pemsd *d)
             if (!d->shutting_down)
                 reload(d);
         }
-        long long now = now_ms();
+        long long now = util_mono_ms();
         if (d->shutting_down) {
             if (live_children(d) == 0)
                 break;
@@ -484,7 +478,7 @@ static int run(struct pemsd *d)
         } else {
             tick(d, now);
         }
-        int ms = next_timeout_ms(d, now_ms());
+        int ms = next_timeout_ms(d, util_mono_ms());
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
         if (ppoll(NULL, 0, &ts, &wait_mask) < 0 && errno != EINTR) {
             log_error("ppoll_failed", "error=\"%s\"", strerror(errno));

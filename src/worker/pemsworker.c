@@ -8,6 +8,7 @@
 #include "pems_config.h"
 #include "log.h"
 #include "worker.h"
+#include "util.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
         case OPT_ONCE: opt.mode = WORKER_ONCE; break;
         case OPT_UNTIL_IDLE:
             opt.mode = WORKER_UNTIL_IDLE;
-            if (optarg && cli_parse_long(optarg, 1, 86400, &secs) < 0)
+            if (optarg && !util_parse_long(optarg, 1, 86400, &secs))
                 return cli_usage_error("pemsworker", "--until-idle takes seconds, 1 to 86400, "
                                        "not '%s'", optarg);
             if (optarg)
