@@ -1,6 +1,7 @@
 #include "api_sync_history.h"
 #include "api_params.h"
 #include "auth.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -92,7 +93,7 @@ void api_sync_history(struct api_ctx *ctx, struct http_request *req)
         api_detail_add(details, "query", "malformed query string");
     else if (api_check_query(&q, fields, sizeof fields / sizeof fields[0], details) == 0)
         sync_history_window(api_query_get(&q, "from"), api_query_get(&q, "to"),
-                            api_query_get(&q, "bucket"), api_now_ms(), &w, details);
+                            api_query_get(&q, "bucket"), util_wall_ms(), &w, details);
     if (json_array_size(details) > 0) {
         api_reject(ctx, req, details);
         return;
