@@ -1,0 +1,44 @@
+#ifndef PEMS_API_COMMON_H
+#define PEMS_API_COMMON_H
+
+#include <stdbool.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "pems_config.h"
+#include "db.h"
+#include "http.h"
+
+/* What every handler shares: the process's configuration and its one database connection. */
+struct api_ctx {
+    const struct pems_config *cfg;
+    db_t *db;
+    struct cron_expr *schedule;   /* may be NULL when the schedule does not parse */
+    time_t next_run_from;         /* api_next_run's answer for [next_run_from, next_run) */
+    time_t next_run;
+    struct page_cache *conflict_pages;   /* GET /conflicts pages by query; NULL until first */
+};
+
+typedef void (*api_handler)(struct api_ctx *ctx, struct http_request *req);
+
+/* 503 service_unavailable when the database cannot be reached, else 500 internal_error. */
+void api_db_failure(struct api_ctx *ctx, struct http_request *req);
+void api_internal_error(struct http_request *req, const char *detail);
+
+/* Parses the request body as a JSON object: 413/415/400 sent (and NULL returned) when it is
+ * too large, not JSON, not UTF-8, nested too deep or not an object. allow_empty: an absent
+ * body gives {} (no Content-Type needed). */
+json_t *api_body_object(struct api_ctx *ctx, struct http_request *req, bool allow_empty);
+
+/* 400 validation_failed with details (stolen) — but 401 first when the token's user is gone. */
+void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
+
+/* Seconds a worker heartbeat may be old before the worker counts as stale
+ * (3 schedule periods), and the next scheduled run after now. */
+long api_stale_seconds(struct api_ctx *ctx, time_t now);
+time_t api_next_run(struct api_ctx *ctx, time_t now);
+
+/* ISO 8601 UTC with milliseconds and Z */
+void api_iso_time(char out[32], long long epoch_ms);
+
+#endif

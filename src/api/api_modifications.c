@@ -1,0 +1,235 @@
+#include "api_modifications.h"
+#include "api_params.h"
+#include "audit.h"
+#include "auth.h"
+#include "log.h"
+#include "validation.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const op_values[] = { "update", "delete", NULL };
+static const char *const status_values[] = { "draft", "pending_sync", "queued", "synced",
+                                             "sync_error", "conflict", "discarded", NULL };
+
+void api_modification_send(struct api_ctx *ctx, struct http_request *req, const char *id,
+                           int status)
+{
+    const char *params[] = { id };
+    PGresult *res = db_query(ctx->db, "modification_json",
+                             "SELECT pems_modification_json(m)::text FROM pfa_modification m"
+                             " WHERE m.id = $1::uuid",
+                             1, params);
+    if (!res) {
+        api_db_failure(ctx, req);
+        return;
+    }
+    if (PQntuples(res) == 0)
+        http_send_error(req, 404, "not_found", "No such modification", NULL);
+    else
+        http_send_json_text(req, status, PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+static const struct api_field create_fields[] = {
+    { "organizationId", AF_UUID, true, 0, 0, NULL },
+    { "pfaId", AF_STRING, true, 1, 200, NULL },
+    { "operation", AF_ENUM, true, 0, 0, op_values },
+    { "baseVersion", AF_INT, true, 0, INT32_MAX, NULL },
+    { "delta", AF_OBJECT, false, 0, 0, NULL },
+};
+
+void api_modification_create(struct api_ctx *ctx, struct http_request *req)
+{
+    json_t *body = api_body_object(ctx, req, false);
+    json_t *details = NULL, *current = NULL, *sanitized = NULL, *vdetails = NULL;
+    PGresult *res = NULL;
+    if (!body)
+        return;
+    details = json_array();
+    api_check_body(body, create_fields, sizeof create_fields / sizeof create_fields[0], details);
+    const char *op_name = json_string_value(json_object_get(body, "operation"));
+    json_t *delta = json_object_get(body, "delta");
+    if (json_is_null(delta))
+        delta = NULL;
+    enum pfa_op op = PFA_OP_UPDATE;
+    if (op_name && pfa_op_parse(op_name, &op) == 0 && json_is_object(delta)) {
+        if (op == PFA_OP_DELETE && json_object_size(delta) > 0)
+            api_detail_add(details, "delta", "a delete takes an empty or absent delta");
+        if (op == PFA_OP_UPDATE && json_object_size(delta) == 0)
+            api_detail_add(details, "delta", "an update must change at least one field");
+    } else if (op_name && op == PFA_OP_UPDATE && !delta) {
+        api_detail_add(details, "delta", "is required for an update");
+    }
+    if (json_array_size(details) > 0) {
+        api_reject(ctx, req, details);
+        details = NULL;
+        goto cleanup;
+    }
+    const char *org = json_string_value(json_object_get(body, "organizationId"));
+    const char *pfa_id = json_string_value(json_object_get(body, "pfaId"));
+    long long base_version = json_integer_value(json_object_get(body, "baseVersion"));
+    if (auth_org(ctx, req, org, PERM_WRITE) < 0)
+        goto cleanup;
+
+    const char *mp[] = { org, pfa_id };
+    res = db_query(ctx->db, "modification_mirror",
+                   "SELECT version, data::text FROM pfa_mirror"
+                   " WHERE organization_id = $1::uuid AND pfa_id = $2 AND NOT deleted",
+                   2, mp);
+    if (!res) {
+        api_db_failure(ctx, req);
+        goto cleanup;
+    }
+    if (PQntuples(res) == 0) {
+        http_send_error(req, 404, "not_found", "No such PFA record in this organization", NULL);
+        goto cleanup;
+    }
+    long mirror_version = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    current = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    PQclear(res);
+    res = NULL;
+    if (base_version > mirror_version) {
+        details = json_array();
+        char msg[96];
+        snprintf(msg, sizeof msg, "is newer than the mirror's version %ld", mirror_version);
+        api_detail_add(details, "baseVersion", msg);
+        http_send_error(req, 400, "validation_failed", "The request is not valid", details);
+        details = NULL;
+        goto cleanup;
+    }
+    if (pfa_validate_modification(op, delta, current, &sanitized, &vdetails) != 0) {
+        http_send_error(req, 400, "validation_failed", "The modification is not valid",
+                        vdetails ? vdetails : json_array());
+        vdetails = NULL;
+        goto cleanup;
+    }
+    char *delta_text = json_dumps(sanitized, JSON_COMPACT);
+    char bv[24];
+    snprintf(bv, sizeof bv, "%lld", base_version);
+    const char *ip[] = { org, pfa_id, op_name, bv, delta_text, req->user_id };
+    if (db_begin(ctx->db) != DB_OK) {
+        free(delta_text);
+        api_db_failure(ctx, req);
+        goto cleanup;
+    }
+    res = db_query(ctx->db, "modification_insert",
+                   "INSERT INTO pfa_modification (organization_id, pfa_id, operation,"
+                   " base_version, delta, status, modified_by)"
+                   " VALUES ($1::uuid, $2, $3, $4::int, $5::jsonb, 'pending_sync', $6::uuid)"
+                   " RETURNING id::text",
+                   6, ip);
+    free(delta_text);
+    if (!res)
+        goto db_fail;
+    char id[37];
+    snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    json_t *after = json_pack("{s:s, s:s, s:I, s:O, s:s}", "pfaId", pfa_id, "operation", op_name,
+                              "baseVersion", (json_int_t)base_version, "delta", sanitized,
+                              "status", "pending_sync");
+    int arc = audit_write(ctx->db, org, req->user_id, req->user_id, "modification.create",
+                          "pfa_modification", id, NULL, after);
+    json_decref(after);
+    if (arc != DB_OK || db_commit(ctx->db) != DB_OK)
+        goto db_fail;
+    log_debug("modification_created", "id=%s org=%s pfa_id=%s", id, org, pfa_id);
+    api_modification_send(ctx, req, id, 201);
+    goto cleanup;
+
+db_fail:
+    if (db_last_status(ctx->db) == DB_ERROR && strcmp(db_sqlstate(ctx->db), "23503") == 0) {
+        db_rollback(ctx->db);
+        http_send_error(req, 404, "not_found", "No such PFA record in this organization", NULL);
+        goto cleanup;
+    }
+    api_db_failure(ctx, req);
+    db_rollback(ctx->db);
+cleanup:
+    if (res)
+        PQclear(res);
+    json_decref(body);
+    json_decref(details);
+    json_decref(current);
+    json_decref(sanitized);
+    json_decref(vdetails);
+}
+
+void api_modification_get(struct api_ctx *ctx, struct http_request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!api_is_uuid(id)) {
+        auth_not_found(ctx, req);
+        return;
+    }
+    const char *params[] = { req->user_id, id, "Read" };
+    PGresult *res = db_query(
+        ctx->db, "modification_get",
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
+        " CASE WHEN pems_has_permission(p.permissions, $3)"
+        " THEN pems_modification_json(m)::text END"
+        " FROM (SELECT 1) one"
+        " LEFT JOIN pfa_modification m ON m.id = $2::uuid"
+        " LEFT JOIN user_organizations p ON p.user_id = $1::uuid"
+        " AND p.organization_id = m.organization_id",
+        3, params);
+    if (!res) {
+        api_db_failure(ctx, req);
+        return;
+    }
+    if (auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
+        http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
+    PQclear(res);
+}
+
+static const struct api_field list_fields[] = {
+    { "organizationId", AF_UUID, true, 0, 0, NULL },
+    { "status", AF_ENUM, false, 0, 0, status_values },
+    { "pfaId", AF_STRING, false, 1, 200, NULL },
+    { "limit", AF_INT, false, 1, 500, NULL },
+    { "offset", AF_INT, false, 0, INT32_MAX, NULL },
+};
+
+void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
+{
+    struct query_params q;
+    json_t *details = json_array();
+    if (api_query_parse(req->query, &q) < 0)
+        api_detail_add(details, "query", "malformed query string");
+    else
+        api_check_query(&q, list_fields, sizeof list_fields / sizeof list_fields[0], details);
+    if (json_array_size(details) > 0) {
+        api_reject(ctx, req, details);
+        return;
+    }
+    json_decref(details);
+    const char *limit = api_query_get(&q, "limit");
+    const char *offset = api_query_get(&q, "offset");
+    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), "Read",
+                             api_query_get(&q, "status"), api_query_get(&q, "pfaId"),
+                             limit ? limit : "50", offset ? offset : "0" };
+    PGresult *res = db_query(
+        ctx->db, "modifications_list",
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
+        " CASE WHEN pems_has_permission(p.permissions, $3) THEN json_build_object("
+        "  'modifications', coalesce((SELECT json_agg(pems_modification_json(m)"
+        "    ORDER BY m.created_at DESC, m.id DESC)"
+        "   FROM (SELECT id FROM pfa_modification WHERE organization_id = $2::uuid"
+        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR pfa_id = $5)"
+        "     ORDER BY created_at DESC, id DESC LIMIT $6::int OFFSET $7::int) page"
+        "   JOIN pfa_modification m ON m.id = page.id), '[]'::json),"
+        "  'total', (SELECT count(*) FROM pfa_modification WHERE organization_id = $2::uuid"
+        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR pfa_id = $5))"
+        " )::text END"
+        " FROM (SELECT 1) one LEFT JOIN user_organizations p"
+        " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid",
+        7, params);
+    if (!res) {
+        api_db_failure(ctx, req);
+        return;
+    }
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
+        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
+    PQclear(res);
+}

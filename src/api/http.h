@@ -1,0 +1,60 @@
+#ifndef PEMS_HTTP_H
+#define PEMS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <fcgiapp.h>
+#include <jansson.h>
+
+/* One FastCGI request: the CGI parameters the API uses and the response writer. */
+
+#define HTTP_MAX_PATH 1024
+#define HTTP_MAX_ROUTE_PARAMS 4
+
+enum http_body_state { BODY_NONE, BODY_OK, BODY_TOO_LARGE, BODY_ERROR };
+
+struct http_request {
+    FCGX_Request *fcgx;
+    const char *method;
+    const char *query;          /* never NULL */
+    const char *content_type;   /* may be NULL */
+    const char *authorization;  /* may be NULL */
+    const char *if_none_match;  /* may be NULL */
+    char path[HTTP_MAX_PATH];   /* without query string */
+
+    enum http_body_state body_state;
+    char *body;                 /* NUL-terminated, malloc'd */
+    size_t body_len;
+
+    size_t nparams;             /* route :params */
+    const char *param_name[HTTP_MAX_ROUTE_PARAMS];
+    char param_value[HTTP_MAX_ROUTE_PARAMS][128];
+
+    char user_id[37];           /* the token's sub once authenticated */
+    int status;                 /* status sent, 0 before the response */
+    bool verbose_errors;        /* PEMS_ENV=development */
+};
+
+/* Reads the CGI parameters of fcgx into req (no body yet). */
+void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbose_errors);
+/* Reads the body (CONTENT_LENGTH, at most max bytes); sets body_state. */
+void http_read_body(struct http_request *req, size_t max);
+void http_request_clear(struct http_request *req);
+
+const char *http_param(const struct http_request *req, const char *name);
+
+/* Responses: JSON with Content-Type application/json; charset=utf-8, Cache-Control no-store. */
+void http_send_raw(struct http_request *req, int status, const char *content_type,
+                   const char *extra_headers, const char *body, size_t len);
+void http_send_json_text(struct http_request *req, int status, const char *json);
+/* A 200 JSON body a client may poll for: sent with its ETag and Cache-Control private,
+ * no-cache; 304 without the body when If-None-Match names that tag. */
+void http_send_json_etag(struct http_request *req, const char *json, size_t len);
+/* steals body */
+void http_send_json(struct http_request *req, int status, json_t *body);
+/* steals details (may be NULL = []) */
+void http_send_error(struct http_request *req, int status, const char *code,
+                     const char *message, json_t *details);
+void http_send_method_not_allowed(struct http_request *req, const char *allow);
+
+#endif
