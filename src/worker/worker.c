@@ -94,7 +94,7 @@ static void listen_open(struct worker *w)
     if (w->listen && PQstatus(w->listen) == CONNECTION_OK)
         return;
     listen_close(w);
-    PGconn *pg = PQconnectdb(w->cfg->database_url);
+    PGconn *pg = db_pq_connect(w->cfg->database_url);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         if (pg)
             PQfinish(pg);
