@@ -151,7 +151,8 @@ static void wait_for(struct worker *w, int64_t ns)
 
 /* ---- heartbeat and batch stats ---- */
 
-/* Rows of workers not seen for three schedule periods are dead workers' (src/README.md, Dead workers). */
+/* Rows of workers not seen for three schedule periods are dead workers' (src/README.md,
+ * Dead workers). */
 static void prune_heartbeats(struct worker *w)
 {
     time_t after = cron_next(w->cron, w->next_cron, w->cfg->write_sync_tz);
