@@ -108,12 +108,22 @@ static bool db_closed_by_server(db_t *db)
     return false;
 }
 
+PGconn *db_pq_connect(const char *conninfo)
+{
+    /* earlier entries are overridden by what the expanded conninfo (dbname) sets */
+    static const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
+                                        "keepalives_interval", "keepalives_count",
+                                        "tcp_user_timeout", "dbname", NULL };
+    const char *values[] = { "5", "1", "10", "2", "3", "5000", conninfo, NULL };
+    return PQconnectdbParams(keys, values, 1);
+}
+
 int db_connect(db_t *db)
 {
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK && !db_closed_by_server(db))
         return DB_OK;
     db_disconnect(db);
-    db->conn = PQconnectdb(db->conninfo);
+    db->conn = db_pq_connect(db->conninfo);
     if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
         db_set_error(db, DB_UNAVAILABLE, "08006", db->conn ? PQerrorMessage(db->conn) : "out of memory");
         log_warn("db_connect_failed", "error=\"%s\"", db->errmsg);

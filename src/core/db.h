@@ -20,6 +20,13 @@ void db_free(db_t *db);
 /* A statement (a string that outlives db) run on every new connection, e.g. a SET. */
 void db_set_session(db_t *db, const char *sql);
 
+/* PQconnectdb with the network timeouts every connection of the service has unless
+ * conninfo sets its own (README.md, "Several hosts"): a database that cannot be reached
+ * fails a connect in connect_timeout seconds and a statement whose packets go unanswered in
+ * tcp_user_timeout ms, instead of the kernel's minutes, so a host cut off answers 503 and
+ * its worker stops. */
+PGconn *db_pq_connect(const char *conninfo);
+
 /* Connects if not connected (or the connection broke). DB_OK or DB_UNAVAILABLE. */
 int db_connect(db_t *db);
 PGconn *db_pg(db_t *db);
