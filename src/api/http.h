@@ -20,6 +20,7 @@ struct http_request {
     const char *content_type;   /* may be NULL */
     const char *authorization;  /* may be NULL */
     const char *if_none_match;  /* may be NULL */
+    const char *remote_addr;    /* the client's address as nginx saw it; may be NULL */
     char path[HTTP_MAX_PATH];   /* without query string */
 
     enum http_body_state body_state;

@@ -2,6 +2,7 @@
  * pemsd execs it with the listening socket on fd 0; it accepts until SIGTERM/SIGINT,
  * finishes the request in flight, and exits 0. */
 #include "api_common.h"
+#include "api_params.h"
 #include "cli.h"
 #include "auth.h"
 #include "pems_config.h"
@@ -59,7 +60,11 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
         http_send_method_not_allowed(&req, allow);
         break;
     case ROUTE_FOUND:
-        if (rt->auth && auth_token(ctx, &req) != 0)
+        if (rt->access == ROUTE_LOOPBACK && !api_addr_is_loopback(req.remote_addr)) {
+            http_send_error(&req, 403, "forbidden", "Only the host itself may read this", NULL);
+            break;
+        }
+        if (rt->access == ROUTE_TOKEN && auth_token(ctx, &req) != 0)
             break;
         /* a handler's work is one transaction: after a deadlock or serialization failure it
          * is rolled back and run again, a bounded number of times (db_retry_due) */
