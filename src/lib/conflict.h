@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 
-/* Three-way conflict detection (README, How a modification flows). */
+/* Three-way conflict detection (src/README.md, How a modification flows). */
 
 enum conflict_outcome {
     CONFLICT_NONE,        /* base_version >= mirror version: write as is */

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -562,11 +564,27 @@ int main(int argc, char **argv)
     }
 
     struct sockaddr_un addr = { 0 };
-    socklen_t alen = sizeof addr;
-    const char *sock = "?";
-    if (getsockname(STDIN_FILENO, (struct sockaddr *)&addr, &alen) == 0 &&
-        addr.sun_family == AF_UNIX && addr.sun_path[0])
-        sock = addr.sun_path;
+    struct sockaddr_storage any = { 0 };
+    socklen_t alen = sizeof any;
+    char sock_buf[INET6_ADDRSTRLEN + 16] = "?";
+    const char *sock = sock_buf;
+    if (getsockname(STDIN_FILENO, (struct sockaddr *)&any, &alen) == 0) {
+        if (any.ss_family == AF_UNIX) {
+            memcpy(&addr, &any, sizeof addr);
+            if (addr.sun_path[0])
+                sock = addr.sun_path;
+        } else if (any.ss_family == AF_INET || any.ss_family == AF_INET6) {
+            /* FastCGI over TCP (spawn-fcgi -a ADDR -p PORT): one of several API hosts */
+            char host[INET6_ADDRSTRLEN] = "?";
+            const void *a = any.ss_family == AF_INET
+                                ? (const void *)&((struct sockaddr_in *)&any)->sin_addr
+                                : (const void *)&((struct sockaddr_in6 *)&any)->sin6_addr;
+            unsigned port = ntohs(any.ss_family == AF_INET ? ((struct sockaddr_in *)&any)->sin_port
+                                                           : ((struct sockaddr_in6 *)&any)->sin6_port);
+            inet_ntop(any.ss_family, a, host, sizeof host);
+            snprintf(sock_buf, sizeof sock_buf, "tcp:%s:%u", host, port);
+        }
+    }
     /* /metrics counts for the whole service only through a shared file: without one
      * configured, the children share one beside the socket */
     char metrics_path[sizeof addr.sun_path + 16];

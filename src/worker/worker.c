@@ -94,7 +94,7 @@ static void listen_open(struct worker *w)
     if (w->listen && PQstatus(w->listen) == CONNECTION_OK)
         return;
     listen_close(w);
-    PGconn *pg = PQconnectdb(w->cfg->database_url);
+    PGconn *pg = db_pq_connect(w->cfg->database_url);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         if (pg)
             PQfinish(pg);
@@ -151,7 +151,8 @@ static void wait_for(struct worker *w, int64_t ns)
 
 /* ---- heartbeat and batch stats ---- */
 
-/* Rows of workers not seen for three schedule periods are dead workers' (README, Operating it). */
+/* Rows of workers not seen for three schedule periods are dead workers' (src/README.md,
+ * Dead workers). */
 static void prune_heartbeats(struct worker *w)
 {
     time_t after = cron_next(w->cron, w->next_cron, w->cfg->write_sync_tz);
