@@ -47,6 +47,7 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
     req->content_type = param_or(fcgx, "CONTENT_TYPE");
     req->authorization = param_or(fcgx, "HTTP_AUTHORIZATION");
     req->if_none_match = param_or(fcgx, "HTTP_IF_NONE_MATCH");
+    req->remote_addr = param_or(fcgx, "REMOTE_ADDR");
 
     /* nginx: DOCUMENT_URI is the normalized path; REQUEST_URI the raw one with the query */
     const char *p = param_or(fcgx, "DOCUMENT_URI");
@@ -71,6 +72,9 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
 
 void http_read_body(struct http_request *req, size_t max)
 {
+    if (req->body_read)
+        return;
+    req->body_read = true;
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->fcgx->envp);
     long len = -1;
     if (cl && *cl) {

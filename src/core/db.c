@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DB_MAX_PREPARED 256
 
@@ -364,6 +365,24 @@ int db_last_status(const db_t *db)
 const char *db_sqlstate(const db_t *db)
 {
     return db->sqlstate;
+}
+
+bool db_failed_transiently(const db_t *db)
+{
+    return db->last_status == DB_ERROR &&
+           (strcmp(db->sqlstate, "40P01") == 0 || strcmp(db->sqlstate, "40001") == 0);
+}
+
+bool db_retry_due(const db_t *db, int retries)
+{
+    if (!db_failed_transiently(db) || retries >= DB_RETRY_ATTEMPTS)
+        return false;
+    /* apart, so the two transactions do not meet again at once: 2..(10 * (retries + 1)) ms */
+    long ms = 2 + random() % (10L * (retries + 1));
+    struct timespec ts = { 0, ms * 1000000L };
+    nanosleep(&ts, NULL);
+    log_info("db_retry", "sqlstate=%s retry=%d", db->sqlstate, retries + 1);
+    return true;
 }
 
 const char *db_errmsg(const db_t *db)

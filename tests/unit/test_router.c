@@ -14,13 +14,13 @@ static void test_static_routes(void)
                     ROUTE_FOUND);
     CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/sync-status");
     CU_ASSERT_EQUAL(rt->perm, PERM_READ);
-    CU_ASSERT_TRUE(rt->auth);
+    CU_ASSERT_EQUAL(rt->access, ROUTE_TOKEN);
     CU_ASSERT_EQUAL(router_match("POST", "/api/pems/write-sync", &req, &rt, allow, sizeof allow),
                     ROUTE_FOUND);
     CU_ASSERT_EQUAL(rt->perm, PERM_SYNC);
     CU_ASSERT_EQUAL(router_match("GET", "/api/pems/health", &req, &rt, allow, sizeof allow),
                     ROUTE_FOUND);
-    CU_ASSERT_FALSE(rt->auth);
+    CU_ASSERT_EQUAL(rt->access, ROUTE_PUBLIC);
     /* one trailing slash names the same resource */
     CU_ASSERT_EQUAL(router_match("GET", "/api/pems/conflicts/", &req, &rt, allow, sizeof allow),
                     ROUTE_FOUND);
@@ -55,6 +55,22 @@ static void test_params(void)
                                  sizeof allow), ROUTE_FOUND);
     CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/queue/:itemId/cancel");
     CU_ASSERT_STRING_EQUAL(http_param(&req, "itemId"), "x1");
+}
+
+static void test_loopback_exact(void)
+{
+    struct http_request req;
+    const struct route *rt = NULL;
+    char allow[64];
+    memset(&req, 0, sizeof req);
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/metrics", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
+    CU_ASSERT_EQUAL(rt->access, ROUTE_LOOPBACK);
+    /* the trailing-slash rule does not reach a loopback-only route */
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/metrics/", &req, &rt, allow, sizeof allow),
+                    ROUTE_NOT_FOUND);
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/health/", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
 }
 
 static void test_head(void)
@@ -116,6 +132,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         { "HEAD", test_head },
+        { "loopback routes are exact", test_loopback_exact },
         { "static routes", test_static_routes },
         { "route params", test_params },
         { "404 and 405", test_not_found_and_method },
