@@ -215,8 +215,9 @@ static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conf
 void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
 {
     json_t *body = api_body_object(ctx, req, false);
-    json_t *details = NULL, *applied = NULL, *vdetails = NULL;
+    json_t *details = NULL, *applied = NULL;
     struct locked_conflict lc = { 0 };
+    struct conflict_resolution_plan plan = { 0 };
     PGresult *res = NULL;
     char *delta_text = NULL, *merged_text = NULL;
     if (!body)
@@ -226,12 +227,22 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
                    details);
     const char *resolution = json_string_value(json_object_get(body, "resolution"));
     json_t *merged = json_object_get(body, "mergedData");
-    if (json_is_null(merged))
-        merged = NULL;
-    if (resolution && strcmp(resolution, "merge") == 0 && !merged)
-        api_detail_add(details, "mergedData", "is required when resolution is merge");
-    if (resolution && strcmp(resolution, "merge") != 0 && merged)
-        api_detail_add(details, "mergedData", "is only allowed when resolution is merge");
+    /* an unknown resolution (its own detail) counts as one that is not merge */
+    enum conflict_resolution r = RESOLVE_USE_LOCAL;
+    if (resolution) {
+        conflict_resolution_parse(resolution, &r);
+        switch (conflict_resolve_request(r, merged)) {
+        case RESOLVE_ERR_MERGED_DATA_REQUIRED:
+            if (!merged || json_is_null(merged))   /* else the body check named its type */
+                api_detail_add(details, "mergedData", "is required when resolution is merge");
+            break;
+        case RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED:
+            api_detail_add(details, "mergedData", "is only allowed when resolution is merge");
+            break;
+        default:
+            break;
+        }
+    }
     if (json_array_size(details) > 0) {
         api_reject(ctx, req, details);
         details = NULL;
@@ -271,38 +282,40 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
         http_send_error(req, 404, "not_found", "No such conflict", NULL);
         goto cleanup;
     }
-    if (strcmp(lc.status, "unresolved") != 0) {
+    enum pfa_op local_op = PFA_OP_UPDATE;
+    pfa_op_parse(lc.operation, &local_op);
+    switch (conflict_resolve(strcmp(lc.status, "unresolved") != 0, r, local_op, lc.delta, merged,
+                             lc.mirror, &plan)) {
+    case RESOLVE_OK:
+        break;
+    case RESOLVE_ERR_ALREADY_RESOLVED:
         db_rollback(ctx->db);
         http_send_error(req, 409, "conflict", "This conflict is already resolved", NULL);
         goto cleanup;
+    case RESOLVE_ERR_RECORD_GONE:
+        db_rollback(ctx->db);
+        http_send_error(req, 409, "conflict", "The record no longer exists in PEMS", NULL);
+        goto cleanup;
+    case RESOLVE_ERR_INVALID:
+        db_rollback(ctx->db);
+        http_send_error(req, 400, "validation_failed",
+                        r == RESOLVE_MERGE ? "mergedData is not a valid modification"
+                                           : "The local change is no longer valid on PEMS's record",
+                        plan.details);
+        plan.details = NULL;
+        goto cleanup;
+    case RESOLVE_ERR_MERGED_DATA_REQUIRED:
+    case RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED:
+        db_rollback(ctx->db);   /* checked with the request already */
+        api_internal_error(req, "resolution request changed");
+        goto cleanup;
     }
-
-    bool use_pems = strcmp(resolution, "use_pems") == 0;
-    bool is_merge = strcmp(resolution, "merge") == 0;
-    const char *operation = is_merge ? "update" : lc.operation;
-    if (use_pems) {
-        applied = json_object();
-    } else {
-        if (!lc.mirror) {
-            db_rollback(ctx->db);
-            http_send_error(req, 409, "conflict", "The record no longer exists in PEMS", NULL);
-            goto cleanup;
-        }
-        enum pfa_op op = PFA_OP_UPDATE;
-        pfa_op_parse(operation, &op);
-        const json_t *delta = is_merge ? merged : lc.delta;
-        if (pfa_validate_modification(op, delta, lc.mirror, &applied, &vdetails) != 0) {
-            db_rollback(ctx->db);
-            http_send_error(req, 400, "validation_failed",
-                            is_merge ? "mergedData is not a valid modification"
-                                     : "The local change is no longer valid on PEMS's record",
-                            vdetails ? vdetails : json_array());
-            vdetails = NULL;
-            goto cleanup;
-        }
-    }
+    bool use_pems = plan.discard;
+    const char *operation = pfa_op_name(plan.op);
+    applied = plan.applied;
+    plan.applied = NULL;
     delta_text = json_dumps(applied, JSON_COMPACT);
-    merged_text = is_merge ? delta_text : NULL;
+    merged_text = r == RESOLVE_MERGE ? delta_text : NULL;
 
     char queue_item[37] = "";
     if (use_pems) {
@@ -394,5 +407,5 @@ cleanup:
     json_decref(body);
     json_decref(details);
     json_decref(applied);
-    json_decref(vdetails);
+    conflict_resolution_plan_clear(&plan);
 }
