@@ -108,6 +108,33 @@ static bool db_closed_by_server(db_t *db)
     return false;
 }
 
+/* libpq's notices (a NOTICE from a migration, the FATAL of a server shutting down, which
+ * arrives outside any query) go through the logger, never raw onto stderr. */
+static void db_notice(void *arg, const PGresult *res)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!sev)
+        sev = "NOTICE";
+    /* a NOTICE ("already exists, skipping") is routine; a WARNING or worse is not */
+    enum pems_log_level lvl = PEMS_LOG_DEBUG;
+    if (!strcmp(sev, "WARNING") || !strcmp(sev, "ERROR") || !strcmp(sev, "FATAL") ||
+        !strcmp(sev, "PANIC"))
+        lvl = PEMS_LOG_WARN;
+    if (!msg) {   /* a notice libpq made itself: only the whole text */
+        msg = PQresultErrorMessage(res);
+        size_t n = strlen(msg);
+        while (n && msg[n - 1] == '\n')
+            n--;
+        log_event(lvl, "db_notice", "severity=%s message=\"%.*s\"", sev, (int)n, msg);
+        return;
+    }
+    log_event(lvl, "db_notice", "severity=%s sqlstate=%s message=\"%s\"", sev,
+              code ? code : "", msg);
+}
+
 PGconn *db_pq_connect(const char *conninfo)
 {
     /* earlier entries are overridden by what the expanded conninfo (dbname) sets */
@@ -115,7 +142,10 @@ PGconn *db_pq_connect(const char *conninfo)
                                         "keepalives_interval", "keepalives_count",
                                         "tcp_user_timeout", "dbname", NULL };
     const char *values[] = { "5", "1", "10", "2", "3", "5000", conninfo, NULL };
-    return PQconnectdbParams(keys, values, 1);
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (conn)
+        PQsetNoticeReceiver(conn, db_notice, NULL);
+    return conn;
 }
 
 int db_connect(db_t *db)

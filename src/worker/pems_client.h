@@ -12,6 +12,7 @@ enum pems_auth { PEMS_AUTH_BASIC, PEMS_AUTH_API_KEY };
 struct pems_server {
     char id[37];
     char org_id[37];
+    char *org_code;      /* the organization's code, for log lines */
     char *base_url;
     enum pems_auth auth;
     char *username;      /* basic auth */
