@@ -108,6 +108,7 @@ cl_check_tenants() {
     [ "$applied" = "$items" ] || { bad_w=$((bad_w + 1)); say "tenant $i: writesApplied $applied"; }
     [ "$dup" = 0 ] || say "tenant $i: duplicateWrites $dup (replayed by idempotency key, not applied)"
     dups=$((dups + dup))
+    [ "$max" -gt "$rps" ] && say "tenant $i: $max requests in one second (limit $rps): $(jq -c .requests <<<"$st")"
     [ "$max" -gt "$worst" ] && worst=$max
   done
   assert_eq 0 "$bad_w" "$label: servers where not every record was written exactly once"
