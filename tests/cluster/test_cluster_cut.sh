@@ -78,7 +78,7 @@ twice=$(fx_sql "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE acti
 assert_eq 0 "$twice" "queue items completed twice"
 # the mirror has what PEMS has: version 2 (one write) and the written value, for every record
 for i in "${!CL_TENANT[@]}"; do
-  sim "${CL_TENANT[i]}" GET "/records/PFA-1"
+  sim_control "${CL_TENANT[i]}" GET "/records/PFA-1"
 done
 bad=$(fx_sql "SELECT count(*) FROM pfa_mirror WHERE organization_id IN ($(cl_org_list))
               AND (version <> 2 OR (data->>'monthlyRate')::numeric <> 15000)")
