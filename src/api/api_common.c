@@ -17,6 +17,15 @@ void api_internal_error(struct http_request *req, const char *detail)
 
 void api_db_failure(struct api_ctx *ctx, struct http_request *req)
 {
+    if (db_failed_transiently(ctx->db)) {
+        if (req->retry_allowed) {
+            req->retry = true;   /* the dispatcher rolls back and runs the handler again */
+            return;
+        }
+        http_send_error(req, 503, "service_unavailable",
+                        "The database is busy with the same rows; try again shortly", NULL);
+        return;
+    }
     if (db_last_status(ctx->db) == DB_UNAVAILABLE) {
         http_send_error(req, 503, "service_unavailable",
                         "The database is unavailable; try again shortly", NULL);

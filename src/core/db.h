@@ -60,6 +60,15 @@ void db_rollback(db_t *db);   /* safe to call when no transaction is open */
 
 int db_last_status(const db_t *db);
 const char *db_sqlstate(const db_t *db);  /* "" when none */
+
+/* The last failure was a deadlock (40P01) or a serialization failure (40001): the same
+ * transaction run again can pass. */
+bool db_failed_transiently(const db_t *db);
+/* The bound on running a transaction again after such a failure. */
+#define DB_RETRY_ATTEMPTS 4
+/* Asked before running a failed transaction again (retries: how many re-runs so far): true,
+ * after a short random pause, while the failure was transient and the bound not reached. */
+bool db_retry_due(const db_t *db, int retries);
 const char *db_errmsg(const db_t *db);
 
 /* convenience: NULL for SQL NULL */

@@ -193,12 +193,13 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
     }
     for (int page = 0; page < PULL_MAX_PAGES && !*stop; page++) {
         if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0) {
-            log_info("pull_deferred", "org=%s reason=rate_window", sl->srv.org_id);
+            log_info("pull_deferred", "org=%s org_code=%s reason=rate_window", sl->srv.org_id,
+                     sl->srv.org_code);
             result = 1;
             break;
         }
         struct pems_response resp;
-        /* the first pull asks for everything, still naming updatedSince as SPEC §5 has it */
+        /* the first pull asks for everything, still naming updatedSince, which PEMS requires */
         if (pems_client_pull(sl->client, since_ms >= 0 ? since : PULL_EPOCH, cursor, PULL_PAGE,
                              &resp) != 0) {
             pems_response_clear(&resp);
@@ -207,7 +208,8 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
         }
         metrics_upstream_inc((int)resp.http_status);
         if (resp.outcome != PEMS_OK) {
-            log_warn("pull_failed", "org=%s http_status=%ld error=\"%s\"", sl->srv.org_id,
+            log_warn("pull_failed", "org=%s org_code=%s http_status=%ld error=\"%s\"",
+                     sl->srv.org_id, sl->srv.org_code,
                      resp.http_status, resp.error);
             if (resp.outcome == PEMS_RATE_LIMITED)
                 server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
@@ -220,7 +222,8 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
         int parsed = pems_page_parse(resp.body, trust_until, &pg, why, sizeof why);
         pems_response_clear(&resp);
         if (parsed != 0) {
-            log_warn("pull_failed", "org=%s error=\"%s\"", sl->srv.org_id, why);
+            log_warn("pull_failed", "org=%s org_code=%s error=\"%s\"", sl->srv.org_id,
+                     sl->srv.org_code, why);
             result = 1;
             break;
         }
@@ -253,8 +256,8 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
             for (const char *c = cursor; *c && n + 1 < sizeof safe; c++)
                 safe[n++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? '?' : *c;
             safe[n] = '\0';
-            log_error("pull_cursor_stuck", "org=%s pages=%d cursor=\"%s\"", sl->srv.org_id,
-                      st->pages, safe);
+            log_error("pull_cursor_stuck", "org=%s org_code=%s pages=%d cursor=\"%s\"",
+                      sl->srv.org_id, sl->srv.org_code, st->pages, safe);
             metrics_upstream_rejected("stuck_cursor");
             result = 1;
             break;
@@ -263,8 +266,9 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
             break;
     }
     if (st->applied)
-        log_info("pull_done", "org=%s pages=%d applied=%d since=\"%s\"", sl->srv.org_id,
-                 st->pages, st->applied, newest_ms >= 0 ? newest : "");
+        log_info("pull_done", "org=%s org_code=%s pages=%d applied=%d since=\"%s\"",
+                 sl->srv.org_id, sl->srv.org_code, st->pages, st->applied,
+                 newest_ms >= 0 ? newest : "");
 cleanup:
     json_decref(cursors);
     free(stored);

@@ -131,7 +131,8 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
         }
     }
     PQclear(res);
-    log_debug("server_acquired", "server=%s org=%s rps=%d", out->srv.id, org_id, rps);
+    log_debug("server_acquired", "server=%s org=%s org_code=%s rps=%d", out->srv.id, org_id,
+              out->srv.org_code, rps);
     return SERVER_LEASE_OK;
 }
 

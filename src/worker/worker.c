@@ -151,7 +151,8 @@ static void wait_for(struct worker *w, int64_t ns)
 
 /* ---- heartbeat and batch stats ---- */
 
-/* Rows of workers not seen for three schedule periods are dead workers' (README, Operating it). */
+/* Rows of workers not seen for three schedule periods are dead workers' (src/README.md,
+ * Dead workers). */
 static void prune_heartbeats(struct worker *w)
 {
     time_t after = cron_next(w->cron, w->next_cron, w->cfg->write_sync_tz);
@@ -716,8 +717,9 @@ static int run(struct worker *w, bool with_pull)
         batch_row_start(w, batch_id);
     if (batch_id[0])
         batch_row_finish(w, batch_id);
+    /* a run that found nothing to do is the normal idle minute: debug */
     if (did || with_pull)
-        log_info("run_done", "batch=%s processed=%d successful=%d failed=%d conflicts=%d"
+        log_event(did ? PEMS_LOG_INFO : PEMS_LOG_DEBUG, "run_done", "batch=%s processed=%d successful=%d failed=%d conflicts=%d"
                  " skipped=%d merged=%d pulled=%d ms=%lld", batch_id, w->stats.processed,
                  w->stats.successful, w->stats.failed, w->stats.conflicts, w->stats.skipped,
                  w->stats.merged, w->stats.pulled, (long long)((mono_ns() - t0) / 1000000));
