@@ -49,7 +49,7 @@ pass
 for id in T-cat T-rate T-src T-neg T-big T-req; do
   mirror_has "$ORG" "$id" && fail "$id stored in the mirror"
   assert_eq invalid "$(reject_reason "$ORG" "$id")" "$id recorded as rejected"
-  grep -q "event=pems_record_rejected org=$ORG pfa_id=\"$id\" reason=invalid" "$TEST_TMP/worker.log" ||
+  grep -qE "event=pems_record_rejected org=$ORG pfa_id=\"?$id\"? reason=invalid" "$TEST_TMP/worker.log" ||
     fail "$id: no log line with organization and pfaId"
 done
 assert_ge "$(rejected_metric invalid)" $((before + 6)) "pems_upstream_rejected_total{reason=invalid}"
