@@ -27,9 +27,9 @@ static const struct api_field list_fields[] = {
  * (sql/009_conflict_version.sql) read in the same snapshot, and the page is their
  * concatenation. */
 static const char list_sql[] =
-    "SELECT a.user_ok, a.perms, a.total, c.doc, a.version FROM ("
+    "SELECT a.user_ok, a.allowed, a.total, c.doc, a.version FROM ("
     "  SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid) AS user_ok,"
-    "   p.permissions::text AS perms, pems_has_permission(p.permissions, $3) AS allowed,"
+    "   pems_has_permission(p.permissions, $3) AS allowed,"
     "   (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid),"
     "   CASE WHEN pems_has_permission(p.permissions, $3) THEN"
     "    (SELECT count(*) FROM pfa_sync_conflict WHERE organization_id = $2::uuid"
@@ -46,7 +46,7 @@ static const char list_sql[] =
  * only; the page is sent again while the version is the one it was rendered at. */
 static const char version_sql[] =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
-    " (SELECT permissions::text FROM user_organizations"
+    " (SELECT pems_has_permission(permissions, $3) FROM user_organizations"
     "  WHERE user_id = $1::uuid AND organization_id = $2::uuid),"
     " (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid)";
 
@@ -121,14 +121,14 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
     bool cacheable = kn > 0 && (size_t)kn < sizeof key;
     long long have = cacheable && ctx->conflict_pages
         ? page_cache_version(ctx->conflict_pages, key) : -1;
-    const char *params[] = { req->user_id, org, "Read", status, limit, offset };
+    const char *params[] = { req->user_id, org, auth_need(req), status, limit, offset };
     PGresult *res;
     if (have >= 0) {
-        if (!(res = db_query(ctx->db, "conflicts_version", version_sql, 2, params))) {
+        if (!(res = db_query(ctx->db, "conflicts_version", version_sql, 3, params))) {
             api_db_failure(ctx, req);
             return;
         }
-        if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) < 0) {
+        if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) < 0) {
             PQclear(res);
             return;
         }
@@ -146,7 +146,7 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
         send_page(ctx, req, res, cacheable ? key : NULL);
     PQclear(res);
 }
@@ -253,18 +253,19 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
         auth_not_found(ctx, req);
         goto cleanup;
     }
-    const char *ap[] = { req->user_id, id, "Sync" };
+    const char *ap[] = { req->user_id, id, auth_need(req) };
     res = db_query(ctx->db, "conflict_access",
-                   "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text"
+                   "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+                   " pems_has_permission(p.permissions, $3)"
                    " FROM (SELECT 1) one LEFT JOIN pfa_sync_conflict c ON c.id = $2::uuid"
                    " LEFT JOIN user_organizations p ON p.user_id = $1::uuid"
                    " AND p.organization_id = c.organization_id",
-                   2, ap);
+                   3, ap);
     if (!res) {
         api_db_failure(ctx, req);
         goto cleanup;
     }
-    int gate = auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_SYNC);
+    int gate = auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1));
     PQclear(res);
     res = NULL;
     if (gate < 0)

@@ -20,7 +20,8 @@ static const struct api_field fields[] = {
  * figures `s` come from STATUS_FIGURES_COUNTED (the trigger-kept counters, without filters) or
  * STATUS_FIGURES_SCANNED (the queue itself, when a filter narrows it). */
 #define STATUS_SQL(figures)                                                                    \
-    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"           \
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"                                 \
+    " pems_has_permission(p.permissions, $3),"                                                 \
     " CASE WHEN pems_has_permission(p.permissions, $3) THEN ("                              \
     "  SELECT json_build_object("                                                              \
     "   'totalQueued', s.pending, 'processing', s.processing, 'completed', s.completed,"       \
@@ -106,7 +107,7 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
     char stale[24], next[32];
     snprintf(stale, sizeof stale, "%ld", api_stale_seconds(ctx, now));
     api_iso_time(next, (long long)api_next_run(ctx, now) * 1000);
-    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), "Read",
+    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
                              api_query_get(&q, "status"), api_query_get(&q, "startDate"),
                              end_param, stale, next };
     bool filtered = params[3] || params[4] || params[5];
@@ -117,7 +118,7 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
         http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
     PQclear(res);
 }

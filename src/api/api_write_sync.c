@@ -126,7 +126,7 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
     json_t *prio = json_object_get(body, "priority");
     char priority[8];
     snprintf(priority, sizeof priority, "%d", json_is_integer(prio) ? (int)json_integer_value(prio) : 5);
-    if (auth_org(ctx, req, org, PERM_SYNC) < 0)
+    if (auth_org(ctx, req, org) < 0)
         goto cleanup;
 
     if (json_is_array(ids)) {

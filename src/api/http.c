@@ -153,6 +153,18 @@ static void send_response(struct http_request *req, int status, const char *cont
 {
     if (req->status)
         return;
+    if (status < 300 && req->perm && !req->perm_checked) {
+        /* a handler that forgot its route's permission answers nothing but this */
+        static const char refused[] = "{\"error\":{\"code\":\"internal_error\",\"message\":"
+                                      "\"Internal server error\",\"details\":[]}}";
+        fprintf(stderr, "pems-fcgi: %s answered %d without checking its permission\n",
+                req->path, status);
+        status = 500;
+        content_type = "application/json; charset=utf-8";
+        extra_headers = NULL;
+        body = refused;
+        len = sizeof refused - 1;
+    }
     req->status = status;
     /* libfcgi's own printf lacks %zu: format the header block here */
     char head[512];
@@ -180,7 +192,7 @@ void http_send_json_etag(struct http_request *req, const char *json, size_t len)
         return;
     char etag[API_ETAG_SIZE], head[256];
     api_etag_of(json, len, etag);
-    if (api_etag_matches(req->if_none_match, etag)) {
+    if (api_etag_matches(req->if_none_match, etag) && (!req->perm || req->perm_checked)) {
         req->status = 304;
         int n = snprintf(head, sizeof head,
                          "Status: 304 Not Modified\r\nETag: %s\r\n"

@@ -33,6 +33,8 @@ struct http_request {
 
     char user_id[37];           /* the token's sub once authenticated */
     int status;                 /* status sent, 0 before the response */
+    unsigned perm;              /* the route's permission (PERM_*, src/api/auth.h) */
+    bool perm_checked;          /* the caller was found to have it; a success needs this */
     bool body_read;             /* http_read_body ran: a re-run handler gets the same body */
     bool retry_allowed;         /* the dispatcher runs the handler again on a transient failure */
     bool retry;                 /* the handler failed transiently and sent nothing */

@@ -69,6 +69,8 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
         /* a handler's work is one transaction: after a deadlock or serialization failure it
          * is rolled back and run again, a bounded number of times (db_retry_due) */
         for (int retries = 0;; retries++) {
+            req.perm = rt->perm;
+            req.perm_checked = false;
             req.retry = false;
             req.retry_allowed = retries < DB_RETRY_ATTEMPTS;
             rt->handler(ctx, &req);
@@ -149,7 +151,8 @@ int main(int argc, char **argv)
         return PEMS_EXIT_CONFIG;
     }
     install_signals();
-    srandom((unsigned)getpid() ^ (unsigned)time(NULL));   /* db_retry_due pauses differ per process */
+    /* db_retry_due pauses differ per process */
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     if (cfg.metrics_file && *cfg.metrics_file)
         metrics_open(cfg.metrics_file);
 

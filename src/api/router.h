@@ -6,7 +6,6 @@
 #include "api_common.h"
 #include "http.h"
 
-/* The route table of /api/pems (SPEC §4): method + pattern with :params. */
 /* Who may call a route; the dispatcher enforces it before the handler runs. */
 enum route_access {
     ROUTE_PUBLIC,     /* anyone */
@@ -15,6 +14,7 @@ enum route_access {
     ROUTE_TOKEN       /* a valid Bearer token of an existing user */
 };
 
+/* The route table of /api/pems (src/api/openapi.yaml): method + pattern with :params. */
 struct route {
     const char *method;
     const char *pattern;

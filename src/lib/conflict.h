@@ -6,7 +6,7 @@
 
 #include "pfa_record.h"
 
-/* Three-way conflict detection of SPEC §6 (steps 1-5). */
+/* Three-way conflict detection (src/README.md, How a modification flows). */
 
 enum conflict_outcome {
     CONFLICT_NONE,        /* base_version >= mirror version: write as is */

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 
-/* The PEMS wire protocol of SPEC §5 over libcurl. Rate limiting is the caller's job. */
+/* PEMS's wire protocol (its routes: tests/pems-sim/README.md) over libcurl. Rate limiting is the caller's job. */
 
 enum pems_auth { PEMS_AUTH_BASIC, PEMS_AUTH_API_KEY };
 

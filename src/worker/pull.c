@@ -187,7 +187,7 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
             break;
         }
         struct pems_response resp;
-        /* the first pull asks for everything, still naming updatedSince as SPEC §5 has it */
+        /* the first pull asks for everything, still naming updatedSince, which PEMS requires */
         if (pems_client_pull(sl->client, since ? since : PULL_EPOCH, cursor, PULL_PAGE,
                              &resp) != 0) {
             pems_response_clear(&resp);
