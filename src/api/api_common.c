@@ -133,16 +133,3 @@ long api_stale_seconds(struct api_ctx *ctx, time_t now)
     cached_at = now;
     return cached;
 }
-
-void api_iso_time(char out[32], long long epoch_ms)
-{
-    char buf[64];
-    time_t secs = (time_t)(epoch_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(epoch_ms % 1000));
-    memcpy(out, buf, 31);
-    out[31] = '\0';
-}

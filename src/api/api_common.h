@@ -40,7 +40,5 @@ void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
 long api_stale_seconds(struct api_ctx *ctx, time_t now);
 time_t api_next_run(struct api_ctx *ctx, time_t now);
 
-/* ISO 8601 UTC with milliseconds and Z */
-void api_iso_time(char out[32], long long epoch_ms);
 
 #endif

@@ -5,6 +5,7 @@
 #include "conflict.h"
 #include "log.h"
 #include "page_cache.h"
+#include "util.h"
 #include "validation.h"
 
 #include <stdint.h>
@@ -249,7 +250,7 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
         goto cleanup;
     }
     const char *id = http_param(req, "conflictId");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         goto cleanup;
     }

@@ -3,6 +3,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "util.h"
 #include "validation.h"
 
 #include <stdint.h>
@@ -159,7 +160,7 @@ cleanup:
 void api_modification_get(struct api_ctx *ctx, struct http_request *req)
 {
     const char *id = http_param(req, "id");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         return;
     }
