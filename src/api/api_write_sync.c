@@ -111,7 +111,7 @@ static int check_explicit(struct api_ctx *ctx, struct http_request *req, const c
 
 void api_write_sync(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     char *ids_literal = NULL;
     PGresult *res = NULL;
     if (!body)
@@ -190,8 +190,8 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
         goto db_fail;
 
     long long now = util_wall_ms();
-    char eta[32], job[96];
-    api_iso_time(eta, now + (long long)queued * 1000 / rps);
+    char eta[UTIL_ISO_SIZE], job[96];
+    util_iso_time(eta, now + (int64_t)queued * 1000 / rps);
     snprintf(job, sizeof job, "write-sync-%lld-%s", now, org);
     log_debug("write_sync", "org=%s queued=%ld", org, queued);
     http_send_json(req, 202, json_pack("{s:b, s:s, s:i, s:s}", "success", 1, "jobId", job,

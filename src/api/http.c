@@ -1,5 +1,6 @@
 #include "http.h"
 #include "api_params.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,7 +79,7 @@ void http_read_body(struct http_request *req, size_t max)
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->fcgx->envp);
     long len = -1;
     if (cl && *cl) {
-        if (!api_parse_long(cl, 0, 1L << 40, &len)) {
+        if (!util_parse_long(cl, 0, 1L << 40, &len)) {
             req->body_state = BODY_ERROR;
             return;
         }
