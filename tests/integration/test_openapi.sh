@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The OpenAPI document (src/openapi.yaml) and the router's table name the same routes:
+# The OpenAPI document (src/api/openapi.yaml) and the router's table name the same routes:
 # every "METHOD PATTERN" of `pems-fcgi --list-routes` is an operation of the document, and
 # every operation of the document is a route. Needs no running stack.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 FCGI=$(command -v pems-fcgi || true)
 [ -n "$FCGI" ] || FCGI=${BUILD_DIR:-$ROOT/build}/src/pems-fcgi
-YAML=$ROOT/src/openapi.yaml
+YAML=$ROOT/src/api/openapi.yaml
 
 test_begin "inputs"
 assert_eq 0 "$([ -x "$FCGI" ]; echo $?)" "pems-fcgi is built ($FCGI)"

@@ -245,6 +245,89 @@ assert_eq 7 "$(stat_of m .maxRequestsInAnySecond)" "the busiest one-second windo
 assert_eq 15 "$(stat_of m .totalRequests)" "totalRequests"
 assert_eq 15 "$(stat_of m '.requests["GET /health"]["200"]')" "all answered"
 
+test_begin "latency: config"
+sim GET "/__sim/config?tenant=l"
+assert_eq '0 0' "$(jbody '"\(.latencyMs) \(.jitterMs)"')" "no latency by default"
+sim POST "/__sim/config?tenant=l" '{"latencyMs":3000,"jitterMs":0}'
+assert_eq 200 "$HTTP_STATUS" "latency set"
+assert_eq '3000 0 0' "$(jbody '"\(.latencyMs) \(.jitterMs) \(.rateLimitRps)"')" "config echo"
+for bad in '{"latencyMs":-1}' '{"latencyMs":"5"}' '{"latencyMs":1.5}' '{"jitterMs":600001}' \
+           '{"jitterMs":null}'; do
+  sim POST "/__sim/config?tenant=l" "$bad"
+  assert_eq 400 "$HTTP_STATUS" "bad latency config $bad"
+done
+sim GET "/__sim/config?tenant=l"
+assert_eq 3000 "$(jbody .latencyMs)" "bad configs changed nothing"
+
+in_flight_is() { [ "$(stat_of "$1" .inFlight)" = "$2" ]; }
+
+test_begin "latency: requests overlap, within a tenant and across tenants"
+seed l '[{"pfaId":"L","data":{"n":0}}]'
+seed q '[{"pfaId":"Q","data":{}}]'
+t0=$SECONDS
+pids=()
+for i in $(seq 1 8); do
+  curl -s -u u:p -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 30 \
+    "$SIM/t/l/pfa/L" >"$TEST_TMP/lat.$i" &
+  pids+=($!)
+done
+wait_for 10 in_flight_is l 8
+assert_eq 8 "$(stat_of l .inFlight)" "8 requests of one tenant sleep at once"
+pems GET q /pfa/Q
+assert_eq 200 "$HTTP_STATUS" "another tenant answers meanwhile"
+assert_eq 8 "$(stat_of l .inFlight)" "...before any delayed request of the slow tenant is answered"
+wait "${pids[@]}"
+elapsed=$((SECONDS - t0))
+assert_eq 8 "$(cat "$TEST_TMP"/lat.* | grep -c '^200 ')" "every delayed request answered"
+assert_eq 0 "$(cat "$TEST_TMP"/lat.* | awk '$2 < 3.0' | wc -l)" "each took at least latencyMs"
+assert_le "$elapsed" 12 "side by side: 8 x 3 s in well under 24 s"
+assert_eq 8 "$(stat_of l .maxInFlight)" "maxInFlight"
+assert_eq 0 "$(stat_of l .inFlight)" "nothing left in flight"
+assert_eq 1 "$(stat_of q .maxInFlight)" "the fast tenant had one at a time"
+
+test_begin "latency: writes land after it, faults and 429s wait for it too"
+sim POST "/__sim/config?tenant=l" '{"latencyMs":300}'
+out=$(curl -s -u u:p -o /dev/null -w '%{http_code} %{time_total}' -X PUT \
+  -H 'Content-Type: application/json' --data-binary '{"version":1,"changes":{"n":1}}' "$SIM/t/l/pfa/L")
+assert_eq 200 "${out% *}" "delayed write"
+assert_eq 1 "$(awk -v t="${out#* }" 'BEGIN { print (t >= 0.3) }')" "write waited ($out)"
+assert_eq 1 "$(stat_of l .writesApplied)" "write applied"
+sim POST "/__sim/faults?tenant=l" '{"status":503,"count":1}'
+out=$(curl -s -u u:p -o /dev/null -w '%{http_code} %{time_total}' -X PUT \
+  -H 'Content-Type: application/json' --data-binary '{"version":2,"changes":{"n":2}}' "$SIM/t/l/pfa/L")
+assert_eq 503 "${out% *}" "fault"
+assert_eq 1 "$(awk -v t="${out#* }" 'BEGIN { print (t >= 0.3) }')" "fault waited ($out)"
+sim POST "/__sim/config?tenant=l" '{"rateLimitRps":1}'
+codes=$(curl -s -u u:p -w '%{http_code} %{time_total}\n' -o /dev/null "$SIM/t/l/pfa/L" \
+  -o /dev/null "$SIM/t/l/pfa/L")
+assert_eq '200 429' "$(awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }' <<<"$codes")" "limit holds"
+assert_eq 0 "$(awk '$2 < 0.3' <<<"$codes" | wc -l)" "429 waited too"
+sim POST "/__sim/config?tenant=l" '{"rateLimitRps":0}'
+
+test_begin "jitter"
+sim POST "/__sim/config?tenant=l" '{"latencyMs":0,"jitterMs":400}'
+urls=()
+for i in $(seq 1 20); do urls+=(-o /dev/null "$SIM/t/l/pfa/L"); done
+times=$(curl -s -u u:p -w '%{http_code} %{time_total}\n' "${urls[@]}")
+assert_eq 20 "$(grep -c '^200 ' <<<"$times")" "all answered"
+assert_eq 1 "$(awk '$2 >= 0.1 { n++ } END { print (n > 0) }' <<<"$times")" "jitter delays some (P(none) < 1e-4)"
+sim POST "/__sim/config?tenant=l" '{"latencyMs":200,"jitterMs":100}'
+times=$(curl -s -u u:p -w '%{http_code} %{time_total}\n' "${urls[@]:0:30}")
+assert_eq 0 "$(awk '$2 < 0.1' <<<"$times" | wc -l)" "never below latency - jitter"
+
+test_begin "latency: stats reset keeps what is in flight, reset clears the latency"
+sim POST "/__sim/config?tenant=l" '{"latencyMs":2000,"jitterMs":0}'
+pids=()
+for i in 1 2; do curl -s -u u:p -o /dev/null --max-time 30 "$SIM/t/l/pfa/L" & pids+=($!); done
+wait_for 10 in_flight_is l 2
+sim POST "/__sim/stats/reset?tenant=l"
+assert_eq '2 2' "$(jbody '"\(.inFlight) \(.maxInFlight)"')" "in-flight survive a stats reset"
+wait "${pids[@]}"
+assert_eq '0 2' "$(stat_of l '"\(.inFlight) \(.maxInFlight)"')" "and leave"
+sim POST "/__sim/reset?tenant=l"
+sim GET "/__sim/config?tenant=l"
+assert_eq '0 0' "$(jbody '"\(.latencyMs) \(.jitterMs)"')" "reset clears latency"
+
 test_begin "auth"
 seed s '[{"pfaId":"S","data":{}}]'
 sim POST "/__sim/config?tenant=s" '{"username":"alice","password":"pw1"}'

@@ -1,14 +1,15 @@
-/* pems-sim: the PEMS simulator of SPEC §5/§7, an HTTP server on loopback.
+/* pems-sim: the PEMS simulator (tests/pems-sim/README.md), an HTTP server on loopback.
  *
- * Why libmicrohttpd with a thread per connection (the default): the clients are few
- * (pemsworker keeps one keep-alive connection per PEMS server, tests use curl), each
- * connection then gets a thread that blocks in read/write without any event plumbing,
- * and a fault's delayMs can simply sleep in that thread without stalling any other
- * connection. The state lives in sim_store.c behind one mutex per tenant, held only for
- * the in-memory work (microseconds), so tenants never wait on each other and one tenant
+ * Why libmicrohttpd with a thread per connection (the default): each connection gets a
+ * thread that blocks in read/write without any event plumbing, so a tenant's latencyMs
+ * and a fault's delayMs simply sleep in that thread: a delayed request never holds up
+ * another one, of its tenant or of any other (HTTP/1.1 answers one request at a time per
+ * connection, so requests in flight at once come on as many connections). The state lives
+ * in sim_store.c behind one mutex per tenant, held only for the in-memory work
+ * (microseconds), never across a sleep, so tenants never wait on each other and one tenant
  * scales to several thousand requests per second. `--threads N` switches to a pool of N
- * epoll threads instead (for many idle connections); a delayMs fault then holds one of
- * those threads while it waits.
+ * epoll threads instead (for many idle connections, no latency): a sleeping request then
+ * holds one of those threads, so latency serializes beyond N requests in flight.
  */
 #include "sim_store.h"
 
@@ -133,6 +134,7 @@ static enum MHD_Result tenant_request(struct sim *s, struct MHD_Connection *c,
                 rep.status);
     enum MHD_Result ret = send_reply(c, &rep);
     sim_reply_clear(&rep);
+    sim_request_done(s, tenant);
     return ret;
 }
 
@@ -204,7 +206,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: pems-sim --port N [--host 127.0.0.1] [--threads N] [--verbose]\n"
                "  --port 0 picks a free port; the port is printed on stdout as 'port=N'\n"
-               "  --threads 0 (default): a thread per connection; N > 0: a pool of N\n");
+               "  --threads 0 (default): a thread per connection; N > 0: a pool of N\n"
+               "    (latencyMs/delayMs then hold a pool thread: keep 0 to simulate latency)\n");
 }
 
 int main(int argc, char **argv)

@@ -191,9 +191,12 @@ struct tenant {
     struct map idem;
     struct fault *faults;
     int rate_rps;
+    int latency_ms, jitter_ms;  /* added to every tenant request, +/- jitter uniformly */
+    uint64_t rng;               /* xorshift state for the jitter */
     char *username, *password, *api_key;
     long counts[R_COUNT][MAX_STATUS];
     long total, writes_applied, duplicates, rate_limited, max_in_second;
+    long in_flight, max_in_flight;  /* from arrival until the answer is queued */
     struct ring arrivals, accepted;
 };
 
@@ -340,6 +343,7 @@ static void tenant_clear_stats(struct tenant *t)
 {
     memset(t->counts, 0, sizeof(t->counts));
     t->total = t->writes_applied = t->duplicates = t->rate_limited = t->max_in_second = 0;
+    t->max_in_flight = t->in_flight;  /* requests still running keep counting */
     ring_clear(&t->arrivals);
 }
 
@@ -354,6 +358,7 @@ static void tenant_reset(struct tenant *t)
     faults_free(t->faults);
     t->faults = NULL;
     t->rate_rps = 0;
+    t->latency_ms = t->jitter_ms = 0;
     free(t->username);
     free(t->password);
     free(t->api_key);
@@ -403,6 +408,7 @@ static struct tenant *tenant_get(struct sim *s, const char *name)
         t = calloc(1, sizeof(*t));
         if (!t || !(t->name = strdup(name)))
             abort();
+        t->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)mono_ns();
         pthread_mutex_init(&t->mu, NULL);
         map_put(&s->tenants, name, t);
     }
@@ -794,6 +800,19 @@ static void execute_locked(struct tenant *t, const struct sim_req *rq, enum rout
     count_status(t, rt, rep->status);
 }
 
+/* latencyMs +/- jitterMs, uniform, never below 0. Called with t->mu held. */
+static int tenant_latency(struct tenant *t)
+{
+    if (t->jitter_ms == 0)
+        return t->latency_ms;
+    t->rng ^= t->rng << 13;
+    t->rng ^= t->rng >> 7;
+    t->rng ^= t->rng << 17;
+    long span = 2L * t->jitter_ms + 1;
+    long ms = (long)t->latency_ms - t->jitter_ms + (long)(t->rng % (uint64_t)span);
+    return ms > 0 ? (int)ms : 0;
+}
+
 void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
                  struct sim_reply *rep)
 {
@@ -805,6 +824,9 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
 
     pthread_mutex_lock(&t->mu);
     t->total++;
+    if (++t->in_flight > t->max_in_flight)
+        t->max_in_flight = t->in_flight;
+    int latency = tenant_latency(t);
     ring_trim(&t->arrivals, now);
     ring_push(&t->arrivals, now);
     if ((long)t->arrivals.len > t->max_in_second)
@@ -830,7 +852,7 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
         struct fault *f = *pf;
         if (!fault_matches(f, rt, pfa_id))
             continue;
-        rep->delay_ms = f->delay_ms;
+        rep->delay_ms = f->delay_ms + latency;
         snprintf(rep->retry_after, sizeof(rep->retry_after), "%s", f->retry_after);
         if (f->status < 0) {
             rep->deferred = true;
@@ -856,8 +878,27 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
         }
         goto out;
     }
+    if (latency > 0) {
+        /* the request reaches PEMS after the latency: execute it then, in arrival order
+         * of the wake-ups, as a WAN would */
+        rep->delay_ms = latency;
+        rep->deferred = true;
+        pthread_mutex_unlock(&t->mu);
+        return;
+    }
     execute_locked(t, rq, rt, pfa_id, rep);
+    pthread_mutex_unlock(&t->mu);
+    return;
 out:
+    rep->delay_ms = rep->delay_ms > latency ? rep->delay_ms : latency;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void sim_request_done(struct sim *s, const char *tenant)
+{
+    struct tenant *t = tenant_get(s, tenant);
+    pthread_mutex_lock(&t->mu);
+    t->in_flight--;
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -1111,16 +1152,28 @@ static int set_opt_str(char **dst, json_t *v)
 
 static json_t *config_json(const struct tenant *t)
 {
-    return json_pack("{s:s, s:i, s:o, s:b}", "tenant", t->name, "rateLimitRps", t->rate_rps,
+    return json_pack("{s:s, s:i, s:i, s:i, s:o, s:b}", "tenant", t->name, "rateLimitRps",
+                     t->rate_rps, "latencyMs", t->latency_ms, "jitterMs", t->jitter_ms,
                      "username", t->username ? json_string(t->username) : json_null(),
                      "apiKey", t->api_key != NULL);
+}
+
+#define MAX_LATENCY_MS 600000
+
+static bool bad_int(json_t *v, json_int_t max)
+{
+    return v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max);
 }
 
 static void ctl_config(struct tenant *t, json_t *body, struct sim_reply *rep)
 {
     json_t *rps = json_object_get(body, "rateLimitRps");
-    if (!json_is_object(body) || (rps && (!json_is_integer(rps) || json_integer_value(rps) < 0))) {
-        reply_error(rep, 400, "config: {rateLimitRps?, username?, password?, apiKey?}");
+    json_t *lat = json_object_get(body, "latencyMs"), *jit = json_object_get(body, "jitterMs");
+    if (!json_is_object(body) || bad_int(rps, INT32_MAX) || bad_int(lat, MAX_LATENCY_MS) ||
+        bad_int(jit, MAX_LATENCY_MS)) {
+        reply_error(rep, 400,
+                    "config: {rateLimitRps?, latencyMs? (0-600000), jitterMs? (0-600000), "
+                    "username?, password?, apiKey?}");
         return;
     }
     json_t *u = json_object_get(body, "username"), *p = json_object_get(body, "password");
@@ -1135,6 +1188,10 @@ static void ctl_config(struct tenant *t, json_t *body, struct sim_reply *rep)
         t->rate_rps = (int)json_integer_value(rps);
         ring_clear(&t->accepted);
     }
+    if (lat)
+        t->latency_ms = (int)json_integer_value(lat);
+    if (jit)
+        t->jitter_ms = (int)json_integer_value(jit);
     set_opt_str(&t->username, u);
     set_opt_str(&t->password, p);
     set_opt_str(&t->api_key, k);
@@ -1162,12 +1219,13 @@ static json_t *stats_json(struct tenant *t)
     for (size_t i = 0; i < t->records.nb; i++)
         for (struct map_ent *e = t->records.b[i]; e; e = e->next)
             live += !((struct rec *)e->val)->deleted;
-    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "tenant", t->name,
-                     "requests", req, "totalRequests", (json_int_t)t->total, "writesApplied",
-                     (json_int_t)t->writes_applied, "duplicateWrites", (json_int_t)t->duplicates,
-                     "maxRequestsInAnySecond", (json_int_t)t->max_in_second, "rateLimited",
-                     (json_int_t)t->rate_limited, "records", (json_int_t)live, "rateLimitRps",
-                     t->rate_rps);
+    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:I}", "tenant",
+                     t->name, "requests", req, "totalRequests", (json_int_t)t->total,
+                     "writesApplied", (json_int_t)t->writes_applied, "duplicateWrites",
+                     (json_int_t)t->duplicates, "maxRequestsInAnySecond",
+                     (json_int_t)t->max_in_second, "rateLimited", (json_int_t)t->rate_limited,
+                     "records", (json_int_t)live, "rateLimitRps", t->rate_rps, "inFlight",
+                     (json_int_t)t->in_flight, "maxInFlight", (json_int_t)t->max_in_flight);
 }
 
 static bool is(const struct sim_ctl *rq, const char *method, const char *path)

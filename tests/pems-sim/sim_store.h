@@ -37,8 +37,10 @@ struct sim_reply {
     int status;                  /* 0: close the connection without an answer */
     char *body;                  /* malloc'd JSON text, owned by the reply */
     char retry_after[64];        /* Retry-After header value, "" for none */
-    int delay_ms;                /* wait this long before answering */
-    bool deferred;               /* a delay-only fault: after delay_ms call sim_execute */
+    int delay_ms;                /* wait this long before answering (faults' delayMs plus the
+                                    tenant's latencyMs +/- jitterMs) */
+    bool deferred;               /* after delay_ms call sim_execute (a delay-only fault, or
+                                    latency: the request reaches PEMS after it) */
 };
 
 struct sim *sim_new(void);
@@ -46,6 +48,8 @@ void sim_free(struct sim *s);
 
 void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
                  struct sim_reply *rep);
+/* Once the answer to a sim_request is queued: the request is no longer in flight. */
+void sim_request_done(struct sim *s, const char *tenant);
 /* Second half of a request whose reply came back deferred. */
 void sim_execute(struct sim *s, const char *tenant, const struct sim_req *rq,
                  struct sim_reply *rep);

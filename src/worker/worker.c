@@ -151,6 +151,23 @@ static void wait_for(struct worker *w, int64_t ns)
 
 /* ---- heartbeat and batch stats ---- */
 
+/* Rows of workers not seen for three schedule periods are dead workers' (README, Operating it). */
+static void prune_heartbeats(struct worker *w)
+{
+    time_t after = cron_next(w->cron, w->next_cron, w->cfg->write_sync_tz);
+    char keep[32];
+    snprintf(keep, sizeof keep, "%lld",
+             (long long)(after == (time_t)-1 ? 0 : 3 * (after - w->next_cron)));
+    const char *params[] = { keep };
+    PGresult *res = db_query(w->db, "prune_heartbeats",
+                             "SELECT pems_prune_heartbeats($1::double precision)", 1, params);
+    if (!res)
+        return;
+    if (atoi(PQgetvalue(res, 0, 0)) > 0)
+        log_info("heartbeats_pruned", "rows=%s keep_s=%s", PQgetvalue(res, 0, 0), keep);
+    PQclear(res);
+}
+
 static void heartbeat(struct worker *w, const char *state, bool starting, bool ran)
 {
     char pid[16], next[32];
@@ -170,6 +187,8 @@ static void heartbeat(struct worker *w, const char *state, bool starting, bool r
                 "  next_sync_at = coalesce(EXCLUDED.next_sync_at, worker_heartbeats.next_sync_at)",
                 7, params) != DB_OK)
         log_debug("heartbeat_not_recorded", "error=\"%s\"", db_errmsg(w->db));
+    else if (starting || ran)
+        prune_heartbeats(w);
     /* also when it failed: the next try is a heartbeat interval away, not at once */
     w->last_heartbeat_ns = mono_ns();
 }
