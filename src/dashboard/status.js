@@ -70,6 +70,10 @@ export class StatusView {
   render(s) {
     const prev = this.last;
     this.last = s;
+    if (!prev) {
+      this.toldSyncAt = s.lastSyncAt;
+      this.toldAt = 0;
+    }
     setText($('st-queued'), fmtNumber(s.totalQueued));
     setText($('st-processing'), fmtNumber(s.processing));
     setText($('st-completed'), fmtNumber(s.completed));
@@ -81,8 +85,12 @@ export class StatusView {
     const health = $('health');
     health.className = `health ${s.health || ''}`;
     setText(health, s.health ? `Health: ${s.health}` : '');
-    // a sync finished since the last look: tell it (not on the first load of an organization)
-    if (prev && s.lastSyncAt && s.lastSyncAt !== prev.lastSyncAt) {
+    // a sync finished since the last look: tell it once the queue is idle (or every 30 s of a
+    // long drain), not on the first load of an organization
+    if (prev && s.lastSyncAt && s.lastSyncAt !== this.toldSyncAt
+        && (!s.totalQueued && !s.processing || Date.now() - this.toldAt > 30000)) {
+      this.toldSyncAt = s.lastSyncAt;
+      this.toldAt = Date.now();
       const parts = [`${fmtNumber(s.completed)} completed`];
       if (s.failed) parts.push(`${fmtNumber(s.failed)} failed`);
       if (s.totalQueued) parts.push(`${fmtNumber(s.totalQueued)} still queued`);
