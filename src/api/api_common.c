@@ -137,10 +137,3 @@ void api_iso_time(char out[32], long long epoch_ms)
     memcpy(out, buf, 31);
     out[31] = '\0';
 }
-
-long long api_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

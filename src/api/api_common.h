@@ -40,6 +40,5 @@ time_t api_next_run(struct api_ctx *ctx, time_t now);
 
 /* ISO 8601 UTC with milliseconds and Z */
 void api_iso_time(char out[32], long long epoch_ms);
-long long api_now_ms(void);
 
 #endif

@@ -29,9 +29,9 @@ static const struct api_field list_fields[] = {
 static const char list_sql[] =
     "SELECT a.user_ok, a.perms, a.total, c.doc, a.version FROM ("
     "  SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid) AS user_ok,"
-    "   p.permissions::text AS perms, p.permissions && ARRAY[$3::text, 'Admin'] AS allowed,"
+    "   p.permissions::text AS perms, pems_has_permission(p.permissions, $3) AS allowed,"
     "   (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid),"
-    "   CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN"
+    "   CASE WHEN pems_has_permission(p.permissions, $3) THEN"
     "    (SELECT count(*) FROM pfa_sync_conflict WHERE organization_id = $2::uuid"
     "     AND ($4::text IS NULL OR status = $4)) END AS total"
     "  FROM (SELECT 1) one LEFT JOIN user_organizations p"
@@ -52,8 +52,6 @@ static const char version_sql[] =
 
 #define PAGE_CACHE_SLOTS 8
 #define PAGE_CACHE_BYTES (256 * 1024)
-
-static const char page_type[] = "application/json; charset=utf-8";
 
 /* The page of res (its rows' docs), sent, and cached under key (unless NULL) when res
  * carries a version. */
@@ -83,7 +81,7 @@ static void send_page(struct api_ctx *ctx, struct http_request *req, PGresult *r
     at = stpcpy(at, mid);
     at = stpcpy(at, total);
     at = stpcpy(at, "}");
-    http_send_raw(req, 200, page_type, NULL, page, (size_t)(at - page));
+    http_send_json_etag(req, page, (size_t)(at - page));
     if (key && !PQgetisnull(res, 0, 4)) {
         if (!ctx->conflict_pages)
             ctx->conflict_pages = page_cache_new(PAGE_CACHE_SLOTS, PAGE_CACHE_BYTES);
@@ -140,7 +138,7 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
                              &len);
         PQclear(res);
         if (page) {
-            http_send_raw(req, 200, page_type, NULL, page, len);
+            http_send_json_etag(req, page, len);
             return;
         }
     }

@@ -167,7 +167,7 @@ void api_modification_get(struct api_ctx *ctx, struct http_request *req)
     PGresult *res = db_query(
         ctx->db, "modification_get",
         "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
-        " CASE WHEN p.permissions && ARRAY[$3::text, 'Admin']"
+        " CASE WHEN pems_has_permission(p.permissions, $3)"
         " THEN pems_modification_json(m)::text END"
         " FROM (SELECT 1) one"
         " LEFT JOIN pfa_modification m ON m.id = $2::uuid"
@@ -212,7 +212,7 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
     PGresult *res = db_query(
         ctx->db, "modifications_list",
         "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
-        " CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN json_build_object("
+        " CASE WHEN pems_has_permission(p.permissions, $3) THEN json_build_object("
         "  'modifications', coalesce((SELECT json_agg(pems_modification_json(m)"
         "    ORDER BY m.created_at DESC, m.id DESC)"
         "   FROM (SELECT id FROM pfa_modification WHERE organization_id = $2::uuid"
@@ -230,6 +230,6 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
         return;
     }
     if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
-        http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
+        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
     PQclear(res);
 }

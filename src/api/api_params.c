@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 bool api_is_uuid(const char *s)
 {
@@ -136,52 +137,66 @@ static bool real_date(int y, int m, int d)
     return d <= max;
 }
 
-bool api_iso_datetime_valid(const char *s, bool *date_only)
+bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms)
 {
-    int y, mo, d, h, mi, sec = 0;
+    int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off_min = 0;
     if (!s || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
         s[7] != '-' || !digits(s + 8, 2, &d) || !real_date(y, mo, d))
         return false;
-    if (s[10] == '\0') {
-        if (date_only)
-            *date_only = true;
-        return true;
-    }
     if (date_only)
-        *date_only = false;
+        *date_only = s[10] == '\0';
     const char *p = s + 10;
-    if (*p != 'T' && *p != 't' && *p != ' ')
-        return false;
-    p++;
-    if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi) || h > 23 || mi > 59)
-        return false;
-    p += 5;
-    if (*p == ':') {
-        if (!digits(p + 1, 2, &sec) || sec > 59)
+    if (*p != '\0') {
+        if (*p != 'T' && *p != 't' && *p != ' ')
             return false;
-        p += 3;
-        if (*p == '.') {
-            p++;
-            int nd = 0;
-            while (isdigit((unsigned char)*p) && nd < 9) {
-                p++;
-                nd++;
-            }
-            if (nd == 0)
+        p++;
+        if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi) || h > 23 || mi > 59)
+            return false;
+        p += 5;
+        if (*p == ':') {
+            if (!digits(p + 1, 2, &sec) || sec > 59)
                 return false;
+            p += 3;
+            if (*p == '.') {
+                p++;
+                int nd = 0, scale = 100;
+                while (isdigit((unsigned char)*p) && nd < 9) {
+                    if (nd < 3) {
+                        ms += (*p - '0') * scale;
+                        scale /= 10;
+                    }
+                    p++;
+                    nd++;
+                }
+                if (nd == 0)
+                    return false;
+            }
+        }
+        /* no zone: UTC (every database session runs in UTC) */
+        if (*p == 'Z' || *p == 'z') {
+            if (p[1] != '\0')
+                return false;
+        } else if (*p == '+' || *p == '-') {
+            int oh, om;
+            if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 14 ||
+                om > 59 || p[6] != '\0')
+                return false;
+            off_min = (*p == '+' ? 1 : -1) * (oh * 60 + om);
+        } else if (*p != '\0') {
+            return false;
         }
     }
-    /* no zone: UTC (every database session runs in UTC) */
-    if (*p == '\0' || ((*p == 'Z' || *p == 'z') && p[1] == '\0'))
-        return true;
-    if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 14 ||
-            om > 59 || p[6] != '\0')
-            return false;
-        return true;
+    if (epoch_ms) {
+        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                         .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+        *epoch_ms = ((long long)timegm(&tm) - off_min * 60LL) * 1000 + ms;
     }
-    return false;
+    return true;
+}
+
+bool api_iso_datetime_valid(const char *s, bool *date_only)
+{
+    return api_iso_datetime_parse(s, date_only, NULL);
 }
 
 bool api_parse_long(const char *s, long lo, long hi, long *out)
@@ -259,14 +274,14 @@ int api_query_parse(const char *qs, struct query_params *q)
             const char *eq = memchr(p, '=', seglen);
             size_t nlen = eq ? (size_t)(eq - p) : seglen;
             int w = url_decode(p, nlen, q->buf + used, sizeof q->buf - used);
-            if (w < 0)
+            if (w < 0 || !api_utf8_valid(q->buf + used, (size_t)w))
                 return -1;
             q->name[q->n] = q->buf + used;
             used += (size_t)w + 1;
             const char *v = eq ? eq + 1 : p + seglen;
             size_t vlen = eq ? seglen - nlen - 1 : 0;
             w = url_decode(v, vlen, q->buf + used, sizeof q->buf - used);
-            if (w < 0)
+            if (w < 0 || !api_utf8_valid(q->buf + used, (size_t)w))
                 return -1;
             q->value[q->n] = q->buf + used;
             used += (size_t)w + 1;
@@ -451,4 +466,45 @@ int api_check_body(const json_t *body, const struct api_field *fields, size_t n,
         }
     }
     return added;
+}
+
+/* RFC 9110 If-None-Match: "*" or a list of entity tags, compared weakly (nginx may send a
+ * compressed body's tag as W/"..."). */
+bool api_etag_matches(const char *if_none_match, const char *etag)
+{
+    if (!if_none_match || !etag)
+        return false;
+    if (etag[0] == 'W' && etag[1] == '/')
+        etag += 2;
+    size_t elen = strlen(etag);
+    const char *p = if_none_match;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            return false;
+        if (*p == '*')
+            return true;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p != '"')
+            return false;
+        const char *end = strchr(p + 1, '"');
+        if (!end)
+            return false;
+        if ((size_t)(end + 1 - p) == elen && memcmp(p, etag, elen) == 0)
+            return true;
+        p = end + 1;
+    }
+}
+
+void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE])
+{
+    /* FNV-1a, 64 bits: a page's tag only has to change when its bytes do */
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)body[i];
+        h *= 1099511628211ULL;
+    }
+    snprintf(out, API_ETAG_SIZE, "\"%016llx%08zx\"", h, len & 0xffffffffu);
 }

@@ -24,6 +24,8 @@ bool api_content_type_is_json(const char *ct);
 /* YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM] (no zone: UTC); real calendar
  * values only. */
 bool api_iso_datetime_valid(const char *s, bool *date_only);
+/* The same, giving the instant as milliseconds since the epoch (a date alone: its midnight UTC). */
+bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms);
 
 /* Whole decimal integer in [lo, hi]. */
 bool api_parse_long(const char *s, long lo, long hi, long *out);
@@ -35,8 +37,14 @@ struct query_params {
     const char *value[API_MAX_QUERY_PARAMS];
     char buf[2048];
 };
-/* 0 ok; -1 malformed (bad %-escape, too long, too many params). */
+/* 0 ok; -1 malformed (bad %-escape, a name or value that is not UTF-8, too long, too many
+ * params). */
 int api_query_parse(const char *qs, struct query_params *q);
+
+/* Conditional GET: an entity tag of a body, and whether an If-None-Match header names it. */
+#define API_ETAG_SIZE 28
+void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE]);
+bool api_etag_matches(const char *if_none_match, const char *etag);
 
 /* Declarative checks for query parameters and JSON bodies; failures append
  * {"field","message"} objects to details. */

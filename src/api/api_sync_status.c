@@ -21,7 +21,7 @@ static const struct api_field fields[] = {
  * STATUS_FIGURES_SCANNED (the queue itself, when a filter narrows it). */
 #define STATUS_SQL(figures)                                                                    \
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"           \
-    " CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN ("                              \
+    " CASE WHEN pems_has_permission(p.permissions, $3) THEN ("                              \
     "  SELECT json_build_object("                                                              \
     "   'totalQueued', s.pending, 'processing', s.processing, 'completed', s.completed,"       \
     "   'failed', s.failed, 'avgSyncTime', s.avg_ms, 'lastSyncAt', pems_iso(s.last_sync),"     \
@@ -118,6 +118,6 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         return;
     }
     if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
-        http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
+        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
     PQclear(res);
 }

@@ -2,6 +2,7 @@
 #include "api_params.h"
 #include "auth.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,7 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
     if (db_commit(ctx->db) != DB_OK)
         goto db_fail;
 
-    long long now = api_now_ms();
+    long long now = util_wall_ms();
     char eta[32], job[96];
     api_iso_time(eta, now + (long long)queued * 1000 / rps);
     snprintf(job, sizeof job, "write-sync-%lld-%s", now, org);

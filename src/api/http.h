@@ -19,6 +19,7 @@ struct http_request {
     const char *query;          /* never NULL */
     const char *content_type;   /* may be NULL */
     const char *authorization;  /* may be NULL */
+    const char *if_none_match;  /* may be NULL */
     char path[HTTP_MAX_PATH];   /* without query string */
 
     enum http_body_state body_state;
@@ -46,6 +47,9 @@ const char *http_param(const struct http_request *req, const char *name);
 void http_send_raw(struct http_request *req, int status, const char *content_type,
                    const char *extra_headers, const char *body, size_t len);
 void http_send_json_text(struct http_request *req, int status, const char *json);
+/* A 200 JSON body a client may poll for: sent with its ETag and Cache-Control private,
+ * no-cache; 304 without the body when If-None-Match names that tag. */
+void http_send_json_etag(struct http_request *req, const char *json, size_t len);
 /* steals body */
 void http_send_json(struct http_request *req, int status, json_t *body);
 /* steals details (may be NULL = []) */

@@ -7,6 +7,8 @@
 #include "api_queue.h"
 #include "api_sync_status.h"
 #include "api_write_sync.h"
+#include "api_organizations.h"
+#include "api_sync_history.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +23,8 @@ static const struct route routes[] = {
     { "GET", "/api/pems/modifications/:id", api_modification_get, PERM_READ, true },
     { "POST", "/api/pems/queue/:itemId/retry", api_queue_retry, PERM_SYNC, true },
     { "POST", "/api/pems/queue/:itemId/cancel", api_queue_cancel, PERM_SYNC, true },
+    { "GET", "/api/pems/organizations", api_organizations, PERM_NONE, true },
+    { "GET", "/api/pems/sync-history", api_sync_history, PERM_READ, true },
     { "GET", "/api/pems/health", api_health, PERM_NONE, false },
     { "GET", "/api/pems/metrics", api_metrics, PERM_NONE, false },
 };
@@ -84,6 +88,8 @@ enum route_match router_match(const char *method, const char *path, struct http_
     if (n > 1 && norm[n - 1] == '/')
         norm[n - 1] = '\0';   /* one trailing slash is the same resource */
 
+    /* every GET route answers HEAD (the response writer sends no body) */
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     bool path_known = false;
     size_t used = 0;
     if (allowlen)
@@ -91,15 +97,16 @@ enum route_match router_match(const char *method, const char *path, struct http_
     for (size_t i = 0; i < NROUTES; i++) {
         if (!pattern_match(routes[i].pattern, norm, NULL))
             continue;
-        if (strcmp(routes[i].method, method) == 0) {
+        if (strcmp(routes[i].method, want) == 0) {
             pattern_match(routes[i].pattern, norm, req);
             *out = &routes[i];
             return ROUTE_FOUND;
         }
         path_known = true;
         if (used < allowlen) {
-            int w = snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "",
-                             routes[i].method);
+            bool get = strcmp(routes[i].method, "GET") == 0;
+            int w = snprintf(allow + used, allowlen - used, "%s%s%s", used ? ", " : "",
+                             routes[i].method, get ? ", HEAD" : "");
             if (w > 0)
                 used += (size_t)w;
         }

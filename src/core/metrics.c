@@ -1,6 +1,7 @@
 #include "metrics.h"
 #include "metrics_render.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,19 +168,6 @@ void metrics_sync_item(const char *result)
             add(&mf->sync_items[i], 1);
 }
 
-static void label_escaped(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', out);
-        if (*s == '\n') {
-            fputs("\\n", out);
-            continue;
-        }
-        fputc(*s, out);
-    }
-}
-
 /* Slots that name the same route (a claiming race) are merged: the first one prints all. */
 static bool first_slot_of(int idx)
 {
@@ -207,7 +195,7 @@ static void render_http(FILE *out)
             if (!n)
                 continue;
             fputs("pems_http_requests_total{route=\"", out);
-            label_escaped(out, r->pattern);
+            util_label_write(out, r->pattern);
             fprintf(out, "\",status=\"%d\"} %llu\n", s + M_STATUS_MIN, (unsigned long long)n);
         }
     }
@@ -232,20 +220,20 @@ static void render_http(FILE *out)
         for (size_t b = 0; b < M_BUCKETS; b++) {
             cum += buckets[b];
             fputs("pems_http_request_duration_seconds_bucket{route=\"", out);
-            label_escaped(out, r->pattern);
+            util_label_write(out, r->pattern);
             fprintf(out, "\",le=\"%g\"} %llu\n", bucket_bounds[b], (unsigned long long)cum);
         }
         /* count is read after the buckets, so +Inf never falls below the last bucket */
         if (count < cum)
             count = cum;
         fputs("pems_http_request_duration_seconds_bucket{route=\"", out);
-        label_escaped(out, r->pattern);
+        util_label_write(out, r->pattern);
         fprintf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)count);
         fputs("pems_http_request_duration_seconds_sum{route=\"", out);
-        label_escaped(out, r->pattern);
+        util_label_write(out, r->pattern);
         fprintf(out, "\"} %.9f\n", (double)sum_ns / 1e9);
         fputs("pems_http_request_duration_seconds_count{route=\"", out);
-        label_escaped(out, r->pattern);
+        util_label_write(out, r->pattern);
         fprintf(out, "\"} %llu\n", (unsigned long long)count);
     }
 }

@@ -40,6 +40,9 @@ bool config_is_development(const struct pems_config *cfg);
 #define CONFIG_NEED_DB      0x1
 #define CONFIG_NEED_JWT     0x2
 #define CONFIG_NEED_CRYPTO  0x4
+#define CONFIG_NEED_SCHEDULE 0x8   /* PEMS_WRITE_SYNC_SCHEDULE parses, PEMS_WRITE_SYNC_TZ exists */
+/* everything pemsd's children need: pemsd checks it before it forks */
+#define CONFIG_NEED_ALL (CONFIG_NEED_DB | CONFIG_NEED_JWT | CONFIG_NEED_CRYPTO | CONFIG_NEED_SCHEDULE)
 int config_require(const struct pems_config *cfg, unsigned need, char *err, size_t errlen);
 
 /* Sets up logging from cfg for program prog. */

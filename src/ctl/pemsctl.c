@@ -2,6 +2,7 @@
  * stdout; errors go to stderr with exit 1 (failure) or 2 (usage). */
 #include "build_config.h"
 #include "audit.h"
+#include "cli.h"
 #include "pems_config.h"
 #include "crypto.h"
 #include "db.h"
@@ -10,9 +11,11 @@
 #include "migrate.h"
 #include "pems_server.h"
 #include "queue_actions.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -22,8 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
 #define ACTOR "pemsctl"
 #define MAX_OPTS 16
 #define MAX_ARGS 4
@@ -41,6 +42,7 @@ struct options {
 struct ctx {
     const struct command *cmd;
     struct options opt;
+    char opt_names[MAX_OPTS][32];   /* the command's option names, from its spec */
     struct pems_config cfg;
     db_t *db;
 };
@@ -101,7 +103,7 @@ static int failf(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    return EXIT_FAIL;
+    return PEMS_EXIT_FAILURE;
 }
 
 static int usage_error(const struct command *cmd, const char *fmt, ...)
@@ -117,8 +119,8 @@ static int usage_error(const struct command *cmd, const char *fmt, ...)
     if (cmd)
         fprintf(stderr, "usage: pemsctl %s %s\n", cmd->name, cmd->usage);
     else
-        fputs("run 'pemsctl help' for the list of commands\n", stderr);
-    return EXIT_USAGE;
+        fputs("Try 'pemsctl --help' for more information.\n", stderr);
+    return PEMS_EXIT_USAGE;
 }
 
 static int db_failure(struct ctx *c, const char *what)
@@ -131,36 +133,24 @@ static int db_failure(struct ctx *c, const char *what)
 
 static void print_usage(FILE *f)
 {
-    fputs("usage: pemsctl [-c CONFIG_FILE] COMMAND [OPTIONS]\n\ncommands:\n", f);
+    fputs("Usage: pemsctl [-c FILE] COMMAND [OPTION]... [ARG]...\n"
+          "The pems-sync operator's tool: organizations, users, PEMS servers, the write\n"
+          "queue. A command prints its result alone on stdout (an id, a token, rows);\n"
+          "errors go to stderr.\n"
+          "\n"
+          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
+          "  -h, --help         show this help and exit\n"
+          "  -V, --version      show the version and exit\n"
+          "\n"
+          "Commands (pemsctl help COMMAND, or pemsctl COMMAND --help, for one):\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %s %s\n      %s\n", commands[i].name, commands[i].usage,
                 commands[i].summary);
     fputs("\nSettings come from the environment (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, "
-          "PEMS_SQL_DIR, ...);\n-c reads KEY=value lines from a file, the environment wins.\n",
+          "PEMS_SQL_DIR, ...);\n-c reads KEY=value lines from a file, the environment wins.\n"
+          "Exit status: 0 done, 1 failed, 2 usage error.\n"
+          "See pemsctl(1) and pems.conf(5).\n",
           f);
-}
-
-static bool is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static const char *opt(const struct ctx *c, const char *name)
@@ -179,64 +169,64 @@ static bool flag(const struct ctx *c, const char *name)
     return false;
 }
 
-/* Finds name in the command's option spec: 1 takes a value, 0 flag, -1 unknown. */
-static int option_kind(const struct command *cmd, const char *name, size_t len)
+/* The command's option spec ("name=" takes a value, "name" is a flag) as getopt_long's table;
+ * each option's val is OPT_BASE + its index. -1 when the spec does not fit. */
+#define OPT_BASE 256
+static int build_longopts(struct ctx *c, struct option *lo, size_t cap)
 {
-    const char *p = cmd->options;
+    const char *p = c->cmd->options;
+    size_t n = 0;
     while (*p) {
         while (*p == ' ')
             p++;
-        size_t n = strcspn(p, " =");
-        bool valued = p[n] == '=';
-        if (n && n == len && strncmp(p, name, len) == 0)
-            return valued ? 1 : 0;
-        p += n + (valued ? 1 : 0);
+        size_t len = strcspn(p, " =");
+        if (!len)
+            break;
+        if (n + 2 > cap || n >= MAX_OPTS || len >= sizeof c->opt_names[0])
+            return -1;
+        memcpy(c->opt_names[n], p, len);
+        c->opt_names[n][len] = '\0';
+        bool valued = p[len] == '=';
+        lo[n] = (struct option){ c->opt_names[n], valued ? required_argument : no_argument, NULL,
+                                 OPT_BASE + (int)n };
+        n++;
+        p += len + (valued ? 1 : 0);
     }
-    return -1;
+    lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+    lo[n] = (struct option){ 0 };
+    return 0;
 }
 
-/* --name value, --name=value, flags, and positional arguments. 1 = --help asked. */
+/* getopt_long over the command's words (argv[0] is the command's last word): --name value,
+ * --name=value, flags, and positional arguments. 1 = --help asked, -rc on a usage error. */
 static int parse_options(struct ctx *c, int argc, char **argv)
 {
     const struct command *cmd = c->cmd;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+    struct option lo[MAX_OPTS + 2];
+    if (build_longopts(c, lo, sizeof lo / sizeof lo[0]) < 0)
+        return -failf("internal error: the options of '%s' do not fit", cmd->name);
+    optind = 0;   /* glibc: start over, this is a second scan */
+    opterr = 0;
+    int r;
+    while ((r = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        if (r == 'h')
             return 1;
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            if (cmd->nargs >= 0 && c->opt.nargs >= cmd->nargs)
-                return -usage_error(cmd, "unexpected argument '%s'", a);
-            if (c->opt.nargs == MAX_ARGS)
-                return -usage_error(cmd, "too many arguments");
-            c->opt.args[c->opt.nargs++] = a;
-            continue;
+        if (r < OPT_BASE) {
+            char msg[256];
+            cli_getopt_message(r, argv, lo, msg, sizeof msg);
+            return -usage_error(cmd, "%s", msg);
         }
-        const char *name = a + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        int kind = option_kind(cmd, name, len);
-        if (kind < 0)
-            return -usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
-        const char *value = NULL;
-        if (kind == 1) {
-            if (eq)
-                value = eq + 1;
-            else if (i + 1 < argc)
-                value = argv[++i];
-            else
-                return -usage_error(cmd, "option '--%.*s' needs a value", (int)len, name);
-        } else if (eq) {
-            return -usage_error(cmd, "option '--%.*s' takes no value", (int)len, name);
-        }
+        const char *name = lo[r - OPT_BASE].name;
         for (int k = 0; k < c->opt.n; k++)
-            if (strlen(c->opt.names[k]) == len && !strncmp(c->opt.names[k], name, len))
-                return -usage_error(cmd, "option '--%.*s' given twice", (int)len, name);
-        if (c->opt.n == MAX_OPTS)
-            return -usage_error(cmd, "too many options");
-        /* cut at the '=' so opt() compares whole names */
-        if (eq)
-            argv[i][2 + len] = '\0';
+            if (!strcmp(c->opt.names[k], name))
+                return -usage_error(cmd, "option '--%s' given twice", name);
         c->opt.names[c->opt.n] = name;
-        c->opt.values[c->opt.n++] = value;
+        c->opt.values[c->opt.n++] = optarg;
+    }
+    for (int i = optind; i < argc; i++) {
+        if ((cmd->nargs >= 0 && c->opt.nargs >= cmd->nargs) || c->opt.nargs == MAX_ARGS)
+            return -usage_error(cmd, "unexpected argument '%s'", argv[i]);
+        c->opt.args[c->opt.nargs++] = argv[i];
     }
     if (cmd->nargs >= 0 && c->opt.nargs < cmd->nargs)
         return -usage_error(cmd, "missing argument");
@@ -311,7 +301,7 @@ static int cmd_org_add(struct ctx *c)
     const char *params[] = { opt(c, "code"), opt(c, "name") };
     json_t *after = NULL;
     PGresult *res = NULL;
-    rc = EXIT_FAIL;
+    rc = PEMS_EXIT_FAILURE;
     if (db_begin(c->db) != DB_OK)
         return db_failure(c, "org add");
     res = db_query(c->db, NULL,
@@ -336,7 +326,7 @@ static int cmd_org_add(struct ctx *c)
         rc = db_failure(c, "org add");
         goto cleanup;
     }
-    rc = print_line(id) ? 0 : EXIT_FAIL;
+    rc = print_line(id) ? 0 : PEMS_EXIT_FAILURE;
 cleanup:
     PQclear(res);
     json_decref(after);
@@ -415,7 +405,7 @@ static int cmd_user_add(struct ctx *c)
     if (rc)
         return rc;
     const char *username = opt(c, "username"), *email = opt(c, "email"), *org = opt(c, "org");
-    if (!is_uuid(org))
+    if (!util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (!valid_email(email))
         return usage_error(c->cmd, "--email '%s' is not an email address", email);
@@ -425,7 +415,7 @@ static int cmd_user_add(struct ctx *c)
         return rc;
     PGresult *res = NULL;
     char user_id[37] = "";
-    rc = EXIT_FAIL;
+    rc = PEMS_EXIT_FAILURE;
 
     if (db_begin(c->db) != DB_OK) {
         rc = db_failure(c, "user add");
@@ -501,7 +491,7 @@ static int cmd_user_add(struct ctx *c)
         rc = db_failure(c, "user add");
         goto cleanup;
     }
-    rc = print_line(user_id) ? 0 : EXIT_FAIL;
+    rc = print_line(user_id) ? 0 : PEMS_EXIT_FAILURE;
 cleanup:
     PQclear(res);
     json_decref(perms);
@@ -535,7 +525,7 @@ static int cmd_server_add(struct ctx *c)
         return rc;
     const char *org = opt(c, "org"), *url = opt(c, "url"), *user = opt(c, "user");
     const char *password = opt(c, "password"), *api_key = opt(c, "api-key");
-    if (!is_uuid(org))
+    if (!util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return usage_error(c->cmd, "--url must start with http:// or https://");
@@ -546,7 +536,7 @@ static int cmd_server_add(struct ctx *c)
     if (api_key && !*api_key)
         return usage_error(c->cmd, "--api-key must not be empty");
     long rps = 10;
-    if (opt(c, "rps") && parse_long(opt(c, "rps"), 1, 100000, &rps) < 0)
+    if (opt(c, "rps") && !util_parse_long(opt(c, "rps"), 1, 100000, &rps))
         return usage_error(c->cmd, "--rps must be an integer between 1 and 100000");
     unsigned char key[CRYPTO_KEY_LEN];
     if (crypto_key_from_hex(c->cfg.encryption_key, key) < 0)
@@ -560,7 +550,7 @@ static int cmd_server_add(struct ctx *c)
     enum pems_auth auth = api_key ? PEMS_AUTH_API_KEY : PEMS_AUTH_BASIC;
     char id[37] = "";
     json_t *before = NULL, *after = NULL;
-    rc = EXIT_FAIL;
+    rc = PEMS_EXIT_FAILURE;
     const char *porg[] = { org };
     PGresult *res = NULL;
     if (db_begin(c->db) != DB_OK ||
@@ -606,7 +596,7 @@ static int cmd_server_add(struct ctx *c)
         rc = db_failure(c, "server add");
         goto cleanup;
     }
-    rc = print_line(id) ? 0 : EXIT_FAIL;
+    rc = print_line(id) ? 0 : PEMS_EXIT_FAILURE;
 cleanup:
     PQclear(res);
     json_decref(before);
@@ -623,10 +613,10 @@ static int cmd_token(struct ctx *c)
     if (rc)
         return rc;
     const char *user = opt(c, "user");
-    if (!is_uuid(user))
+    if (!util_is_uuid(user))
         return usage_error(c->cmd, "--user must be a user id (uuid), got '%s'", user);
     long ttl = 3600;
-    if (opt(c, "ttl") && parse_long(opt(c, "ttl"), 1, 10L * 366 * 24 * 3600, &ttl) < 0)
+    if (opt(c, "ttl") && !util_parse_long(opt(c, "ttl"), 1, 10L * 366 * 24 * 3600, &ttl))
         return usage_error(c->cmd, "--ttl must be a positive number of seconds");
     const char *params[] = { user };
     PGresult *res = db_query(c->db, NULL, "SELECT id FROM users WHERE id = $1", 1, params);
@@ -642,7 +632,7 @@ static int cmd_token(struct ctx *c)
     char *tok = jwt_mint_hs256(c->cfg.jwt_secret, sub, ttl, time(NULL));
     if (!tok)
         return failf("token: cannot sign the token");
-    rc = print_line(tok) ? 0 : EXIT_FAIL;
+    rc = print_line(tok) ? 0 : PEMS_EXIT_FAILURE;
     free(tok);
     return rc;
 }
@@ -878,7 +868,7 @@ static void status_print_text(const json_t *st)
 static int cmd_status(struct ctx *c)
 {
     const char *org = opt(c, "org");
-    if (org && !is_uuid(org))
+    if (org && !util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (db_exec(c->db, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) !=
         DB_OK)
@@ -894,7 +884,7 @@ static int cmd_status(struct ctx *c)
     int rc = 0;
     if (flag(c, "json")) {
         char *s = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        rc = s && print_line(s) ? 0 : EXIT_FAIL;
+        rc = s && print_line(s) ? 0 : PEMS_EXIT_FAILURE;
         free(s);
     } else {
         status_print_text(st);
@@ -912,7 +902,7 @@ static int queue_action(struct ctx *c, bool retry)
     const char *name = retry ? "retry" : "cancel";
     switch (r) {
     case QUEUE_ACTION_OK:
-        return print_line(mod) ? 0 : EXIT_FAIL;
+        return print_line(mod) ? 0 : PEMS_EXIT_FAILURE;
     case QUEUE_ACTION_NOT_FOUND:
         return failf("%s: queue item %s not found", name, item);
     case QUEUE_ACTION_WRONG_STATE: {
@@ -972,25 +962,26 @@ static const struct command *find_command(int argc, char **argv, int *used, bool
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-            if (++i == argc)
-                return usage_error(NULL, "-c needs a file");
-            config_path = argv[i];
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            print_usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--version")) {
-            printf("pemsctl %s\n", PACKAGE_VERSION);
-            return 0;
-        } else {
-            return usage_error(NULL, "unknown option '%s'", argv[i]);
+    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
+    int r;
+    opterr = 0;
+    /* "+": the options before the command are pemsctl's, the rest are the command's */
+    while ((r = getopt_long(argc, argv, "+" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (r) {
+        case 'c': config_path = optarg; break;
+        case 'h': print_usage(stdout); return PEMS_EXIT_OK;
+        case 'V': cli_print_version("pemsctl"); return PEMS_EXIT_OK;
+        default: {
+            char msg[256];
+            cli_getopt_message(r, argv, longopts, msg, sizeof msg);
+            return usage_error(NULL, "%s", msg);
+        }
         }
     }
+    int i = optind;
     if (i == argc) {
         print_usage(stderr);
-        return EXIT_USAGE;
+        return PEMS_EXIT_USAGE;
     }
     int used = 0;
     bool prefix;
@@ -1003,7 +994,8 @@ int main(int argc, char **argv)
                                i + 1 < argc ? argv[i + 1] : "");
         return usage_error(NULL, "unknown command '%s'", argv[i]);
     }
-    int prc = parse_options(&c, argc - i - used, argv + i + used);
+    /* the command's last word stands in for argv[0] */
+    int prc = parse_options(&c, argc - i - used + 1, argv + i + used - 1);
     if (prc == 1) {
         printf("usage: pemsctl %s %s\n    %s\n", c.cmd->name, c.cmd->usage, c.cmd->summary);
         return 0;
@@ -1016,7 +1008,7 @@ int main(int argc, char **argv)
         config_free(&c.cfg);
         return failf("%s", err);
     }
-    int rc = EXIT_FAIL;
+    int rc = PEMS_EXIT_FAILURE;
     if (config_require(&c.cfg, c.cmd->need, err, sizeof err) < 0) {
         rc = failf("%s", err);
         goto cleanup;

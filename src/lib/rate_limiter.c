@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define NS_PER_S 1000000000LL
 
@@ -164,12 +163,4 @@ void rate_limiter_seed(struct rate_limiter *rl, const int64_t *starts, int n)
     memcpy(copy, starts, (size_t)n * sizeof *copy);
     load_window(rl, copy, n);
     free(copy);
-}
-
-int64_t rate_limiter_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }

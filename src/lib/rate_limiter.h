@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 /* At most `rps` request starts in any one-second interval (a sliding window, not a bucket
- * that may burst 2x at a refill edge). Times are wall-clock nanoseconds so a window can be
+ * that may burst 2x at a refill edge). Times are wall-clock nanoseconds (util_wall_ns) so a window can be
  * handed from one worker process to another through the database. */
 struct rate_limiter;
 
@@ -25,8 +25,5 @@ int64_t rate_limiter_paused_until(const struct rate_limiter *rl);
 int rate_limiter_recent(const struct rate_limiter *rl, int64_t *out, int max);
 /* Replaces the window with the newest `rps` of `starts` (any order). */
 void rate_limiter_seed(struct rate_limiter *rl, const int64_t *starts, int n);
-
-/* CLOCK_REALTIME in nanoseconds, the clock the window is kept in. */
-int64_t rate_limiter_now_ns(void);
 
 #endif

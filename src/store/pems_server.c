@@ -1,31 +1,15 @@
 #include "pems_server.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *hex_encode(const unsigned char *buf, size_t len)
 {
-    static const char digits[] = "0123456789abcdef";
     char *out = malloc(2 * len + 1);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[buf[i] >> 4];
-        out[2 * i + 1] = digits[buf[i] & 0xf];
-    }
-    out[2 * len] = '\0';
+    if (out)
+        util_hex_encode(buf, len, out);
     return out;
 }
 
@@ -40,13 +24,9 @@ static unsigned char *hex_decode(const char *s, size_t *len)
     unsigned char *out = malloc(n / 2 + 1);
     if (!out)
         return NULL;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            free(out);
-            return NULL;
-        }
-        out[i] = (unsigned char)(hi << 4 | lo);
+    if (!util_hex_decode(s, out, n / 2)) {
+        free(out);
+        return NULL;
     }
     *len = n / 2;
     return out;

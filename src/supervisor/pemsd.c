@@ -3,13 +3,16 @@
  * any that dies (with backoff), drains them on SIGTERM/SIGINT and replaces them on SIGHUP.
  * Signal handlers only set flags; everything else happens in the main loop, which waits in
  * ppoll() with the signals unblocked only there, so no signal is ever missed or raced. */
+#include "cli.h"
 #include "pems_config.h"
 #include "log.h"
 #include "supervisor.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -61,6 +64,7 @@ struct pemsd {
     struct restart_policy policy;
     bool shutting_down;
     long long shutdown_deadline_ms;
+    int exit_status;        /* non-zero once a child refused its configuration */
 };
 
 static volatile sig_atomic_t got_sigchld, got_sigterm, got_sighup;
@@ -72,13 +76,6 @@ static void on_signal(int sig)
     case SIGHUP: got_sighup = 1; break;
     default: got_sigterm = 1; break;
     }
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void strv_free(char **v)
@@ -232,7 +229,7 @@ static pid_t spawn(struct pemsd *d, enum child_kind kind)
 
 static void slot_start(struct pemsd *d, struct slot *s)
 {
-    long long now = now_ms();
+    long long now = util_mono_ms();
     pid_t pid = spawn(d, s->kind);
     if (pid < 0) {
         s->pid = 0;
@@ -258,7 +255,7 @@ static void retire(struct pemsd *d, pid_t pid, enum child_kind kind)
     }
     kill(pid, SIGTERM);
     d->retiring[d->nretiring++] = (struct retiring){
-        .pid = pid, .kind = kind, .kill_at_ms = now_ms() + d->cfg.shutdown_timeout * 1000LL,
+        .pid = pid, .kind = kind, .kill_at_ms = util_mono_ms() + d->cfg.shutdown_timeout * 1000LL,
     };
 }
 
@@ -288,7 +285,7 @@ static void on_child_exit(struct pemsd *d, pid_t pid, int status)
 {
     char why[64];
     exit_describe(status, why, sizeof why);
-    long long now = now_ms();
+    long long now = util_mono_ms();
     for (size_t i = 0; i < d->nretiring; i++) {
         if (d->retiring[i].pid != pid)
             continue;
@@ -307,6 +304,14 @@ static void on_child_exit(struct pemsd *d, pid_t pid, int status)
         if (d->shutting_down) {
             log_info("child_exited", "child_pid=%d program=%s %s reason=shutdown uptime_ms=%ld",
                      (int)pid, kind_program[s->kind], why, uptime);
+            return;
+        }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == PEMS_EXIT_CONFIG) {
+            /* restarting cannot fix a configuration: stop, so the service manager sees it */
+            log_error("child_config_invalid", "child_pid=%d program=%s %s action=shutdown",
+                      (int)pid, kind_program[s->kind], why);
+            d->exit_status = PEMS_EXIT_CONFIG;
+            got_sigterm = 1;
             return;
         }
         long delay = restart_delay(&d->policy, &s->backoff_ms, uptime);
@@ -340,7 +345,7 @@ static void signal_all(struct pemsd *d, int sig)
 static void shutdown_begin(struct pemsd *d)
 {
     d->shutting_down = true;
-    d->shutdown_deadline_ms = now_ms() + d->cfg.shutdown_timeout * 1000LL;
+    d->shutdown_deadline_ms = util_mono_ms() + d->cfg.shutdown_timeout * 1000LL;
     log_info("shutdown_begin", "children=%zu timeout_s=%d", live_children(d),
              d->cfg.shutdown_timeout);
     /* stop holding the listening socket: once the children drained, connects are refused */
@@ -357,7 +362,7 @@ static void reload(struct pemsd *d)
     struct pems_config cfg;
     char err[512];
     if (config_load(&cfg, d->config_path, err, sizeof err) < 0 ||
-        config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
+        config_require(&cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         log_error("reload_failed", "error=\"%s\" action=keeping_current_config", err);
         config_free(&cfg);
         return;
@@ -460,7 +465,7 @@ static int run(struct pemsd *d)
             if (!d->shutting_down)
                 reload(d);
         }
-        long long now = now_ms();
+        long long now = util_mono_ms();
         if (d->shutting_down) {
             if (live_children(d) == 0)
                 break;
@@ -473,7 +478,7 @@ static int run(struct pemsd *d)
         } else {
             tick(d, now);
         }
-        int ms = next_timeout_ms(d, now_ms());
+        int ms = next_timeout_ms(d, util_mono_ms());
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
         if (ppoll(NULL, 0, &ts, &wait_mask) < 0 && errno != EINTR) {
             log_error("ppoll_failed", "error=\"%s\"", strerror(errno));
@@ -482,8 +487,11 @@ static int run(struct pemsd *d)
             return 1;
         }
     }
-    log_info("shutdown_complete", NULL);
-    return 0;
+    if (d->exit_status)
+        log_error("shutdown_complete", "exit_code=%d reason=child_config_invalid", d->exit_status);
+    else
+        log_info("shutdown_complete", NULL);
+    return d->exit_status;
 }
 
 /* spawn-fcgi hands over the bound, listening socket as fd 0 (FCGI_LISTENSOCK_FILENO) */
@@ -503,34 +511,48 @@ static int check_listen_socket(char *err, size_t errlen)
     return 0;
 }
 
-static void usage(FILE *f)
+static void usage(void)
 {
-    fprintf(f, "usage: spawn-fcgi -n -s SOCKET -M 0666 -- pemsd [-c CONFIG_FILE]\n"
-               "  supervises PEMS_FCGI_CHILDREN pems-fcgi and one pemsworker;\n"
-               "  SIGTERM/SIGINT: graceful stop, SIGHUP: reload config and replace children\n");
+    fputs("Usage: spawn-fcgi -n -s SOCKET [-M MODE] -- pemsd [OPTION]...\n"
+          "Supervise the pems-sync API: PEMS_FCGI_CHILDREN pems-fcgi processes accepting\n"
+          "FastCGI connections on the listening socket given as fd 0, and one pemsworker.\n"
+          "A child that dies is restarted with a backoff.\n"
+          "\n"
+          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
+          "  -h, --help         show this help and exit\n"
+          "  -V, --version      show the version and exit\n"
+          "\n"
+          "Signals: SIGTERM, SIGINT  stop accepting, let requests finish, exit within\n"
+          "                          PEMS_SHUTDOWN_TIMEOUT seconds\n"
+          "         SIGHUP           re-read the configuration, replace children one by one\n"
+          "Exit status: 0 stopped cleanly, 1 configuration or start-up error, 2 usage error.\n"
+          "Settings (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, ...): pems.conf(5).\n"
+          "See pemsd(8).\n",
+          stdout);
 }
 
 int main(int argc, char **argv)
 {
     struct pemsd d = { .policy = RESTART_POLICY_DEFAULT };
     char err[512];
+    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
     int opt;
-    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': d.config_path = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage(); return PEMS_EXIT_OK;
+        case 'V': cli_print_version("pemsd"); return PEMS_EXIT_OK;
+        default: return cli_getopt_error("pemsd", opt, argv, longopts);
         }
     }
-    if (optind < argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return cli_usage_error("pemsd", "unexpected argument '%s'", argv[optind]);
     if (config_load(&d.cfg, d.config_path, err, sizeof err) < 0 ||
-        config_require(&d.cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
+        config_require(&d.cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         fprintf(stderr, "pemsd: %s\n", err);
         config_free(&d.cfg);
-        return 1;
+        return PEMS_EXIT_CONFIG;
     }
     config_init_logging(&d.cfg, "pemsd");
     if (check_listen_socket(err, sizeof err) < 0) {

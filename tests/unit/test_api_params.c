@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "api_params.h"
+#include "api_sync_history.h"
 
 static void test_uuid(void)
 {
@@ -196,6 +197,83 @@ static void test_check_body(void)
                     1);
 }
 
+static void test_datetime_parse(void)
+{
+    long long ms = 0;
+    bool date_only = false;
+    CU_ASSERT_TRUE(api_iso_datetime_parse("1970-01-01", &date_only, &ms));
+    CU_ASSERT_TRUE(date_only);
+    CU_ASSERT_EQUAL(ms, 0);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("2026-01-01T10:00:00.250Z", &date_only, &ms));
+    CU_ASSERT_FALSE(date_only);
+    CU_ASSERT_EQUAL(ms, 1767261600250LL);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("2026-01-01T12:00:00+02:00", NULL, &ms));
+    CU_ASSERT_EQUAL(ms, 1767261600000LL);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("2026-01-01T08:30-01:30", NULL, &ms));
+    CU_ASSERT_EQUAL(ms, 1767261600000LL);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("1969-12-31T23:59:59Z", NULL, &ms));
+    CU_ASSERT_EQUAL(ms, -1000);
+    CU_ASSERT_FALSE(api_iso_datetime_parse("2026-01-01T10:00:00Zjunk", NULL, &ms));
+    CU_ASSERT_FALSE(api_iso_datetime_parse("2026-01-01T", NULL, &ms));
+}
+
+static void test_etag(void)
+{
+    char a[API_ETAG_SIZE], b[API_ETAG_SIZE];
+    api_etag_of("{\"a\":1}", 7, a);
+    api_etag_of("{\"a\":2}", 7, b);
+    CU_ASSERT_EQUAL(a[0], '"');
+    CU_ASSERT_EQUAL(a[strlen(a) - 1], '"');
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+    CU_ASSERT_TRUE(api_etag_matches(a, a));
+    char list[96], weak[40];
+    snprintf(list, sizeof list, "\"x\", W/%s , \"y\"", a);
+    snprintf(weak, sizeof weak, "W/%s", a);
+    CU_ASSERT_TRUE(api_etag_matches(list, a));
+    CU_ASSERT_TRUE(api_etag_matches(weak, a));
+    CU_ASSERT_TRUE(api_etag_matches("*", a));
+    CU_ASSERT_FALSE(api_etag_matches(b, a));
+    CU_ASSERT_FALSE(api_etag_matches(NULL, a));
+    CU_ASSERT_FALSE(api_etag_matches("", a));
+    CU_ASSERT_FALSE(api_etag_matches("\"unterminated", a));
+    CU_ASSERT_FALSE(api_etag_matches("bare", a));
+}
+
+static void test_query_utf8(void)
+{
+    struct query_params q;
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=%ff", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=%c3%28", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=%ed%a0%80", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("%ff=1", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=caf%c3%a9", &q), 0);
+    CU_ASSERT_STRING_EQUAL(api_query_get(&q, "pfaId"), "caf\xc3\xa9");
+}
+
+static void test_sync_history_window(void)
+{
+    struct sync_history_window w;
+    json_t *d = json_array();
+    long long now = 1767261600000LL + 30 * 60000;   /* 2026-01-01T10:30Z */
+    CU_ASSERT_TRUE(sync_history_window(NULL, NULL, NULL, now, &w, d));
+    CU_ASSERT_STRING_EQUAL(w.bucket, "hour");
+    CU_ASSERT_EQUAL(w.to_ms, now);
+    CU_ASSERT_EQUAL(w.from_ms, now - 86400000LL);
+    CU_ASSERT_EQUAL(w.buckets, 25);
+    CU_ASSERT_TRUE(sync_history_window("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z", "minute",
+                                       now, &w, d));
+    CU_ASSERT_EQUAL(w.buckets, 60);
+    CU_ASSERT_TRUE(sync_history_window("2026-01-01", "2026-01-01", "day", now, &w, d));
+    CU_ASSERT_EQUAL(w.buckets, 1);
+    CU_ASSERT_EQUAL(w.to_ms - w.from_ms, 86400000LL);
+    CU_ASSERT_EQUAL(json_array_size(d), 0);
+    CU_ASSERT_FALSE(sync_history_window("2026-01-02", "2026-01-01T00:00:00Z", NULL, now, &w, d));
+    CU_ASSERT_FALSE(sync_history_window("2020-01-01", NULL, "minute", now, &w, d));
+    CU_ASSERT_FALSE(sync_history_window("nope", NULL, NULL, now, &w, d));
+    CU_ASSERT_EQUAL(json_array_size(d), 3);
+    json_decref(d);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -208,6 +286,10 @@ int main(void)
         { "query parsing", test_query },
         { "query checks", test_check_query },
         { "body checks", test_check_body },
+        { "iso date-times to instants", test_datetime_parse },
+        { "entity tags", test_etag },
+        { "query names and values are UTF-8", test_query_utf8 },
+        { "sync-history window", test_sync_history_window },
     };
     return UNIT_RUN("api_params", NULL, tests);
 }

@@ -57,6 +57,24 @@ static void test_params(void)
     CU_ASSERT_STRING_EQUAL(http_param(&req, "itemId"), "x1");
 }
 
+static void test_head(void)
+{
+    struct http_request req;
+    const struct route *rt = NULL;
+    char allow[64];
+    memset(&req, 0, sizeof req);
+    /* every GET route answers HEAD; no other route does */
+    CU_ASSERT_EQUAL(router_match("HEAD", "/api/pems/health", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/health");
+    CU_ASSERT_EQUAL(router_match("HEAD", "/api/pems/modifications/abc", &req, &rt, allow,
+                                 sizeof allow), ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/modifications/:id");
+    CU_ASSERT_EQUAL(router_match("HEAD", "/api/pems/write-sync", &req, &rt, allow, sizeof allow),
+                    ROUTE_BAD_METHOD);
+    CU_ASSERT_STRING_EQUAL(allow, "POST");
+}
+
 static void test_not_found_and_method(void)
 {
     struct http_request req;
@@ -72,10 +90,10 @@ static void test_not_found_and_method(void)
     CU_ASSERT_EQUAL(router_match("GET", "/", &req, &rt, allow, sizeof allow), ROUTE_NOT_FOUND);
     CU_ASSERT_EQUAL(router_match("DELETE", "/api/pems/sync-status", &req, &rt, allow,
                                  sizeof allow), ROUTE_BAD_METHOD);
-    CU_ASSERT_STRING_EQUAL(allow, "GET");
+    CU_ASSERT_STRING_EQUAL(allow, "GET, HEAD");
     CU_ASSERT_EQUAL(router_match("PUT", "/api/pems/modifications", &req, &rt, allow,
                                  sizeof allow), ROUTE_BAD_METHOD);
-    CU_ASSERT_STRING_EQUAL(allow, "POST, GET");
+    CU_ASSERT_STRING_EQUAL(allow, "POST, GET, HEAD");
     CU_ASSERT_EQUAL(router_match("GET", "/api/pems/write-sync", &req, &rt, allow, sizeof allow),
                     ROUTE_BAD_METHOD);
     CU_ASSERT_STRING_EQUAL(allow, "POST");
@@ -97,6 +115,7 @@ static void test_permissions(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
+        { "HEAD", test_head },
         { "static routes", test_static_routes },
         { "route params", test_params },
         { "404 and 405", test_not_found_and_method },
