@@ -126,6 +126,8 @@ function selectOrg(org) {
   ctx.org = org;
   sessionStorage.setItem(ORG_KEY, org.id);
   showError(null);
+  // the views start empty again: every first answer must be a full one, not a 304
+  api.reset();
   for (const v of views) v.reset();
   schedule(0);
 }
@@ -192,6 +194,12 @@ function init() {
     e.preventDefault();
     target.scrollIntoView({ block: 'start' });
     target.focus({ preventScroll: true });
+  });
+
+  // a link with #token= opened in a tab that already shows the page changes only the fragment
+  window.addEventListener('hashchange', () => {
+    const t = session.takeFromFragment();
+    if (t) signIn(t);
   });
 
   const fromFragment = session.takeFromFragment();

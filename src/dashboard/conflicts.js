@@ -57,7 +57,7 @@ export class ConflictsView {
     this.items = [];
     this.total = undefined;
     this.selected = new Set();
-    this.knownIds = null;
+    this.renderedPath = null;
     this.busy = false;
     replaceChildren($('conflicts-body'), h('p', { class: 'loading' }, 'Loading conflicts…'));
     replaceChildren($('conflicts-pager'));
@@ -65,11 +65,19 @@ export class ConflictsView {
     this.updateToolbar();
   }
 
+  path() {
+    return `/conflicts${query({ organizationId: this.ctx.org.id, status: 'unresolved', limit: LIMIT, offset: this.offset })}`;
+  }
+
   async refresh() {
     const org = this.ctx.org;
-    const q = query({ organizationId: org.id, status: 'unresolved', limit: LIMIT, offset: this.offset });
-    const { data, changed } = await this.ctx.api.get(`/conflicts${q}`);
-    if (org !== this.ctx.org || !changed) return;
+    const path = `/conflicts${query({ organizationId: org.id, status: 'unresolved', limit: LIMIT, offset: this.offset })}`;
+    const { data, changed } = await this.ctx.api.get(path);
+    // an answer for a page no longer asked for is dropped; an unchanged one (304) of the page
+    // on screen costs nothing, of another page it is drawn from the cache
+    if (org !== this.ctx.org || path !== this.path()) return;
+    if (!changed && path === this.renderedPath) return;
+    this.renderedPath = path;
     const items = Array.isArray(data.conflicts) ? data.conflicts : [];
     if (items.length === 0 && this.offset > 0 && data.total > 0) {
       this.offset = Math.max(0, Math.floor((data.total - 1) / LIMIT) * LIMIT);
@@ -405,11 +413,12 @@ export class ConflictsView {
       $('merge-preview').hidden = true;
       const bad = this.dialog.querySelector('.other-input[aria-invalid="true"]');
       if (bad) bad.focus();
-      else $('resolve-error').focus?.();
     }
   }
 
   afterClose() {
+    // the close event is queued: the dialog may already be open again (a quick Esc, Enter)
+    if (this.dialog.open) return;
     this.current = null;
     this.payload = null;
     // focus goes back to the button that opened the dialog (or its re-rendered twin)

@@ -44,6 +44,7 @@ export class ModificationsView {
     this.selected = new Map(); // queue item id -> modification
     this.busy = false;
     this.openPreviews = new Set();
+    this.renderedPath = null;
     replaceChildren($('mods-body'), h('p', { class: 'loading' }, 'Loading modifications…'));
     replaceChildren($('mods-pager'));
     this.updateToolbar();
@@ -56,15 +57,20 @@ export class ModificationsView {
     this.ctx.refreshSoon();
   }
 
+  path() {
+    return `/modifications${query({ organizationId: this.ctx.org.id, status: this.filter.status,
+      pfaId: this.filter.pfaId, limit: LIMIT, offset: this.offset })}`;
+  }
+
   async refresh() {
     const org = this.ctx.org;
-    const q = query({ organizationId: org.id, status: this.filter.status, pfaId: this.filter.pfaId,
-      limit: LIMIT, offset: this.offset });
+    const path = this.path();
     let res;
     try {
-      res = await this.ctx.api.get(`/modifications${q}`);
+      res = await this.ctx.api.get(path);
     } catch (err) {
       if (err instanceof ApiError && err.status === 400) {
+        this.renderedPath = path;
         replaceChildren($('mods-body'), h('p', { class: 'empty' }, h('strong', {}, 'This filter is not accepted: '),
           `${err.message}${(err.details || []).map((d) => ` ${d.field}: ${d.message}`).join(';')}. Change it and press Filter.`));
         return;
@@ -72,7 +78,10 @@ export class ModificationsView {
       throw err;
     }
     const { data, changed } = res;
-    if (org !== this.ctx.org || !changed) return;
+    // as in the conflicts: stale pages dropped, a 304 of another page drawn from the cache
+    if (org !== this.ctx.org || path !== this.path()) return;
+    if (!changed && path === this.renderedPath) return;
+    this.renderedPath = path;
     const items = Array.isArray(data.modifications) ? data.modifications : [];
     if (items.length === 0 && this.offset > 0 && data.total > 0) {
       this.offset = Math.max(0, Math.floor((data.total - 1) / LIMIT) * LIMIT);

@@ -167,9 +167,11 @@ export class StatusView {
       return;
     }
     const labels = buckets.map((b) => fmtBucket(b.start, bucket));
+    // the API counts an automatic merge in synced too: the stacked bars show each item once
+    const value = (b, key) => (key === 'synced' ? Math.max(0, (b.synced || 0) - (b.merged || 0)) : b[key] || 0);
     const datasets = SERIES.map((s) => ({
-      label: s.label,
-      data: buckets.map((b) => b[s.key] || 0),
+      label: s.key === 'synced' ? 'Synced as edited' : s.key === 'merged' ? 'Synced, merged automatically' : s.label,
+      data: buckets.map((b) => value(b, s.key)),
       backgroundColor: s.color,
       stack: 'results',
     }));

@@ -4,7 +4,7 @@
 // API's answers and what the simulator (PEMS) now holds.
 //   node --test dashboard.test.mjs      (scripts/test browser runs it with the stack's env)
 // Screenshots and the axe-core report go to $PEMS_BROWSER_OUT (default ./output).
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -121,13 +121,15 @@ async function makeConflict(n, localDelta, pemsChanges) {
   return m;
 }
 
-const row = (text) => page.getByRole('row').filter({ hasText: text });
 const dialog = () => page.getByRole('dialog', { name: 'Resolve conflict' });
 const conflictsSection = () => page.locator('#conflicts-view');
 const modsSection = () => page.locator('#modifications-view');
+// a record's row in the conflicts list, or in the queue viewer
+const cRow = (text) => conflictsSection().getByRole('row').filter({ hasText: text });
+const mRow = (text) => modsSection().getByRole('row').filter({ hasText: text });
 
 async function textOf(locator) {
-  return (await locator.textContent()).replace(/\s+/g, ' ').trim();
+  return (await locator.innerText()).replace(/\s+/g, ' ').trim();
 }
 
 describe('dashboard in chromium against the real stack', () => {
@@ -160,6 +162,13 @@ describe('dashboard in chromium against the real stack', () => {
     page = await context.newPage();
     watch(page);
     await recordCsp(page);
+  });
+
+  // a test that failed with the dialog open does not take the next ones down with it
+  afterEach(async () => {
+    if (page && await dialog().isVisible().catch(() => false)) {
+      await page.evaluate(() => document.getElementById('resolve-dialog').close());
+    }
   });
 
   after(async () => {
@@ -218,9 +227,11 @@ describe('dashboard in chromium against the real stack', () => {
     const s = await apiOk(200, 'GET', `/api/pems/sync-status?organizationId=${org.id}`, token);
     const fmt = (n) => new Intl.NumberFormat('en-US').format(n);
     const figure = async (label) => textOf(page.locator('#stats div').filter({ hasText: label }).locator('dd'));
+    await until('the figures to be shown', async () => (await figure('Completed')) !== '—', 15000);
     assert.equal(await figure('Queued'), fmt(s.totalQueued));
     assert.equal(await figure('Completed'), fmt(s.completed));
     assert.equal(await figure('Failed'), fmt(s.failed));
+    assert.equal(await figure('Success rate'), s.successRate === null ? '—' : `${s.successRate}%`);
     assert.match(await textOf(page.locator('#health')), new RegExp(`Health: ${s.health}`));
     syncMods = mods;
   });
@@ -268,7 +279,7 @@ describe('dashboard in chromium against the real stack', () => {
       { monthlyRate: 14000, model: 'PEMS M', areaSilo: 'PEMS area' });
     await until('the badge to count the conflict', async () =>
       /^1\s*unresolved$/.test(await textOf(page.locator('#conflict-badge'))), 15000);
-    const opener = row(PFA(4)).getByRole('button', { name: 'Resolve' });
+    const opener = cRow(PFA(4)).getByRole('button', { name: 'Resolve' });
     await opener.click();
     const d = dialog();
     await d.waitFor();
@@ -317,7 +328,7 @@ describe('dashboard in chromium against the real stack', () => {
   it('resolves two conflicts at once with the bulk "Use local"', async () => {
     const a = await makeConflict(5, { monthlyRate: 15005 }, { monthlyRate: 16005 });
     const b = await makeConflict(6, { monthlyRate: 15006 }, { monthlyRate: 16006 });
-    await until('both listed', async () => (await row(PFA(5)).count()) === 1 && (await row(PFA(6)).count()) === 1, 15000);
+    await until('both listed', async () => (await cRow(PFA(5)).count()) === 1 && (await cRow(PFA(6)).count()) === 1, 15000);
     await shot('04-conflicts', conflictsSection());
     await page.getByRole('checkbox', { name: `Select ${PFA(5)}` }).check();
     await page.getByRole('checkbox', { name: `Select ${PFA(6)}` }).check();
@@ -329,14 +340,14 @@ describe('dashboard in chromium against the real stack', () => {
       const rec = await simRecord(tenant, PFA(n));
       assert.equal(rec.data.monthlyRate, 15000 + n, `PEMS has ${PFA(n)}'s local value`);
     }
-    await until('the list to empty', async () => (await row(PFA(5)).count()) === 0 && (await row(PFA(6)).count()) === 0, 15000);
+    await until('the list to empty', async () => (await cRow(PFA(5)).count()) === 0 && (await cRow(PFA(6)).count()) === 0, 15000);
   });
 
   it('resolves one conflict by keyboard alone; Esc closes the dialog and focus returns to "Resolve"', async () => {
     const m = await makeConflict(7, { monthlyRate: 17007 }, { monthlyRate: 18007 });
     const c = await conflictOf(m);
     const key = `resolve-${c.id}`;
-    await until('its row', async () => (await row(PFA(7)).count()) === 1, 15000);
+    await until('its row', async () => (await cRow(PFA(7)).count()) === 1, 15000);
     const focusedKey = () => page.evaluate(() => document.activeElement && document.activeElement.dataset.focusKey);
     // from the top of the page, Tab until the row's Resolve button has focus
     await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
@@ -381,7 +392,7 @@ describe('dashboard in chromium against the real stack', () => {
     const m = await modify(8, { model: 'Retried' });
     await apiOk(202, 'POST', '/api/pems/write-sync', token, { organizationId: org.id, modificationIds: [m.id] });
     await until('the write to fail for good', async () => (await modStatus(m.id)) === 'sync_error');
-    const r = row(PFA(8));
+    const r = mRow(PFA(8));
     await until('the row to show the failure', async () =>
       /failed.*last HTTP status 400/.test(await textOf(r)), 15000);
     await shot('05-modifications-failed', modsSection());
@@ -401,7 +412,7 @@ describe('dashboard in chromium against the real stack', () => {
         const q = (await getMod(m.id)).queueItem;
         return q && q.status === 'pending' && q.attempts >= 1;
       });
-      const r = row(PFA(9));
+      const r = mRow(PFA(9));
       const cancel = r.getByRole('button', { name: 'Cancel', exact: true });
       await cancel.waitFor();
       // what will be sent to PEMS
@@ -413,7 +424,7 @@ describe('dashboard in chromium against the real stack', () => {
       const after_ = await getMod(m.id);
       assert.equal(after_.status, 'draft');
       assert.equal(after_.queueItem.status, 'cancelled');
-      await until('the row to show a draft', async () => /Draft/.test(await textOf(row(PFA(9)))), 15000);
+      await until('the row to show a draft', async () => /Draft/.test(await textOf(mRow(PFA(9)))), 15000);
       assert.notEqual((await simRecord(tenant, PFA(9))).data.model, 'Never sent', 'nothing reached PEMS');
     } finally {
       await sim('DELETE', tenant, '/faults');
@@ -424,7 +435,7 @@ describe('dashboard in chromium against the real stack', () => {
     await modify(10, { model: '<img src=x id=injected>' });
     await page.getByRole('combobox', { name: 'Status' }).selectOption('pending_sync');
     await until('only the pending one', async () => (await modsSection().locator('tbody tr').count()) === 1, 15000);
-    await modsSection().getByText('<img src=x id=injected>').waitFor();
+    await modsSection().locator('.delta').getByText('<img src=x id=injected>').waitFor();
     assert.equal(await page.locator('#injected').count(), 0, 'no element made from the data');
     await page.getByRole('combobox', { name: 'Status' }).selectOption('');
     await page.getByRole('searchbox', { name: 'PFA id' }).fill(PFA(4));
