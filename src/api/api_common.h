@@ -21,7 +21,9 @@ struct api_ctx {
 
 typedef void (*api_handler)(struct api_ctx *ctx, struct http_request *req);
 
-/* 503 service_unavailable when the database cannot be reached, else 500 internal_error. */
+/* 503 service_unavailable when the database cannot be reached, else 500 internal_error; a
+ * deadlock or serialization failure sends nothing while the dispatcher may run the handler
+ * again (req->retry), and 503 once it may not. */
 void api_db_failure(struct api_ctx *ctx, struct http_request *req);
 void api_internal_error(struct http_request *req, const char *detail);
 
@@ -38,7 +40,5 @@ void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
 long api_stale_seconds(struct api_ctx *ctx, time_t now);
 time_t api_next_run(struct api_ctx *ctx, time_t now);
 
-/* ISO 8601 UTC with milliseconds and Z */
-void api_iso_time(char out[32], long long epoch_ms);
 
 #endif

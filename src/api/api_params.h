@@ -11,8 +11,6 @@
 #define API_MAX_JSON_DEPTH 32
 #define API_MAX_QUERY_PARAMS 16
 
-bool api_is_uuid(const char *s);
-
 /* Nesting depth of a JSON text, counting brackets outside strings. */
 int api_json_depth(const char *buf, size_t len);
 
@@ -27,9 +25,6 @@ bool api_iso_datetime_valid(const char *s, bool *date_only);
 /* The same, giving the instant as milliseconds since the epoch (a date alone: its midnight UTC). */
 bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms);
 
-/* Whole decimal integer in [lo, hi]. */
-bool api_parse_long(const char *s, long lo, long hi, long *out);
-
 /* A decoded query string. Names and values point into buf. */
 struct query_params {
     size_t n;
@@ -40,6 +35,9 @@ struct query_params {
 /* 0 ok; -1 malformed (bad %-escape, a name or value that is not UTF-8, too long, too many
  * params). */
 int api_query_parse(const char *qs, struct query_params *q);
+
+/* An IPv4 loopback address (127.0.0.0/8), ::1, or an IPv4-mapped loopback; NULL is not. */
+bool api_addr_is_loopback(const char *addr);
 
 /* Conditional GET: an entity tag of a body, and whether an If-None-Match header names it. */
 #define API_ETAG_SIZE 28

@@ -78,7 +78,8 @@ bool sync_history_window(const char *from, const char *to, const char *bucket,
 /* The membership and, when allowed, the whole answer (pems_sync_history,
  * sql/013_dashboard_api.sql). */
 static const char history_sql[] =
-    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+    " pems_has_permission(p.permissions, $3),"
     " CASE WHEN pems_has_permission(p.permissions, $3) THEN pems_sync_history($2::uuid,"
     "  to_timestamp($4::bigint / 1000.0), to_timestamp($5::bigint / 1000.0), $6)::text END"
     " FROM (SELECT 1) one LEFT JOIN user_organizations p"
@@ -102,14 +103,14 @@ void api_sync_history(struct api_ctx *ctx, struct http_request *req)
     char from[24], to[24];
     snprintf(from, sizeof from, "%lld", w.from_ms);
     snprintf(to, sizeof to, "%lld", w.to_ms);
-    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), "Read", from,
-                             to, w.bucket };
+    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
+                             from, to, w.bucket };
     PGresult *res = db_query(ctx->db, "sync_history", history_sql, 6, params);
     if (!res) {
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
         http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
     PQclear(res);
 }

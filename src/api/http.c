@@ -1,5 +1,6 @@
 #include "http.h"
 #include "api_params.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
     req->content_type = param_or(fcgx, "CONTENT_TYPE");
     req->authorization = param_or(fcgx, "HTTP_AUTHORIZATION");
     req->if_none_match = param_or(fcgx, "HTTP_IF_NONE_MATCH");
+    req->remote_addr = param_or(fcgx, "REMOTE_ADDR");
 
     /* nginx: DOCUMENT_URI is the normalized path; REQUEST_URI the raw one with the query */
     const char *p = param_or(fcgx, "DOCUMENT_URI");
@@ -71,10 +73,13 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
 
 void http_read_body(struct http_request *req, size_t max)
 {
+    if (req->body_read)
+        return;
+    req->body_read = true;
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->fcgx->envp);
     long len = -1;
     if (cl && *cl) {
-        if (!api_parse_long(cl, 0, 1L << 40, &len)) {
+        if (!util_parse_long(cl, 0, 1L << 40, &len)) {
             req->body_state = BODY_ERROR;
             return;
         }
@@ -149,6 +154,18 @@ static void send_response(struct http_request *req, int status, const char *cont
 {
     if (req->status)
         return;
+    if (status < 300 && req->perm && !req->perm_checked) {
+        /* a handler that forgot its route's permission answers nothing but this */
+        static const char refused[] = "{\"error\":{\"code\":\"internal_error\",\"message\":"
+                                      "\"Internal server error\",\"details\":[]}}";
+        fprintf(stderr, "pems-fcgi: %s answered %d without checking its permission\n",
+                req->path, status);
+        status = 500;
+        content_type = "application/json; charset=utf-8";
+        extra_headers = NULL;
+        body = refused;
+        len = sizeof refused - 1;
+    }
     req->status = status;
     /* libfcgi's own printf lacks %zu: format the header block here */
     char head[512];
@@ -176,7 +193,7 @@ void http_send_json_etag(struct http_request *req, const char *json, size_t len)
         return;
     char etag[API_ETAG_SIZE], head[256];
     api_etag_of(json, len, etag);
-    if (api_etag_matches(req->if_none_match, etag)) {
+    if (api_etag_matches(req->if_none_match, etag) && (!req->perm || req->perm_checked)) {
         req->status = 304;
         int n = snprintf(head, sizeof head,
                          "Status: 304 Not Modified\r\nETag: %s\r\n"

@@ -20,6 +20,7 @@ struct http_request {
     const char *content_type;   /* may be NULL */
     const char *authorization;  /* may be NULL */
     const char *if_none_match;  /* may be NULL */
+    const char *remote_addr;    /* the client's address as nginx saw it; may be NULL */
     char path[HTTP_MAX_PATH];   /* without query string */
 
     enum http_body_state body_state;
@@ -32,6 +33,11 @@ struct http_request {
 
     char user_id[37];           /* the token's sub once authenticated */
     int status;                 /* status sent, 0 before the response */
+    unsigned perm;              /* the route's permission (PERM_*, src/api/auth.h) */
+    bool perm_checked;          /* the caller was found to have it; a success needs this */
+    bool body_read;             /* http_read_body ran: a re-run handler gets the same body */
+    bool retry_allowed;         /* the dispatcher runs the handler again on a transient failure */
+    bool retry;                 /* the handler failed transiently and sent nothing */
     bool verbose_errors;        /* PEMS_ENV=development */
 };
 

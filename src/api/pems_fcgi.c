@@ -2,6 +2,7 @@
  * pemsd execs it with the listening socket on fd 0; it accepts until SIGTERM/SIGINT,
  * finishes the request in flight, and exits 0. */
 #include "api_common.h"
+#include "api_params.h"
 #include "cli.h"
 #include "auth.h"
 #include "pems_config.h"
@@ -20,6 +21,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 static volatile sig_atomic_t stopping;
@@ -57,8 +60,26 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
         http_send_method_not_allowed(&req, allow);
         break;
     case ROUTE_FOUND:
-        if (!rt->auth || auth_token(ctx, &req) == 0)
+        if (rt->access == ROUTE_LOOPBACK && !api_addr_is_loopback(req.remote_addr)) {
+            http_send_error(&req, 403, "forbidden", "Only the host itself may read this", NULL);
+            break;
+        }
+        if (rt->access == ROUTE_TOKEN && auth_token(ctx, &req) != 0)
+            break;
+        /* a handler's work is one transaction: after a deadlock or serialization failure it
+         * is rolled back and run again, a bounded number of times (db_retry_due) */
+        for (int retries = 0;; retries++) {
+            req.perm = rt->perm;
+            req.perm_checked = false;
+            req.retry = false;
+            req.retry_allowed = retries < DB_RETRY_ATTEMPTS;
             rt->handler(ctx, &req);
+            if (!req.retry)
+                break;
+            db_rollback(ctx->db);
+            if (!db_retry_due(ctx->db, retries))
+                break;
+        }
         break;
     }
     if (!req.status)
@@ -130,6 +151,8 @@ int main(int argc, char **argv)
         return PEMS_EXIT_CONFIG;
     }
     install_signals();
+    /* db_retry_due pauses differ per process */
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     if (cfg.metrics_file && *cfg.metrics_file)
         metrics_open(cfg.metrics_file);
 

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Every setting of SPEC §2 (plus a few tunables), loaded from one table in config.c. */
+/* Every setting (README, Configuration), loaded from one table in pems_config.c. */
 struct pems_config {
     char *database_url;
     char *jwt_secret;

@@ -55,6 +55,18 @@ struct command {
     int nargs;            /* positional arguments */
     unsigned need;        /* CONFIG_NEED_* */
     int (*run)(struct ctx *c);
+    const struct listing *list;   /* the rows a "... list" command prints (cmd_list) */
+};
+
+/* A "... list" command: one SELECT whose columns are named by keys (JSON keys and the TSV
+ * header). A key's first character may give its type: '#' number, '?' boolean, '@' JSON text
+ * (an array prints comma-separated in TSV). Parameters, in this order, as many as nparams:
+ * $1 --org (uuid or NULL), $2 --status (or NULL), $3 the row limit + 1. */
+struct listing {
+    const char *sql;
+    int nparams;
+    const char *const *keys;
+    int nkeys;
 };
 
 static int cmd_migrate(struct ctx *c);
@@ -66,30 +78,87 @@ static int cmd_status(struct ctx *c);
 static int cmd_retry(struct ctx *c);
 static int cmd_cancel(struct ctx *c);
 static int cmd_help(struct ctx *c);
+static int cmd_list(struct ctx *c);
+
+static const char *const org_list_keys[] = { "id", "code", "name", "createdAt" };
+static const struct listing org_list = {
+    "SELECT id, code, name, pems_iso(created_at) FROM organizations ORDER BY code",
+    0, org_list_keys, 4,
+};
+static const char *const user_list_keys[] = { "id", "username", "email", "organizationId",
+                                              "organizationCode", "@permissions" };
+static const struct listing user_list = {
+    "SELECT u.id, u.username, u.email, o.id, o.code, array_to_json(m.permissions)::text"
+    " FROM users u LEFT JOIN user_organizations m ON m.user_id = u.id"
+    " LEFT JOIN organizations o ON o.id = m.organization_id"
+    " WHERE $1::uuid IS NULL OR m.organization_id = $1::uuid ORDER BY u.username, o.code",
+    1, user_list_keys, 6,
+};
+static const char *const server_list_keys[] = {
+    "id", "organizationId", "organizationCode", "baseUrl", "authType", "username",
+    "#rateLimitRps", "?writeEnabled", "pausedUntil", "lastPullAt", "?healthOk", "healthError",
+};
+static const struct listing server_list = {
+    "SELECT s.id, s.organization_id, o.code, s.base_url, s.auth_type, s.username,"
+    " s.rate_limit_rps, s.write_enabled, pems_iso(s.paused_until), pems_iso(s.last_pull_at),"
+    " s.health_ok, s.health_error"
+    " FROM api_servers s JOIN organizations o ON o.id = s.organization_id"
+    " WHERE $1::uuid IS NULL OR s.organization_id = $1::uuid ORDER BY o.code",
+    1, server_list_keys, 12,
+};
+/* the most recently changed first: a failed item is where an operator starts */
+static const char *const queue_list_keys[] = {
+    "id", "organizationId", "organizationCode", "pfaId", "modificationId", "status",
+    "#attempts", "scheduledAt", "updatedAt", "#lastHttpStatus", "lastError",
+};
+static const struct listing queue_list = {
+    "SELECT q.id, q.organization_id, o.code, m.pfa_id, q.modification_id, q.status, q.attempts,"
+    " pems_iso(q.scheduled_at), pems_iso(q.updated_at), q.last_http_status, q.last_error"
+    " FROM pfa_write_queue q JOIN pfa_modification m ON m.id = q.modification_id"
+    " JOIN organizations o ON o.id = q.organization_id"
+    " WHERE ($1::uuid IS NULL OR q.organization_id = $1::uuid)"
+    " AND ($2::text IS NULL OR q.status = $2::text)"
+    " ORDER BY q.updated_at DESC, q.id LIMIT $3::int",
+    3, queue_list_keys, 11,
+};
 
 static const struct command commands[] = {
     { "migrate", "", "apply pending sql/ migrations (prints each one applied)", "", 0,
-      CONFIG_NEED_DB, cmd_migrate },
+      CONFIG_NEED_DB, cmd_migrate, NULL },
     { "org add", "--code C --name N", "create an organization, print its id", "code= name=", 0,
-      CONFIG_NEED_DB, cmd_org_add },
+      CONFIG_NEED_DB, cmd_org_add, NULL },
+    { "org list", "[--json]", "organizations: id, code, name", "json", 0, CONFIG_NEED_DB,
+      cmd_list, &org_list },
     { "user add", "--username U --email E --org ORG_ID --perm Read,Write,Sync[,Admin]",
       "create a user (or reuse it) and set its permissions in the organization, print the user id",
-      "username= email= org= perm=", 0, CONFIG_NEED_DB, cmd_user_add },
+      "username= email= org= perm=", 0, CONFIG_NEED_DB, cmd_user_add, NULL },
+    { "user list", "[--org ORG_ID] [--json]",
+      "users with their organizations and permissions (one row per membership)", "org= json", 0,
+      CONFIG_NEED_DB, cmd_list, &user_list },
     { "server add",
-      "--org ORG_ID --url URL --user U --password P|- [--rps N] [--read-only] [--api-key K]",
-      "register the organization's PEMS server (credentials encrypted), print its id",
-      "org= url= user= password= api-key= rps= read-only", 0,
-      CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, cmd_server_add },
+      "--org ORG_ID --url URL --user U --password P|- [--rps N] [--read-only] [--api-key K]"
+      " [--replace]",
+      "register the organization's PEMS server (credentials encrypted), print its id; "
+      "an organization has one: --replace replaces it",
+      "org= url= user= password= api-key= rps= read-only replace", 0,
+      CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, cmd_server_add, NULL },
+    { "server list", "[--org ORG_ID] [--json]",
+      "PEMS servers: organization, URL, auth, rate limit, writes, health (never credentials)",
+      "org= json", 0, CONFIG_NEED_DB, cmd_list, &server_list },
     { "token", "--user USER_ID [--ttl SECONDS]", "mint an HS256 JWT signed with JWT_SECRET",
-      "user= ttl=", 0, CONFIG_NEED_DB | CONFIG_NEED_JWT, cmd_token },
+      "user= ttl=", 0, CONFIG_NEED_DB | CONFIG_NEED_JWT, cmd_token, NULL },
     { "status", "[--org ORG_ID] [--json]",
-      "queue depth by status, last/next run, worker heartbeats", "org= json", 0,
-      CONFIG_NEED_DB, cmd_status },
+      "queue depth by status, the failed items, last/next run, worker heartbeats", "org= json", 0,
+      CONFIG_NEED_DB, cmd_status, NULL },
+    { "queue list", "[--org ORG_ID] [--status S] [--limit N] [--json]",
+      "write queue items, most recently changed first: ids, pfaId, status, attempts, last "
+      "error (S: pending, processing, completed, failed, cancelled; N: 1-100000, default 100)",
+      "org= status= limit= json", 0, CONFIG_NEED_DB, cmd_list, &queue_list },
     { "retry", "ITEM_ID", "a failed queue item goes back to pending; prints its modification id",
-      "", 1, CONFIG_NEED_DB, cmd_retry },
+      "", 1, CONFIG_NEED_DB, cmd_retry, NULL },
     { "cancel", "ITEM_ID", "cancel a pending queue item; prints its modification id", "", 1,
-      CONFIG_NEED_DB, cmd_cancel },
-    { "help", "[COMMAND]", "this list, or one command's usage", "", -1, 0, cmd_help },
+      CONFIG_NEED_DB, cmd_cancel, NULL },
+    { "help", "[COMMAND]", "this list, or one command's usage", "", -1, 0, cmd_help, NULL },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -144,8 +213,8 @@ static void print_usage(FILE *f)
           "\n"
           "Commands (pemsctl help COMMAND, or pemsctl COMMAND --help, for one):\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %s %s\n      %s\n", commands[i].name, commands[i].usage,
-                commands[i].summary);
+        fprintf(f, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].usage ? " " : "",
+                commands[i].usage, commands[i].summary);
     fputs("\nSettings come from the environment (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, "
           "PEMS_SQL_DIR, ...);\n-c reads KEY=value lines from a file, the environment wins.\n"
           "Exit status: 0 done, 1 failed, 2 usage error.\n"
@@ -553,8 +622,11 @@ static int cmd_server_add(struct ctx *c)
     rc = PEMS_EXIT_FAILURE;
     const char *porg[] = { org };
     PGresult *res = NULL;
+    /* FOR NO KEY UPDATE: two server adds for one organization take turns, so the second
+     * sees the first one's server and refuses (without --replace) */
     if (db_begin(c->db) != DB_OK ||
-        !(res = db_query(c->db, NULL, "SELECT 1 FROM organizations WHERE id = $1 FOR SHARE", 1,
+        !(res = db_query(c->db, NULL,
+                         "SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE", 1,
                          porg))) {
         rc = db_failure(c, "server add");
         goto cleanup;
@@ -572,6 +644,14 @@ static int cmd_server_add(struct ctx *c)
                         1, porg);
     if (!before) {
         rc = db_failure(c, "server add");
+        goto cleanup;
+    }
+    /* one server per organization: replacing it redirects every write, so only when asked */
+    if (!json_is_null(before) && !flag(c, "replace")) {
+        db_rollback(c->db);
+        rc = failf("server add: organization %s already has a PEMS server (%s); "
+                   "--replace replaces it", org,
+                   json_string_value(json_object_get(before, "baseUrl")));
         goto cleanup;
     }
     int src = pems_server_save(c->db, org, url, auth, user, secret, (int)rps, write_enabled, key,
@@ -639,15 +719,26 @@ static int cmd_token(struct ctx *c)
 
 /* status: one REPEATABLE READ snapshot, rendered as JSON or text */
 
-static json_t *col_json(const PGresult *res, int row, int col, bool number)
+/* one column of a row as JSON, by the type character of its key (struct listing) */
+static json_t *col_json(const PGresult *res, int row, int col, char type)
 {
     const char *v = db_value(res, row, col);
     if (!v)
         return json_null();
-    return number ? json_integer(atoll(v)) : json_string(v);
+    switch (type) {
+    case '#': return json_integer(atoll(v));
+    case '?': return json_boolean(v[0] == 't');
+    case '@': return json_loads(v, JSON_DECODE_ANY, NULL);
+    default: return json_string(v);
+    }
 }
 
-/* Runs sql and returns rows as objects keyed by keys; a key starting with '#' is a number. */
+static const char *key_name(const char *key)
+{
+    return strchr("#?@", key[0]) ? key + 1 : key;
+}
+
+/* Runs sql and returns rows as objects keyed by keys (typed as in struct listing). */
 static json_t *query_rows(struct ctx *c, const char *sql, int n, const char *const *params,
                           const char *const *keys, int nkeys)
 {
@@ -657,10 +748,8 @@ static json_t *query_rows(struct ctx *c, const char *sql, int n, const char *con
     json_t *rows = json_array();
     for (int r = 0; rows && r < PQntuples(res); r++) {
         json_t *o = json_object();
-        for (int k = 0; o && k < nkeys; k++) {
-            bool num = keys[k][0] == '#';
-            json_object_set_new(o, keys[k] + (num ? 1 : 0), col_json(res, r, k, num));
-        }
+        for (int k = 0; o && k < nkeys; k++)
+            json_object_set_new(o, key_name(keys[k]), col_json(res, r, k, keys[k][0]));
         json_array_append_new(rows, o);
     }
     PQclear(res);
@@ -689,6 +778,8 @@ static const char *const mod_statuses[] = { "draft", "pending_sync", "queued", "
                                             "sync_error", "conflict", "discarded", NULL };
 
 #define ORG_FILTER " ($1::uuid IS NULL OR organization_id = $1::uuid)"
+/* status names this many failed items, the most recent; queue list --status failed has all */
+#define STATUS_FAILED_SHOWN "10"
 
 static json_t *status_collect(struct ctx *c, const char *org)
 {
@@ -746,6 +837,20 @@ static json_t *status_collect(struct ctx *c, const char *org)
         goto fail;
     json_object_set(st, "due", json_array_get(rows, 0));
     json_decref(rows);
+    static const char *const fkeys[] = { "id", "pfaId", "organizationCode", "#attempts",
+                                         "updatedAt", "#lastHttpStatus", "lastError" };
+    rows = query_rows(c,
+                      "SELECT q.id, m.pfa_id, o.code, q.attempts, pems_iso(q.updated_at),"
+                      " q.last_http_status, q.last_error FROM pfa_write_queue q"
+                      " JOIN pfa_modification m ON m.id = q.modification_id"
+                      " JOIN organizations o ON o.id = q.organization_id"
+                      " WHERE q.status = 'failed'"
+                      " AND ($1::uuid IS NULL OR q.organization_id = $1::uuid)"
+                      " ORDER BY q.updated_at DESC, q.id LIMIT " STATUS_FAILED_SHOWN,
+                      1, params, fkeys, 7);
+    if (!rows)
+        goto fail;
+    json_object_set_new(st, "failedItems", rows);
     if (!(v = counts(c,
                      "SELECT status, count(*) FROM pfa_modification WHERE" ORG_FILTER
                      " GROUP BY status",
@@ -837,6 +942,30 @@ static void status_print_text(const json_t *st)
            (long long)json_integer_value(json_object_get(due, "overdue")),
            (long long)json_integer_value(json_object_get(due, "expiredLeases")),
            str_or(due, "nextDueAt", "-"));
+    const json_t *failed = json_object_get(st, "failedItems");
+    if (json_array_size(failed)) {
+        long long nfailed = json_integer_value(json_object_get(json_object_get(st, "queue"),
+                                                               "failed"));
+        printf("%-15s %lld (%s%s)\n", "failed items:", nfailed,
+               nfailed > (long long)json_array_size(failed) ? "the most recent " STATUS_FAILED_SHOWN
+                                                            : "each",
+               "; pemsctl queue list --status failed, pemsctl retry ITEM_ID");
+        size_t i;
+        const json_t *f;
+        json_array_foreach(failed, i, f) {
+            printf("  %s pfa=%s org=%s attempts=%lld", str_or(f, "id", ""),
+                   str_or(f, "pfaId", ""), str_or(f, "organizationCode", ""),
+                   (long long)json_integer_value(json_object_get(f, "attempts")));
+            if (json_is_integer(json_object_get(f, "lastHttpStatus")))
+                printf(" http=%lld",
+                       (long long)json_integer_value(json_object_get(f, "lastHttpStatus")));
+            printf(" at=%s error=", str_or(f, "updatedAt", "-"));
+            json_t *err = json_object_get(f, "lastError");
+            char *e = json_dumps(err ? err : json_null(), JSON_ENCODE_ANY);
+            printf("%s\n", e ? e : "null");
+            free(e);
+        }
+    }
     print_counts("modifications:", json_object_get(st, "modifications"), mod_statuses);
     print_counts("conflicts:", json_object_get(st, "conflicts"),
                  (const char *const[]){ "unresolved", "resolved", NULL });
@@ -890,6 +1019,101 @@ static int cmd_status(struct ctx *c)
         status_print_text(st);
     }
     json_decref(st);
+    return rc;
+}
+
+/* One TSV field: NULL is empty, an array is comma-separated; tab, newline, carriage return
+ * and backslash are escaped as in PostgreSQL's COPY text format, so a row stays one line. */
+static void tsv_field(const json_t *v)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e) {
+            if (i)
+                putchar(',');
+            tsv_field(e);
+        }
+        return;
+    }
+    if (json_is_integer(v)) {
+        printf("%lld", (long long)json_integer_value(v));
+        return;
+    }
+    if (json_is_boolean(v)) {
+        fputs(json_is_true(v) ? "true" : "false", stdout);
+        return;
+    }
+    for (const char *p = json_string_value(v); p && *p; p++) {
+        switch (*p) {
+        case '\t': fputs("\\t", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        default: putchar(*p);
+        }
+    }
+}
+
+static void print_tsv(const struct listing *l, const json_t *rows)
+{
+    for (int k = 0; k < l->nkeys; k++)
+        printf("%s%s", k ? "\t" : "", key_name(l->keys[k]));
+    putchar('\n');
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        for (int k = 0; k < l->nkeys; k++) {
+            if (k)
+                putchar('\t');
+            tsv_field(json_object_get(row, key_name(l->keys[k])));
+        }
+        putchar('\n');
+    }
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(s, *list))
+            return true;
+    return false;
+}
+
+/* every "... list" command: its listing's rows as TSV with a header line, or --json */
+static int cmd_list(struct ctx *c)
+{
+    const struct listing *l = c->cmd->list;
+    const char *org = opt(c, "org"), *status = opt(c, "status"), *limit_s = opt(c, "limit");
+    if (org && !util_is_uuid(org))
+        return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
+    if (status && !in_list(status, queue_statuses))
+        return usage_error(c->cmd, "unknown --status '%s' (pending, processing, completed, "
+                           "failed or cancelled)", status);
+    long limit = 100;
+    if (limit_s && !util_parse_long(limit_s, 1, 100000, &limit))
+        return usage_error(c->cmd, "--limit must be an integer between 1 and 100000");
+    char limit_plus_one[24];
+    snprintf(limit_plus_one, sizeof limit_plus_one, "%ld", limit + 1);
+    const char *params[] = { org, status, limit_plus_one };
+    json_t *rows = query_rows(c, l->sql, l->nparams, params, l->keys, l->nkeys);
+    if (!rows)
+        return db_failure(c, c->cmd->name);
+    /* the one row past the limit only says there are more */
+    bool more = l->nparams >= 3 && json_array_size(rows) > (size_t)limit;
+    if (more)
+        json_array_remove(rows, json_array_size(rows) - 1);
+    int rc = 0;
+    if (flag(c, "json")) {
+        char *txt = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        rc = txt && print_line(txt) ? 0 : PEMS_EXIT_FAILURE;
+        free(txt);
+    } else {
+        print_tsv(l, rows);
+    }
+    if (more)
+        fprintf(stderr, "pemsctl: note: more than %ld rows; --limit shows more\n", limit);
+    json_decref(rows);
     return rc;
 }
 

@@ -7,7 +7,8 @@
 static const char *const source_values[] = { "Rental", "Purchase", NULL };
 static const char *const dor_values[] = { "BEO", "PROJECT", NULL };
 
-/* SPEC §6. Sorted by name so that pfa_field_find can bisect.
+/* The fields of a PFA record (openapi.yaml PfaDelta), sorted by name so that pfa_field_find
+ * can bisect.
  * - category, source and dor are required on a record, so a delta cannot clear them (null).
  * - Strings are trimmed; category and class identify the equipment (the API shows them as a
  *   record's pfaDetails), so they must not be empty after trimming. The other strings may be

@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <jansson.h>
 
-/* The PFA record of SPEC §6 as a Jansson object; pfaId is the key, not a field. */
+/* A PFA record (its fields: openapi.yaml PfaDelta) as a Jansson object; pfaId is the key,
+ * not a field. */
 
 enum pfa_field_type { PFA_STRING, PFA_ENUM, PFA_BOOL, PFA_NUMBER, PFA_DATE };
 

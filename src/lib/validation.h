@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include "pfa_record.h"
 
-/* Sanitizes and validates a modification (SPEC §6) against the mirror's current record.
+/* Sanitizes and validates a modification (openapi.yaml PfaDelta) against the mirror's current record.
  * delta may be NULL for a delete. On success returns 0 and *sanitized is a new reference to
  * the canonical delta ({} for a delete). On failure returns -1 and *details is a new array of
  * {"field": ..., "message": ...}, one entry per failing field. */

@@ -93,7 +93,8 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     memset(out, 0, sizeof *out);
     PGresult *res = db_query(db, "pems_server_load",
                              "SELECT id, organization_id, base_url, auth_type, username,"
-                             " credentials_enc, timeout_ms, rate_limit_rps, write_enabled"
+                             " credentials_enc, timeout_ms, rate_limit_rps, write_enabled,"
+                             " (SELECT code FROM organizations o WHERE o.id = organization_id)"
                              " FROM api_servers WHERE organization_id = $1",
                              1, params);
     if (!res)
@@ -111,6 +112,7 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     snprintf(out->id, sizeof out->id, "%s", PQgetvalue(res, 0, 0));
     snprintf(out->org_id, sizeof out->org_id, "%s", PQgetvalue(res, 0, 1));
     out->base_url = strdup(PQgetvalue(res, 0, 2));
+    out->org_code = strdup(db_value(res, 0, 9) ? db_value(res, 0, 9) : "");
     out->auth = strcmp(PQgetvalue(res, 0, 3), "api_key") == 0 ? PEMS_AUTH_API_KEY
                                                               : PEMS_AUTH_BASIC;
     out->username = db_value(res, 0, 4) ? strdup(db_value(res, 0, 4)) : NULL;
@@ -122,8 +124,10 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     out->timeout_ms = atol(PQgetvalue(res, 0, 6));
     out->rate_limit_rps = atoi(PQgetvalue(res, 0, 7));
     out->write_enabled = PQgetvalue(res, 0, 8)[0] == 't';
-    if (!out->base_url || !out->secret || (db_value(res, 0, 4) && !out->username)) {
+    if (!out->base_url || !out->secret || !out->org_code ||
+        (db_value(res, 0, 4) && !out->username)) {
         free(out->base_url);
+        free(out->org_code);
         free(out->username);
         free(out->secret);
         memset(out, 0, sizeof *out);

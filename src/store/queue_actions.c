@@ -141,15 +141,12 @@ static enum queue_action_result run(db_t *db, enum queue_action action, const ch
 {
     if (!util_is_uuid(item_id) || (org_id && !util_is_uuid(org_id)))
         return QUEUE_ACTION_NOT_FOUND;
-    enum queue_action_result r = QUEUE_ACTION_DB_ERROR;
-    /* a deadlock with a worker's claim is resolved by trying again */
-    for (int attempt = 0; attempt < 3; attempt++) {
+    enum queue_action_result r;
+    for (int retries = 0;; retries++) {
         r = run_once(db, action, item_id, org_id, actor_user_id, mod_out);
-        if (r != QUEUE_ACTION_DB_ERROR ||
-            (strcmp(db_sqlstate(db), "40P01") != 0 && strcmp(db_sqlstate(db), "40001") != 0))
-            break;
+        if (r != QUEUE_ACTION_DB_ERROR || !db_retry_due(db, retries))
+            return r;
     }
-    return r;
 }
 
 enum queue_action_result queue_item_retry(db_t *db, const char *item_id, const char *org_id,

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -34,6 +36,14 @@ enum child_kind { CHILD_FCGI, CHILD_WORKER };
 static const char *const kind_program[] = { "pems-fcgi", "pemsworker" };
 /* test-only overrides of the child programs, e.g. a stand-in that crashes */
 static const char *const kind_override_env[] = { "PEMS_FCGI_PROGRAM", "PEMS_WORKER_PROGRAM" };
+/* where make install put them (pemsd(8), ENVIRONMENT) */
+#ifndef PEMS_FCGI_PATH
+#define PEMS_FCGI_PATH NULL
+#endif
+#ifndef PEMS_WORKER_PATH
+#define PEMS_WORKER_PATH NULL
+#endif
+static const char *const kind_installed[] = { PEMS_FCGI_PATH, PEMS_WORKER_PATH };
 
 struct slot {
     enum child_kind kind;
@@ -170,7 +180,8 @@ static void resolve_programs(struct pemsd *d)
         free(d->program[k]);
         const char *override = getenv(kind_override_env[k]);
         d->program[k] = override && *override ? strdup(override)
-                                              : program_beside(d->self_exe, kind_program[k]);
+                                              : program_beside(d->self_exe, kind_program[k],
+                                                               kind_installed[k]);
         if (!d->program[k]) {
             log_error("out_of_memory", NULL);
             exit(1);
@@ -562,11 +573,27 @@ int main(int argc, char **argv)
     }
 
     struct sockaddr_un addr = { 0 };
-    socklen_t alen = sizeof addr;
-    const char *sock = "?";
-    if (getsockname(STDIN_FILENO, (struct sockaddr *)&addr, &alen) == 0 &&
-        addr.sun_family == AF_UNIX && addr.sun_path[0])
-        sock = addr.sun_path;
+    struct sockaddr_storage any = { 0 };
+    socklen_t alen = sizeof any;
+    char sock_buf[INET6_ADDRSTRLEN + 16] = "?";
+    const char *sock = sock_buf;
+    if (getsockname(STDIN_FILENO, (struct sockaddr *)&any, &alen) == 0) {
+        if (any.ss_family == AF_UNIX) {
+            memcpy(&addr, &any, sizeof addr);
+            if (addr.sun_path[0])
+                sock = addr.sun_path;
+        } else if (any.ss_family == AF_INET || any.ss_family == AF_INET6) {
+            /* FastCGI over TCP (spawn-fcgi -a ADDR -p PORT): one of several API hosts */
+            char host[INET6_ADDRSTRLEN] = "?";
+            const void *a = any.ss_family == AF_INET
+                                ? (const void *)&((struct sockaddr_in *)&any)->sin_addr
+                                : (const void *)&((struct sockaddr_in6 *)&any)->sin6_addr;
+            unsigned port = ntohs(any.ss_family == AF_INET ? ((struct sockaddr_in *)&any)->sin_port
+                                                           : ((struct sockaddr_in6 *)&any)->sin6_port);
+            inet_ntop(any.ss_family, a, host, sizeof host);
+            snprintf(sock_buf, sizeof sock_buf, "tcp:%s:%u", host, port);
+        }
+    }
     /* /metrics counts for the whole service only through a shared file: without one
      * configured, the children share one beside the socket */
     char metrics_path[sizeof addr.sun_path + 16];

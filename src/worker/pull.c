@@ -181,12 +181,13 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
     }
     for (int page = 0; page < PULL_MAX_PAGES && !*stop; page++) {
         if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0) {
-            log_info("pull_deferred", "org=%s reason=rate_window", sl->srv.org_id);
+            log_info("pull_deferred", "org=%s org_code=%s reason=rate_window", sl->srv.org_id,
+                     sl->srv.org_code);
             result = 1;
             break;
         }
         struct pems_response resp;
-        /* the first pull asks for everything, still naming updatedSince as SPEC §5 has it */
+        /* the first pull asks for everything, still naming updatedSince, which PEMS requires */
         if (pems_client_pull(sl->client, since ? since : PULL_EPOCH, cursor, PULL_PAGE,
                              &resp) != 0) {
             pems_response_clear(&resp);
@@ -195,7 +196,8 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
         }
         metrics_upstream_inc((int)resp.http_status);
         if (resp.outcome != PEMS_OK) {
-            log_warn("pull_failed", "org=%s http_status=%ld error=\"%s\"", sl->srv.org_id,
+            log_warn("pull_failed", "org=%s org_code=%s http_status=%ld error=\"%s\"",
+                     sl->srv.org_id, sl->srv.org_code,
                      resp.http_status, resp.error);
             if (resp.outcome == PEMS_RATE_LIMITED)
                 server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
@@ -205,7 +207,8 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
         }
         json_t *records = json_object_get(resp.body, "records");
         if (!json_is_array(records)) {
-            log_warn("pull_failed", "org=%s error=\"no records array\"", sl->srv.org_id);
+            log_warn("pull_failed", "org=%s org_code=%s error=\"no records array\"",
+                     sl->srv.org_id, sl->srv.org_code);
             pems_response_clear(&resp);
             result = 1;
             break;
@@ -234,7 +237,8 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
             break;
     }
     if (st->applied)
-        log_info("pull_done", "org=%s pages=%d applied=%d since=\"%s\"", sl->srv.org_id,
+        log_info("pull_done", "org=%s org_code=%s pages=%d applied=%d since=\"%s\"",
+                 sl->srv.org_id, sl->srv.org_code,
                  st->pages, st->applied, newest ? newest : "");
 cleanup:
     free(since);

@@ -21,6 +21,12 @@ void write_plan_clear(struct write_plan *p)
     memset(p, 0, sizeof *p);
 }
 
+/* the organization's code for log lines, beside the item's id */
+static const char *org_code(const struct write_ctx *c)
+{
+    return c->sl && c->sl->srv.org_code ? c->sl->srv.org_code : "";
+}
+
 static int finish(struct write_ctx *c, const struct wq_item *it, const struct wq_result *r)
 {
     if (wq_batch_add(c->batch, it, r) != 0)
@@ -40,15 +46,16 @@ static int finish(struct write_ctx *c, const struct wq_item *it, const struct wq
     case WQ_FAILED:
         c->stats->failed++;
         metrics_sync_item("failed");
-        log_info("item_failed", "item=%s pfa_id=%s http_status=%d error=\"%s\"", it->id,
-                 it->pfa_id, r->http_status, r->error ? r->error : "");
+        /* PEMS refused the write for good: someone has to look at it */
+        log_warn("item_failed", "item=%s org_code=%s pfa_id=%s http_status=%d error=\"%s\"",
+                 it->id, org_code(c), it->pfa_id, r->http_status, r->error ? r->error : "");
         break;
     case WQ_RETRY:
     case WQ_DEFER:
         c->stats->skipped++;
         log_info(r->outcome == WQ_RETRY ? "item_retry_scheduled" : "item_deferred",
-                 "item=%s pfa_id=%s http_status=%d delay_ms=%ld attempts=%d error=\"%s\"",
-                 it->id, it->pfa_id, r->http_status, r->delay_ms,
+                 "item=%s org_code=%s pfa_id=%s http_status=%d delay_ms=%ld attempts=%d"
+                 " error=\"%s\"", it->id, org_code(c), it->pfa_id, r->http_status, r->delay_ms,
                  it->attempts + r->attempts_inc, r->error ? r->error : "");
         break;
     case WQ_RELEASE:
@@ -89,8 +96,9 @@ static int finish_conflict(struct write_ctx *c, const struct wq_item *it, const 
     c->stats->conflicts++;
     metrics_sync_item("conflict");
     char *f = json_dumps(fields, JSON_COMPACT);
-    log_info("item_conflict", "item=%s pfa_id=%s base_version=%d pems_version=%d fields=%s",
-             it->id, it->pfa_id, it->base_version, it->mirror_version, f ? f : "");
+    log_info("item_conflict",
+             "item=%s org_code=%s pfa_id=%s base_version=%d pems_version=%d fields=%s",
+             it->id, org_code(c), it->pfa_id, it->base_version, it->mirror_version, f ? f : "");
     free(f);
     return 0;
 }
@@ -356,8 +364,9 @@ int write_sync_execute(struct write_ctx *c, struct wq_item *it, struct write_pla
                 rc = on_retryable(c, it, &resp);
                 break;
             }
-            log_info("item_version_conflict", "item=%s pfa_id=%s written_on=%d pems_version=%d",
-                     it->id, it->pfa_id, plan->version, it->mirror_version);
+            log_info("item_version_conflict",
+                     "item=%s org_code=%s pfa_id=%s written_on=%d pems_version=%d", it->id,
+                     org_code(c), it->pfa_id, plan->version, it->mirror_version);
             rc = decide(c, it, plan, 409, 1);
             if (rc != WRITE_NEEDS_REQUEST)
                 break;

@@ -8,9 +8,9 @@
 #include "server_lease.h"
 #include "write_queue.h"
 
-/* One queue item (SPEC §6 Worker): conflict check -> validation -> PEMS call -> result. The
- * result of a finished item is added to the batch (recorded by wq_batch_send), except a
- * conflict, which is recorded at once in its own transaction. */
+/* One queue item (src/README.md, How a modification flows): conflict check -> validation ->
+ * PEMS call -> result. The result of a finished item is added to the batch (recorded by
+ * wq_batch_send), except a conflict, which is recorded at once in its own transaction. */
 
 struct sync_stats {
     int processed;

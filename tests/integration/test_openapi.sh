@@ -25,7 +25,7 @@ awk '
 ' "$YAML" | sort > "$TEST_TMP/openapi"
 
 test_begin "router has routes"
-assert_ge "$(wc -l < "$TEST_TMP/router")" 11 "pems-fcgi --list-routes prints every SPEC route"
+assert_ge "$(wc -l < "$TEST_TMP/router")" 11 "pems-fcgi --list-routes prints every route"
 test_begin "document has operations"
 assert_ge "$(wc -l < "$TEST_TMP/openapi")" 11 "openapi.yaml has an operation per route"
 
