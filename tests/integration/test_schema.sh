@@ -74,7 +74,7 @@ if [ -s "$TEST_TMP/dump1" ] && cmp -s "$TEST_TMP/dump1" "$TEST_TMP/dump2"; then 
 fi
 assert_eq "$NFILES" "$(q 'SELECT count(*) FROM schema_migrations')" "still one row per file"
 
-# sql/README.md indexes what tests/sql/sql_objects.sh reads from the migrations (make check
+# sql/README.md indexes what tests/docs/sql_objects.sh reads from the migrations (make check
 # holds the two equal); here the database itself says the reader missed nothing
 test_begin "the migrated catalog holds exactly the objects sql/README.md indexes"
 q "SELECT 'table ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -95,7 +95,7 @@ q "SELECT 'table ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.r
    WHERE nspname = 'public'
    UNION ALL
    SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal" | sort > "$TEST_TMP/catalog"
-"$ROOT/tests/sql/sql_objects.sh" "$SQL_DIR" | cut -d' ' -f1,2 | sort > "$TEST_TMP/migrations"
+"$ROOT/tests/docs/sql_objects.sh" "$SQL_DIR" | cut -d' ' -f1,2 | sort > "$TEST_TMP/migrations"
 assert_ge "$(wc -l < "$TEST_TMP/catalog")" 60 "catalog objects read"
 if diff "$TEST_TMP/migrations" "$TEST_TMP/catalog" > "$TEST_TMP/catalog.diff"; then pass; else
   fail "the catalog and the migrations' objects differ ('<' migrations, '>' catalog): $(grep '^[<>]' "$TEST_TMP/catalog.diff" | tr '\n' ' ')"

@@ -3,7 +3,7 @@
 #   KIND NAME FILE[,FILE...]
 # FILE: every migration that creates, replaces, alters or drops it, in the order they run (the
 # last one holds its current definition). Objects a later migration dropped are left out.
-# Usage: tests/sql/sql_objects.sh [SQL_DIR]
+# Usage: tests/docs/sql_objects.sh [SQL_DIR]
 set -eu
 dir=${1:-$(dirname "$0")/../../sql}
 for f in "$dir"/[0-9]*.sql; do
