@@ -36,7 +36,7 @@ void api_db_failure(struct api_ctx *ctx, struct http_request *req)
     api_internal_error(req, msg);
 }
 
-json_t *api_body_object(struct api_ctx *ctx, struct http_request *req, bool allow_empty)
+json_t *api_body_object(struct http_request *req, bool allow_empty)
 {
     http_read_body(req, API_MAX_BODY);
     switch (req->body_state) {
@@ -87,7 +87,6 @@ json_t *api_body_object(struct api_ctx *ctx, struct http_request *req, bool allo
         http_send_error(req, 400, "invalid_json", "The request body must be a JSON object", NULL);
         return NULL;
     }
-    (void)ctx;
     return root;
 }
 

@@ -215,7 +215,7 @@ static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conf
 
 void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     json_t *details = NULL, *applied = NULL;
     struct locked_conflict lc = { 0 };
     struct conflict_resolution_plan plan = { 0 };

@@ -44,7 +44,7 @@ static const struct api_field create_fields[] = {
 
 void api_modification_create(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     json_t *details = NULL, *current = NULL, *sanitized = NULL, *vdetails = NULL;
     PGresult *res = NULL;
     if (!body)

@@ -10,7 +10,7 @@
 
 static void queue_action(struct api_ctx *ctx, struct http_request *req, bool retry)
 {
-    json_t *body = api_body_object(ctx, req, true);
+    json_t *body = api_body_object(req, true);
     if (!body)
         return;
     /* the actions take no parameters: any key is unknown */

@@ -109,7 +109,7 @@ static int check_explicit(struct api_ctx *ctx, struct http_request *req, const c
 
 void api_write_sync(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     char *ids_literal = NULL;
     PGresult *res = NULL;
     if (!body)
