@@ -17,6 +17,11 @@ assert_eq "" "$(grep -v '^demo: ' "$TEST_TMP/err")" "stderr holds only the demo'
 assert_le "$(grep -c . "$TEST_TMP/err")" 6 "a few progress lines"
 assert_eq "== pems-sync demo" "$(grep -m1 . "$TEST_TMP/out" | cut -c1-17)" "stdout starts with the story"
 assert_match "synced to PEMS \.+ [0-9]+" "$(cat "$TEST_TMP/out")" "the story tells what synced"
+link=$(grep -oE 'https://127\.0\.0\.1:[0-9]+/#token=[A-Za-z0-9._-]+' "$TEST_TMP/out" | head -n 1)
+assert_match "^https://127\.0\.0\.1:$PEMS_HTTPS_PORT/#token=" "$link" "a ready link to the dashboard"
+assert_match '^text/html' "$(curl -sk -o /dev/null -w '%{content_type}' "${link%%#*}")" "the link opens the dashboard"
+assert_eq 200 "$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${link#*#token=}" \
+  "https://127.0.0.1:$PEMS_HTTPS_PORT/api/pems/organizations")" "the link's token is accepted"
 assert_eq "" "$(grep -E '^ *(CC|CCLD|AR|GEN) |warning:|error:' "$TEST_TMP/out" "$TEST_TMP/err")" "no build output"
 log=$(sed -n 's/^demo: .*(log: \(.*\))$/\1/p' "$TEST_TMP/err")
 assert_ne "" "$log" "names the build log"
