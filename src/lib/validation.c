@@ -318,7 +318,7 @@ static json_t *sanitize_value(const struct pfa_field *f, const json_t *value, ch
 
 /* What is being sanitized: a client's delta, a client's whole record, or a record as PEMS
  * sends it (its fields unknown to us are PEMS's own: kept as they are) */
-enum sanitize_mode { SANITIZE_DELTA, SANITIZE_RECORD, SANITIZE_PEMS };
+enum sanitize_mode { SANITIZE_DELTA, SANITIZE_PEMS };
 
 /* Sanitizes every key of obj into out; nulls are kept (a delta clears with them). */
 static void sanitize_fields(struct checker *c, const json_t *obj, json_t *out,
@@ -515,40 +515,6 @@ done:
     else
         json_decref(clean);
     return rc;
-}
-
-int pfa_validate_record(const json_t *record, json_t **details)
-{
-    static const char *const required[] = { "category", "source", "dor" };
-    struct checker c;
-    json_t *clean = NULL;
-    json_t *after = NULL;
-
-    *details = NULL;
-    if (!checker_init(&c))
-        return checker_finish(&c, details);
-    if (!json_is_object(record)) {
-        fail(&c, "record", "must be a JSON object");
-        return checker_finish(&c, details);
-    }
-    clean = json_object();
-    if (!clean) {
-        c.oom = true;
-        return checker_finish(&c, details);
-    }
-    sanitize_fields(&c, record, clean, SANITIZE_RECORD);
-    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (!json_object_get(record, required[i]))
-            fail(&c, required[i], "is required");
-    /* apply_delta drops the nulls, so "after" holds the present, valid fields */
-    after = pfa_apply_delta(NULL, clean);
-    if (!after)
-        c.oom = true;
-    else
-        check_cross_fields(&c, after, NULL);
-    json_decref(after);
-    json_decref(clean);
-    return checker_finish(&c, details);
 }
 
 int pfa_validate_pems_data(const json_t *data, json_t **sanitized, json_t **details)
