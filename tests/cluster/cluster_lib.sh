@@ -56,7 +56,7 @@ cl_orgs() {
   recs=$(wfx_records PFA "$items")
   for i in $(seq 0 $((count - 1))); do
     wfx_org "c$i" "$rps" 0
-    sim_ok "$W_TENANT" POST /config "{\"latencyMs\":$lat,\"jitterMs\":$jit}"
+    sim_control_ok "$W_TENANT" POST /config "{\"latencyMs\":$lat,\"jitterMs\":$jit}"
     sim_seed "$W_TENANT" "$recs"
     fx_sql "INSERT INTO pfa_mirror (organization_id, pfa_id, version, data)
             SELECT :'o', 'PFA-' || i, 1, :'d'::jsonb FROM generate_series(1, :'n'::int) i" \
