@@ -5,6 +5,7 @@
 #include "conflict.h"
 #include "log.h"
 #include "page_cache.h"
+#include "util.h"
 #include "validation.h"
 
 #include <stdint.h>
@@ -214,7 +215,7 @@ static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conf
 
 void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     json_t *details = NULL, *applied = NULL;
     struct locked_conflict lc = { 0 };
     struct conflict_resolution_plan plan = { 0 };
@@ -249,7 +250,7 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
         goto cleanup;
     }
     const char *id = http_param(req, "conflictId");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         goto cleanup;
     }

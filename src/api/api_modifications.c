@@ -3,6 +3,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "util.h"
 #include "validation.h"
 
 #include <stdint.h>
@@ -43,7 +44,7 @@ static const struct api_field create_fields[] = {
 
 void api_modification_create(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     json_t *details = NULL, *current = NULL, *sanitized = NULL, *vdetails = NULL;
     PGresult *res = NULL;
     if (!body)
@@ -159,7 +160,7 @@ cleanup:
 void api_modification_get(struct api_ctx *ctx, struct http_request *req)
 {
     const char *id = http_param(req, "id");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         return;
     }

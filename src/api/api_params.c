@@ -1,27 +1,12 @@
 #include "api_params.h"
+#include "util.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-bool api_is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
 
 int api_json_depth(const char *buf, size_t len)
 {
@@ -128,13 +113,7 @@ static bool digits(const char *s, int n, int *out)
 
 static bool real_date(int y, int m, int d)
 {
-    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    if (y < 1 || m < 1 || m > 12 || d < 1)
-        return false;
-    int max = mdays[m - 1];
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        max = 29;
-    return d <= max;
+    return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= util_days_in_month(y, m);
 }
 
 bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms)
@@ -199,38 +178,6 @@ bool api_iso_datetime_valid(const char *s, bool *date_only)
     return api_iso_datetime_parse(s, date_only, NULL);
 }
 
-bool api_parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s)
-        return false;
-    const char *p = s;
-    if (*p == '-' || *p == '+')
-        p++;
-    if (!*p)
-        return false;
-    for (const char *q = p; *q; q++)
-        if (!isdigit((unsigned char)*q))
-            return false;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* decodes src[0..len) into dst (NUL-terminated); returns bytes written or -1 */
 static int url_decode(const char *src, size_t len, char *dst, size_t cap)
 {
@@ -242,7 +189,7 @@ static int url_decode(const char *src, size_t len, char *dst, size_t cap)
         } else if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int a = hexval(src[i + 1]), b = hexval(src[i + 2]);
+            int a = util_hex_digit(src[i + 1]), b = util_hex_digit(src[i + 2]);
             if (a < 0 || b < 0)
                 return -1;
             c = (char)(a * 16 + b);
@@ -338,13 +285,13 @@ static bool query_value_ok(const struct api_field *f, const char *v, char *msg, 
     switch (f->type) {
     case AF_UUID:
         snprintf(msg, len, "must be a uuid");
-        return api_is_uuid(v);
+        return util_is_uuid(v);
     case AF_STRING:
         snprintf(msg, len, "must be a non-empty string of at most %ld characters", f->max);
         return *v && (long)strlen(v) <= f->max;
     case AF_INT:
         snprintf(msg, len, "must be an integer between %ld and %ld", f->min, f->max);
-        return api_parse_long(v, f->min, f->max, &l);
+        return util_parse_long(v, f->min, f->max, &l);
     case AF_ENUM:
         enum_message(msg, len, f->enums);
         return enum_has(f->enums, v);
@@ -400,7 +347,7 @@ static bool body_value_ok(const struct api_field *f, const json_t *v, char *msg,
     switch (f->type) {
     case AF_UUID:
         snprintf(msg, len, "must be a uuid string");
-        return json_is_string(v) && api_is_uuid(json_string_value(v));
+        return json_is_string(v) && util_is_uuid(json_string_value(v));
     case AF_STRING: {
         snprintf(msg, len, "must be a non-empty string of at most %ld characters", f->max);
         if (!json_is_string(v))
@@ -425,7 +372,7 @@ static bool body_value_ok(const struct api_field *f, const json_t *v, char *msg,
         size_t i;
         const json_t *e;
         json_array_foreach(v, i, e) {
-            if (!json_is_string(e) || !api_is_uuid(json_string_value(e))) {
+            if (!json_is_string(e) || !util_is_uuid(json_string_value(e))) {
                 snprintf(msg, len, "element %zu must be a uuid string", i);
                 return false;
             }

@@ -11,8 +11,6 @@
 #define API_MAX_JSON_DEPTH 32
 #define API_MAX_QUERY_PARAMS 16
 
-bool api_is_uuid(const char *s);
-
 /* Nesting depth of a JSON text, counting brackets outside strings. */
 int api_json_depth(const char *buf, size_t len);
 
@@ -26,9 +24,6 @@ bool api_content_type_is_json(const char *ct);
 bool api_iso_datetime_valid(const char *s, bool *date_only);
 /* The same, giving the instant as milliseconds since the epoch (a date alone: its midnight UTC). */
 bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms);
-
-/* Whole decimal integer in [lo, hi]. */
-bool api_parse_long(const char *s, long lo, long hi, long *out);
 
 /* A decoded query string. Names and values point into buf. */
 struct query_params {

@@ -3,13 +3,14 @@
 #include "api_params.h"
 #include "auth.h"
 #include "queue_actions.h"
+#include "util.h"
 
 #include <stdbool.h>
 #include <string.h>
 
 static void queue_action(struct api_ctx *ctx, struct http_request *req, bool retry)
 {
-    json_t *body = api_body_object(ctx, req, true);
+    json_t *body = api_body_object(req, true);
     if (!body)
         return;
     /* the actions take no parameters: any key is unknown */
@@ -25,7 +26,7 @@ static void queue_action(struct api_ctx *ctx, struct http_request *req, bool ret
     }
     json_decref(body);
     const char *id = http_param(req, "itemId");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         return;
     }

@@ -1,6 +1,7 @@
 #include "api_sync_status.h"
 #include "api_params.h"
 #include "auth.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -104,9 +105,9 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         end_param = end;
     }
     time_t now = time(NULL);
-    char stale[24], next[32];
+    char stale[24], next[UTIL_ISO_SIZE];
     snprintf(stale, sizeof stale, "%ld", api_stale_seconds(ctx, now));
-    api_iso_time(next, (long long)api_next_run(ctx, now) * 1000);
+    util_iso_time(next, (int64_t)api_next_run(ctx, now) * 1000);
     const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
                              api_query_get(&q, "status"), api_query_get(&q, "startDate"),
                              end_param, stale, next };

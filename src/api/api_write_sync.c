@@ -17,9 +17,9 @@ static const struct api_field fields[] = {
 /* One statement queues what is eligible: it locks its candidates in the one lock order
  * (sql/014_lock_order.sql) and the UPDATE re-checks each row's status after any concurrent
  * writer commits, so two calls neither deadlock nor queue the same modification twice.
- * The status before is 'pending_sync' for the organization-wide form; named modifications
- * were locked by check_explicit, and a subquery in RETURNING reads the statement's snapshot,
- * i.e. the row before this update (a self-join for it hashed the whole table).
+ * The status before is 'pending_sync' for the organization-wide form; for named ones a
+ * subquery in RETURNING reads the statement's snapshot, i.e. the row before this update (a
+ * self-join for it hashed the whole table).
  * QUEUE_SQL's two forms differ in how each audit row learns its queue item id. */
 #define QUEUE_SQL(queue_id, audit_from)                                                        \
     "WITH locked AS (SELECT id FROM pems_lock_modifications($1::uuid, $3::uuid[])),"           \
@@ -55,15 +55,17 @@ static const char queue_sql[] = QUEUE_SQL("p.queue_id", "picked p");
 static const char queue_sql_matched[] =
     QUEUE_SQL("q.id", "picked p LEFT JOIN q ON q.modification_id = p.id");
 
-/* Locks the named modifications; 404 for ids not in the organization, 409 for ids in a state
- * that cannot be queued. Returns 0 when all are eligible, -1 after sending the error. */
+/* 404 for named ids not in the organization, 409 for ids in a state that cannot be queued.
+ * Read without a lock (a queued modification belongs to the worker, sql/015_lock_eligible.sql):
+ * one queued meanwhile by another call is not queued again (queuedCount counts it out).
+ * Returns 0 when all are eligible, -1 after sending the error. */
 static int check_explicit(struct api_ctx *ctx, struct http_request *req, const char *org,
                           const char *ids_literal, const json_t *ids)
 {
     const char *params[] = { org, ids_literal };
-    PGresult *res = db_query(ctx->db, "write_sync_lock",
-                             "SELECT id::text, status FROM pems_lock_modifications($1::uuid,"
-                             " $2::uuid[])",
+    PGresult *res = db_query(ctx->db, "write_sync_named",
+                             "SELECT id::text, status FROM pfa_modification"
+                             " WHERE organization_id = $1::uuid AND id = ANY($2::uuid[])",
                              2, params);
     if (!res) {
         api_db_failure(ctx, req);
@@ -109,7 +111,7 @@ static int check_explicit(struct api_ctx *ctx, struct http_request *req, const c
 
 void api_write_sync(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     char *ids_literal = NULL;
     PGresult *res = NULL;
     if (!body)
@@ -188,8 +190,8 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
         goto db_fail;
 
     long long now = util_wall_ms();
-    char eta[32], job[96];
-    api_iso_time(eta, now + (long long)queued * 1000 / rps);
+    char eta[UTIL_ISO_SIZE], job[96];
+    util_iso_time(eta, now + (int64_t)queued * 1000 / rps);
     snprintf(job, sizeof job, "write-sync-%lld-%s", now, org);
     log_debug("write_sync", "org=%s queued=%ld", org, queued);
     http_send_json(req, 202, json_pack("{s:b, s:s, s:i, s:s}", "success", 1, "jobId", job,

@@ -1,5 +1,7 @@
 #include "http.h"
 #include "api_params.h"
+#include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,7 +80,7 @@ void http_read_body(struct http_request *req, size_t max)
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->fcgx->envp);
     long len = -1;
     if (cl && *cl) {
-        if (!api_parse_long(cl, 0, 1L << 40, &len)) {
+        if (!util_parse_long(cl, 0, 1L << 40, &len)) {
             req->body_state = BODY_ERROR;
             return;
         }
@@ -157,8 +159,7 @@ static void send_response(struct http_request *req, int status, const char *cont
         /* a handler that forgot its route's permission answers nothing but this */
         static const char refused[] = "{\"error\":{\"code\":\"internal_error\",\"message\":"
                                       "\"Internal server error\",\"details\":[]}}";
-        fprintf(stderr, "pems-fcgi: %s answered %d without checking its permission\n",
-                req->path, status);
+        log_error("permission_unchecked", "path=%s status=%d", req->path, status);
         status = 500;
         content_type = "application/json; charset=utf-8";
         extra_headers = NULL;

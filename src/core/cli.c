@@ -13,6 +13,8 @@ void cli_print_version(const char *prog)
 }
 
 static int usage_vprint(const char *prog, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static int usage_vprint(const char *prog, const char *fmt, va_list ap)
 {
     fprintf(stderr, "%s: ", prog);
     vfprintf(stderr, fmt, ap);

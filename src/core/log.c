@@ -1,4 +1,5 @@
 #include "log.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -251,15 +252,10 @@ void log_event(enum pems_log_level level, const char *event, const char *fmt, ..
     if (level < log_min)
         return;
     struct line l = { .len = 0 };
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(l.buf, sizeof l.buf,
-                     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s prog=%s pid=%d event=",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000L, level_names[level], log_prog,
-                     (int)getpid());
+    char ts[UTIL_ISO_SIZE];
+    util_iso_time(ts, util_wall_ms());
+    int n = snprintf(l.buf, sizeof l.buf, "ts=%s level=%s prog=%s pid=%d event=", ts,
+                     level_names[level], log_prog, (int)getpid());
     if (n < 0)
         return;
     l.len = (size_t)n;

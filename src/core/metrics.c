@@ -15,7 +15,7 @@
 
 /* Fixed layout shared by every process through a MAP_SHARED file; counters are updated with
  * atomic adds, so no locks are held on the request path. Bump the magic when it changes. */
-#define METRICS_MAGIC 0x504d5302u
+#define METRICS_MAGIC 0x504d5303u
 #define M_ROUTES 32
 #define M_ROUTE_LEN 72
 #define M_STATUS_MIN 100
@@ -28,6 +28,10 @@ static const double bucket_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 
 static const char *const sync_results[] = { "synced", "failed", "conflict", "merged" };
 #define M_SYNC (sizeof sync_results / sizeof sync_results[0])
+
+/* pems_record.h's reject names, and a pull ended by a cursor that did not advance */
+static const char *const upstream_rejects[] = { "invalid", "future_updated_at", "stuck_cursor" };
+#define M_REJECTS (sizeof upstream_rejects / sizeof upstream_rejects[0])
 
 enum { SLOT_FREE, SLOT_CLAIMING, SLOT_READY };
 
@@ -46,6 +50,7 @@ struct m_file {
     struct m_route routes[M_ROUTES];
     uint64_t sync_items[M_SYNC];
     uint64_t upstream[M_UPSTREAM];
+    uint64_t rejects[M_REJECTS];
 };
 
 static struct m_file *mf;
@@ -168,6 +173,15 @@ void metrics_sync_item(const char *result)
             add(&mf->sync_items[i], 1);
 }
 
+void metrics_upstream_rejected(const char *reason)
+{
+    if (!mf || !reason)
+        return;
+    for (size_t i = 0; i < M_REJECTS; i++)
+        if (strcmp(upstream_rejects[i], reason) == 0)
+            add(&mf->rejects[i], 1);
+}
+
 /* Slots that name the same route (a claiming race) are merged: the first one prints all. */
 static bool first_slot_of(int idx)
 {
@@ -255,4 +269,10 @@ void metrics_render(FILE *out)
             fprintf(out, "pems_upstream_requests_total{status=\"%d\"} %llu\n", s,
                     (unsigned long long)n);
     }
+    fputs("# HELP pems_upstream_rejected_total What PEMS sent and the worker did not take, by "
+          "reason (README, Security).\n"
+          "# TYPE pems_upstream_rejected_total counter\n", out);
+    for (size_t i = 0; i < M_REJECTS; i++)
+        fprintf(out, "pems_upstream_rejected_total{reason=\"%s\"} %llu\n", upstream_rejects[i],
+                (unsigned long long)(mf ? load(&mf->rejects[i]) : 0));
 }

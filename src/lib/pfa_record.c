@@ -61,13 +61,6 @@ const struct pfa_field *pfa_field_find(const char *name)
     return NULL;
 }
 
-const struct pfa_field *pfa_fields(size_t *count)
-{
-    if (count)
-        *count = FIELD_COUNT;
-    return fields;
-}
-
 int pfa_op_parse(const char *s, enum pfa_op *out)
 {
     if (!s)

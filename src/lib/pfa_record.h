@@ -19,7 +19,6 @@ struct pfa_field {
 };
 
 const struct pfa_field *pfa_field_find(const char *name);
-const struct pfa_field *pfa_fields(size_t *count);
 
 enum pfa_op { PFA_OP_UPDATE, PFA_OP_DELETE };
 int pfa_op_parse(const char *s, enum pfa_op *out);   /* 0 ok, -1 unknown */

@@ -74,35 +74,6 @@ static void load_window(struct rate_limiter *rl, int64_t *sorted, int n)
         memcpy(rl->starts, sorted + skip, (size_t)rl->count * sizeof *sorted);
 }
 
-void rate_limiter_set_rate(struct rate_limiter *rl, int rps)
-{
-    int64_t *old = NULL, *fresh = NULL;
-    int n = rl->count;
-
-    if (rps < 0)
-        rps = 0;
-    if (rps == rl->rps)
-        return;
-    if (n > 0) {
-        old = malloc((size_t)n * sizeof *old);
-        if (!old)
-            return;
-        rate_limiter_recent(rl, old, n);
-    }
-    if (rps > 0 && !(fresh = calloc((size_t)rps, sizeof *fresh))) {
-        free(old);
-        return;
-    }
-    free(rl->starts);
-    rl->starts = fresh;
-    rl->rps = rps;
-    rl->count = 0;
-    rl->head = 0;
-    if (rps > 0 && n > 0)
-        load_window(rl, old, n);
-    free(old);
-}
-
 /* After the wall clock stepped back, starts "in the future" would hold the window shut for
  * as long as the step; they count as starting now instead. */
 static void clamp_future(struct rate_limiter *rl, int64_t now_ns)
@@ -139,11 +110,6 @@ void rate_limiter_pause_until(struct rate_limiter *rl, int64_t until_ns)
 {
     if (until_ns > rl->paused_until)
         rl->paused_until = until_ns;
-}
-
-int64_t rate_limiter_paused_until(const struct rate_limiter *rl)
-{
-    return rl->paused_until;
 }
 
 void rate_limiter_seed(struct rate_limiter *rl, const int64_t *starts, int n)

@@ -11,15 +11,12 @@ struct rate_limiter;
 /* rps <= 0 means no limit (a pause still applies). */
 struct rate_limiter *rate_limiter_new(int rps);
 void rate_limiter_free(struct rate_limiter *rl);
-/* Keeps the newest starts that fit the new rate. */
-void rate_limiter_set_rate(struct rate_limiter *rl, int rps);
 int rate_limiter_rate(const struct rate_limiter *rl);
 
 /* 0 when a request may start at now_ns (and records that start), else ns to wait. */
 int64_t rate_limiter_acquire(struct rate_limiter *rl, int64_t now_ns);
 /* Nothing starts before until_ns (PEMS answered 429); a later pause extends an earlier one. */
 void rate_limiter_pause_until(struct rate_limiter *rl, int64_t until_ns);
-int64_t rate_limiter_paused_until(const struct rate_limiter *rl);
 
 /* Recent starts (oldest first) for a hand-over; returns the count written (<= max). */
 int rate_limiter_recent(const struct rate_limiter *rl, int64_t *out, int max);

@@ -114,6 +114,20 @@ int64_t util_wall_ms(void)
     return util_wall_ns() / 1000000;
 }
 
+void util_iso_time(char out[UTIL_ISO_SIZE], int64_t epoch_ms)
+{
+    time_t secs = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[64];   /* what the compiler allows for any int fields; a real date needs 25 */
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(epoch_ms % 1000));
+    size_t n = strlen(buf) < UTIL_ISO_SIZE ? strlen(buf) : UTIL_ISO_SIZE - 1;
+    memcpy(out, buf, n);
+    out[n] = '\0';
+}
+
 void util_label_write(FILE *out, const char *s)
 {
     for (; *s; s++) {

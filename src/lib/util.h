@@ -37,6 +37,10 @@ int64_t util_wall_ns(void);
 int64_t util_mono_ms(void);
 int64_t util_wall_ms(void);
 
+/* epoch_ms as ISO 8601 UTC with milliseconds and Z: 2026-01-31T08:05:09.042Z */
+#define UTIL_ISO_SIZE 32
+void util_iso_time(char out[UTIL_ISO_SIZE], int64_t epoch_ms);
+
 /* Writes s as a Prometheus label value: backslash, double quote and newline escaped. */
 void util_label_write(FILE *out, const char *s);
 

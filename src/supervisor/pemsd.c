@@ -36,6 +36,14 @@ enum child_kind { CHILD_FCGI, CHILD_WORKER };
 static const char *const kind_program[] = { "pems-fcgi", "pemsworker" };
 /* test-only overrides of the child programs, e.g. a stand-in that crashes */
 static const char *const kind_override_env[] = { "PEMS_FCGI_PROGRAM", "PEMS_WORKER_PROGRAM" };
+/* where make install put them (pemsd(8), ENVIRONMENT) */
+#ifndef PEMS_FCGI_PATH
+#define PEMS_FCGI_PATH NULL
+#endif
+#ifndef PEMS_WORKER_PATH
+#define PEMS_WORKER_PATH NULL
+#endif
+static const char *const kind_installed[] = { PEMS_FCGI_PATH, PEMS_WORKER_PATH };
 
 struct slot {
     enum child_kind kind;
@@ -172,7 +180,8 @@ static void resolve_programs(struct pemsd *d)
         free(d->program[k]);
         const char *override = getenv(kind_override_env[k]);
         d->program[k] = override && *override ? strdup(override)
-                                              : program_beside(d->self_exe, kind_program[k]);
+                                              : program_beside(d->self_exe, kind_program[k],
+                                                               kind_installed[k]);
         if (!d->program[k]) {
             log_error("out_of_memory", NULL);
             exit(1);

@@ -1,7 +1,10 @@
 #include "pull.h"
 #include "log.h"
 #include "metrics.h"
+#include "pems_record.h"
 #include "pfa_record.h"
+#include "upstream_rejects.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,25 +157,34 @@ static char *load_pull_since(db_t *db, const char *server_id, int *rc)
 
 #define PULL_EPOCH "1970-01-01T00:00:00Z"
 
-/* nextCursor is opaque: a string, or a number some servers use; null or "" ends the pull */
-static char *cursor_text(const json_t *next)
+/* The stored cursor, when it is an instant we can trust: one from before the timestamps were
+ * checked may be garbage (every pull would fail on PEMS's 400) or far ahead (every later edit
+ * hidden); then the pull starts over, which stores nothing twice. */
+static int64_t since_trusted(const char *org_id, const char *since, int64_t trust_until_ms)
 {
-    char buf[32];
-    if (json_is_string(next))
-        return *json_string_value(next) ? strdup(json_string_value(next)) : NULL;
-    if (json_is_integer(next)) {
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(next));
-        return strdup(buf);
-    }
-    return NULL;
+    int64_t ms;
+    if (!since)
+        return -1;
+    if (pems_timestamp_parse(since, strlen(since), &ms) == 0 && ms <= trust_until_ms)
+        return ms;
+    log_warn("pull_since_reset", "org=%s reason=\"stored updatedSince is not a trusted timestamp\"",
+             org_id);
+    return -1;
 }
 
 int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
                 struct pull_stats *st)
 {
     int rc = DB_OK;
-    char *since = load_pull_since(db, sl->srv.id, &rc);
-    char *newest = since ? strdup(since) : NULL;
+    char *stored = load_pull_since(db, sl->srv.id, &rc);
+    /* PEMS's updatedAt beyond this is not trusted as a cursor (README, Security) */
+    int64_t trust_until = util_wall_ms() + PEMS_CLOCK_SKEW_MS;
+    int64_t since_ms = since_trusted(sl->srv.org_id, stored, trust_until);
+    int64_t newest_ms = since_ms;
+    char since[32], newest[32];
+    pems_timestamp_format(since_ms, since, sizeof since);
+    snprintf(newest, sizeof newest, "%s", since);
+    json_t *cursors = json_object();   /* every cursor sent: one coming back is a loop */
     char *cursor = NULL;
     int result = 0;
     if (rc != DB_OK) {
@@ -188,7 +200,7 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
         }
         struct pems_response resp;
         /* the first pull asks for everything, still naming updatedSince, which PEMS requires */
-        if (pems_client_pull(sl->client, since ? since : PULL_EPOCH, cursor, PULL_PAGE,
+        if (pems_client_pull(sl->client, since_ms >= 0 ? since : PULL_EPOCH, cursor, PULL_PAGE,
                              &resp) != 0) {
             pems_response_clear(&resp);
             result = 1;
@@ -205,44 +217,61 @@ int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
             result = 1;
             break;
         }
-        json_t *records = json_object_get(resp.body, "records");
-        if (!json_is_array(records)) {
-            log_warn("pull_failed", "org=%s org_code=%s error=\"no records array\"",
-                     sl->srv.org_id, sl->srv.org_code);
-            pems_response_clear(&resp);
+        struct pems_page pg;
+        char why[200];
+        int parsed = pems_page_parse(resp.body, trust_until, &pg, why, sizeof why);
+        pems_response_clear(&resp);
+        if (parsed != 0) {
+            log_warn("pull_failed", "org=%s org_code=%s error=\"%s\"", sl->srv.org_id,
+                     sl->srv.org_code, why);
             result = 1;
             break;
         }
-        size_t i;
-        json_t *rec;
-        json_array_foreach(records, i, rec) {
-            const char *u = json_string_value(json_object_get(rec, "updatedAt"));
-            if (u && (!newest || strcmp(u, newest) > 0)) {
-                free(newest);
-                newest = strdup(u);
-            }
+        int noted = upstream_rejects_note(db, sl->srv.org_id, pg.rejects);
+        if (pg.newest_ms > newest_ms) {
+            newest_ms = pg.newest_ms;
+            pems_timestamp_format(newest_ms, newest, sizeof newest);
         }
-        int applied = pull_apply(db, sl->srv.org_id, records, newest);
+        int applied = noted == DB_OK ? pull_apply(db, sl->srv.org_id, pg.records,
+                                                  newest_ms >= 0 ? newest : NULL)
+                                     : noted;
         if (applied < 0) {
-            pems_response_clear(&resp);
+            pems_page_clear(&pg);
             result = applied;
             break;
         }
         st->pages++;
         st->applied += applied;
+        if (cursor)
+            json_object_set_new(cursors, cursor, json_true());
         free(cursor);
-        cursor = cursor_text(json_object_get(resp.body, "nextCursor"));
-        pems_response_clear(&resp);
+        cursor = pg.next_cursor;
+        pg.next_cursor = NULL;
+        /* a cursor sent before, or a page that brought nothing but a cursor, would never end */
+        bool stuck = cursor && (pg.received == 0 || json_object_get(cursors, cursor));
+        pems_page_clear(&pg);
+        if (stuck) {
+            char safe[64];
+            size_t n = 0;
+            for (const char *c = cursor; *c && n + 1 < sizeof safe; c++)
+                safe[n++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? '?' : *c;
+            safe[n] = '\0';
+            log_error("pull_cursor_stuck", "org=%s org_code=%s pages=%d cursor=\"%s\"",
+                      sl->srv.org_id, sl->srv.org_code, st->pages, safe);
+            metrics_upstream_rejected("stuck_cursor");
+            result = 1;
+            break;
+        }
         if (!cursor)
             break;
     }
     if (st->applied)
         log_info("pull_done", "org=%s org_code=%s pages=%d applied=%d since=\"%s\"",
-                 sl->srv.org_id, sl->srv.org_code,
-                 st->pages, st->applied, newest ? newest : "");
+                 sl->srv.org_id, sl->srv.org_code, st->pages, st->applied,
+                 newest_ms >= 0 ? newest : "");
 cleanup:
-    free(since);
-    free(newest);
+    json_decref(cursors);
+    free(stored);
     free(cursor);
     return result;
 }

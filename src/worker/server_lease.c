@@ -1,6 +1,7 @@
 #include "server_lease.h"
 #include "log.h"
 #include "pems_server.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,13 +15,6 @@
 /* request arrival jitter allowed for; costs 0.5 % of the rate */
 #define JITTER_MARGIN_NS 5000000LL
 #define MARGIN_MAX_RPS 1000
-
-int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 static void sleep_ns(int64_t ns)
 {
@@ -118,7 +112,7 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
             rate_limiter_seed(out->rl, starts, n);
             free(starts);
         }
-        int64_t now = wall_ns();
+        int64_t now = util_wall_ns();
         if (PQgetvalue(res, 0, 1)[0] != 't') {
             /* the last holder died holding it: its last second is unknown */
             rate_limiter_pause_until(out->rl, now + NS_PER_S);
@@ -187,7 +181,7 @@ void server_lease_release(db_t *db, struct server_lease *sl)
 
 int64_t server_lease_try_slot(struct server_lease *sl)
 {
-    int64_t now = wall_ns();
+    int64_t now = util_wall_ns();
     int rps = rate_limiter_rate(sl->rl);
     if (sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS) {
         /* PEMS counts arrivals, we count starts: keep the oldest start of a full window a
@@ -202,9 +196,9 @@ int64_t server_lease_try_slot(struct server_lease *sl)
 
 int server_lease_wait_slot(struct server_lease *sl, long max_wait_ms)
 {
-    int64_t deadline = wall_ns() + (int64_t)max_wait_ms * 1000000LL;
+    int64_t deadline = util_wall_ns() + (int64_t)max_wait_ms * 1000000LL;
     for (;;) {
-        int64_t now = wall_ns();
+        int64_t now = util_wall_ns();
         int64_t wait = server_lease_try_slot(sl);
         if (wait <= 0)
             return 0;
@@ -218,7 +212,7 @@ void server_lease_pause(db_t *db, struct server_lease *sl, long seconds)
 {
     if (seconds < 1)
         seconds = 1;
-    rate_limiter_pause_until(sl->rl, wall_ns() + (int64_t)seconds * NS_PER_S);
+    rate_limiter_pause_until(sl->rl, util_wall_ns() + (int64_t)seconds * NS_PER_S);
     char ssec[24];
     snprintf(ssec, sizeof ssec, "%ld", seconds);
     const char *params[] = { sl->srv.id, ssec };

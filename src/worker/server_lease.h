@@ -46,7 +46,4 @@ int server_lease_wait_slot(struct server_lease *sl, long max_wait_ms);
 /* PEMS answered 429: nothing starts on this server (in any worker) for seconds. */
 void server_lease_pause(db_t *db, struct server_lease *sl, long seconds);
 
-/* Wall clock in nanoseconds (the unit of the rate window). */
-int64_t wall_ns(void);
-
 #endif

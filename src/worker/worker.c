@@ -8,6 +8,7 @@
 #include "server_lease.h"
 #include "write_queue.h"
 #include "write_sync.h"
+#include "util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -72,13 +73,6 @@ struct worker {
     int64_t batch_since_ns;
     struct sync_stats stats;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 /* ---- LISTEN pfa_write_queue on its own connection ---- */
 
@@ -191,12 +185,12 @@ static void heartbeat(struct worker *w, const char *state, bool starting, bool r
     else if (starting || ran)
         prune_heartbeats(w);
     /* also when it failed: the next try is a heartbeat interval away, not at once */
-    w->last_heartbeat_ns = mono_ns();
+    w->last_heartbeat_ns = util_mono_ns();
 }
 
 static void heartbeat_if_due(struct worker *w, const char *state)
 {
-    if (mono_ns() - w->last_heartbeat_ns >= HEARTBEAT_S * NS_PER_S)
+    if (util_mono_ns() - w->last_heartbeat_ns >= HEARTBEAT_S * NS_PER_S)
         heartbeat(w, state, false, false);
 }
 
@@ -329,7 +323,7 @@ static int lane_release_items(struct worker *w, struct lane *ln)
     if (ln->n > ln->next) {
         log_debug("items_released", "org=%s count=%d", ln->org_id, ln->n - ln->next);
         if (w->batch_since_ns == 0)
-            w->batch_since_ns = mono_ns();
+            w->batch_since_ns = util_mono_ns();
     }
     lane_drop_items(ln);
     return 0;
@@ -431,7 +425,7 @@ static int discover(struct worker *w, bool *busy)
         if (rc == 1) {
             snprintf(ln->org_id, sizeof ln->org_id, "%s", org);
             ln->written = json_object();
-            ln->extended_ns = mono_ns();
+            ln->extended_ns = util_mono_ns();
             w->nlanes++;
         }
     }
@@ -470,7 +464,7 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
         json_object_clear(ln->written);
         for (int i = 0; i < RESULT_CONNS; i++)
             wq_batch_written(&w->results[i].batch, ln->written);
-        ln->extended_ns = mono_ns();
+        ln->extended_ns = util_mono_ns();
         rc = flush_async(w);
         return rc < 0 ? rc : 1;
     }
@@ -492,14 +486,14 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
             return rc;
         ln->next++;
         if (w->batch_since_ns == 0)
-            w->batch_since_ns = mono_ns();
+            w->batch_since_ns = util_mono_ns();
         return 1;
     }
     if (!server_lease_valid(w->db, &ln->sl))
         return 2;
     /* before the slot: the start the limiter records is the request's start, not a
      * database round trip earlier */
-    if (mono_ns() - ln->extended_ns > (int64_t)w->cfg->lease_seconds * NS_PER_S / 3) {
+    if (util_mono_ns() - ln->extended_ns > (int64_t)w->cfg->lease_seconds * NS_PER_S / 3) {
         /* it updates items a flush in flight updates too, in another order: settle first;
          * results lost there must not have their items' leases extended */
         int rc = collect_sent(w);
@@ -508,7 +502,7 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
         rc = wq_extend_leases(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
         if (rc != DB_OK)
             return rc;
-        ln->extended_ns = mono_ns();
+        ln->extended_ns = util_mono_ns();
     }
     int64_t wait = server_lease_try_slot(&ln->sl);
     if (wait > 0) {
@@ -521,7 +515,7 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
     ln->planned = false;
     ln->next++;
     if (w->batch_since_ns == 0)
-        w->batch_since_ns = mono_ns();
+        w->batch_since_ns = util_mono_ns();
     return rc < 0 ? rc : 1;
 }
 
@@ -529,13 +523,13 @@ static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
 static int drain(struct worker *w)
 {
     int64_t last_discover = 0;
-    int64_t once_deadline = mono_ns() + ONCE_LOCK_WAIT_NS;
+    int64_t once_deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
     int rc = 0;
     w->busy_elsewhere = false;
     for (;;) {
         if (*w->stop)
             break;
-        int64_t now = mono_ns();
+        int64_t now = util_mono_ns();
         if (w->woken || now - last_discover >= DISCOVER_NS || w->nlanes == 0) {
             w->woken = false;
             bool busy = false;
@@ -581,7 +575,7 @@ static int drain(struct worker *w)
         if (rc < 0)
             break;
         if (wq_batch_count(gathering(w)) >= FLUSH_COUNT ||
-            (w->batch_since_ns && mono_ns() - w->batch_since_ns >= FLUSH_AGE_NS)) {
+            (w->batch_since_ns && util_mono_ns() - w->batch_since_ns >= FLUSH_AGE_NS)) {
             rc = flush_async(w);
             if (rc < 0)
                 break;
@@ -635,12 +629,12 @@ static int pull_all(struct worker *w)
             break;
         const char *org = json_string_value(o);
         struct server_lease sl;
-        int64_t deadline = mono_ns() + ONCE_LOCK_WAIT_NS;
+        int64_t deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
         int got;
         for (;;) {
             bool busy = false;
             got = lease_org(w, org, &sl, &busy);
-            if (got != 0 || !busy || w->opt->mode == WORKER_SCHEDULE || mono_ns() > deadline ||
+            if (got != 0 || !busy || w->opt->mode == WORKER_SCHEDULE || util_mono_ns() > deadline ||
                 *w->stop)
                 break;
             wait_for(w, DISCOVER_NS / 5);
@@ -691,7 +685,7 @@ static void log_blocked(struct worker *w)
 static int run(struct worker *w, bool with_pull)
 {
     char batch_id[37] = "";
-    int64_t t0 = mono_ns();
+    int64_t t0 = util_mono_ns();
     memset(&w->stats, 0, sizeof w->stats);
     if (with_pull) {
         int rc = batch_row_start(w, batch_id);
@@ -722,7 +716,7 @@ static int run(struct worker *w, bool with_pull)
         log_event(did ? PEMS_LOG_INFO : PEMS_LOG_DEBUG, "run_done", "batch=%s processed=%d successful=%d failed=%d conflicts=%d"
                  " skipped=%d merged=%d pulled=%d ms=%lld", batch_id, w->stats.processed,
                  w->stats.successful, w->stats.failed, w->stats.conflicts, w->stats.skipped,
-                 w->stats.merged, w->stats.pulled, (long long)((mono_ns() - t0) / 1000000));
+                 w->stats.merged, w->stats.pulled, (long long)((util_mono_ns() - t0) / 1000000));
     return rc;
 }
 
@@ -749,7 +743,7 @@ static int run_schedule(struct worker *w)
         bool ran = false;
         /* one clock for the schedule, here and in the wait below: time() can lag it by a
          * tick, which made the wait <= 0 while the run was not yet due */
-        time_t now_s = (time_t)(wall_ns() / NS_PER_S);
+        time_t now_s = (time_t)(util_wall_ns() / NS_PER_S);
         bool scheduled = first || now_s >= w->next_cron;
         if (scheduled) {
             w->next_cron = next_fire(w, now_s);
@@ -769,15 +763,15 @@ static int run_schedule(struct worker *w)
         if (ran) {
             failures = rc < 0 ? failures + 1 : 0;
             if (failures)
-                retry_at = mono_ns() + (int64_t)(failures < 5 ? failures * 2 : 10) * NS_PER_S;
+                retry_at = util_mono_ns() + (int64_t)(failures < 5 ? failures * 2 : 10) * NS_PER_S;
         }
         if (*w->stop || w->woken)
             continue;
 
         /* The next drain is due at drain_at, an absolute time: waking up earlier for a
          * heartbeat or a signal does not push it back. */
-        int64_t now = mono_ns();
-        int64_t wait = (int64_t)w->next_cron * NS_PER_S - wall_ns();
+        int64_t now = util_mono_ns();
+        int64_t wait = (int64_t)w->next_cron * NS_PER_S - util_wall_ns();
         int64_t drain_at = INT64_MAX;
         if (failures) {
             drain_at = retry_at;
@@ -802,7 +796,7 @@ static int run_schedule(struct worker *w)
         if (hb < wait)
             wait = hb;
         wait_for(w, wait);
-        if (mono_ns() >= drain_at)
+        if (util_mono_ns() >= drain_at)
             w->woken = true;
         heartbeat_if_due(w, "idle");
     }
@@ -811,15 +805,15 @@ static int run_schedule(struct worker *w)
 
 static int run_until_idle(struct worker *w)
 {
-    int64_t deadline = mono_ns() + (int64_t)w->opt->idle_timeout_s * NS_PER_S;
+    int64_t deadline = util_mono_ns() + (int64_t)w->opt->idle_timeout_s * NS_PER_S;
     int rc = run(w, true);
-    while (rc >= 0 && !*w->stop && w->cfg->write_sync_enabled && mono_ns() < deadline) {
+    while (rc >= 0 && !*w->stop && w->cfg->write_sync_enabled && util_mono_ns() < deadline) {
         double due = 0;
         if (wq_next_due(w->db, w->unleasable, &due) != DB_OK)
             return DB_UNAVAILABLE;
         if (due > 1e8)
             break;
-        int64_t left = deadline - mono_ns();
+        int64_t left = deadline - util_mono_ns();
         int64_t ns = due > 0 ? (int64_t)(due * 1e9) : 0;
         if (w->busy_elsewhere && ns < 200000000LL)
             ns = 200000000LL;

@@ -4,8 +4,10 @@
 #include "conflict_store.h"
 #include "log.h"
 #include "metrics.h"
+#include "pems_record.h"
 #include "pfa_record.h"
 #include "pull.h"
+#include "upstream_rejects.h"
 #include "validation.h"
 
 #include <stdio.h>
@@ -203,17 +205,50 @@ static void response_error(const struct pems_response *resp, char *out, size_t o
         snprintf(out, outlen, "transport: %s", resp->error[0] ? resp->error : "error");
 }
 
+/* PEMS's record as a write's 200 or a 409 carries it, checked like a pulled one: NULL and
+ * noted as a reject when it is not fit for the mirror (README, Security) */
+static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, const json_t *body,
+                              bool delete_result)
+{
+    json_t *rec = json_is_object(body) ? json_copy((json_t *)body) : json_object();
+    struct pems_record r;
+    char why[200];
+    if (!rec)
+        return NULL;
+    json_object_set_new(rec, "pfaId", json_string(it->pfa_id));
+    if (delete_result && !json_object_get(rec, "deleted"))
+        json_object_set_new(rec, "deleted", json_true());
+    enum pems_reject rj = pems_record_check(rec, 0, 0, &r, why, sizeof why);
+    json_t *out = rj == PEMS_REJECT_NONE ? pems_record_json(&r) : NULL;
+    if (rj != PEMS_REJECT_NONE)
+        upstream_reject_note(c->db, it->org_id, it->pfa_id, rj, why);
+    pems_record_clear(&r);
+    json_decref(rec);
+    return out;
+}
+
 static int on_success(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
                       const struct pems_response *resp)
 {
     json_t *v = json_object_get(resp->body, "version");
-    int new_version = json_is_integer(v) ? (int)json_integer_value(v) : plan->version + 1;
+    int new_version = plan->version + 1;
     json_t *new_data = NULL;
-    if (it->op == PFA_OP_UPDATE) {
-        json_t *d = json_object_get(resp->body, "data");
-        new_data = json_is_object(d) ? json_incref(d) : pfa_apply_delta(it->mirror_data, plan->changes);
+    json_t *d = json_object_get(resp->body, "data");
+    if (v || d) {
+        /* the write happened; a result unfit for the mirror leaves the mirror as it is, and
+         * the next pull brings PEMS's record (checked again) */
+        json_t *rec = checked_record(c, it, resp->body, it->op == PFA_OP_DELETE);
+        if (!rec)
+            new_version = plan->version;
+        else if (v)
+            new_version = (int)json_integer_value(json_object_get(rec, "version"));
+        if (rec && it->op == PFA_OP_UPDATE && d)
+            new_data = json_incref(json_object_get(rec, "data"));
+        json_decref(rec);
     }
-    json_t *changed = pfa_diff_fields(it->mirror_data, new_data);
+    if (it->op == PFA_OP_UPDATE && !new_data && new_version > plan->version)
+        new_data = pfa_apply_delta(it->mirror_data, plan->changes);
+    json_t *changed = new_data ? pfa_diff_fields(it->mirror_data, new_data) : json_array();
     struct wq_result r = {
         .outcome = WQ_SYNCED, .attempts_inc = 1, .http_status = (int)resp->http_status,
         .wrote = true, .old_version = plan->version, .new_version = new_version,
@@ -266,26 +301,23 @@ static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
                                  const struct pems_response *resp, bool *refreshed)
 {
     *refreshed = false;
-    json_t *current = json_is_object(resp->body) ? json_incref(resp->body) : NULL;
-    bool usable = current && json_is_integer(json_object_get(current, "version")) &&
-                  (json_is_object(json_object_get(current, "data")) ||
-                   json_is_true(json_object_get(current, "deleted")));
-    if (!usable) {
-        json_decref(current);
-        current = NULL;
+    const json_t *b = resp->body;
+    /* a body that is no record at all (an error text) is no reject: the record is read */
+    bool record_like = json_object_get(b, "version") || json_object_get(b, "data");
+    json_t *current = record_like ? checked_record(c, it, b, false) : NULL;
+    if (!current) {
         if (server_lease_wait_slot(c->sl, FOLLOW_UP_WAIT_MS) != 0)
             return 0;
         struct pems_response get;
         pems_client_get(c->sl->client, it->pfa_id, &get);
         metrics_upstream_inc((int)get.http_status);
         if (get.outcome == PEMS_OK && json_is_object(get.body))
-            current = json_incref(get.body);
+            current = checked_record(c, it, get.body, false);
         pems_response_clear(&get);
         if (!current)
             return 0;
     }
-    json_t *v = json_object_get(current, "version");
-    int version = json_is_integer(v) ? (int)json_integer_value(v) : -1;
+    int version = (int)json_integer_value(json_object_get(current, "version"));
     if (version <= it->mirror_version) {
         json_decref(current);
         return 0;

@@ -52,6 +52,37 @@ for round in $(seq 1 $ROUNDS); do
   assert_eq "$N" "$(fx_count pfa_write_queue "organization_id = :'o'" -v o="$ORG")" "one queue item per modification"
 done
 
+test_begin "a named write-sync beside the worker's flush of the same modifications"
+# The worker's flush locks its queue items, then their modifications, in its own order. A
+# named write-sync over modifications the worker holds (queued ones: 409) takes no lock on
+# them, so the two never form a cycle: PostgreSQL detects no deadlock.
+FLUSH_ORG=$(fx_org locks-flush)
+FLUSH_USER=$(fx_user "$FLUSH_ORG" Read,Write,Sync)
+fx_mirror "$FLUSH_ORG" PFA-F1 1 >/dev/null
+read -r LO HI < <(for _ in 1 2; do
+  m=$(fx_mod "$FLUSH_ORG" PFA-F1 "$FLUSH_USER" queued 1 '{"model":"f"}')
+  fx_queue "$FLUSH_ORG" "$m" processing >/dev/null
+  echo "$m"
+done | sort | tr '\n' ' ')
+PGLOG=$STACK_DIR/log/postgres.log
+DEADLOCKS_BEFORE=$(grep -c 'deadlock detected' "$PGLOG")
+# the flush: HI's item and modification, a pause, then LO's
+fx_sql "BEGIN;
+        UPDATE pfa_write_queue SET updated_at = now() WHERE modification_id = :'hi';
+        UPDATE pfa_modification SET updated_at = now() WHERE id = :'hi';
+        SELECT pg_sleep(1.2);
+        UPDATE pfa_write_queue SET updated_at = now() WHERE modification_id = :'lo';
+        UPDATE pfa_modification SET updated_at = now() WHERE id = :'lo';
+        COMMIT;" -v hi="$HI" -v lo="$LO" >"$TEST_TMP/flush.out" 2>&1 &
+FLUSH=$!
+sleep 0.4
+api_as "$(fx_token "$FLUSH_USER")" POST /api/pems/write-sync \
+  "{\"organizationId\":\"$FLUSH_ORG\",\"modificationIds\":[\"$LO\",\"$HI\"]}"
+wait "$FLUSH"
+assert_eq 0 "$?" "the flush committed: $(cat "$TEST_TMP/flush.out")"
+assert_error 409 conflict "write-sync of two queued modifications"
+assert_eq "$DEADLOCKS_BEFORE" "$(grep -c 'deadlock detected' "$PGLOG")" "no deadlock detected by PostgreSQL"
+
 # A transient failure that happens anyway is run again inside pems-fcgi: a trigger on this
 # organization's modifications raises deadlock_detected (40P01) or serialization_failure
 # (40001) while a sequence (which no rollback resets) is at most FAILS; each run calls it

@@ -52,8 +52,28 @@ assert_eq 1.1 "$(curl -sk --http1.1 -o /dev/null -w '%{http_version}' "$PEMS_URL
 test_begin "outside /api/pems: JSON 404"
 api GET /index.html
 assert_error 404 not_found "/index.html"
-ctype=$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL/")
+ctype=$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL/no-such-page")
 assert_match '^application/json' "$ctype" "content type"
+api GET /dashboard/no-such.js
+assert_error 404 not_found "a file the dashboard does not have"
+cool_down
+
+test_begin "/ is the dashboard, with its Content-Security-Policy"
+curl -sk -D "$TEST_TMP/h" -o "$TEST_TMP/page" "$PEMS_URL/"
+hdr() { sed -n "s/^$1: //Ip" "$TEST_TMP/h" | tr -d '\r' | tail -n 1; }
+assert_match '^HTTP/[0-9.]+ 200' "$(head -n 1 "$TEST_TMP/h")" "status"
+assert_match '^text/html' "$(hdr content-type)" "content type"
+csp=$(hdr content-security-policy)
+assert_match "script-src 'self';" "$csp" "scripts from the origin only"
+assert_match "frame-ancestors 'none'" "$csp" "never framed"
+assert_eq "" "$(grep -o "unsafe-inline" <<<"$csp")" "no inline script or style allowed"
+assert_eq nosniff "$(hdr x-content-type-options)" "nosniff kept"
+assert_match '^max-age=' "$(hdr strict-transport-security)" "HSTS kept"
+assert_match '<script type="module" src="/dashboard/app.js">' "$(cat "$TEST_TMP/page")" "the page's module"
+for f in /dashboard/app.js /javascript/chart.js/chart.esm.js /javascript/chart.js/chunks/helpers.segment.js; do
+  assert_match '^text/javascript' "$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL$f")" "$f type"
+done
+assert_match '^text/css' "$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL/dashboard/dashboard.css")" "stylesheet type"
 cool_down
 
 # every answer nginx makes itself carries the two security headers

@@ -18,6 +18,8 @@ static void test_is_uuid(void)
     CU_ASSERT_FALSE(util_is_uuid("0b7e3f3a11c2d-4e5f-8a9b-0c1d2e3f4a5b"));   /* dash moved */
     CU_ASSERT_FALSE(util_is_uuid("0b7e3f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5g"));   /* not hex */
     CU_ASSERT_FALSE(util_is_uuid("0b7e3f3a-1c2d-4e5f-8a9b-0c1d2e3f4a-b"));
+    CU_ASSERT_FALSE(util_is_uuid("0b6f3f0e8a554a0c9d556f8d2f1c3b7a1234"));   /* no dashes */
+    CU_ASSERT_FALSE(util_is_uuid("' OR 1=1 --"));
 }
 
 static void test_hex_digit(void)
@@ -68,6 +70,8 @@ static void test_parse_long(void)
     CU_ASSERT_FALSE(util_parse_long("5 ", 0, 9, &v));
     CU_ASSERT_FALSE(util_parse_long("5x", 0, 9, &v));
     CU_ASSERT_FALSE(util_parse_long("0x5", 0, 9, &v));
+    CU_ASSERT_FALSE(util_parse_long("1.5", 0, 9, &v));
+    CU_ASSERT_FALSE(util_parse_long("-1", 0, 9, &v));
     CU_ASSERT_FALSE(util_parse_long("99999999999999999999999", 0, 9, &v));
     CU_ASSERT_EQUAL(v, 7);   /* untouched on failure */
 }
@@ -116,6 +120,17 @@ static void test_clocks(void)
     CU_ASSERT_TRUE(util_mono_ms() >= m1 / 1000000);
 }
 
+static void test_iso_time(void)
+{
+    char out[UTIL_ISO_SIZE];
+    util_iso_time(out, 0);
+    CU_ASSERT_STRING_EQUAL(out, "1970-01-01T00:00:00.000Z");
+    util_iso_time(out, 1769846709042LL);
+    CU_ASSERT_STRING_EQUAL(out, "2026-01-31T08:05:09.042Z");
+    util_iso_time(out, 951782400999LL);   /* a leap day */
+    CU_ASSERT_STRING_EQUAL(out, "2000-02-29T00:00:00.999Z");
+}
+
 static void test_label_write(void)
 {
     char *buf = NULL;
@@ -137,6 +152,7 @@ int main(void)
         { "days_from_civil", test_days_from_civil },
         { "days_in_month", test_days_in_month },
         { "clocks", test_clocks },
+        { "iso_time", test_iso_time },
         { "label_write", test_label_write },
     };
     return UNIT_RUN("util", NULL, tests);
