@@ -205,10 +205,17 @@ static void response_error(const struct pems_response *resp, char *out, size_t o
         snprintf(out, outlen, "transport: %s", resp->error[0] ? resp->error : "error");
 }
 
+/* What a write's 200 leaves out, taken from what was written. */
+struct result_defaults {
+    int version;        /* -1: none */
+    bool deleted;
+    json_t *data;       /* borrowed; NULL: none */
+};
+
 /* PEMS's record as a write's 200 or a 409 carries it, checked like a pulled one: NULL and
  * noted as a reject when it is not fit for the mirror (README, Security) */
 static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, const json_t *body,
-                              bool delete_result)
+                              const struct result_defaults *def)
 {
     json_t *rec = json_is_object(body) ? json_copy((json_t *)body) : json_object();
     struct pems_record r;
@@ -216,8 +223,12 @@ static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, con
     if (!rec)
         return NULL;
     json_object_set_new(rec, "pfaId", json_string(it->pfa_id));
-    if (delete_result && !json_object_get(rec, "deleted"))
+    if (def && def->deleted && !json_object_get(rec, "deleted"))
         json_object_set_new(rec, "deleted", json_true());
+    if (def && def->version >= 0 && !json_object_get(rec, "version"))
+        json_object_set_new(rec, "version", json_integer(def->version));
+    if (def && def->data && !json_object_get(rec, "data"))
+        json_object_set(rec, "data", def->data);
     enum pems_reject rj = pems_record_check(rec, 0, 0, &r, why, sizeof why);
     json_t *out = rj == PEMS_REJECT_NONE ? pems_record_json(&r) : NULL;
     if (rj != PEMS_REJECT_NONE)
@@ -230,25 +241,30 @@ static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, con
 static int on_success(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
                       const struct pems_response *resp)
 {
-    json_t *v = json_object_get(resp->body, "version");
     int new_version = plan->version + 1;
     json_t *new_data = NULL;
-    json_t *d = json_object_get(resp->body, "data");
-    if (v || d) {
+    json_t *written = it->op == PFA_OP_UPDATE ? pfa_apply_delta(it->mirror_data, plan->changes)
+                                              : NULL;
+    if (json_object_get(resp->body, "version") || json_object_get(resp->body, "data")) {
         /* the write happened; a result unfit for the mirror leaves the mirror as it is, and
          * the next pull brings PEMS's record (checked again) */
-        json_t *rec = checked_record(c, it, resp->body, it->op == PFA_OP_DELETE);
-        if (!rec)
-            new_version = plan->version;
-        else if (v)
+        struct result_defaults def = { .version = plan->version + 1,
+                                       .deleted = it->op == PFA_OP_DELETE, .data = written };
+        json_t *rec = checked_record(c, it, resp->body, &def);
+        if (rec) {
             new_version = (int)json_integer_value(json_object_get(rec, "version"));
-        if (rec && it->op == PFA_OP_UPDATE && d)
-            new_data = json_incref(json_object_get(rec, "data"));
+            if (it->op == PFA_OP_UPDATE)
+                new_data = json_incref(json_object_get(rec, "data"));
+        } else {
+            new_version = plan->version;
+        }
         json_decref(rec);
+    } else if (written) {
+        new_data = json_incref(written);
     }
-    if (it->op == PFA_OP_UPDATE && !new_data && new_version > plan->version)
-        new_data = pfa_apply_delta(it->mirror_data, plan->changes);
-    json_t *changed = new_data ? pfa_diff_fields(it->mirror_data, new_data) : json_array();
+    json_decref(written);
+    json_t *changed = new_version > plan->version ? pfa_diff_fields(it->mirror_data, new_data)
+                                                  : json_array();
     struct wq_result r = {
         .outcome = WQ_SYNCED, .attempts_inc = 1, .http_status = (int)resp->http_status,
         .wrote = true, .old_version = plan->version, .new_version = new_version,
@@ -304,7 +320,7 @@ static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
     const json_t *b = resp->body;
     /* a body that is no record at all (an error text) is no reject: the record is read */
     bool record_like = json_object_get(b, "version") || json_object_get(b, "data");
-    json_t *current = record_like ? checked_record(c, it, b, false) : NULL;
+    json_t *current = record_like ? checked_record(c, it, b, NULL) : NULL;
     if (!current) {
         if (server_lease_wait_slot(c->sl, FOLLOW_UP_WAIT_MS) != 0)
             return 0;
@@ -312,7 +328,7 @@ static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
         pems_client_get(c->sl->client, it->pfa_id, &get);
         metrics_upstream_inc((int)get.http_status);
         if (get.outcome == PEMS_OK && json_is_object(get.body))
-            current = checked_record(c, it, get.body, false);
+            current = checked_record(c, it, get.body, NULL);
         pems_response_clear(&get);
         if (!current)
             return 0;

@@ -134,6 +134,19 @@ assert_eq 1 "$(mirror_version "$ORG" R-1)" "mirror left at its version for the n
 assert_eq invalid "$(reject_reason "$ORG" R-1)" "the result recorded as rejected"
 cleanup_org "$ORG"
 
+test_begin "a 200 write result without data is the record written, on its version"
+wfx_org bare
+ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
+sim_seed "$TEN" "$(wfx_records B 1)"
+wfx_drive 20 org_mirror_is "$ORG" 1 || fail "B-1 not pulled"
+wfx_mod MOD "$TOK" "$ORG" B-1 1 '{"monthlyRate":15000}'
+sim_fault "$TEN" '{"status":200, "pfaId":"B-1", "match":"writes", "count":1, "body":"{\"pfaId\":\"B-1\",\"version\":7}"}'
+wfx_write_sync "$TOK" "$ORG" 1
+wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(mod_status "$MOD")"
+assert_eq 7 "$(mirror_version "$ORG" B-1)" "mirror at the version PEMS answered"
+assert_eq 15000 "$(mirror_field "$ORG" B-1 monthlyRate)" "mirror has what was written"
+assert_eq 0 "$(rejects "$ORG")" "nothing rejected"
+
 # --- 4. cursors --------------------------------------------------------------------------------
 test_begin "a cursor that does not advance ends that organization's pull, the others go on"
 wfx_org stuck
