@@ -77,9 +77,6 @@ twice=$(fx_sql "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE acti
                 AND organization_id IN ($(cl_org_list)) GROUP BY entity_id HAVING count(*) > 1) d")
 assert_eq 0 "$twice" "queue items completed twice"
 # the mirror has what PEMS has: version 2 (one write) and the written value, for every record
-for i in "${!CL_TENANT[@]}"; do
-  sim_control "${CL_TENANT[i]}" GET "/records/PFA-1"
-done
 bad=$(fx_sql "SELECT count(*) FROM pfa_mirror WHERE organization_id IN ($(cl_org_list))
               AND (version <> 2 OR (data->>'monthlyRate')::numeric <> 15000)")
 assert_eq 0 "$bad" "mirror records not at version 2 with the written value"
