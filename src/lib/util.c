@@ -52,6 +52,18 @@ bool util_hex_decode(const char *hex, unsigned char *out, size_t len)
     return true;
 }
 
+bool util_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
 bool util_parse_long(const char *s, long lo, long hi, long *out)
 {
     if (!s)

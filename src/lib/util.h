@@ -21,6 +21,9 @@ void util_hex_encode(const unsigned char *buf, size_t len, char *out);
  * is shorter, longer or holds a non-digit. */
 bool util_hex_decode(const char *hex, unsigned char *out, size_t len);
 
+/* Exactly n decimal digits at s (n <= 9), their value in *out; false on anything else. */
+bool util_digits(const char *s, int n, int *out);
+
 /* A whole decimal integer in [lo, hi]: an optional sign then digits only (no blanks). */
 bool util_parse_long(const char *s, long lo, long hi, long *out);
 

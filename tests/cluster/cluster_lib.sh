@@ -83,6 +83,13 @@ cl_synced() {
   fx_sql "SELECT count(*) FROM pfa_modification WHERE organization_id IN ($(cl_org_list)) AND status = 'synced'"
 }
 cl_all_synced() { [ "$(cl_synced)" = "$1" ]; }
+cl_synced_at_least() { [ "$(cl_synced)" -ge "$1" ]; }  # N
+
+# cl_busiest_holder -> the worker holding the most processing items of cl_orgs (empty: none)
+cl_busiest_holder() {
+  fx_sql "SELECT locked_by FROM pfa_write_queue WHERE status = 'processing'
+          AND organization_id IN ($(cl_org_list)) GROUP BY locked_by ORDER BY count(*) DESC LIMIT 1"
+}
 
 # cl_completed_by -> "worker count" of the queue items of cl_orgs completed, by worker id
 cl_completed_by() {
