@@ -40,7 +40,7 @@ int64_t util_wall_ns(void);
 int64_t util_mono_ms(void);
 int64_t util_wall_ms(void);
 
-/* epoch_ms as ISO 8601 UTC with milliseconds and Z: 2026-01-31T08:05:09.042Z */
+/* epoch_ms (>= 0) as ISO 8601 UTC with milliseconds and Z: 2026-01-31T08:05:09.042Z */
 #define UTIL_ISO_SIZE 32
 void util_iso_time(char out[UTIL_ISO_SIZE], int64_t epoch_ms);
 
