@@ -74,9 +74,10 @@ static const struct command commands[] = {
       "create a user (or reuse it) and set its permissions in the organization, print the user id",
       "username= email= org= perm=", 0, CONFIG_NEED_DB, cmd_user_add },
     { "server add",
-      "--org ORG_ID --url URL --user U --password P|- [--rps N] [--read-only] [--api-key K]",
+      "--org ORG_ID --url URL --user U --password P|- [--rps N] [--max-in-flight N] [--read-only]"
+      " [--api-key K]",
       "register the organization's PEMS server (credentials encrypted), print its id",
-      "org= url= user= password= api-key= rps= read-only", 0,
+      "org= url= user= password= api-key= rps= max-in-flight= read-only", 0,
       CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, cmd_server_add },
     { "token", "--user USER_ID [--ttl SECONDS]", "mint an HS256 JWT signed with JWT_SECRET",
       "user= ttl=", 0, CONFIG_NEED_DB | CONFIG_NEED_JWT, cmd_token },
@@ -548,6 +549,10 @@ static int cmd_server_add(struct ctx *c)
     long rps = 10;
     if (opt(c, "rps") && parse_long(opt(c, "rps"), 1, 100000, &rps) < 0)
         return usage_error(c->cmd, "--rps must be an integer between 1 and 100000");
+    long max_in_flight = 0;
+    if (opt(c, "max-in-flight") &&
+        parse_long(opt(c, "max-in-flight"), 1, 10000, &max_in_flight) < 0)
+        return usage_error(c->cmd, "--max-in-flight must be an integer between 1 and 10000");
     unsigned char key[CRYPTO_KEY_LEN];
     if (crypto_key_from_hex(c->cfg.encryption_key, key) < 0)
         return failf("ENCRYPTION_KEY must be 64 hex characters");
@@ -584,8 +589,8 @@ static int cmd_server_add(struct ctx *c)
         rc = db_failure(c, "server add");
         goto cleanup;
     }
-    int src = pems_server_save(c->db, org, url, auth, user, secret, (int)rps, write_enabled, key,
-                               id);
+    int src = pems_server_save(c->db, org, url, auth, user, secret, (int)rps, (int)max_in_flight,
+                               write_enabled, key, id);
     if (src != DB_OK) {
         if (src == DB_ERROR && !db_sqlstate(c->db)[0]) {
             db_rollback(c->db);

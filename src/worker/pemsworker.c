@@ -1,8 +1,6 @@
 /* pemsworker: drains the PEMS write queue and pulls PEMS's changes (SPEC §1, §6).
  *   pemsworker                 run on PEMS_WRITE_SYNC_SCHEDULE until SIGTERM/SIGINT
  *   pemsworker --once          pull, drain what is due now, exit 0
- *   pemsworker --until-idle[=S] pull, drain, and wait out scheduled retries (at most S seconds,
- *                              default 120) until no item is pending
  *   -c FILE                    configuration file (the environment wins) */
 #include "pems_config.h"
 #include "log.h"
@@ -23,27 +21,16 @@ static void on_stop(int sig)
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: pemsworker [-c FILE] [--once | --until-idle[=SECONDS]]\n");
+    fprintf(to, "usage: pemsworker [-c FILE] [--once]\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct worker_options opt = { .mode = WORKER_SCHEDULE, .idle_timeout_s = 120 };
+    struct worker_options opt = { .mode = WORKER_SCHEDULE };
     const char *conf = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--once") == 0) {
             opt.mode = WORKER_ONCE;
-        } else if (strcmp(argv[i], "--until-idle") == 0) {
-            opt.mode = WORKER_UNTIL_IDLE;
-        } else if (strncmp(argv[i], "--until-idle=", 13) == 0) {
-            opt.mode = WORKER_UNTIL_IDLE;
-            char *end;
-            long s = strtol(argv[i] + 13, &end, 10);
-            if (*end || s < 1 || s > 86400) {
-                usage(stderr);
-                return 2;
-            }
-            opt.idle_timeout_s = (int)s;
         } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             conf = argv[++i];
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {

@@ -9,7 +9,6 @@
 
 #define PULL_PAGE 500
 #define PULL_MAX_PAGES 100000
-#define SLOT_WAIT_MS 5000
 
 static int record_version(const json_t *rec)
 {
@@ -167,102 +166,99 @@ static char *cursor_text(const json_t *next)
     return NULL;
 }
 
-int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
-                struct pull_stats *st)
+int pull_begin(db_t *db, const struct server_lock *sl, struct pull_job *job)
 {
+    memset(job, 0, sizeof *job);
     int rc = DB_OK;
-    char *since = load_pull_since(db, sl->srv.id, &rc);
-    char *newest = since ? strdup(since) : NULL;
-    char *cursor = NULL;
-    int result = 0;
-    if (rc != DB_OK) {
-        result = rc;
-        goto cleanup;
-    }
-    for (int page = 0; page < PULL_MAX_PAGES && !*stop; page++) {
-        if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0) {
-            log_info("pull_deferred", "org=%s reason=rate_window", sl->srv.org_id);
-            result = 1;
-            break;
-        }
-        struct pems_response resp;
-        /* the first pull asks for everything, still naming updatedSince as SPEC §5 has it */
-        if (pems_client_pull(sl->client, since ? since : PULL_EPOCH, cursor, PULL_PAGE,
-                             &resp) != 0) {
-            pems_response_clear(&resp);
-            result = 1;
-            break;
-        }
-        metrics_upstream_inc((int)resp.http_status);
-        if (resp.outcome != PEMS_OK) {
-            log_warn("pull_failed", "org=%s http_status=%ld error=\"%s\"", sl->srv.org_id,
-                     resp.http_status, resp.error);
-            if (resp.outcome == PEMS_RATE_LIMITED)
-                server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
-            pems_response_clear(&resp);
-            result = 1;
-            break;
-        }
-        json_t *records = json_object_get(resp.body, "records");
-        if (!json_is_array(records)) {
-            log_warn("pull_failed", "org=%s error=\"no records array\"", sl->srv.org_id);
-            pems_response_clear(&resp);
-            result = 1;
-            break;
-        }
-        size_t i;
-        json_t *rec;
-        json_array_foreach(records, i, rec) {
-            const char *u = json_string_value(json_object_get(rec, "updatedAt"));
-            if (u && (!newest || strcmp(u, newest) > 0)) {
-                free(newest);
-                newest = strdup(u);
-            }
-        }
-        int applied = pull_apply(db, sl->srv.org_id, records, newest);
-        if (applied < 0) {
-            pems_response_clear(&resp);
-            result = applied;
-            break;
-        }
-        st->pages++;
-        st->applied += applied;
-        free(cursor);
-        cursor = cursor_text(json_object_get(resp.body, "nextCursor"));
-        pems_response_clear(&resp);
-        if (!cursor)
-            break;
-    }
-    if (st->applied)
-        log_info("pull_done", "org=%s pages=%d applied=%d since=\"%s\"", sl->srv.org_id,
-                 st->pages, st->applied, newest ? newest : "");
-cleanup:
-    free(since);
-    free(newest);
-    free(cursor);
-    return result;
+    job->since = load_pull_since(db, sl->srv.id, &rc);
+    if (rc != DB_OK)
+        return rc;
+    job->newest = job->since ? strdup(job->since) : NULL;
+    job->state = PULL_HEALTH;
+    return STEP_OK;
 }
 
-int pull_health_check(db_t *db, struct server_lease *sl)
+void pull_job_clear(struct pull_job *job)
 {
-    if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0)
-        return 1;
-    struct pems_response resp;
-    int local = pems_client_health(sl->client, &resp);
-    metrics_upstream_inc((int)resp.http_status);
-    bool ok = local == 0 && resp.outcome == PEMS_OK;
+    free(job->since);
+    free(job->newest);
+    free(job->cursor);
+    memset(job, 0, sizeof *job);
+}
+
+struct pems_request *pull_request(const struct server_lock *sl, struct pull_job *job)
+{
+    if (job->state == PULL_HEALTH)
+        return pems_request_health(sl->client);
+    /* the first pull asks for everything, still naming updatedSince (README, "PEMS") */
+    return pems_request_pull(sl->client, job->since ? job->since : PULL_EPOCH, job->cursor,
+                             PULL_PAGE);
+}
+
+static int health_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
+                         const struct pems_response *resp)
+{
+    bool ok = resp->outcome == PEMS_OK;
     char err[300];
     if (!ok)
-        snprintf(err, sizeof err, "%s%s", resp.http_status ? "HTTP error: " : "",
-                 resp.error[0] ? resp.error : "health check failed");
-    if (resp.outcome == PEMS_RATE_LIMITED)
-        server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
-    pems_response_clear(&resp);
+        snprintf(err, sizeof err, "%s%s", resp->http_status ? "HTTP error: " : "",
+                 resp->error[0] ? resp->error : "health check failed");
+    if (resp->outcome == PEMS_RATE_LIMITED)
+        server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
     const char *params[] = { sl->srv.id, ok ? "true" : "false", ok ? NULL : err };
     int rc = db_exec(db, "pull_health",
                      "UPDATE api_servers SET health_ok = $2::boolean, health_error = $3,"
                      " health_checked_at = now() WHERE id = $1", 3, params);
     if (rc != DB_OK)
         return rc;
-    return ok ? 0 : 1;
+    job->state = PULL_PAGES;
+    return STEP_AGAIN;
+}
+
+static int finished(struct server_lock *sl, struct pull_job *job)
+{
+    if (job->st.applied)
+        log_info("pull_done", "org=%s pages=%d applied=%d since=\"%s\"", sl->srv.org_id,
+                 job->st.pages, job->st.applied, job->newest ? job->newest : "");
+    job->state = PULL_FINISHED;
+    return STEP_DONE;
+}
+
+int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
+                const struct pems_response *resp)
+{
+    metrics_upstream_inc((int)resp->http_status);
+    if (job->state == PULL_HEALTH)
+        return health_answer(db, sl, job, resp);
+    if (resp->outcome != PEMS_OK) {
+        log_warn("pull_failed", "org=%s http_status=%ld error=\"%s\"", sl->srv.org_id,
+                 resp->http_status, resp->error);
+        if (resp->outcome == PEMS_RATE_LIMITED)
+            server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
+        return finished(sl, job);
+    }
+    json_t *records = json_object_get(resp->body, "records");
+    if (!json_is_array(records)) {
+        log_warn("pull_failed", "org=%s error=\"no records array\"", sl->srv.org_id);
+        return finished(sl, job);
+    }
+    size_t i;
+    json_t *rec;
+    json_array_foreach(records, i, rec) {
+        const char *u = json_string_value(json_object_get(rec, "updatedAt"));
+        if (u && (!job->newest || strcmp(u, job->newest) > 0)) {
+            free(job->newest);
+            job->newest = strdup(u);
+        }
+    }
+    int applied = pull_apply(db, sl->srv.org_id, records, job->newest);
+    if (applied < 0)
+        return applied;
+    job->st.pages++;
+    job->st.applied += applied;
+    free(job->cursor);
+    job->cursor = cursor_text(json_object_get(resp->body, "nextCursor"));
+    if (!job->cursor || job->st.pages >= PULL_MAX_PAGES)
+        return finished(sl, job);
+    return STEP_AGAIN;
 }

@@ -13,7 +13,6 @@
 
 #define MAX_409_ROUNDS 3
 #define RATE_DEFERRAL_CAP 20
-#define FOLLOW_UP_WAIT_MS 2000
 
 void write_plan_clear(struct write_plan *p)
 {
@@ -116,7 +115,9 @@ static void details_text(const json_t *details, char *out, size_t outlen)
 static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
                   int http_status, int attempts_inc)
 {
+    int round = plan->round;
     write_plan_clear(plan);
+    plan->round = round;
     plan->version = it->mirror_version;
     json_t *sanitized = NULL, *details = NULL;
     int rc;
@@ -134,7 +135,7 @@ static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *pl
         }
         json_decref(sanitized);
         plan->merged = it->base_version < it->mirror_version;
-        return WRITE_NEEDS_REQUEST;
+        return STEP_AGAIN;
     }
 
     struct conflict_result cr;
@@ -171,13 +172,19 @@ static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *pl
         return finish_converged(c, it, attempts_inc);
     }
     plan->changes = sanitized;
-    return WRITE_NEEDS_REQUEST;
+    return STEP_AGAIN;
+}
+
+/* decide's 0 (a result added) is STEP_DONE to the caller */
+static int decided(int rc)
+{
+    return rc == 0 ? STEP_DONE : rc;
 }
 
 int write_sync_prepare(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
-    return decide(c, it, plan, 0, 0);
+    return decided(decide(c, it, plan, 0, 0));
 }
 
 int write_sync_release(struct write_ctx *c, const struct wq_item *it)
@@ -235,7 +242,7 @@ static int on_rate_limited(struct write_ctx *c, struct wq_item *it,
                            const struct pems_response *resp)
 {
     long wait_s = resp->retry_after_s > 0 ? resp->retry_after_s : 1;
-    server_lease_pause(c->db, c->sl, wait_s);
+    server_lock_pause(c->db, c->sl, wait_s);
     if (it->deferrals >= RATE_DEFERRAL_CAP) {
         char err[400];
         response_error(resp, err, sizeof err);
@@ -253,35 +260,27 @@ static int on_rate_limited(struct write_ctx *c, struct wq_item *it,
     return finish(c, it, &r);
 }
 
-/* 409: the mirror learns PEMS's current record (archiving the version it had). */
-static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
-                                 const struct pems_response *resp, bool *refreshed)
+/* 409: the mirror learns PEMS's current record (archiving the version it had). current is
+ * the 409's body or the GET's answer; *refreshed is false when it is unusable or not newer. */
+static bool record_usable(const json_t *body)
+{
+    return json_is_object(body) && json_is_integer(json_object_get(body, "version")) &&
+           (json_is_object(json_object_get(body, "data")) ||
+            json_is_true(json_object_get(body, "deleted")));
+}
+
+static int refresh_apply(struct write_ctx *c, struct wq_item *it, const json_t *body,
+                         bool *refreshed)
 {
     *refreshed = false;
-    json_t *current = json_is_object(resp->body) ? json_incref(resp->body) : NULL;
-    bool usable = current && json_is_integer(json_object_get(current, "version")) &&
-                  (json_is_object(json_object_get(current, "data")) ||
-                   json_is_true(json_object_get(current, "deleted")));
-    if (!usable) {
-        json_decref(current);
-        current = NULL;
-        if (server_lease_wait_slot(c->sl, FOLLOW_UP_WAIT_MS) != 0)
-            return 0;
-        struct pems_response get;
-        pems_client_get(c->sl->client, it->pfa_id, &get);
-        metrics_upstream_inc((int)get.http_status);
-        if (get.outcome == PEMS_OK && json_is_object(get.body))
-            current = json_incref(get.body);
-        pems_response_clear(&get);
-        if (!current)
-            return 0;
-    }
-    json_t *v = json_object_get(current, "version");
-    int version = json_is_integer(v) ? (int)json_integer_value(v) : -1;
-    if (version <= it->mirror_version) {
-        json_decref(current);
+    if (!record_usable(body))
         return 0;
-    }
+    int version = (int)json_integer_value(json_object_get(body, "version"));
+    if (version <= it->mirror_version)
+        return 0;
+    json_t *current = json_deep_copy(body);
+    if (!current)
+        return DB_ERROR;
     json_object_set_new(current, "pfaId", json_string(it->pfa_id));
     int rc = c->settle(c->settle_arg);
     if (rc == 0) {
@@ -312,67 +311,95 @@ static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
     return 0;
 }
 
-int write_sync_execute(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
+struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
+                                        const struct write_plan *plan)
 {
-    for (int round = 0;; round++) {
-        char key[96];
-        snprintf(key, sizeof key, "%s:%d", it->id, plan->version);
-        struct pems_response resp;
-        int local;
-        if (it->op == PFA_OP_DELETE)
-            local = pems_client_delete(c->sl->client, it->pfa_id, plan->version, key, &resp);
-        else
-            local = pems_client_update(c->sl->client, it->pfa_id, plan->version, plan->changes,
-                                       key, &resp);
-        if (local != 0) {
-            resp.outcome = PEMS_RETRYABLE;
-            if (!resp.error[0])
-                snprintf(resp.error, sizeof resp.error, "local failure");
-        }
-        metrics_upstream_inc((int)resp.http_status);
-        int rc = 0;
-        switch (resp.outcome) {
-        case PEMS_OK:
-            rc = on_success(c, it, plan, &resp);
-            break;
-        case PEMS_PERMANENT: {
-            char err[400];
-            response_error(&resp, err, sizeof err);
-            rc = finish_failed(c, it, err, (int)resp.http_status, 1);
-            break;
-        }
-        case PEMS_RATE_LIMITED:
-            rc = on_rate_limited(c, it, &resp);
-            break;
-        case PEMS_RETRYABLE:
-            rc = on_retryable(c, it, &resp);
-            break;
-        case PEMS_CONFLICT: {
-            bool refreshed = false;
-            rc = round < MAX_409_ROUNDS ? refresh_from_conflict(c, it, &resp, &refreshed) : 0;
-            if (rc < 0)
-                break;
-            if (!refreshed) {
-                rc = on_retryable(c, it, &resp);
-                break;
-            }
-            log_info("item_version_conflict", "item=%s pfa_id=%s written_on=%d pems_version=%d",
-                     it->id, it->pfa_id, plan->version, it->mirror_version);
-            rc = decide(c, it, plan, 409, 1);
-            if (rc != WRITE_NEEDS_REQUEST)
-                break;
-            if (server_lease_wait_slot(c->sl, FOLLOW_UP_WAIT_MS) != 0) {
-                struct wq_result r = { .outcome = WQ_RETRY, .delay_ms = 1000,
-                                       .error = "HTTP 409: rebased, waiting for the rate window",
-                                       .http_status = 409 };
-                rc = finish(c, it, &r);
-                break;
-            }
-            pems_response_clear(&resp);
-            continue;
-        }
-        }
-        pems_response_clear(&resp);
-        return rc < 0 ? rc : 0;
+    if (plan->get)
+        return pems_request_get(c->sl->client, it->pfa_id);
+    /* the same key for the same write: a re-claimed item is applied by PEMS once */
+    char key[96];
+    snprintf(key, sizeof key, "%s:%d", it->id, plan->version);
+    if (it->op == PFA_OP_DELETE)
+        return pems_request_delete(c->sl->client, it->pfa_id, plan->version, key);
+    return pems_request_update(c->sl->client, it->pfa_id, plan->version, plan->changes, key);
+}
+
+/* After a 409 refreshed the mirror: decide again; a rebased write is another request. */
+static int after_refresh(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
+{
+    log_info("item_version_conflict", "item=%s pfa_id=%s written_on=%d pems_version=%d",
+             it->id, it->pfa_id, plan->version, it->mirror_version);
+    plan->round++;
+    return decided(decide(c, it, plan, 409, 1));
+}
+
+/* The 409 could not be resolved (no usable current record, or too many rounds). */
+static int conflict_unresolved(struct write_ctx *c, struct wq_item *it, const char *error)
+{
+    struct pems_response resp = { .outcome = PEMS_CONFLICT, .http_status = 409,
+                                  .retry_after_s = -1 };
+    snprintf(resp.error, sizeof resp.error, "%s", error);
+    return decided(on_retryable(c, it, &resp));
+}
+
+static int answer_get(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
+                      const struct pems_response *resp)
+{
+    plan->get = false;
+    bool refreshed = false;
+    if (resp->outcome == PEMS_OK) {
+        int rc = refresh_apply(c, it, resp->body, &refreshed);
+        if (rc < 0)
+            return rc;
     }
+    if (!refreshed)
+        return conflict_unresolved(c, it, plan->conflict_error);
+    return after_refresh(c, it, plan);
+}
+
+int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
+                      const struct pems_response *resp)
+{
+    metrics_upstream_inc((int)resp->http_status);
+    if (plan->get)
+        return answer_get(c, it, plan, resp);
+    int rc = 0;
+    switch (resp->outcome) {
+    case PEMS_OK:
+        rc = on_success(c, it, plan, resp);
+        break;
+    case PEMS_PERMANENT: {
+        char err[400];
+        response_error(resp, err, sizeof err);
+        rc = finish_failed(c, it, err, (int)resp->http_status, 1);
+        break;
+    }
+    case PEMS_RATE_LIMITED:
+        rc = on_rate_limited(c, it, resp);
+        break;
+    case PEMS_RETRYABLE:
+        rc = on_retryable(c, it, resp);
+        break;
+    case PEMS_CONFLICT: {
+        if (plan->round >= MAX_409_ROUNDS) {
+            rc = on_retryable(c, it, resp);
+            break;
+        }
+        bool refreshed = false;
+        if (!record_usable(resp->body)) {
+            /* no current record in the 409: read it */
+            snprintf(plan->conflict_error, sizeof plan->conflict_error, "%s", resp->error);
+            plan->get = true;
+            return STEP_AGAIN;
+        }
+        rc = refresh_apply(c, it, resp->body, &refreshed);
+        if (rc < 0)
+            return rc;
+        if (refreshed)
+            return after_refresh(c, it, plan);
+        rc = on_retryable(c, it, resp);
+        break;
+    }
+    }
+    return decided(rc);
 }

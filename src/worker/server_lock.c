@@ -1,8 +1,7 @@
-#include "server_lease.h"
+#include "server_lock.h"
 #include "log.h"
 #include "pems_server.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +19,6 @@ int64_t wall_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
-static void sleep_ns(int64_t ns)
-{
-    struct timespec ts = { (time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S) };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* "{1,2,3}" -> values; returns the count */
@@ -64,16 +56,19 @@ static int lock_server(db_t *db, const char *server_id, const char *stmt, const 
     return DB_OK;
 }
 
-int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
-                         struct server_lease *out)
+int server_lock_acquire(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
+                        struct server_lock *out, enum server_lock_why *why)
 {
     memset(out, 0, sizeof *out);
     int rc = pems_server_load(db, org_id, key, &out->srv);
-    if (rc == 1)
-        return SERVER_LEASE_NONE;
+    if (rc == 1) {
+        *why = SERVER_LOCK_NONE;
+        return STEP_DECLINED;
+    }
     if (rc == -3) {
         pems_server_clear(&out->srv);
-        return SERVER_LEASE_BAD_SECRET;
+        *why = SERVER_LOCK_BAD_SECRET;
+        return STEP_DECLINED;
     }
     if (rc != 0) {
         pems_server_clear(&out->srv);
@@ -83,7 +78,8 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
     rc = lock_server(db, out->srv.id, "lease_try_lock", "pg_try_advisory_lock", &got);
     if (rc != DB_OK || !got) {
         pems_server_clear(&out->srv);
-        return rc != DB_OK ? rc : SERVER_LEASE_BUSY;
+        *why = SERVER_LOCK_BUSY;
+        return rc != DB_OK ? rc : STEP_DECLINED;
     }
     out->session = db_session(db);
     out->held = true;
@@ -97,7 +93,7 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
         "           (extract(epoch FROM old.paused_until) * 1e9)::bigint", 1, params);
     if (!res) {
         rc = db_last_status(db);
-        server_lease_release(db, out);
+        server_lock_release(db, out);
         return rc;
     }
     int rps = out->srv.rate_limit_rps > 0 ? out->srv.rate_limit_rps : 10;
@@ -107,7 +103,7 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
     out->client = pems_client_new(&out->srv);
     if (!out->rl || !out->client) {
         PQclear(res);
-        server_lease_release(db, out);
+        server_lock_release(db, out);
         return DB_ERROR;
     }
     if (PQntuples(res) == 1) {
@@ -132,17 +128,17 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
     }
     PQclear(res);
     log_debug("server_acquired", "server=%s org=%s rps=%d", out->srv.id, org_id, rps);
-    return SERVER_LEASE_OK;
+    return STEP_OK;
 }
 
-bool server_lease_valid(db_t *db, const struct server_lease *sl)
+bool server_lock_valid(db_t *db, const struct server_lock *sl)
 {
     return sl->held && sl->session != 0 && db_session(db) == sl->session;
 }
 
-void server_lease_release(db_t *db, struct server_lease *sl)
+void server_lock_release(db_t *db, struct server_lock *sl)
 {
-    if (sl->held && server_lease_valid(db, sl)) {
+    if (sl->held && server_lock_valid(db, sl)) {
         char *window = NULL;
         if (sl->rl) {
             int rps = sl->srv.rate_limit_rps > 0 ? sl->srv.rate_limit_rps : 10;
@@ -184,7 +180,7 @@ void server_lease_release(db_t *db, struct server_lease *sl)
     memset(sl, 0, sizeof *sl);
 }
 
-int64_t server_lease_try_slot(struct server_lease *sl)
+int64_t server_lock_try_slot(struct server_lock *sl)
 {
     int64_t now = wall_ns();
     int rps = rate_limiter_rate(sl->rl);
@@ -199,21 +195,7 @@ int64_t server_lease_try_slot(struct server_lease *sl)
     return rate_limiter_acquire(sl->rl, now);
 }
 
-int server_lease_wait_slot(struct server_lease *sl, long max_wait_ms)
-{
-    int64_t deadline = wall_ns() + (int64_t)max_wait_ms * 1000000LL;
-    for (;;) {
-        int64_t now = wall_ns();
-        int64_t wait = server_lease_try_slot(sl);
-        if (wait <= 0)
-            return 0;
-        if (now + wait > deadline)
-            return -1;
-        sleep_ns(wait);
-    }
-}
-
-void server_lease_pause(db_t *db, struct server_lease *sl, long seconds)
+void server_lock_pause(db_t *db, struct server_lock *sl, long seconds)
 {
     if (seconds < 1)
         seconds = 1;
