@@ -371,8 +371,9 @@ static struct pems_request *request_new(struct pems_client *pc, enum method m, c
 #endif
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    /* on a multi: wait for a connection that may multiplex (HTTP/2) rather than open one */
-    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+    /* no CURLOPT_PIPEWAIT: a transfer waiting for a connection to say whether it multiplexes
+     * is sent later than the rate window counted it; an HTTP/2 connection, once open, carries
+     * the next requests all the same (CURLPIPE_MULTIPLEX on the worker's multi handle) */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "pems-sync/" PACKAGE_VERSION);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, rq->errbuf);

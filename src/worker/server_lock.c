@@ -10,8 +10,10 @@
 #define NS_PER_S 1000000000LL
 /* cap of the window handed over: at most one second of starts */
 #define WINDOW_MAX 20000
-/* request arrival jitter allowed for; costs 0.5 % of the rate */
-#define JITTER_MARGIN_NS 5000000LL
+/* request arrival jitter allowed for (a new connection's request reaches PEMS a little
+ * later than one on a kept-alive connection, and a loaded PEMS reads it later); costs
+ * 1 % of the rate */
+#define JITTER_MARGIN_NS 10000000LL
 #define MARGIN_MAX_RPS 1000
 
 int64_t wall_ns(void)
@@ -184,15 +186,24 @@ int64_t server_lock_try_slot(struct server_lock *sl)
 {
     int64_t now = wall_ns();
     int rps = rate_limiter_rate(sl->rl);
-    if (sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS) {
-        /* PEMS counts arrivals, we count starts: keep the oldest start of a full window a
-         * little more than a second behind, so arrival jitter cannot put rps + 1 requests
-         * into one of PEMS's seconds */
+    int64_t gap = sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS ? NS_PER_S / rps : 0;
+    if (gap) {
+        /* PEMS counts arrivals, we count starts. Starts are spread 1/rps apart (one that
+         * fires late may catch up by half a gap): a steady stream keeps a few connections
+         * busy, where bursts open new ones, whose requests reach PEMS later than those on a
+         * kept-alive connection. And the oldest start of a full window is kept a little
+         * more than a second behind, so arrival jitter cannot put rps + 1 requests into
+         * one of PEMS's seconds. */
+        if (now < sl->pace_ns - gap / 2)
+            return sl->pace_ns - gap / 2 - now;
         int n = rate_limiter_recent(sl->rl, sl->recent, rps);
         if (n == rps && now - sl->recent[0] < NS_PER_S + JITTER_MARGIN_NS)
             return sl->recent[0] + NS_PER_S + JITTER_MARGIN_NS - now;
     }
-    return rate_limiter_acquire(sl->rl, now);
+    int64_t wait = rate_limiter_acquire(sl->rl, now);
+    if (wait == 0 && gap)
+        sl->pace_ns = (sl->pace_ns > now - gap / 2 ? sl->pace_ns : now - gap / 2) + gap;
+    return wait;
 }
 
 void server_lock_pause(db_t *db, struct server_lock *sl, long seconds)

@@ -21,6 +21,7 @@ struct server_lock {
     struct pems_client *client;
     struct rate_limiter *rl;
     int64_t *recent;        /* scratch for the window's starts */
+    int64_t pace_ns;        /* where the next start falls when starts are spread 1/rps apart */
     unsigned long session;  /* the session that holds the lock (db_session) */
     bool held;
 };

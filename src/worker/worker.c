@@ -656,6 +656,7 @@ static bool lane_start_one(struct worker *w, struct lane *ln)
     }
     ln->inflight++;
     w->inflight++;
+    log_debug("request_started", "org=%s wall_us=%lld", ln->org_id, (long long)(wall_ns() / 1000));
     if (s)
         slot_set(ln, s, SLOT_FLIGHT);
     else
@@ -872,6 +873,7 @@ static int engine_run(struct worker *w, bool with_pull)
     int64_t last_discover = 0, stop_deadline = 0;
     int rc = STEP_OK;
     w->busy_elsewhere = false;
+    int running = 0;
     for (;;) {
         int64_t now = mono_ns();
         if (*w->stop && stop_deadline == 0) {
@@ -882,6 +884,7 @@ static int engine_run(struct worker *w, bool with_pull)
         if (*w->stop && (w->inflight == 0 || now >= stop_deadline))
             break;
         bool did = false;
+        curl_multi_perform(w->multi, &running);
         if (!*w->stop && (w->woken || now - last_discover >= DISCOVER_NS || last_discover == 0)) {
             w->woken = false;
             /* --once waits for a server another worker holds, so that when it returns
@@ -895,7 +898,6 @@ static int engine_run(struct worker *w, bool with_pull)
                     break;
             }
         }
-        int running = 0;
         curl_multi_perform(w->multi, &running);
         CURLMsg *m;
         int left = 0;
@@ -941,6 +943,9 @@ static int engine_run(struct worker *w, bool with_pull)
             if (w->nlanes)
                 w->next_lane = (w->next_lane + 1) % w->nlanes;
         }
+        /* send what just started at once: the rate window counted it as started now, and
+         * PEMS counts it when it arrives */
+        curl_multi_perform(w->multi, &running);
         for (int i = 0; i < w->nlanes && rc >= 0; i++) {
             rc = lane_check_pause(w, w->lanes[i]);
             if (rc >= 0)
