@@ -1,4 +1,4 @@
--- JSON shapes of the REST API (SPEC §4), built in SQL so a handler answers in one round trip.
+-- JSON shapes of the REST API (src/api/openapi.yaml), built in SQL so a handler answers in one round trip.
 
 -- The latest queue item of a modification, or null.
 CREATE OR REPLACE FUNCTION pems_queue_item_json(mod_id uuid) RETURNS json

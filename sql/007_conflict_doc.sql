@@ -1,5 +1,5 @@
 -- GET /conflicts pages through conflicts far more often than conflicts change: each row keeps
--- its list entry (SPEC §4 conflict object) as JSON text, rendered by a trigger whenever the
+-- its list entry (src/api/openapi.yaml Conflict) as JSON text, rendered by a trigger whenever the
 -- row is written, so a page is a concatenation instead of 50 objects built per request.
 -- modifiedBy is the modification's author; users are never edited in place (pemsctl only adds
 -- them), so rendering the author once is exact.

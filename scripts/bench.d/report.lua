@@ -1,8 +1,13 @@
 -- wrk reporting hook shared by the API benchmarks: one JSON line with the figures.
--- BENCH_TOKEN (optional) is sent as a bearer token.
+-- BENCH_TOKEN (optional) is sent as a bearer token, BENCH_IF_NONE_MATCH (optional) as
+-- If-None-Match (a poll that already holds the answer's entity tag).
 local token = os.getenv("BENCH_TOKEN")
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+local tag = os.getenv("BENCH_IF_NONE_MATCH")
+if tag and tag ~= "" then
+  wrk.headers["If-None-Match"] = tag
 end
 
 function done(summary, latency, requests)

@@ -17,6 +17,15 @@ void api_internal_error(struct http_request *req, const char *detail)
 
 void api_db_failure(struct api_ctx *ctx, struct http_request *req)
 {
+    if (db_failed_transiently(ctx->db)) {
+        if (req->retry_allowed) {
+            req->retry = true;   /* the dispatcher rolls back and runs the handler again */
+            return;
+        }
+        http_send_error(req, 503, "service_unavailable",
+                        "The database is busy with the same rows; try again shortly", NULL);
+        return;
+    }
     if (db_last_status(ctx->db) == DB_UNAVAILABLE) {
         http_send_error(req, 503, "service_unavailable",
                         "The database is unavailable; try again shortly", NULL);
@@ -27,7 +36,7 @@ void api_db_failure(struct api_ctx *ctx, struct http_request *req)
     api_internal_error(req, msg);
 }
 
-json_t *api_body_object(struct api_ctx *ctx, struct http_request *req, bool allow_empty)
+json_t *api_body_object(struct http_request *req, bool allow_empty)
 {
     http_read_body(req, API_MAX_BODY);
     switch (req->body_state) {
@@ -78,7 +87,6 @@ json_t *api_body_object(struct api_ctx *ctx, struct http_request *req, bool allo
         http_send_error(req, 400, "invalid_json", "The request body must be a JSON object", NULL);
         return NULL;
     }
-    (void)ctx;
     return root;
 }
 
@@ -123,24 +131,4 @@ long api_stale_seconds(struct api_ctx *ctx, time_t now)
     cached = 3 * period;
     cached_at = now;
     return cached;
-}
-
-void api_iso_time(char out[32], long long epoch_ms)
-{
-    char buf[64];
-    time_t secs = (time_t)(epoch_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(epoch_ms % 1000));
-    memcpy(out, buf, 31);
-    out[31] = '\0';
-}
-
-long long api_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -21,14 +21,16 @@ struct api_ctx {
 
 typedef void (*api_handler)(struct api_ctx *ctx, struct http_request *req);
 
-/* 503 service_unavailable when the database cannot be reached, else 500 internal_error. */
+/* 503 service_unavailable when the database cannot be reached, else 500 internal_error; a
+ * deadlock or serialization failure sends nothing while the dispatcher may run the handler
+ * again (req->retry), and 503 once it may not. */
 void api_db_failure(struct api_ctx *ctx, struct http_request *req);
 void api_internal_error(struct http_request *req, const char *detail);
 
 /* Parses the request body as a JSON object: 413/415/400 sent (and NULL returned) when it is
  * too large, not JSON, not UTF-8, nested too deep or not an object. allow_empty: an absent
  * body gives {} (no Content-Type needed). */
-json_t *api_body_object(struct api_ctx *ctx, struct http_request *req, bool allow_empty);
+json_t *api_body_object(struct http_request *req, bool allow_empty);
 
 /* 400 validation_failed with details (stolen) — but 401 first when the token's user is gone. */
 void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
@@ -38,8 +40,5 @@ void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
 long api_stale_seconds(struct api_ctx *ctx, time_t now);
 time_t api_next_run(struct api_ctx *ctx, time_t now);
 
-/* ISO 8601 UTC with milliseconds and Z */
-void api_iso_time(char out[32], long long epoch_ms);
-long long api_now_ms(void);
 
 #endif

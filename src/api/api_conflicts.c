@@ -5,6 +5,7 @@
 #include "conflict.h"
 #include "log.h"
 #include "page_cache.h"
+#include "util.h"
 #include "validation.h"
 
 #include <stdint.h>
@@ -27,11 +28,11 @@ static const struct api_field list_fields[] = {
  * (sql/009_conflict_version.sql) read in the same snapshot, and the page is their
  * concatenation. */
 static const char list_sql[] =
-    "SELECT a.user_ok, a.perms, a.total, c.doc, a.version FROM ("
+    "SELECT a.user_ok, a.allowed, a.total, c.doc, a.version FROM ("
     "  SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid) AS user_ok,"
-    "   p.permissions::text AS perms, p.permissions && ARRAY[$3::text, 'Admin'] AS allowed,"
+    "   pems_has_permission(p.permissions, $3) AS allowed,"
     "   (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid),"
-    "   CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN"
+    "   CASE WHEN pems_has_permission(p.permissions, $3) THEN"
     "    (SELECT count(*) FROM pfa_sync_conflict WHERE organization_id = $2::uuid"
     "     AND ($4::text IS NULL OR status = $4)) END AS total"
     "  FROM (SELECT 1) one LEFT JOIN user_organizations p"
@@ -46,14 +47,12 @@ static const char list_sql[] =
  * only; the page is sent again while the version is the one it was rendered at. */
 static const char version_sql[] =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
-    " (SELECT permissions::text FROM user_organizations"
+    " (SELECT pems_has_permission(permissions, $3) FROM user_organizations"
     "  WHERE user_id = $1::uuid AND organization_id = $2::uuid),"
     " (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid)";
 
 #define PAGE_CACHE_SLOTS 8
 #define PAGE_CACHE_BYTES (256 * 1024)
-
-static const char page_type[] = "application/json; charset=utf-8";
 
 /* The page of res (its rows' docs), sent, and cached under key (unless NULL) when res
  * carries a version. */
@@ -83,7 +82,7 @@ static void send_page(struct api_ctx *ctx, struct http_request *req, PGresult *r
     at = stpcpy(at, mid);
     at = stpcpy(at, total);
     at = stpcpy(at, "}");
-    http_send_raw(req, 200, page_type, NULL, page, (size_t)(at - page));
+    http_send_json_etag(req, page, (size_t)(at - page));
     if (key && !PQgetisnull(res, 0, 4)) {
         if (!ctx->conflict_pages)
             ctx->conflict_pages = page_cache_new(PAGE_CACHE_SLOTS, PAGE_CACHE_BYTES);
@@ -123,14 +122,14 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
     bool cacheable = kn > 0 && (size_t)kn < sizeof key;
     long long have = cacheable && ctx->conflict_pages
         ? page_cache_version(ctx->conflict_pages, key) : -1;
-    const char *params[] = { req->user_id, org, "Read", status, limit, offset };
+    const char *params[] = { req->user_id, org, auth_need(req), status, limit, offset };
     PGresult *res;
     if (have >= 0) {
-        if (!(res = db_query(ctx->db, "conflicts_version", version_sql, 2, params))) {
+        if (!(res = db_query(ctx->db, "conflicts_version", version_sql, 3, params))) {
             api_db_failure(ctx, req);
             return;
         }
-        if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) < 0) {
+        if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) < 0) {
             PQclear(res);
             return;
         }
@@ -140,7 +139,7 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
                              &len);
         PQclear(res);
         if (page) {
-            http_send_raw(req, 200, page_type, NULL, page, len);
+            http_send_json_etag(req, page, len);
             return;
         }
     }
@@ -148,7 +147,7 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
         send_page(ctx, req, res, cacheable ? key : NULL);
     PQclear(res);
 }
@@ -176,11 +175,18 @@ static void locked_conflict_clear(struct locked_conflict *lc)
     json_decref(lc->mirror);
 }
 
-/* Locks the conflict and its modification; reads the mirror record. 0, or -1 (db failure). */
+/* Locks, in the one lock order (sql/014_lock_order.sql), the live queue items of the
+ * conflict's modification, then the conflict and the modification; reads the mirror record.
+ * 0, or -1 (db failure). */
 static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conflict *lc,
                          bool *found)
 {
     const char *params[] = { id };
+    if (db_exec(ctx->db, "conflict_lock_items",
+                "SELECT count(*) FROM pfa_sync_conflict c,"
+                " pems_lock_live_items(c.modification_id) WHERE c.id = $1::uuid",
+                1, params) != DB_OK)
+        return -1;
     PGresult *res = db_query(
         ctx->db, "conflict_lock",
         "SELECT c.organization_id::text, c.modification_id::text, c.status, m.operation,"
@@ -209,9 +215,10 @@ static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conf
 
 void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
-    json_t *details = NULL, *applied = NULL, *vdetails = NULL;
+    json_t *body = api_body_object(req, false);
+    json_t *details = NULL, *applied = NULL;
     struct locked_conflict lc = { 0 };
+    struct conflict_resolution_plan plan = { 0 };
     PGresult *res = NULL;
     char *delta_text = NULL, *merged_text = NULL;
     if (!body)
@@ -221,34 +228,45 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
                    details);
     const char *resolution = json_string_value(json_object_get(body, "resolution"));
     json_t *merged = json_object_get(body, "mergedData");
-    if (json_is_null(merged))
-        merged = NULL;
-    if (resolution && strcmp(resolution, "merge") == 0 && !merged)
-        api_detail_add(details, "mergedData", "is required when resolution is merge");
-    if (resolution && strcmp(resolution, "merge") != 0 && merged)
-        api_detail_add(details, "mergedData", "is only allowed when resolution is merge");
+    /* an unknown resolution (its own detail) counts as one that is not merge */
+    enum conflict_resolution r = RESOLVE_USE_LOCAL;
+    if (resolution) {
+        conflict_resolution_parse(resolution, &r);
+        switch (conflict_resolve_request(r, merged)) {
+        case RESOLVE_ERR_MERGED_DATA_REQUIRED:
+            if (!merged || json_is_null(merged))   /* else the body check named its type */
+                api_detail_add(details, "mergedData", "is required when resolution is merge");
+            break;
+        case RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED:
+            api_detail_add(details, "mergedData", "is only allowed when resolution is merge");
+            break;
+        default:
+            break;
+        }
+    }
     if (json_array_size(details) > 0) {
         api_reject(ctx, req, details);
         details = NULL;
         goto cleanup;
     }
     const char *id = http_param(req, "conflictId");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         goto cleanup;
     }
-    const char *ap[] = { req->user_id, id, "Sync" };
+    const char *ap[] = { req->user_id, id, auth_need(req) };
     res = db_query(ctx->db, "conflict_access",
-                   "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text"
+                   "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+                   " pems_has_permission(p.permissions, $3)"
                    " FROM (SELECT 1) one LEFT JOIN pfa_sync_conflict c ON c.id = $2::uuid"
                    " LEFT JOIN user_organizations p ON p.user_id = $1::uuid"
                    " AND p.organization_id = c.organization_id",
-                   2, ap);
+                   3, ap);
     if (!res) {
         api_db_failure(ctx, req);
         goto cleanup;
     }
-    int gate = auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_SYNC);
+    int gate = auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1));
     PQclear(res);
     res = NULL;
     if (gate < 0)
@@ -266,38 +284,40 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
         http_send_error(req, 404, "not_found", "No such conflict", NULL);
         goto cleanup;
     }
-    if (strcmp(lc.status, "unresolved") != 0) {
+    enum pfa_op local_op = PFA_OP_UPDATE;
+    pfa_op_parse(lc.operation, &local_op);
+    switch (conflict_resolve(strcmp(lc.status, "unresolved") != 0, r, local_op, lc.delta, merged,
+                             lc.mirror, &plan)) {
+    case RESOLVE_OK:
+        break;
+    case RESOLVE_ERR_ALREADY_RESOLVED:
         db_rollback(ctx->db);
         http_send_error(req, 409, "conflict", "This conflict is already resolved", NULL);
         goto cleanup;
+    case RESOLVE_ERR_RECORD_GONE:
+        db_rollback(ctx->db);
+        http_send_error(req, 409, "conflict", "The record no longer exists in PEMS", NULL);
+        goto cleanup;
+    case RESOLVE_ERR_INVALID:
+        db_rollback(ctx->db);
+        http_send_error(req, 400, "validation_failed",
+                        r == RESOLVE_MERGE ? "mergedData is not a valid modification"
+                                           : "The local change is no longer valid on PEMS's record",
+                        plan.details);
+        plan.details = NULL;
+        goto cleanup;
+    case RESOLVE_ERR_MERGED_DATA_REQUIRED:
+    case RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED:
+        db_rollback(ctx->db);   /* checked with the request already */
+        api_internal_error(req, "resolution request changed");
+        goto cleanup;
     }
-
-    bool use_pems = strcmp(resolution, "use_pems") == 0;
-    bool is_merge = strcmp(resolution, "merge") == 0;
-    const char *operation = is_merge ? "update" : lc.operation;
-    if (use_pems) {
-        applied = json_object();
-    } else {
-        if (!lc.mirror) {
-            db_rollback(ctx->db);
-            http_send_error(req, 409, "conflict", "The record no longer exists in PEMS", NULL);
-            goto cleanup;
-        }
-        enum pfa_op op = PFA_OP_UPDATE;
-        pfa_op_parse(operation, &op);
-        const json_t *delta = is_merge ? merged : lc.delta;
-        if (pfa_validate_modification(op, delta, lc.mirror, &applied, &vdetails) != 0) {
-            db_rollback(ctx->db);
-            http_send_error(req, 400, "validation_failed",
-                            is_merge ? "mergedData is not a valid modification"
-                                     : "The local change is no longer valid on PEMS's record",
-                            vdetails ? vdetails : json_array());
-            vdetails = NULL;
-            goto cleanup;
-        }
-    }
+    bool use_pems = plan.discard;
+    const char *operation = pfa_op_name(plan.op);
+    applied = plan.applied;
+    plan.applied = NULL;
     delta_text = json_dumps(applied, JSON_COMPACT);
-    merged_text = is_merge ? delta_text : NULL;
+    merged_text = r == RESOLVE_MERGE ? delta_text : NULL;
 
     char queue_item[37] = "";
     if (use_pems) {
@@ -389,5 +409,5 @@ cleanup:
     json_decref(body);
     json_decref(details);
     json_decref(applied);
-    json_decref(vdetails);
+    conflict_resolution_plan_clear(&plan);
 }

@@ -1,5 +1,6 @@
 #include "api_health.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -11,19 +12,25 @@ void api_health(struct api_ctx *ctx, struct http_request *req)
     const char *params[] = { stale };
     PGresult *res = db_query(ctx->db, "health",
                              "SELECT count(*), count(*) FILTER (WHERE last_seen_at >="
-                             " now() - make_interval(secs => $1::int)) FROM worker_heartbeats",
+                             " now() - make_interval(secs => $1::int)),"
+                             " EXISTS (SELECT 1 FROM pems_rejected_records)"
+                             " FROM worker_heartbeats",
                              1, params);
     if (!res) {
         http_send_json_text(req, 503,
-                            "{\"status\":\"down\",\"database\":\"down\",\"worker\":\"unknown\"}");
+                            "{\"status\":\"down\",\"database\":\"down\",\"worker\":\"unknown\","
+                            "\"pemsData\":\"unknown\"}");
         return;
     }
     long total = strtol(PQgetvalue(res, 0, 0), NULL, 10);
     long fresh = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    /* records a PEMS server sent that were not taken (README, Security) */
+    bool rejected = PQgetvalue(res, 0, 2)[0] == 't';
     PQclear(res);
     const char *worker = fresh > 0 ? "ok" : total > 0 ? "stale" : "none";
-    char body[96];
-    snprintf(body, sizeof body, "{\"status\":\"%s\",\"database\":\"ok\",\"worker\":\"%s\"}",
-             fresh > 0 ? "ok" : "degraded", worker);
+    char body[128];
+    snprintf(body, sizeof body,
+             "{\"status\":\"%s\",\"database\":\"ok\",\"worker\":\"%s\",\"pemsData\":\"%s\"}",
+             fresh > 0 && !rejected ? "ok" : "degraded", worker, rejected ? "rejected" : "ok");
     http_send_json_text(req, 200, body);
 }

@@ -1,5 +1,6 @@
 #include "api_metrics.h"
 #include "metrics_render.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,19 +8,6 @@
 
 static const char *const queue_statuses[] = { "pending", "processing", "completed", "failed",
                                               "cancelled" };
-
-static void label_escaped(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', out);
-        if (*s == '\n') {
-            fputs("\\n", out);
-            continue;
-        }
-        fputc(*s, out);
-    }
-}
 
 /* Gauges that live in the database: queue depth by status and worker heartbeats. */
 static void render_db(struct api_ctx *ctx, FILE *out)
@@ -48,7 +36,7 @@ static void render_db(struct api_ctx *ctx, FILE *out)
           "# TYPE pems_worker_heartbeat_timestamp_seconds gauge\n", out);
     for (int r = 0; res && r < PQntuples(res); r++) {
         fputs("pems_worker_heartbeat_timestamp_seconds{worker=\"", out);
-        label_escaped(out, PQgetvalue(res, r, 0));
+        util_label_write(out, PQgetvalue(res, r, 0));
         fprintf(out, "\"} %s\n", PQgetvalue(res, r, 1));
     }
     if (res)

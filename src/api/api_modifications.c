@@ -3,6 +3,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "util.h"
 #include "validation.h"
 
 #include <stdint.h>
@@ -43,7 +44,7 @@ static const struct api_field create_fields[] = {
 
 void api_modification_create(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     json_t *details = NULL, *current = NULL, *sanitized = NULL, *vdetails = NULL;
     PGresult *res = NULL;
     if (!body)
@@ -71,7 +72,7 @@ void api_modification_create(struct api_ctx *ctx, struct http_request *req)
     const char *org = json_string_value(json_object_get(body, "organizationId"));
     const char *pfa_id = json_string_value(json_object_get(body, "pfaId"));
     long long base_version = json_integer_value(json_object_get(body, "baseVersion"));
-    if (auth_org(ctx, req, org, PERM_WRITE) < 0)
+    if (auth_org(ctx, req, org) < 0)
         goto cleanup;
 
     const char *mp[] = { org, pfa_id };
@@ -159,15 +160,16 @@ cleanup:
 void api_modification_get(struct api_ctx *ctx, struct http_request *req)
 {
     const char *id = http_param(req, "id");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         return;
     }
-    const char *params[] = { req->user_id, id, "Read" };
+    const char *params[] = { req->user_id, id, auth_need(req) };
     PGresult *res = db_query(
         ctx->db, "modification_get",
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
-        " CASE WHEN p.permissions && ARRAY[$3::text, 'Admin']"
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+        " pems_has_permission(p.permissions, $3),"
+        " CASE WHEN pems_has_permission(p.permissions, $3)"
         " THEN pems_modification_json(m)::text END"
         " FROM (SELECT 1) one"
         " LEFT JOIN pfa_modification m ON m.id = $2::uuid"
@@ -178,7 +180,7 @@ void api_modification_get(struct api_ctx *ctx, struct http_request *req)
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
+    if (auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
         http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
     PQclear(res);
 }
@@ -206,13 +208,14 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
     json_decref(details);
     const char *limit = api_query_get(&q, "limit");
     const char *offset = api_query_get(&q, "offset");
-    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), "Read",
+    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
                              api_query_get(&q, "status"), api_query_get(&q, "pfaId"),
                              limit ? limit : "50", offset ? offset : "0" };
     PGresult *res = db_query(
         ctx->db, "modifications_list",
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"
-        " CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN json_build_object("
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+        " pems_has_permission(p.permissions, $3),"
+        " CASE WHEN pems_has_permission(p.permissions, $3) THEN json_build_object("
         "  'modifications', coalesce((SELECT json_agg(pems_modification_json(m)"
         "    ORDER BY m.created_at DESC, m.id DESC)"
         "   FROM (SELECT id FROM pfa_modification WHERE organization_id = $2::uuid"
@@ -229,7 +232,7 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
-        http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
+        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
     PQclear(res);
 }

@@ -7,7 +7,7 @@ void api_modification_create(struct api_ctx *ctx, struct http_request *req);
 void api_modification_get(struct api_ctx *ctx, struct http_request *req);
 void api_modifications_list(struct api_ctx *ctx, struct http_request *req);
 
-/* Sends the modification object of SPEC §4 for id (200/201); 404 when it is gone. */
+/* Sends the modification (openapi.yaml Modification) for id (200/201); 404 when it is gone. */
 void api_modification_send(struct api_ctx *ctx, struct http_request *req, const char *id,
                            int status);
 

@@ -1,26 +1,12 @@
 #include "api_params.h"
+#include "util.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-bool api_is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
+#include <time.h>
 
 int api_json_depth(const char *buf, size_t len)
 {
@@ -127,93 +113,69 @@ static bool digits(const char *s, int n, int *out)
 
 static bool real_date(int y, int m, int d)
 {
-    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    if (y < 1 || m < 1 || m > 12 || d < 1)
+    return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= util_days_in_month(y, m);
+}
+
+bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off_min = 0;
+    if (!s || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits(s + 8, 2, &d) || !real_date(y, mo, d))
         return false;
-    int max = mdays[m - 1];
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        max = 29;
-    return d <= max;
+    if (date_only)
+        *date_only = s[10] == '\0';
+    const char *p = s + 10;
+    if (*p != '\0') {
+        if (*p != 'T' && *p != 't' && *p != ' ')
+            return false;
+        p++;
+        if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi) || h > 23 || mi > 59)
+            return false;
+        p += 5;
+        if (*p == ':') {
+            if (!digits(p + 1, 2, &sec) || sec > 59)
+                return false;
+            p += 3;
+            if (*p == '.') {
+                p++;
+                int nd = 0, scale = 100;
+                while (isdigit((unsigned char)*p) && nd < 9) {
+                    if (nd < 3) {
+                        ms += (*p - '0') * scale;
+                        scale /= 10;
+                    }
+                    p++;
+                    nd++;
+                }
+                if (nd == 0)
+                    return false;
+            }
+        }
+        /* no zone: UTC (every database session runs in UTC) */
+        if (*p == 'Z' || *p == 'z') {
+            if (p[1] != '\0')
+                return false;
+        } else if (*p == '+' || *p == '-') {
+            int oh, om;
+            if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 14 ||
+                om > 59 || p[6] != '\0')
+                return false;
+            off_min = (*p == '+' ? 1 : -1) * (oh * 60 + om);
+        } else if (*p != '\0') {
+            return false;
+        }
+    }
+    if (epoch_ms) {
+        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                         .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+        *epoch_ms = ((long long)timegm(&tm) - off_min * 60LL) * 1000 + ms;
+    }
+    return true;
 }
 
 bool api_iso_datetime_valid(const char *s, bool *date_only)
 {
-    int y, mo, d, h, mi, sec = 0;
-    if (!s || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || !real_date(y, mo, d))
-        return false;
-    if (s[10] == '\0') {
-        if (date_only)
-            *date_only = true;
-        return true;
-    }
-    if (date_only)
-        *date_only = false;
-    const char *p = s + 10;
-    if (*p != 'T' && *p != 't' && *p != ' ')
-        return false;
-    p++;
-    if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi) || h > 23 || mi > 59)
-        return false;
-    p += 5;
-    if (*p == ':') {
-        if (!digits(p + 1, 2, &sec) || sec > 59)
-            return false;
-        p += 3;
-        if (*p == '.') {
-            p++;
-            int nd = 0;
-            while (isdigit((unsigned char)*p) && nd < 9) {
-                p++;
-                nd++;
-            }
-            if (nd == 0)
-                return false;
-        }
-    }
-    /* no zone: UTC (every database session runs in UTC) */
-    if (*p == '\0' || ((*p == 'Z' || *p == 'z') && p[1] == '\0'))
-        return true;
-    if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 14 ||
-            om > 59 || p[6] != '\0')
-            return false;
-        return true;
-    }
-    return false;
-}
-
-bool api_parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s)
-        return false;
-    const char *p = s;
-    if (*p == '-' || *p == '+')
-        p++;
-    if (!*p)
-        return false;
-    for (const char *q = p; *q; q++)
-        if (!isdigit((unsigned char)*q))
-            return false;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return api_iso_datetime_parse(s, date_only, NULL);
 }
 
 /* decodes src[0..len) into dst (NUL-terminated); returns bytes written or -1 */
@@ -227,7 +189,7 @@ static int url_decode(const char *src, size_t len, char *dst, size_t cap)
         } else if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int a = hexval(src[i + 1]), b = hexval(src[i + 2]);
+            int a = util_hex_digit(src[i + 1]), b = util_hex_digit(src[i + 2]);
             if (a < 0 || b < 0)
                 return -1;
             c = (char)(a * 16 + b);
@@ -259,14 +221,14 @@ int api_query_parse(const char *qs, struct query_params *q)
             const char *eq = memchr(p, '=', seglen);
             size_t nlen = eq ? (size_t)(eq - p) : seglen;
             int w = url_decode(p, nlen, q->buf + used, sizeof q->buf - used);
-            if (w < 0)
+            if (w < 0 || !api_utf8_valid(q->buf + used, (size_t)w))
                 return -1;
             q->name[q->n] = q->buf + used;
             used += (size_t)w + 1;
             const char *v = eq ? eq + 1 : p + seglen;
             size_t vlen = eq ? seglen - nlen - 1 : 0;
             w = url_decode(v, vlen, q->buf + used, sizeof q->buf - used);
-            if (w < 0)
+            if (w < 0 || !api_utf8_valid(q->buf + used, (size_t)w))
                 return -1;
             q->value[q->n] = q->buf + used;
             used += (size_t)w + 1;
@@ -323,13 +285,13 @@ static bool query_value_ok(const struct api_field *f, const char *v, char *msg, 
     switch (f->type) {
     case AF_UUID:
         snprintf(msg, len, "must be a uuid");
-        return api_is_uuid(v);
+        return util_is_uuid(v);
     case AF_STRING:
         snprintf(msg, len, "must be a non-empty string of at most %ld characters", f->max);
         return *v && (long)strlen(v) <= f->max;
     case AF_INT:
         snprintf(msg, len, "must be an integer between %ld and %ld", f->min, f->max);
-        return api_parse_long(v, f->min, f->max, &l);
+        return util_parse_long(v, f->min, f->max, &l);
     case AF_ENUM:
         enum_message(msg, len, f->enums);
         return enum_has(f->enums, v);
@@ -385,7 +347,7 @@ static bool body_value_ok(const struct api_field *f, const json_t *v, char *msg,
     switch (f->type) {
     case AF_UUID:
         snprintf(msg, len, "must be a uuid string");
-        return json_is_string(v) && api_is_uuid(json_string_value(v));
+        return json_is_string(v) && util_is_uuid(json_string_value(v));
     case AF_STRING: {
         snprintf(msg, len, "must be a non-empty string of at most %ld characters", f->max);
         if (!json_is_string(v))
@@ -410,7 +372,7 @@ static bool body_value_ok(const struct api_field *f, const json_t *v, char *msg,
         size_t i;
         const json_t *e;
         json_array_foreach(v, i, e) {
-            if (!json_is_string(e) || !api_is_uuid(json_string_value(e))) {
+            if (!json_is_string(e) || !util_is_uuid(json_string_value(e))) {
                 snprintf(msg, len, "element %zu must be a uuid string", i);
                 return false;
             }
@@ -451,4 +413,73 @@ int api_check_body(const json_t *body, const struct api_field *fields, size_t n,
         }
     }
     return added;
+}
+
+/* RFC 9110 If-None-Match: "*" or a list of entity tags, compared weakly (nginx may send a
+ * compressed body's tag as W/"..."). */
+bool api_etag_matches(const char *if_none_match, const char *etag)
+{
+    if (!if_none_match || !etag)
+        return false;
+    if (etag[0] == 'W' && etag[1] == '/')
+        etag += 2;
+    size_t elen = strlen(etag);
+    const char *p = if_none_match;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            return false;
+        if (*p == '*')
+            return true;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p != '"')
+            return false;
+        const char *end = strchr(p + 1, '"');
+        if (!end)
+            return false;
+        if ((size_t)(end + 1 - p) == elen && memcmp(p, etag, elen) == 0)
+            return true;
+        p = end + 1;
+    }
+}
+
+void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE])
+{
+    /* FNV-1a, 64 bits: a page's tag only has to change when its bytes do */
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)body[i];
+        h *= 1099511628211ULL;
+    }
+    snprintf(out, API_ETAG_SIZE, "\"%016llx%08zx\"", h, len & 0xffffffffu);
+}
+
+bool api_addr_is_loopback(const char *addr)
+{
+    if (!addr)
+        return false;
+    if (strncasecmp(addr, "::ffff:", 7) == 0)
+        addr += 7;
+    if (strcmp(addr, "::1") == 0)
+        return true;
+    /* a dotted quad whose first octet is 127 */
+    int parts = 0;
+    const char *p = addr;
+    for (;;) {
+        int n = 0, v = 0;
+        while (isdigit((unsigned char)*p) && n < 3) {
+            v = v * 10 + (*p++ - '0');
+            n++;
+        }
+        if (n == 0 || v > 255 || (parts == 0 && v != 127))
+            return false;
+        parts++;
+        if (*p == '\0')
+            return parts == 4;
+        if (*p != '.' || parts == 4)
+            return false;
+        p++;
+    }
 }

@@ -11,8 +11,6 @@
 #define API_MAX_JSON_DEPTH 32
 #define API_MAX_QUERY_PARAMS 16
 
-bool api_is_uuid(const char *s);
-
 /* Nesting depth of a JSON text, counting brackets outside strings. */
 int api_json_depth(const char *buf, size_t len);
 
@@ -24,9 +22,8 @@ bool api_content_type_is_json(const char *ct);
 /* YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM] (no zone: UTC); real calendar
  * values only. */
 bool api_iso_datetime_valid(const char *s, bool *date_only);
-
-/* Whole decimal integer in [lo, hi]. */
-bool api_parse_long(const char *s, long lo, long hi, long *out);
+/* The same, giving the instant as milliseconds since the epoch (a date alone: its midnight UTC). */
+bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms);
 
 /* A decoded query string. Names and values point into buf. */
 struct query_params {
@@ -35,8 +32,17 @@ struct query_params {
     const char *value[API_MAX_QUERY_PARAMS];
     char buf[2048];
 };
-/* 0 ok; -1 malformed (bad %-escape, too long, too many params). */
+/* 0 ok; -1 malformed (bad %-escape, a name or value that is not UTF-8, too long, too many
+ * params). */
 int api_query_parse(const char *qs, struct query_params *q);
+
+/* An IPv4 loopback address (127.0.0.0/8), ::1, or an IPv4-mapped loopback; NULL is not. */
+bool api_addr_is_loopback(const char *addr);
+
+/* Conditional GET: an entity tag of a body, and whether an If-None-Match header names it. */
+#define API_ETAG_SIZE 28
+void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE]);
+bool api_etag_matches(const char *if_none_match, const char *etag);
 
 /* Declarative checks for query parameters and JSON bodies; failures append
  * {"field","message"} objects to details. */

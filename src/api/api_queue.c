@@ -3,13 +3,14 @@
 #include "api_params.h"
 #include "auth.h"
 #include "queue_actions.h"
+#include "util.h"
 
 #include <stdbool.h>
 #include <string.h>
 
 static void queue_action(struct api_ctx *ctx, struct http_request *req, bool retry)
 {
-    json_t *body = api_body_object(ctx, req, true);
+    json_t *body = api_body_object(req, true);
     if (!body)
         return;
     /* the actions take no parameters: any key is unknown */
@@ -25,24 +26,24 @@ static void queue_action(struct api_ctx *ctx, struct http_request *req, bool ret
     }
     json_decref(body);
     const char *id = http_param(req, "itemId");
-    if (!api_is_uuid(id)) {
+    if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
         return;
     }
-    const char *params[] = { req->user_id, id };
+    const char *params[] = { req->user_id, id, auth_need(req) };
     PGresult *res = db_query(ctx->db, "queue_access",
                              "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
-                             " p.permissions::text, q.organization_id::text"
+                             " pems_has_permission(p.permissions, $3), q.organization_id::text"
                              " FROM (SELECT 1) one LEFT JOIN pfa_write_queue q ON q.id = $2::uuid"
                              " LEFT JOIN user_organizations p ON p.user_id = $1::uuid"
                              " AND p.organization_id = q.organization_id",
-                             2, params);
+                             3, params);
     if (!res) {
         api_db_failure(ctx, req);
         return;
     }
     char org[37] = "";
-    int gate = auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_SYNC);
+    int gate = auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1));
     if (gate == 0)
         snprintf(org, sizeof org, "%s", PQgetvalue(res, 0, 2));
     PQclear(res);

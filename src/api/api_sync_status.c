@@ -1,6 +1,7 @@
 #include "api_sync_status.h"
 #include "api_params.h"
 #include "auth.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +21,9 @@ static const struct api_field fields[] = {
  * figures `s` come from STATUS_FIGURES_COUNTED (the trigger-kept counters, without filters) or
  * STATUS_FIGURES_SCANNED (the queue itself, when a filter narrows it). */
 #define STATUS_SQL(figures)                                                                    \
-    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid), p.permissions::text,"           \
-    " CASE WHEN p.permissions && ARRAY[$3::text, 'Admin'] THEN ("                              \
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"                                 \
+    " pems_has_permission(p.permissions, $3),"                                                 \
+    " CASE WHEN pems_has_permission(p.permissions, $3) THEN ("                              \
     "  SELECT json_build_object("                                                              \
     "   'totalQueued', s.pending, 'processing', s.processing, 'completed', s.completed,"       \
     "   'failed', s.failed, 'avgSyncTime', s.avg_ms, 'lastSyncAt', pems_iso(s.last_sync),"     \
@@ -103,10 +105,10 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         end_param = end;
     }
     time_t now = time(NULL);
-    char stale[24], next[32];
+    char stale[24], next[UTIL_ISO_SIZE];
     snprintf(stale, sizeof stale, "%ld", api_stale_seconds(ctx, now));
-    api_iso_time(next, (long long)api_next_run(ctx, now) * 1000);
-    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), "Read",
+    util_iso_time(next, (int64_t)api_next_run(ctx, now) * 1000);
+    const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
                              api_query_get(&q, "status"), api_query_get(&q, "startDate"),
                              end_param, stale, next };
     bool filtered = params[3] || params[4] || params[5];
@@ -117,7 +119,7 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1), PERM_READ) == 0)
-        http_send_json_text(req, 200, PQgetvalue(res, 0, 2));
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
+        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
     PQclear(res);
 }

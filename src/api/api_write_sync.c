@@ -2,6 +2,7 @@
 #include "api_params.h"
 #include "auth.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,16 +14,18 @@ static const struct api_field fields[] = {
     { "priority", AF_INT, false, 0, 10, NULL },
 };
 
-/* One statement queues what is eligible: the UPDATE re-checks each row's status after any
- * concurrent writer commits, so two calls can never queue the same modification twice.
- * The status before is 'pending_sync' for the organization-wide form; named modifications
- * were locked by check_explicit, and a subquery in RETURNING reads the statement's snapshot,
- * i.e. the row before this update (a self-join for it hashed the whole table).
+/* One statement queues what is eligible: it locks its candidates in the one lock order
+ * (sql/014_lock_order.sql) and the UPDATE re-checks each row's status after any concurrent
+ * writer commits, so two calls neither deadlock nor queue the same modification twice.
+ * The status before is 'pending_sync' for the organization-wide form; for named ones a
+ * subquery in RETURNING reads the statement's snapshot, i.e. the row before this update (a
+ * self-join for it hashed the whole table).
  * QUEUE_SQL's two forms differ in how each audit row learns its queue item id. */
 #define QUEUE_SQL(queue_id, audit_from)                                                        \
-    "WITH picked AS ("                                                                         \
+    "WITH locked AS (SELECT id FROM pems_lock_modifications($1::uuid, $3::uuid[])),"           \
+    " picked AS ("                                                                             \
     "  UPDATE pfa_modification m SET status = 'queued', updated_at = now()"                    \
-    "  WHERE m.organization_id = $1::uuid AND"                                                 \
+    "  WHERE m.id = ANY (ARRAY(SELECT id FROM locked)) AND m.organization_id = $1::uuid AND"   \
     "   CASE WHEN $3::uuid[] IS NULL THEN m.status = 'pending_sync'"                           \
     "   ELSE m.id = ANY($3::uuid[]) AND m.status IN ('draft', 'pending_sync', 'sync_error')"   \
     "   END"                                                                                   \
@@ -52,16 +55,17 @@ static const char queue_sql[] = QUEUE_SQL("p.queue_id", "picked p");
 static const char queue_sql_matched[] =
     QUEUE_SQL("q.id", "picked p LEFT JOIN q ON q.modification_id = p.id");
 
-/* Locks the named modifications; 404 for ids not in the organization, 409 for ids in a state
- * that cannot be queued. Returns 0 when all are eligible, -1 after sending the error. */
+/* 404 for named ids not in the organization, 409 for ids in a state that cannot be queued.
+ * Read without a lock (a queued modification belongs to the worker, sql/015_lock_eligible.sql):
+ * one queued meanwhile by another call is not queued again (queuedCount counts it out).
+ * Returns 0 when all are eligible, -1 after sending the error. */
 static int check_explicit(struct api_ctx *ctx, struct http_request *req, const char *org,
                           const char *ids_literal, const json_t *ids)
 {
     const char *params[] = { org, ids_literal };
-    PGresult *res = db_query(ctx->db, "write_sync_lock",
+    PGresult *res = db_query(ctx->db, "write_sync_named",
                              "SELECT id::text, status FROM pfa_modification"
-                             " WHERE organization_id = $1::uuid AND id = ANY($2::uuid[])"
-                             " ORDER BY id FOR UPDATE",
+                             " WHERE organization_id = $1::uuid AND id = ANY($2::uuid[])",
                              2, params);
     if (!res) {
         api_db_failure(ctx, req);
@@ -107,7 +111,7 @@ static int check_explicit(struct api_ctx *ctx, struct http_request *req, const c
 
 void api_write_sync(struct api_ctx *ctx, struct http_request *req)
 {
-    json_t *body = api_body_object(ctx, req, false);
+    json_t *body = api_body_object(req, false);
     char *ids_literal = NULL;
     PGresult *res = NULL;
     if (!body)
@@ -124,7 +128,7 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
     json_t *prio = json_object_get(body, "priority");
     char priority[8];
     snprintf(priority, sizeof priority, "%d", json_is_integer(prio) ? (int)json_integer_value(prio) : 5);
-    if (auth_org(ctx, req, org, PERM_SYNC) < 0)
+    if (auth_org(ctx, req, org) < 0)
         goto cleanup;
 
     if (json_is_array(ids)) {
@@ -185,9 +189,9 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
     if (db_commit(ctx->db) != DB_OK)
         goto db_fail;
 
-    long long now = api_now_ms();
-    char eta[32], job[96];
-    api_iso_time(eta, now + (long long)queued * 1000 / rps);
+    long long now = util_wall_ms();
+    char eta[UTIL_ISO_SIZE], job[96];
+    util_iso_time(eta, now + (int64_t)queued * 1000 / rps);
     snprintf(job, sizeof job, "write-sync-%lld-%s", now, org);
     log_debug("write_sync", "org=%s queued=%ld", org, queued);
     http_send_json(req, 202, json_pack("{s:b, s:s, s:i, s:s}", "success", 1, "jobId", job,

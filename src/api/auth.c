@@ -6,44 +6,15 @@
 #include <strings.h>
 #include <time.h>
 
-static const struct {
-    const char *name;
-    unsigned bit;
-} perm_names[] = {
-    { "Read", PERM_READ }, { "Write", PERM_WRITE }, { "Sync", PERM_SYNC }, { "Admin", PERM_ADMIN },
-};
-
-const char *auth_perm_name(unsigned perm)
+const char *auth_need(const struct http_request *req)
 {
-    for (size_t i = 0; i < sizeof perm_names / sizeof perm_names[0]; i++)
-        if (perm_names[i].bit == perm)
-            return perm_names[i].name;
-    return "";
-}
-
-unsigned auth_perm_parse(const char *pg_array)
-{
-    unsigned mask = PERM_NONE;
-    if (!pg_array)
-        return mask;
-    const char *p = pg_array;
-    while (*p) {
-        while (*p == '{' || *p == ',' || *p == '}' || *p == '"' || *p == ' ')
-            p++;
-        size_t n = strcspn(p, ",}\"");
-        for (size_t i = 0; n && i < sizeof perm_names / sizeof perm_names[0]; i++)
-            if (strlen(perm_names[i].name) == n && strncmp(p, perm_names[i].name, n) == 0)
-                mask |= perm_names[i].bit;
-        p += n;
+    switch (req->perm) {
+    case PERM_READ: return "Read";
+    case PERM_WRITE: return "Write";
+    case PERM_SYNC: return "Sync";
+    case PERM_ADMIN: return "Admin";
+    default: return NULL;
     }
-    return mask;
-}
-
-bool auth_perm_allows(unsigned have, unsigned need)
-{
-    if (have & PERM_ADMIN)
-        return true;
-    return (have & need) == need;
 }
 
 static void unauthorized(struct http_request *req, const char *message)
@@ -93,65 +64,56 @@ int auth_user_exists(struct api_ctx *ctx, struct http_request *req)
     return 0;
 }
 
-int auth_org(struct api_ctx *ctx, struct http_request *req, const char *org_id, unsigned need)
+int auth_org(struct api_ctx *ctx, struct http_request *req, const char *org_id)
 {
-    const char *params[] = { req->user_id, org_id };
+    const char *params[] = { req->user_id, org_id, auth_need(req) };
     PGresult *res = db_query(ctx->db, "auth_org",
-                             "SELECT uo.permissions::text FROM users u"
+                             "SELECT 't', pems_has_permission(uo.permissions, $3) FROM users u"
                              " LEFT JOIN user_organizations uo ON uo.user_id = u.id"
                              " AND uo.organization_id = $2::uuid WHERE u.id = $1::uuid",
-                             2, params);
+                             3, params);
     if (!res) {
         api_db_failure(ctx, req);
         return -1;
     }
-    int rc = 0;
-    if (PQntuples(res) == 0) {
-        unauthorized(req, "The token's user does not exist");
-        rc = -1;
-    } else if (!auth_perm_allows(auth_perm_parse(db_value(res, 0, 0)), need)) {
-        http_send_error(req, 403, "forbidden",
-                        db_value(res, 0, 0) ? "You lack the permission this route needs"
-                                            : "You are not a member of this organization",
-                        NULL);
-        rc = -1;
-    }
+    int rc = PQntuples(res) == 0 ? auth_org_row(req, "f", NULL)
+                                 : auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1));
     PQclear(res);
     return rc;
 }
 
-int auth_row(struct http_request *req, const char *user_ok, const char *perms, unsigned need)
+/* 0 with the permission checked, or -1 after sending the answer */
+static int verdict(struct http_request *req, const char *user_ok, const char *allowed,
+                   int not_member_status)
 {
     if (!user_ok || strcmp(user_ok, "t") != 0) {
         unauthorized(req, "The token's user does not exist");
         return -1;
     }
-    if (!perms) {
-        http_send_error(req, 404, "not_found", "No such resource", NULL);
+    if (!allowed) {
+        if (not_member_status == 404)
+            http_send_error(req, 404, "not_found", "No such resource", NULL);
+        else
+            http_send_error(req, 403, "forbidden", "You are not a member of this organization",
+                            NULL);
         return -1;
     }
-    if (!auth_perm_allows(auth_perm_parse(perms), need)) {
+    if (strcmp(allowed, "t") != 0) {
         http_send_error(req, 403, "forbidden", "You lack the permission this route needs", NULL);
         return -1;
     }
+    req->perm_checked = true;
     return 0;
 }
 
-int auth_org_row(struct http_request *req, const char *user_ok, const char *perms, unsigned need)
+int auth_row(struct http_request *req, const char *user_ok, const char *allowed)
 {
-    if (!user_ok || strcmp(user_ok, "t") != 0) {
-        unauthorized(req, "The token's user does not exist");
-        return -1;
-    }
-    if (!perms) {
-        http_send_error(req, 403, "forbidden", "You are not a member of this organization", NULL);
-        return -1;
-    }
-    if (!auth_perm_allows(auth_perm_parse(perms), need)) {
-        http_send_error(req, 403, "forbidden", "You lack the permission this route needs", NULL);
-        return -1;
-    }
-    return 0;
+    return verdict(req, user_ok, allowed, 404);
+}
+
+int auth_org_row(struct http_request *req, const char *user_ok, const char *allowed)
+{
+    return verdict(req, user_ok, allowed, 403);
 }
 
 void auth_not_found(struct api_ctx *ctx, struct http_request *req)

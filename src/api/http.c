@@ -1,5 +1,7 @@
 #include "http.h"
 #include "api_params.h"
+#include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@ static const char *reason(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -45,6 +48,8 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
     req->query = q ? q : "";
     req->content_type = param_or(fcgx, "CONTENT_TYPE");
     req->authorization = param_or(fcgx, "HTTP_AUTHORIZATION");
+    req->if_none_match = param_or(fcgx, "HTTP_IF_NONE_MATCH");
+    req->remote_addr = param_or(fcgx, "REMOTE_ADDR");
 
     /* nginx: DOCUMENT_URI is the normalized path; REQUEST_URI the raw one with the query */
     const char *p = param_or(fcgx, "DOCUMENT_URI");
@@ -69,10 +74,13 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
 
 void http_read_body(struct http_request *req, size_t max)
 {
+    if (req->body_read)
+        return;
+    req->body_read = true;
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->fcgx->envp);
     long len = -1;
     if (cl && *cl) {
-        if (!api_parse_long(cl, 0, 1L << 40, &len)) {
+        if (!util_parse_long(cl, 0, 1L << 40, &len)) {
             req->body_state = BODY_ERROR;
             return;
         }
@@ -141,24 +149,62 @@ const char *http_param(const struct http_request *req, const char *name)
     return NULL;
 }
 
-void http_send_raw(struct http_request *req, int status, const char *content_type,
-                   const char *extra_headers, const char *body, size_t len)
+static void send_response(struct http_request *req, int status, const char *content_type,
+                          const char *cache_control, const char *extra_headers,
+                          const char *body, size_t len)
 {
     if (req->status)
         return;
+    if (status < 300 && req->perm && !req->perm_checked) {
+        /* a handler that forgot its route's permission answers nothing but this */
+        static const char refused[] = "{\"error\":{\"code\":\"internal_error\",\"message\":"
+                                      "\"Internal server error\",\"details\":[]}}";
+        log_error("permission_unchecked", "path=%s status=%d", req->path, status);
+        status = 500;
+        content_type = "application/json; charset=utf-8";
+        extra_headers = NULL;
+        body = refused;
+        len = sizeof refused - 1;
+    }
     req->status = status;
     /* libfcgi's own printf lacks %zu: format the header block here */
     char head[512];
     int n = snprintf(head, sizeof head,
-                     "Status: %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+                     "Status: %d %s\r\nContent-Type: %s\r\nCache-Control: %s\r\n"
                      "Content-Length: %zu\r\n%s\r\n",
-                     status, reason(status), content_type, len,
+                     status, reason(status), content_type, cache_control, len,
                      extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof head)
         return;
     FCGX_PutStr(head, n, req->fcgx->out);
     if (len && strcmp(req->method, "HEAD") != 0)
         FCGX_PutStr(body, (int)len, req->fcgx->out);
+}
+
+void http_send_raw(struct http_request *req, int status, const char *content_type,
+                   const char *extra_headers, const char *body, size_t len)
+{
+    send_response(req, status, content_type, "no-store", extra_headers, body, len);
+}
+
+void http_send_json_etag(struct http_request *req, const char *json, size_t len)
+{
+    if (req->status)
+        return;
+    char etag[API_ETAG_SIZE], head[256];
+    api_etag_of(json, len, etag);
+    if (api_etag_matches(req->if_none_match, etag) && (!req->perm || req->perm_checked)) {
+        req->status = 304;
+        int n = snprintf(head, sizeof head,
+                         "Status: 304 Not Modified\r\nETag: %s\r\n"
+                         "Cache-Control: private, no-cache\r\n\r\n", etag);
+        if (n > 0 && (size_t)n < sizeof head)
+            FCGX_PutStr(head, n, req->fcgx->out);
+        return;
+    }
+    snprintf(head, sizeof head, "ETag: %s\r\n", etag);
+    send_response(req, 200, "application/json; charset=utf-8", "private, no-cache", head, json,
+                  len);
 }
 
 void http_send_json_text(struct http_request *req, int status, const char *json)

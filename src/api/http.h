@@ -19,6 +19,8 @@ struct http_request {
     const char *query;          /* never NULL */
     const char *content_type;   /* may be NULL */
     const char *authorization;  /* may be NULL */
+    const char *if_none_match;  /* may be NULL */
+    const char *remote_addr;    /* the client's address as nginx saw it; may be NULL */
     char path[HTTP_MAX_PATH];   /* without query string */
 
     enum http_body_state body_state;
@@ -31,6 +33,11 @@ struct http_request {
 
     char user_id[37];           /* the token's sub once authenticated */
     int status;                 /* status sent, 0 before the response */
+    unsigned perm;              /* the route's permission (PERM_*, src/api/auth.h) */
+    bool perm_checked;          /* the caller was found to have it; a success needs this */
+    bool body_read;             /* http_read_body ran: a re-run handler gets the same body */
+    bool retry_allowed;         /* the dispatcher runs the handler again on a transient failure */
+    bool retry;                 /* the handler failed transiently and sent nothing */
     bool verbose_errors;        /* PEMS_ENV=development */
 };
 
@@ -46,6 +53,9 @@ const char *http_param(const struct http_request *req, const char *name);
 void http_send_raw(struct http_request *req, int status, const char *content_type,
                    const char *extra_headers, const char *body, size_t len);
 void http_send_json_text(struct http_request *req, int status, const char *json);
+/* A 200 JSON body a client may poll for: sent with its ETag and Cache-Control private,
+ * no-cache; 304 without the body when If-None-Match names that tag. */
+void http_send_json_etag(struct http_request *req, const char *json, size_t len);
 /* steals body */
 void http_send_json(struct http_request *req, int status, json_t *body);
 /* steals details (may be NULL = []) */

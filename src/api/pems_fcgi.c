@@ -1,7 +1,9 @@
-/* pems-fcgi: the REST API of SPEC §4, one FastCGI responder per process.
+/* pems-fcgi: the REST API that openapi.yaml documents, one FastCGI responder per process.
  * pemsd execs it with the listening socket on fd 0; it accepts until SIGTERM/SIGINT,
  * finishes the request in flight, and exits 0. */
 #include "api_common.h"
+#include "api_params.h"
+#include "cli.h"
 #include "auth.h"
 #include "pems_config.h"
 #include "cron.h"
@@ -11,12 +13,16 @@
 #include "metrics.h"
 #include "page_cache.h"
 #include "router.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 static volatile sig_atomic_t stopping;
@@ -39,17 +45,9 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static double elapsed_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void handle(struct api_ctx *ctx, FCGX_Request *fr)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = util_mono_ns();
     struct http_request req;
     http_request_init(&req, fr, config_is_development(ctx->cfg));
     const struct route *rt = NULL;
@@ -62,14 +60,32 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
         http_send_method_not_allowed(&req, allow);
         break;
     case ROUTE_FOUND:
-        if (!rt->auth || auth_token(ctx, &req) == 0)
+        if (rt->access == ROUTE_LOOPBACK && !api_addr_is_loopback(req.remote_addr)) {
+            http_send_error(&req, 403, "forbidden", "Only the host itself may read this", NULL);
+            break;
+        }
+        if (rt->access == ROUTE_TOKEN && auth_token(ctx, &req) != 0)
+            break;
+        /* a handler's work is one transaction: after a deadlock or serialization failure it
+         * is rolled back and run again, a bounded number of times (db_retry_due) */
+        for (int retries = 0;; retries++) {
+            req.perm = rt->perm;
+            req.perm_checked = false;
+            req.retry = false;
+            req.retry_allowed = retries < DB_RETRY_ATTEMPTS;
             rt->handler(ctx, &req);
+            if (!req.retry)
+                break;
+            db_rollback(ctx->db);
+            if (!db_retry_due(ctx->db, retries))
+                break;
+        }
         break;
     }
     if (!req.status)
         api_internal_error(&req, "the handler sent no response");
     db_rollback(ctx->db);   /* no-op unless a handler left a transaction open */
-    double secs = elapsed_since(&t0);
+    double secs = (double)(util_mono_ns() - t0) / 1e9;
     metrics_http_observe(rt ? rt->pattern : "unmatched", req.status, secs);
     if (log_enabled(PEMS_LOG_DEBUG))
         log_debug("request", "method=%s path=%s status=%d ms=%.2f", req.method, req.path,
@@ -77,48 +93,66 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
     http_request_clear(&req);
 }
 
-static void usage(FILE *out)
+static void usage(void)
 {
-    fputs("usage: pems-fcgi [-c CONFIG_FILE] [--list-routes]\n"
-          "  Serves /api/pems over FastCGI on the listening socket given as fd 0.\n"
-          "  --list-routes  print \"METHOD PATTERN\" for every route and exit\n",
-          out);
+    fputs("Usage: pems-fcgi [OPTION]...\n"
+          "Serve /api/pems over FastCGI on the listening socket given as fd 0. pemsd starts\n"
+          "it (PEMS_FCGI_CHILDREN of them); it is not meant to be run by hand.\n"
+          "\n"
+          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
+          "      --list-routes  print \"METHOD PATTERN\" for every route and exit\n"
+          "  -h, --help         show this help and exit\n"
+          "  -V, --version      show the version and exit\n"
+          "\n"
+          "Signals: SIGTERM, SIGINT  finish the request in hand, then exit 0\n"
+          "See pemsd(8) and pems.conf(5); the routes are documented in openapi.yaml.\n",
+          stdout);
 }
 
 int main(int argc, char **argv)
 {
     const char *conf = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--list-routes") == 0) {
+    enum { OPT_LIST_ROUTES = 256 };
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        { "list-routes", no_argument, NULL, OPT_LIST_ROUTES },
+        { 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': conf = optarg; break;
+        case 'h': usage(); return PEMS_EXIT_OK;
+        case 'V': cli_print_version("pems-fcgi"); return PEMS_EXIT_OK;
+        case OPT_LIST_ROUTES: {
             size_t n;
             const struct route *routes = router_routes(&n);
             for (size_t k = 0; k < n; k++)
                 printf("%s %s\n", routes[k].method, routes[k].pattern);
-            return 0;
-        } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-            conf = argv[++i];
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
+            return PEMS_EXIT_OK;
+        }
+        default: return cli_getopt_error("pems-fcgi", c, argv, longopts);
         }
     }
+    if (optind < argc)
+        return cli_usage_error("pems-fcgi", "unexpected argument '%s'", argv[optind]);
 
     struct pems_config cfg;
     char err[256];
     if (config_load(&cfg, conf, err, sizeof err) < 0) {
         fprintf(stderr, "pems-fcgi: %s\n", err);
-        return 2;
+        return PEMS_EXIT_CONFIG;
     }
     config_init_logging(&cfg, "pems-fcgi");
     if (config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
         log_error("config_invalid", "error=\"%s\"", err);
         config_free(&cfg);
-        return 2;
+        return PEMS_EXIT_CONFIG;
     }
     install_signals();
+    /* db_retry_due pauses differ per process */
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     if (cfg.metrics_file && *cfg.metrics_file)
         metrics_open(cfg.metrics_file);
 

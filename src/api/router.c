@@ -7,22 +7,27 @@
 #include "api_queue.h"
 #include "api_sync_status.h"
 #include "api_write_sync.h"
+#include "api_organizations.h"
+#include "api_sync_history.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static const struct route routes[] = {
-    { "POST", "/api/pems/write-sync", api_write_sync, PERM_SYNC, true },
-    { "GET", "/api/pems/sync-status", api_sync_status, PERM_READ, true },
-    { "GET", "/api/pems/conflicts", api_conflicts_list, PERM_READ, true },
-    { "POST", "/api/pems/conflicts/:conflictId/resolve", api_conflict_resolve, PERM_SYNC, true },
-    { "POST", "/api/pems/modifications", api_modification_create, PERM_WRITE, true },
-    { "GET", "/api/pems/modifications", api_modifications_list, PERM_READ, true },
-    { "GET", "/api/pems/modifications/:id", api_modification_get, PERM_READ, true },
-    { "POST", "/api/pems/queue/:itemId/retry", api_queue_retry, PERM_SYNC, true },
-    { "POST", "/api/pems/queue/:itemId/cancel", api_queue_cancel, PERM_SYNC, true },
-    { "GET", "/api/pems/health", api_health, PERM_NONE, false },
-    { "GET", "/api/pems/metrics", api_metrics, PERM_NONE, false },
+    { "POST", "/api/pems/write-sync", api_write_sync, ROUTE_TOKEN, PERM_SYNC },
+    { "GET", "/api/pems/sync-status", api_sync_status, ROUTE_TOKEN, PERM_READ },
+    { "GET", "/api/pems/conflicts", api_conflicts_list, ROUTE_TOKEN, PERM_READ },
+    { "POST", "/api/pems/conflicts/:conflictId/resolve", api_conflict_resolve, ROUTE_TOKEN,
+      PERM_SYNC },
+    { "POST", "/api/pems/modifications", api_modification_create, ROUTE_TOKEN, PERM_WRITE },
+    { "GET", "/api/pems/modifications", api_modifications_list, ROUTE_TOKEN, PERM_READ },
+    { "GET", "/api/pems/modifications/:id", api_modification_get, ROUTE_TOKEN, PERM_READ },
+    { "POST", "/api/pems/queue/:itemId/retry", api_queue_retry, ROUTE_TOKEN, PERM_SYNC },
+    { "POST", "/api/pems/queue/:itemId/cancel", api_queue_cancel, ROUTE_TOKEN, PERM_SYNC },
+    { "GET", "/api/pems/organizations", api_organizations, ROUTE_TOKEN, PERM_NONE },
+    { "GET", "/api/pems/sync-history", api_sync_history, ROUTE_TOKEN, PERM_READ },
+    { "GET", "/api/pems/health", api_health, ROUTE_PUBLIC, PERM_NONE },
+    { "GET", "/api/pems/metrics", api_metrics, ROUTE_LOOPBACK, PERM_NONE },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -84,22 +89,27 @@ enum route_match router_match(const char *method, const char *path, struct http_
     if (n > 1 && norm[n - 1] == '/')
         norm[n - 1] = '\0';   /* one trailing slash is the same resource */
 
+    /* every GET route answers HEAD (the response writer sends no body) */
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     bool path_known = false;
     size_t used = 0;
     if (allowlen)
         allow[0] = '\0';
     for (size_t i = 0; i < NROUTES; i++) {
-        if (!pattern_match(routes[i].pattern, norm, NULL))
+        /* a loopback-only route answers its exact path alone */
+        const char *p = routes[i].access == ROUTE_LOOPBACK ? path : norm;
+        if (!pattern_match(routes[i].pattern, p, NULL))
             continue;
-        if (strcmp(routes[i].method, method) == 0) {
-            pattern_match(routes[i].pattern, norm, req);
+        if (strcmp(routes[i].method, want) == 0) {
+            pattern_match(routes[i].pattern, p, req);
             *out = &routes[i];
             return ROUTE_FOUND;
         }
         path_known = true;
         if (used < allowlen) {
-            int w = snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "",
-                             routes[i].method);
+            bool get = strcmp(routes[i].method, "GET") == 0;
+            int w = snprintf(allow + used, allowlen - used, "%s%s%s", used ? ", " : "",
+                             routes[i].method, get ? ", HEAD" : "");
             if (w > 0)
                 used += (size_t)w;
         }

@@ -6,13 +6,21 @@
 #include "api_common.h"
 #include "http.h"
 
-/* The route table of /api/pems (SPEC §4): method + pattern with :params. */
+/* Who may call a route; the dispatcher enforces it before the handler runs. */
+enum route_access {
+    ROUTE_PUBLIC,     /* anyone */
+    ROUTE_LOOPBACK,   /* only a loopback REMOTE_ADDR, whatever nginx lets through; the path
+                         exactly as written (no trailing slash) */
+    ROUTE_TOKEN       /* a valid Bearer token of an existing user */
+};
+
+/* The route table of /api/pems (src/api/openapi.yaml): method + pattern with :params. */
 struct route {
     const char *method;
     const char *pattern;
     api_handler handler;
-    unsigned perm;        /* PERM_* the route needs; PERM_NONE with auth = any member */
-    bool auth;            /* Bearer token required */
+    enum route_access access;
+    unsigned perm;        /* PERM_* the route needs; PERM_NONE with ROUTE_TOKEN = any user */
 };
 
 enum route_match { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_BAD_METHOD };

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DB_MAX_PREPARED 256
 
@@ -107,12 +108,52 @@ static bool db_closed_by_server(db_t *db)
     return false;
 }
 
+/* libpq's notices (a NOTICE from a migration, the FATAL of a server shutting down, which
+ * arrives outside any query) go through the logger, never raw onto stderr. */
+static void db_notice(void *arg, const PGresult *res)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!sev)
+        sev = "NOTICE";
+    /* a NOTICE ("already exists, skipping") is routine; a WARNING or worse is not */
+    enum pems_log_level lvl = PEMS_LOG_DEBUG;
+    if (!strcmp(sev, "WARNING") || !strcmp(sev, "ERROR") || !strcmp(sev, "FATAL") ||
+        !strcmp(sev, "PANIC"))
+        lvl = PEMS_LOG_WARN;
+    if (!msg) {   /* a notice libpq made itself: only the whole text */
+        msg = PQresultErrorMessage(res);
+        size_t n = strlen(msg);
+        while (n && msg[n - 1] == '\n')
+            n--;
+        log_event(lvl, "db_notice", "severity=%s message=\"%.*s\"", sev, (int)n, msg);
+        return;
+    }
+    log_event(lvl, "db_notice", "severity=%s sqlstate=%s message=\"%s\"", sev,
+              code ? code : "", msg);
+}
+
+PGconn *db_pq_connect(const char *conninfo)
+{
+    /* earlier entries are overridden by what the expanded conninfo (dbname) sets */
+    static const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
+                                        "keepalives_interval", "keepalives_count",
+                                        "tcp_user_timeout", "dbname", NULL };
+    const char *values[] = { "5", "1", "10", "2", "3", "5000", conninfo, NULL };
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (conn)
+        PQsetNoticeReceiver(conn, db_notice, NULL);
+    return conn;
+}
+
 int db_connect(db_t *db)
 {
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK && !db_closed_by_server(db))
         return DB_OK;
     db_disconnect(db);
-    db->conn = PQconnectdb(db->conninfo);
+    db->conn = db_pq_connect(db->conninfo);
     if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
         db_set_error(db, DB_UNAVAILABLE, "08006", db->conn ? PQerrorMessage(db->conn) : "out of memory");
         log_warn("db_connect_failed", "error=\"%s\"", db->errmsg);
@@ -324,6 +365,24 @@ int db_last_status(const db_t *db)
 const char *db_sqlstate(const db_t *db)
 {
     return db->sqlstate;
+}
+
+bool db_failed_transiently(const db_t *db)
+{
+    return db->last_status == DB_ERROR &&
+           (strcmp(db->sqlstate, "40P01") == 0 || strcmp(db->sqlstate, "40001") == 0);
+}
+
+bool db_retry_due(const db_t *db, int retries)
+{
+    if (!db_failed_transiently(db) || retries >= DB_RETRY_ATTEMPTS)
+        return false;
+    /* apart, so the two transactions do not meet again at once: 2..(10 * (retries + 1)) ms */
+    long ms = 2 + random() % (10L * (retries + 1));
+    struct timespec ts = { 0, ms * 1000000L };
+    nanosleep(&ts, NULL);
+    log_info("db_retry", "sqlstate=%s retry=%d", db->sqlstate, retries + 1);
+    return true;
 }
 
 const char *db_errmsg(const db_t *db)

@@ -20,6 +20,13 @@ void db_free(db_t *db);
 /* A statement (a string that outlives db) run on every new connection, e.g. a SET. */
 void db_set_session(db_t *db, const char *sql);
 
+/* PQconnectdb with the network timeouts every connection of the service has unless
+ * conninfo sets its own (README.md, "Several hosts"): a database that cannot be reached
+ * fails a connect in connect_timeout seconds and a statement whose packets go unanswered in
+ * tcp_user_timeout ms, instead of the kernel's minutes, so a host cut off answers 503 and
+ * its worker stops. */
+PGconn *db_pq_connect(const char *conninfo);
+
 /* Connects if not connected (or the connection broke). DB_OK or DB_UNAVAILABLE. */
 int db_connect(db_t *db);
 PGconn *db_pg(db_t *db);
@@ -53,6 +60,15 @@ void db_rollback(db_t *db);   /* safe to call when no transaction is open */
 
 int db_last_status(const db_t *db);
 const char *db_sqlstate(const db_t *db);  /* "" when none */
+
+/* The last failure was a deadlock (40P01) or a serialization failure (40001): the same
+ * transaction run again can pass. */
+bool db_failed_transiently(const db_t *db);
+/* The bound on running a transaction again after such a failure. */
+#define DB_RETRY_ATTEMPTS 4
+/* Asked before running a failed transaction again (retries: how many re-runs so far): true,
+ * after a short random pause, while the failure was transient and the bound not reached. */
+bool db_retry_due(const db_t *db, int retries);
 const char *db_errmsg(const db_t *db);
 
 /* convenience: NULL for SQL NULL */

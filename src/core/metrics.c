@@ -1,6 +1,7 @@
 #include "metrics.h"
 #include "metrics_render.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,7 @@
 
 /* Fixed layout shared by every process through a MAP_SHARED file; counters are updated with
  * atomic adds, so no locks are held on the request path. Bump the magic when it changes. */
-#define METRICS_MAGIC 0x504d5302u
+#define METRICS_MAGIC 0x504d5303u
 #define M_ROUTES 32
 #define M_ROUTE_LEN 72
 #define M_STATUS_MIN 100
@@ -27,6 +28,10 @@ static const double bucket_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 
 static const char *const sync_results[] = { "synced", "failed", "conflict", "merged" };
 #define M_SYNC (sizeof sync_results / sizeof sync_results[0])
+
+/* pems_record.h's reject names, and a pull ended by a cursor that did not advance */
+static const char *const upstream_rejects[] = { "invalid", "future_updated_at", "stuck_cursor" };
+#define M_REJECTS (sizeof upstream_rejects / sizeof upstream_rejects[0])
 
 enum { SLOT_FREE, SLOT_CLAIMING, SLOT_READY };
 
@@ -45,6 +50,7 @@ struct m_file {
     struct m_route routes[M_ROUTES];
     uint64_t sync_items[M_SYNC];
     uint64_t upstream[M_UPSTREAM];
+    uint64_t rejects[M_REJECTS];
 };
 
 static struct m_file *mf;
@@ -167,17 +173,13 @@ void metrics_sync_item(const char *result)
             add(&mf->sync_items[i], 1);
 }
 
-static void label_escaped(FILE *out, const char *s)
+void metrics_upstream_rejected(const char *reason)
 {
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', out);
-        if (*s == '\n') {
-            fputs("\\n", out);
-            continue;
-        }
-        fputc(*s, out);
-    }
+    if (!mf || !reason)
+        return;
+    for (size_t i = 0; i < M_REJECTS; i++)
+        if (strcmp(upstream_rejects[i], reason) == 0)
+            add(&mf->rejects[i], 1);
 }
 
 /* Slots that name the same route (a claiming race) are merged: the first one prints all. */
@@ -207,7 +209,7 @@ static void render_http(FILE *out)
             if (!n)
                 continue;
             fputs("pems_http_requests_total{route=\"", out);
-            label_escaped(out, r->pattern);
+            util_label_write(out, r->pattern);
             fprintf(out, "\",status=\"%d\"} %llu\n", s + M_STATUS_MIN, (unsigned long long)n);
         }
     }
@@ -232,20 +234,20 @@ static void render_http(FILE *out)
         for (size_t b = 0; b < M_BUCKETS; b++) {
             cum += buckets[b];
             fputs("pems_http_request_duration_seconds_bucket{route=\"", out);
-            label_escaped(out, r->pattern);
+            util_label_write(out, r->pattern);
             fprintf(out, "\",le=\"%g\"} %llu\n", bucket_bounds[b], (unsigned long long)cum);
         }
         /* count is read after the buckets, so +Inf never falls below the last bucket */
         if (count < cum)
             count = cum;
         fputs("pems_http_request_duration_seconds_bucket{route=\"", out);
-        label_escaped(out, r->pattern);
+        util_label_write(out, r->pattern);
         fprintf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)count);
         fputs("pems_http_request_duration_seconds_sum{route=\"", out);
-        label_escaped(out, r->pattern);
+        util_label_write(out, r->pattern);
         fprintf(out, "\"} %.9f\n", (double)sum_ns / 1e9);
         fputs("pems_http_request_duration_seconds_count{route=\"", out);
-        label_escaped(out, r->pattern);
+        util_label_write(out, r->pattern);
         fprintf(out, "\"} %llu\n", (unsigned long long)count);
     }
 }
@@ -267,4 +269,10 @@ void metrics_render(FILE *out)
             fprintf(out, "pems_upstream_requests_total{status=\"%d\"} %llu\n", s,
                     (unsigned long long)n);
     }
+    fputs("# HELP pems_upstream_rejected_total What PEMS sent and the worker did not take, by "
+          "reason (README, Security).\n"
+          "# TYPE pems_upstream_rejected_total counter\n", out);
+    for (size_t i = 0; i < M_REJECTS; i++)
+        fprintf(out, "pems_upstream_rejected_total{reason=\"%s\"} %llu\n", upstream_rejects[i],
+                (unsigned long long)(mf ? load(&mf->rejects[i]) : 0));
 }

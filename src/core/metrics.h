@@ -12,6 +12,8 @@ void metrics_close(void);
 void metrics_http_observe(const char *route, int status, double seconds);
 /* one request to a PEMS server; status 0 = transport error */
 void metrics_upstream_inc(int http_status);
+/* a record (or a pull) from PEMS not taken: invalid | future_updated_at | stuck_cursor */
+void metrics_upstream_rejected(const char *reason);
 /* result: synced | failed | conflict | merged */
 void metrics_sync_item(const char *result);
 

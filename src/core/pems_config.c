@@ -1,5 +1,7 @@
 #include "pems_config.h"
+#include "cron.h"
 #include "log.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -75,10 +77,8 @@ static int setting_apply(struct pems_config *cfg, const struct setting *s, const
         return 0;
     }
     case SETTING_INT: {
-        char *end;
-        errno = 0;
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < s->min || v > s->max) {
+        long v;
+        if (!util_parse_long(value, s->min, s->max, &v)) {
             snprintf(err, errlen, "%s must be an integer between %d and %d (got '%s')", s->name,
                      s->min, s->max, value);
             return -1;
@@ -210,6 +210,21 @@ int config_require(const struct pems_config *cfg, unsigned need, char *err, size
             hex = isxdigit((unsigned char)k[i]) != 0;
         if (!hex) {
             snprintf(err, errlen, "ENCRYPTION_KEY is required: 64 hex characters (32 bytes)");
+            return -1;
+        }
+    }
+    if (need & CONFIG_NEED_SCHEDULE) {
+        char cerr[128];
+        struct cron_expr *ce = cron_parse(cfg->write_sync_schedule, cerr, sizeof cerr);
+        if (!ce) {
+            snprintf(err, errlen, "PEMS_WRITE_SYNC_SCHEDULE '%s': %s", cfg->write_sync_schedule,
+                     cerr);
+            return -1;
+        }
+        cron_free(ce);
+        if (!cron_zone_valid(cfg->write_sync_tz)) {
+            snprintf(err, errlen, "PEMS_WRITE_SYNC_TZ '%s' is not a zone of the tz database",
+                     cfg->write_sync_tz);
             return -1;
         }
     }

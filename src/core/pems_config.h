@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Every setting of SPEC §2 (plus a few tunables), loaded from one table in config.c. */
+/* Every setting (README, Configuration), loaded from one table in pems_config.c. */
 struct pems_config {
     char *database_url;
     char *jwt_secret;
@@ -41,6 +41,9 @@ bool config_is_development(const struct pems_config *cfg);
 #define CONFIG_NEED_DB      0x1
 #define CONFIG_NEED_JWT     0x2
 #define CONFIG_NEED_CRYPTO  0x4
+#define CONFIG_NEED_SCHEDULE 0x8   /* PEMS_WRITE_SYNC_SCHEDULE parses, PEMS_WRITE_SYNC_TZ exists */
+/* everything pemsd's children need: pemsd checks it before it forks */
+#define CONFIG_NEED_ALL (CONFIG_NEED_DB | CONFIG_NEED_JWT | CONFIG_NEED_CRYPTO | CONFIG_NEED_SCHEDULE)
 int config_require(const struct pems_config *cfg, unsigned need, char *err, size_t errlen);
 
 /* Sets up logging from cfg for program prog. */

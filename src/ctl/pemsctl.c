@@ -2,6 +2,7 @@
  * stdout; errors go to stderr with exit 1 (failure) or 2 (usage). */
 #include "build_config.h"
 #include "audit.h"
+#include "cli.h"
 #include "pems_config.h"
 #include "crypto.h"
 #include "db.h"
@@ -10,9 +11,11 @@
 #include "migrate.h"
 #include "pems_server.h"
 #include "queue_actions.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -22,8 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
 #define ACTOR "pemsctl"
 #define MAX_OPTS 16
 #define MAX_ARGS 4
@@ -41,6 +42,7 @@ struct options {
 struct ctx {
     const struct command *cmd;
     struct options opt;
+    char opt_names[MAX_OPTS][32];   /* the command's option names, from its spec */
     struct pems_config cfg;
     db_t *db;
 };
@@ -53,6 +55,18 @@ struct command {
     int nargs;            /* positional arguments */
     unsigned need;        /* CONFIG_NEED_* */
     int (*run)(struct ctx *c);
+    const struct listing *list;   /* the rows a "... list" command prints (cmd_list) */
+};
+
+/* A "... list" command: one SELECT whose columns are named by keys (JSON keys and the TSV
+ * header). A key's first character may give its type: '#' number, '?' boolean, '@' JSON text
+ * (an array prints comma-separated in TSV). Parameters, in this order, as many as nparams:
+ * $1 --org (uuid or NULL), $2 --status (or NULL), $3 the row limit + 1. */
+struct listing {
+    const char *sql;
+    int nparams;
+    const char *const *keys;
+    int nkeys;
 };
 
 static int cmd_migrate(struct ctx *c);
@@ -64,31 +78,87 @@ static int cmd_status(struct ctx *c);
 static int cmd_retry(struct ctx *c);
 static int cmd_cancel(struct ctx *c);
 static int cmd_help(struct ctx *c);
+static int cmd_list(struct ctx *c);
+
+static const char *const org_list_keys[] = { "id", "code", "name", "createdAt" };
+static const struct listing org_list = {
+    "SELECT id, code, name, pems_iso(created_at) FROM organizations ORDER BY code",
+    0, org_list_keys, 4,
+};
+static const char *const user_list_keys[] = { "id", "username", "email", "organizationId",
+                                              "organizationCode", "@permissions" };
+static const struct listing user_list = {
+    "SELECT u.id, u.username, u.email, o.id, o.code, array_to_json(m.permissions)::text"
+    " FROM users u LEFT JOIN user_organizations m ON m.user_id = u.id"
+    " LEFT JOIN organizations o ON o.id = m.organization_id"
+    " WHERE $1::uuid IS NULL OR m.organization_id = $1::uuid ORDER BY u.username, o.code",
+    1, user_list_keys, 6,
+};
+static const char *const server_list_keys[] = {
+    "id", "organizationId", "organizationCode", "baseUrl", "authType", "username",
+    "#rateLimitRps", "?writeEnabled", "pausedUntil", "lastPullAt", "?healthOk", "healthError",
+};
+static const struct listing server_list = {
+    "SELECT s.id, s.organization_id, o.code, s.base_url, s.auth_type, s.username,"
+    " s.rate_limit_rps, s.write_enabled, pems_iso(s.paused_until), pems_iso(s.last_pull_at),"
+    " s.health_ok, s.health_error"
+    " FROM api_servers s JOIN organizations o ON o.id = s.organization_id"
+    " WHERE $1::uuid IS NULL OR s.organization_id = $1::uuid ORDER BY o.code",
+    1, server_list_keys, 12,
+};
+/* the most recently changed first: a failed item is where an operator starts */
+static const char *const queue_list_keys[] = {
+    "id", "organizationId", "organizationCode", "pfaId", "modificationId", "status",
+    "#attempts", "scheduledAt", "updatedAt", "#lastHttpStatus", "lastError",
+};
+static const struct listing queue_list = {
+    "SELECT q.id, q.organization_id, o.code, m.pfa_id, q.modification_id, q.status, q.attempts,"
+    " pems_iso(q.scheduled_at), pems_iso(q.updated_at), q.last_http_status, q.last_error"
+    " FROM pfa_write_queue q JOIN pfa_modification m ON m.id = q.modification_id"
+    " JOIN organizations o ON o.id = q.organization_id"
+    " WHERE ($1::uuid IS NULL OR q.organization_id = $1::uuid)"
+    " AND ($2::text IS NULL OR q.status = $2::text)"
+    " ORDER BY q.updated_at DESC, q.id LIMIT $3::int",
+    3, queue_list_keys, 11,
+};
 
 static const struct command commands[] = {
     { "migrate", "", "apply pending sql/ migrations (prints each one applied)", "", 0,
-      CONFIG_NEED_DB, cmd_migrate },
+      CONFIG_NEED_DB, cmd_migrate, NULL },
     { "org add", "--code C --name N", "create an organization, print its id", "code= name=", 0,
-      CONFIG_NEED_DB, cmd_org_add },
+      CONFIG_NEED_DB, cmd_org_add, NULL },
+    { "org list", "[--json]", "organizations: id, code, name", "json", 0, CONFIG_NEED_DB,
+      cmd_list, &org_list },
     { "user add", "--username U --email E --org ORG_ID --perm Read,Write,Sync[,Admin]",
       "create a user (or reuse it) and set its permissions in the organization, print the user id",
-      "username= email= org= perm=", 0, CONFIG_NEED_DB, cmd_user_add },
+      "username= email= org= perm=", 0, CONFIG_NEED_DB, cmd_user_add, NULL },
+    { "user list", "[--org ORG_ID] [--json]",
+      "users with their organizations and permissions (one row per membership)", "org= json", 0,
+      CONFIG_NEED_DB, cmd_list, &user_list },
     { "server add",
       "--org ORG_ID --url URL --user U --password P|- [--rps N] [--max-in-flight N] [--read-only]"
-      " [--api-key K]",
-      "register the organization's PEMS server (credentials encrypted), print its id",
-      "org= url= user= password= api-key= rps= max-in-flight= read-only", 0,
-      CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, cmd_server_add },
+      " [--api-key K] [--replace]",
+      "register the organization's PEMS server (credentials encrypted), print its id; "
+      "an organization has one: --replace replaces it",
+      "org= url= user= password= api-key= rps= max-in-flight= read-only replace", 0,
+      CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, cmd_server_add, NULL },
+    { "server list", "[--org ORG_ID] [--json]",
+      "PEMS servers: organization, URL, auth, rate limit, writes, health (never credentials)",
+      "org= json", 0, CONFIG_NEED_DB, cmd_list, &server_list },
     { "token", "--user USER_ID [--ttl SECONDS]", "mint an HS256 JWT signed with JWT_SECRET",
-      "user= ttl=", 0, CONFIG_NEED_DB | CONFIG_NEED_JWT, cmd_token },
+      "user= ttl=", 0, CONFIG_NEED_DB | CONFIG_NEED_JWT, cmd_token, NULL },
     { "status", "[--org ORG_ID] [--json]",
-      "queue depth by status, last/next run, worker heartbeats", "org= json", 0,
-      CONFIG_NEED_DB, cmd_status },
+      "queue depth by status, the failed items, last/next run, worker heartbeats", "org= json", 0,
+      CONFIG_NEED_DB, cmd_status, NULL },
+    { "queue list", "[--org ORG_ID] [--status S] [--limit N] [--json]",
+      "write queue items, most recently changed first: ids, pfaId, status, attempts, last "
+      "error (S: pending, processing, completed, failed, cancelled; N: 1-100000, default 100)",
+      "org= status= limit= json", 0, CONFIG_NEED_DB, cmd_list, &queue_list },
     { "retry", "ITEM_ID", "a failed queue item goes back to pending; prints its modification id",
-      "", 1, CONFIG_NEED_DB, cmd_retry },
+      "", 1, CONFIG_NEED_DB, cmd_retry, NULL },
     { "cancel", "ITEM_ID", "cancel a pending queue item; prints its modification id", "", 1,
-      CONFIG_NEED_DB, cmd_cancel },
-    { "help", "[COMMAND]", "this list, or one command's usage", "", -1, 0, cmd_help },
+      CONFIG_NEED_DB, cmd_cancel, NULL },
+    { "help", "[COMMAND]", "this list, or one command's usage", "", -1, 0, cmd_help, NULL },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -102,7 +172,7 @@ static int failf(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    return EXIT_FAIL;
+    return PEMS_EXIT_FAILURE;
 }
 
 static int usage_error(const struct command *cmd, const char *fmt, ...)
@@ -118,8 +188,8 @@ static int usage_error(const struct command *cmd, const char *fmt, ...)
     if (cmd)
         fprintf(stderr, "usage: pemsctl %s %s\n", cmd->name, cmd->usage);
     else
-        fputs("run 'pemsctl help' for the list of commands\n", stderr);
-    return EXIT_USAGE;
+        fputs("Try 'pemsctl --help' for more information.\n", stderr);
+    return PEMS_EXIT_USAGE;
 }
 
 static int db_failure(struct ctx *c, const char *what)
@@ -132,36 +202,24 @@ static int db_failure(struct ctx *c, const char *what)
 
 static void print_usage(FILE *f)
 {
-    fputs("usage: pemsctl [-c CONFIG_FILE] COMMAND [OPTIONS]\n\ncommands:\n", f);
+    fputs("Usage: pemsctl [-c FILE] COMMAND [OPTION]... [ARG]...\n"
+          "The pems-sync operator's tool: organizations, users, PEMS servers, the write\n"
+          "queue. A command prints its result alone on stdout (an id, a token, rows);\n"
+          "errors go to stderr.\n"
+          "\n"
+          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
+          "  -h, --help         show this help and exit\n"
+          "  -V, --version      show the version and exit\n"
+          "\n"
+          "Commands (pemsctl help COMMAND, or pemsctl COMMAND --help, for one):\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %s %s\n      %s\n", commands[i].name, commands[i].usage,
-                commands[i].summary);
+        fprintf(f, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].usage ? " " : "",
+                commands[i].usage, commands[i].summary);
     fputs("\nSettings come from the environment (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, "
-          "PEMS_SQL_DIR, ...);\n-c reads KEY=value lines from a file, the environment wins.\n",
+          "PEMS_SQL_DIR, ...);\n-c reads KEY=value lines from a file, the environment wins.\n"
+          "Exit status: 0 done, 1 failed, 2 usage error.\n"
+          "See pemsctl(1) and pems.conf(5).\n",
           f);
-}
-
-static bool is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static const char *opt(const struct ctx *c, const char *name)
@@ -180,64 +238,64 @@ static bool flag(const struct ctx *c, const char *name)
     return false;
 }
 
-/* Finds name in the command's option spec: 1 takes a value, 0 flag, -1 unknown. */
-static int option_kind(const struct command *cmd, const char *name, size_t len)
+/* The command's option spec ("name=" takes a value, "name" is a flag) as getopt_long's table;
+ * each option's val is OPT_BASE + its index. -1 when the spec does not fit. */
+#define OPT_BASE 256
+static int build_longopts(struct ctx *c, struct option *lo, size_t cap)
 {
-    const char *p = cmd->options;
+    const char *p = c->cmd->options;
+    size_t n = 0;
     while (*p) {
         while (*p == ' ')
             p++;
-        size_t n = strcspn(p, " =");
-        bool valued = p[n] == '=';
-        if (n && n == len && strncmp(p, name, len) == 0)
-            return valued ? 1 : 0;
-        p += n + (valued ? 1 : 0);
+        size_t len = strcspn(p, " =");
+        if (!len)
+            break;
+        if (n + 2 > cap || n >= MAX_OPTS || len >= sizeof c->opt_names[0])
+            return -1;
+        memcpy(c->opt_names[n], p, len);
+        c->opt_names[n][len] = '\0';
+        bool valued = p[len] == '=';
+        lo[n] = (struct option){ c->opt_names[n], valued ? required_argument : no_argument, NULL,
+                                 OPT_BASE + (int)n };
+        n++;
+        p += len + (valued ? 1 : 0);
     }
-    return -1;
+    lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+    lo[n] = (struct option){ 0 };
+    return 0;
 }
 
-/* --name value, --name=value, flags, and positional arguments. 1 = --help asked. */
+/* getopt_long over the command's words (argv[0] is the command's last word): --name value,
+ * --name=value, flags, and positional arguments. 1 = --help asked, -rc on a usage error. */
 static int parse_options(struct ctx *c, int argc, char **argv)
 {
     const struct command *cmd = c->cmd;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+    struct option lo[MAX_OPTS + 2];
+    if (build_longopts(c, lo, sizeof lo / sizeof lo[0]) < 0)
+        return -failf("internal error: the options of '%s' do not fit", cmd->name);
+    optind = 0;   /* glibc: start over, this is a second scan */
+    opterr = 0;
+    int r;
+    while ((r = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        if (r == 'h')
             return 1;
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            if (cmd->nargs >= 0 && c->opt.nargs >= cmd->nargs)
-                return -usage_error(cmd, "unexpected argument '%s'", a);
-            if (c->opt.nargs == MAX_ARGS)
-                return -usage_error(cmd, "too many arguments");
-            c->opt.args[c->opt.nargs++] = a;
-            continue;
+        if (r < OPT_BASE) {
+            char msg[256];
+            cli_getopt_message(r, argv, lo, msg, sizeof msg);
+            return -usage_error(cmd, "%s", msg);
         }
-        const char *name = a + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        int kind = option_kind(cmd, name, len);
-        if (kind < 0)
-            return -usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
-        const char *value = NULL;
-        if (kind == 1) {
-            if (eq)
-                value = eq + 1;
-            else if (i + 1 < argc)
-                value = argv[++i];
-            else
-                return -usage_error(cmd, "option '--%.*s' needs a value", (int)len, name);
-        } else if (eq) {
-            return -usage_error(cmd, "option '--%.*s' takes no value", (int)len, name);
-        }
+        const char *name = lo[r - OPT_BASE].name;
         for (int k = 0; k < c->opt.n; k++)
-            if (strlen(c->opt.names[k]) == len && !strncmp(c->opt.names[k], name, len))
-                return -usage_error(cmd, "option '--%.*s' given twice", (int)len, name);
-        if (c->opt.n == MAX_OPTS)
-            return -usage_error(cmd, "too many options");
-        /* cut at the '=' so opt() compares whole names */
-        if (eq)
-            argv[i][2 + len] = '\0';
+            if (!strcmp(c->opt.names[k], name))
+                return -usage_error(cmd, "option '--%s' given twice", name);
         c->opt.names[c->opt.n] = name;
-        c->opt.values[c->opt.n++] = value;
+        c->opt.values[c->opt.n++] = optarg;
+    }
+    for (int i = optind; i < argc; i++) {
+        if ((cmd->nargs >= 0 && c->opt.nargs >= cmd->nargs) || c->opt.nargs == MAX_ARGS)
+            return -usage_error(cmd, "unexpected argument '%s'", argv[i]);
+        c->opt.args[c->opt.nargs++] = argv[i];
     }
     if (cmd->nargs >= 0 && c->opt.nargs < cmd->nargs)
         return -usage_error(cmd, "missing argument");
@@ -312,7 +370,7 @@ static int cmd_org_add(struct ctx *c)
     const char *params[] = { opt(c, "code"), opt(c, "name") };
     json_t *after = NULL;
     PGresult *res = NULL;
-    rc = EXIT_FAIL;
+    rc = PEMS_EXIT_FAILURE;
     if (db_begin(c->db) != DB_OK)
         return db_failure(c, "org add");
     res = db_query(c->db, NULL,
@@ -337,7 +395,7 @@ static int cmd_org_add(struct ctx *c)
         rc = db_failure(c, "org add");
         goto cleanup;
     }
-    rc = print_line(id) ? 0 : EXIT_FAIL;
+    rc = print_line(id) ? 0 : PEMS_EXIT_FAILURE;
 cleanup:
     PQclear(res);
     json_decref(after);
@@ -416,7 +474,7 @@ static int cmd_user_add(struct ctx *c)
     if (rc)
         return rc;
     const char *username = opt(c, "username"), *email = opt(c, "email"), *org = opt(c, "org");
-    if (!is_uuid(org))
+    if (!util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (!valid_email(email))
         return usage_error(c->cmd, "--email '%s' is not an email address", email);
@@ -426,7 +484,7 @@ static int cmd_user_add(struct ctx *c)
         return rc;
     PGresult *res = NULL;
     char user_id[37] = "";
-    rc = EXIT_FAIL;
+    rc = PEMS_EXIT_FAILURE;
 
     if (db_begin(c->db) != DB_OK) {
         rc = db_failure(c, "user add");
@@ -502,7 +560,7 @@ static int cmd_user_add(struct ctx *c)
         rc = db_failure(c, "user add");
         goto cleanup;
     }
-    rc = print_line(user_id) ? 0 : EXIT_FAIL;
+    rc = print_line(user_id) ? 0 : PEMS_EXIT_FAILURE;
 cleanup:
     PQclear(res);
     json_decref(perms);
@@ -536,7 +594,7 @@ static int cmd_server_add(struct ctx *c)
         return rc;
     const char *org = opt(c, "org"), *url = opt(c, "url"), *user = opt(c, "user");
     const char *password = opt(c, "password"), *api_key = opt(c, "api-key");
-    if (!is_uuid(org))
+    if (!util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return usage_error(c->cmd, "--url must start with http:// or https://");
@@ -547,7 +605,7 @@ static int cmd_server_add(struct ctx *c)
     if (api_key && !*api_key)
         return usage_error(c->cmd, "--api-key must not be empty");
     long rps = 10;
-    if (opt(c, "rps") && parse_long(opt(c, "rps"), 1, 100000, &rps) < 0)
+    if (opt(c, "rps") && !util_parse_long(opt(c, "rps"), 1, 100000, &rps))
         return usage_error(c->cmd, "--rps must be an integer between 1 and 100000");
     long max_in_flight = 0;
     if (opt(c, "max-in-flight") &&
@@ -565,11 +623,14 @@ static int cmd_server_add(struct ctx *c)
     enum pems_auth auth = api_key ? PEMS_AUTH_API_KEY : PEMS_AUTH_BASIC;
     char id[37] = "";
     json_t *before = NULL, *after = NULL;
-    rc = EXIT_FAIL;
+    rc = PEMS_EXIT_FAILURE;
     const char *porg[] = { org };
     PGresult *res = NULL;
+    /* FOR NO KEY UPDATE: two server adds for one organization take turns, so the second
+     * sees the first one's server and refuses (without --replace) */
     if (db_begin(c->db) != DB_OK ||
-        !(res = db_query(c->db, NULL, "SELECT 1 FROM organizations WHERE id = $1 FOR SHARE", 1,
+        !(res = db_query(c->db, NULL,
+                         "SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE", 1,
                          porg))) {
         rc = db_failure(c, "server add");
         goto cleanup;
@@ -587,6 +648,14 @@ static int cmd_server_add(struct ctx *c)
                         1, porg);
     if (!before) {
         rc = db_failure(c, "server add");
+        goto cleanup;
+    }
+    /* one server per organization: replacing it redirects every write, so only when asked */
+    if (!json_is_null(before) && !flag(c, "replace")) {
+        db_rollback(c->db);
+        rc = failf("server add: organization %s already has a PEMS server (%s); "
+                   "--replace replaces it", org,
+                   json_string_value(json_object_get(before, "baseUrl")));
         goto cleanup;
     }
     int src = pems_server_save(c->db, org, url, auth, user, secret, (int)rps, (int)max_in_flight,
@@ -611,7 +680,7 @@ static int cmd_server_add(struct ctx *c)
         rc = db_failure(c, "server add");
         goto cleanup;
     }
-    rc = print_line(id) ? 0 : EXIT_FAIL;
+    rc = print_line(id) ? 0 : PEMS_EXIT_FAILURE;
 cleanup:
     PQclear(res);
     json_decref(before);
@@ -628,10 +697,10 @@ static int cmd_token(struct ctx *c)
     if (rc)
         return rc;
     const char *user = opt(c, "user");
-    if (!is_uuid(user))
+    if (!util_is_uuid(user))
         return usage_error(c->cmd, "--user must be a user id (uuid), got '%s'", user);
     long ttl = 3600;
-    if (opt(c, "ttl") && parse_long(opt(c, "ttl"), 1, 10L * 366 * 24 * 3600, &ttl) < 0)
+    if (opt(c, "ttl") && !util_parse_long(opt(c, "ttl"), 1, 10L * 366 * 24 * 3600, &ttl))
         return usage_error(c->cmd, "--ttl must be a positive number of seconds");
     const char *params[] = { user };
     PGresult *res = db_query(c->db, NULL, "SELECT id FROM users WHERE id = $1", 1, params);
@@ -647,22 +716,33 @@ static int cmd_token(struct ctx *c)
     char *tok = jwt_mint_hs256(c->cfg.jwt_secret, sub, ttl, time(NULL));
     if (!tok)
         return failf("token: cannot sign the token");
-    rc = print_line(tok) ? 0 : EXIT_FAIL;
+    rc = print_line(tok) ? 0 : PEMS_EXIT_FAILURE;
     free(tok);
     return rc;
 }
 
 /* status: one REPEATABLE READ snapshot, rendered as JSON or text */
 
-static json_t *col_json(const PGresult *res, int row, int col, bool number)
+/* one column of a row as JSON, by the type character of its key (struct listing) */
+static json_t *col_json(const PGresult *res, int row, int col, char type)
 {
     const char *v = db_value(res, row, col);
     if (!v)
         return json_null();
-    return number ? json_integer(atoll(v)) : json_string(v);
+    switch (type) {
+    case '#': return json_integer(atoll(v));
+    case '?': return json_boolean(v[0] == 't');
+    case '@': return json_loads(v, JSON_DECODE_ANY, NULL);
+    default: return json_string(v);
+    }
 }
 
-/* Runs sql and returns rows as objects keyed by keys; a key starting with '#' is a number. */
+static const char *key_name(const char *key)
+{
+    return strchr("#?@", key[0]) ? key + 1 : key;
+}
+
+/* Runs sql and returns rows as objects keyed by keys (typed as in struct listing). */
 static json_t *query_rows(struct ctx *c, const char *sql, int n, const char *const *params,
                           const char *const *keys, int nkeys)
 {
@@ -672,10 +752,8 @@ static json_t *query_rows(struct ctx *c, const char *sql, int n, const char *con
     json_t *rows = json_array();
     for (int r = 0; rows && r < PQntuples(res); r++) {
         json_t *o = json_object();
-        for (int k = 0; o && k < nkeys; k++) {
-            bool num = keys[k][0] == '#';
-            json_object_set_new(o, keys[k] + (num ? 1 : 0), col_json(res, r, k, num));
-        }
+        for (int k = 0; o && k < nkeys; k++)
+            json_object_set_new(o, key_name(keys[k]), col_json(res, r, k, keys[k][0]));
         json_array_append_new(rows, o);
     }
     PQclear(res);
@@ -704,6 +782,8 @@ static const char *const mod_statuses[] = { "draft", "pending_sync", "queued", "
                                             "sync_error", "conflict", "discarded", NULL };
 
 #define ORG_FILTER " ($1::uuid IS NULL OR organization_id = $1::uuid)"
+/* status names this many failed items, the most recent; queue list --status failed has all */
+#define STATUS_FAILED_SHOWN "10"
 
 static json_t *status_collect(struct ctx *c, const char *org)
 {
@@ -761,6 +841,20 @@ static json_t *status_collect(struct ctx *c, const char *org)
         goto fail;
     json_object_set(st, "due", json_array_get(rows, 0));
     json_decref(rows);
+    static const char *const fkeys[] = { "id", "pfaId", "organizationCode", "#attempts",
+                                         "updatedAt", "#lastHttpStatus", "lastError" };
+    rows = query_rows(c,
+                      "SELECT q.id, m.pfa_id, o.code, q.attempts, pems_iso(q.updated_at),"
+                      " q.last_http_status, q.last_error FROM pfa_write_queue q"
+                      " JOIN pfa_modification m ON m.id = q.modification_id"
+                      " JOIN organizations o ON o.id = q.organization_id"
+                      " WHERE q.status = 'failed'"
+                      " AND ($1::uuid IS NULL OR q.organization_id = $1::uuid)"
+                      " ORDER BY q.updated_at DESC, q.id LIMIT " STATUS_FAILED_SHOWN,
+                      1, params, fkeys, 7);
+    if (!rows)
+        goto fail;
+    json_object_set_new(st, "failedItems", rows);
     if (!(v = counts(c,
                      "SELECT status, count(*) FROM pfa_modification WHERE" ORG_FILTER
                      " GROUP BY status",
@@ -852,6 +946,30 @@ static void status_print_text(const json_t *st)
            (long long)json_integer_value(json_object_get(due, "overdue")),
            (long long)json_integer_value(json_object_get(due, "expiredLeases")),
            str_or(due, "nextDueAt", "-"));
+    const json_t *failed = json_object_get(st, "failedItems");
+    if (json_array_size(failed)) {
+        long long nfailed = json_integer_value(json_object_get(json_object_get(st, "queue"),
+                                                               "failed"));
+        printf("%-15s %lld (%s%s)\n", "failed items:", nfailed,
+               nfailed > (long long)json_array_size(failed) ? "the most recent " STATUS_FAILED_SHOWN
+                                                            : "each",
+               "; pemsctl queue list --status failed, pemsctl retry ITEM_ID");
+        size_t i;
+        const json_t *f;
+        json_array_foreach(failed, i, f) {
+            printf("  %s pfa=%s org=%s attempts=%lld", str_or(f, "id", ""),
+                   str_or(f, "pfaId", ""), str_or(f, "organizationCode", ""),
+                   (long long)json_integer_value(json_object_get(f, "attempts")));
+            if (json_is_integer(json_object_get(f, "lastHttpStatus")))
+                printf(" http=%lld",
+                       (long long)json_integer_value(json_object_get(f, "lastHttpStatus")));
+            printf(" at=%s error=", str_or(f, "updatedAt", "-"));
+            json_t *err = json_object_get(f, "lastError");
+            char *e = json_dumps(err ? err : json_null(), JSON_ENCODE_ANY);
+            printf("%s\n", e ? e : "null");
+            free(e);
+        }
+    }
     print_counts("modifications:", json_object_get(st, "modifications"), mod_statuses);
     print_counts("conflicts:", json_object_get(st, "conflicts"),
                  (const char *const[]){ "unresolved", "resolved", NULL });
@@ -883,7 +1001,7 @@ static void status_print_text(const json_t *st)
 static int cmd_status(struct ctx *c)
 {
     const char *org = opt(c, "org");
-    if (org && !is_uuid(org))
+    if (org && !util_is_uuid(org))
         return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (db_exec(c->db, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) !=
         DB_OK)
@@ -899,12 +1017,107 @@ static int cmd_status(struct ctx *c)
     int rc = 0;
     if (flag(c, "json")) {
         char *s = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        rc = s && print_line(s) ? 0 : EXIT_FAIL;
+        rc = s && print_line(s) ? 0 : PEMS_EXIT_FAILURE;
         free(s);
     } else {
         status_print_text(st);
     }
     json_decref(st);
+    return rc;
+}
+
+/* One TSV field: NULL is empty, an array is comma-separated; tab, newline, carriage return
+ * and backslash are escaped as in PostgreSQL's COPY text format, so a row stays one line. */
+static void tsv_field(const json_t *v)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e) {
+            if (i)
+                putchar(',');
+            tsv_field(e);
+        }
+        return;
+    }
+    if (json_is_integer(v)) {
+        printf("%lld", (long long)json_integer_value(v));
+        return;
+    }
+    if (json_is_boolean(v)) {
+        fputs(json_is_true(v) ? "true" : "false", stdout);
+        return;
+    }
+    for (const char *p = json_string_value(v); p && *p; p++) {
+        switch (*p) {
+        case '\t': fputs("\\t", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        default: putchar(*p);
+        }
+    }
+}
+
+static void print_tsv(const struct listing *l, const json_t *rows)
+{
+    for (int k = 0; k < l->nkeys; k++)
+        printf("%s%s", k ? "\t" : "", key_name(l->keys[k]));
+    putchar('\n');
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        for (int k = 0; k < l->nkeys; k++) {
+            if (k)
+                putchar('\t');
+            tsv_field(json_object_get(row, key_name(l->keys[k])));
+        }
+        putchar('\n');
+    }
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(s, *list))
+            return true;
+    return false;
+}
+
+/* every "... list" command: its listing's rows as TSV with a header line, or --json */
+static int cmd_list(struct ctx *c)
+{
+    const struct listing *l = c->cmd->list;
+    const char *org = opt(c, "org"), *status = opt(c, "status"), *limit_s = opt(c, "limit");
+    if (org && !util_is_uuid(org))
+        return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
+    if (status && !in_list(status, queue_statuses))
+        return usage_error(c->cmd, "unknown --status '%s' (pending, processing, completed, "
+                           "failed or cancelled)", status);
+    long limit = 100;
+    if (limit_s && !util_parse_long(limit_s, 1, 100000, &limit))
+        return usage_error(c->cmd, "--limit must be an integer between 1 and 100000");
+    char limit_plus_one[24];
+    snprintf(limit_plus_one, sizeof limit_plus_one, "%ld", limit + 1);
+    const char *params[] = { org, status, limit_plus_one };
+    json_t *rows = query_rows(c, l->sql, l->nparams, params, l->keys, l->nkeys);
+    if (!rows)
+        return db_failure(c, c->cmd->name);
+    /* the one row past the limit only says there are more */
+    bool more = l->nparams >= 3 && json_array_size(rows) > (size_t)limit;
+    if (more)
+        json_array_remove(rows, json_array_size(rows) - 1);
+    int rc = 0;
+    if (flag(c, "json")) {
+        char *txt = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        rc = txt && print_line(txt) ? 0 : PEMS_EXIT_FAILURE;
+        free(txt);
+    } else {
+        print_tsv(l, rows);
+    }
+    if (more)
+        fprintf(stderr, "pemsctl: note: more than %ld rows; --limit shows more\n", limit);
+    json_decref(rows);
     return rc;
 }
 
@@ -917,7 +1130,7 @@ static int queue_action(struct ctx *c, bool retry)
     const char *name = retry ? "retry" : "cancel";
     switch (r) {
     case QUEUE_ACTION_OK:
-        return print_line(mod) ? 0 : EXIT_FAIL;
+        return print_line(mod) ? 0 : PEMS_EXIT_FAILURE;
     case QUEUE_ACTION_NOT_FOUND:
         return failf("%s: queue item %s not found", name, item);
     case QUEUE_ACTION_WRONG_STATE: {
@@ -977,25 +1190,26 @@ static const struct command *find_command(int argc, char **argv, int *used, bool
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-            if (++i == argc)
-                return usage_error(NULL, "-c needs a file");
-            config_path = argv[i];
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            print_usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--version")) {
-            printf("pemsctl %s\n", PACKAGE_VERSION);
-            return 0;
-        } else {
-            return usage_error(NULL, "unknown option '%s'", argv[i]);
+    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
+    int r;
+    opterr = 0;
+    /* "+": the options before the command are pemsctl's, the rest are the command's */
+    while ((r = getopt_long(argc, argv, "+" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (r) {
+        case 'c': config_path = optarg; break;
+        case 'h': print_usage(stdout); return PEMS_EXIT_OK;
+        case 'V': cli_print_version("pemsctl"); return PEMS_EXIT_OK;
+        default: {
+            char msg[256];
+            cli_getopt_message(r, argv, longopts, msg, sizeof msg);
+            return usage_error(NULL, "%s", msg);
+        }
         }
     }
+    int i = optind;
     if (i == argc) {
         print_usage(stderr);
-        return EXIT_USAGE;
+        return PEMS_EXIT_USAGE;
     }
     int used = 0;
     bool prefix;
@@ -1008,7 +1222,8 @@ int main(int argc, char **argv)
                                i + 1 < argc ? argv[i + 1] : "");
         return usage_error(NULL, "unknown command '%s'", argv[i]);
     }
-    int prc = parse_options(&c, argc - i - used, argv + i + used);
+    /* the command's last word stands in for argv[0] */
+    int prc = parse_options(&c, argc - i - used + 1, argv + i + used - 1);
     if (prc == 1) {
         printf("usage: pemsctl %s %s\n    %s\n", c.cmd->name, c.cmd->usage, c.cmd->summary);
         return 0;
@@ -1021,7 +1236,7 @@ int main(int argc, char **argv)
         config_free(&c.cfg);
         return failf("%s", err);
     }
-    int rc = EXIT_FAIL;
+    int rc = PEMS_EXIT_FAILURE;
     if (config_require(&c.cfg, c.cmd->need, err, sizeof err) < 0) {
         rc = failf("%s", err);
         goto cleanup;

@@ -1,4 +1,5 @@
 #include "backoff.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -70,23 +71,6 @@ static bool match_time(const char **p, int *h, int *mi, int *s)
            (*s = match_num(p, 2, true)) >= 0;
 }
 
-static long days_from_civil(long y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(long y, int m)
-{
-    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
 /* HTTP-date (RFC 9110 5.6.7): IMF-fixdate, obsolete RFC 850 and asctime forms; -1 if none. */
 static int parse_http_date(const char *s, time_t now, time_t *out)
 {
@@ -133,10 +117,10 @@ static int parse_http_date(const char *s, time_t now, time_t *out)
     } else {
         return -1;
     }
-    if (*p != '\0' || day < 1 || day > days_in_month(year, mon + 1) || h > 23 || mi > 59 ||
+    if (*p != '\0' || day < 1 || day > util_days_in_month(year, mon + 1) || h > 23 || mi > 59 ||
         sec > 60)
         return -1;
-    *out = (time_t)(days_from_civil(year, mon + 1, day) * 86400L + h * 3600L + mi * 60L + sec);
+    *out = (time_t)(util_days_from_civil(year, mon + 1, day) * 86400L + h * 3600L + mi * 60L + sec);
     return 0;
 }
 

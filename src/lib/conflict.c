@@ -1,4 +1,5 @@
 #include "conflict.h"
+#include "validation.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -116,24 +117,53 @@ int conflict_resolution_parse(const char *s, enum conflict_resolution *out)
     return 0;
 }
 
-enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflict_resolution r,
-                                             const json_t *local_delta,
-                                             const json_t *merged_data, json_t **applied_delta)
+enum conflict_resolve_error conflict_resolve_request(enum conflict_resolution r,
+                                                     const json_t *merged_data)
 {
-    *applied_delta = NULL;
-    if (r == RESOLVE_MERGE && (!json_is_object(merged_data) || json_object_size(merged_data) == 0))
+    bool given = merged_data && !json_is_null(merged_data);
+    if (r == RESOLVE_MERGE && (!given || !json_is_object(merged_data)))
         return RESOLVE_ERR_MERGED_DATA_REQUIRED;
+    if (r != RESOLVE_MERGE && given)
+        return RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED;
+    return RESOLVE_OK;
+}
+
+enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflict_resolution r,
+                                             enum pfa_op local_op, const json_t *local_delta,
+                                             const json_t *merged_data,
+                                             const json_t *mirror_data,
+                                             struct conflict_resolution_plan *plan)
+{
+    memset(plan, 0, sizeof *plan);
+    enum conflict_resolve_error e = conflict_resolve_request(r, merged_data);
+    if (e != RESOLVE_OK)
+        return e;
     if (already_resolved)
         return RESOLVE_ERR_ALREADY_RESOLVED;
-    switch (r) {
-    case RESOLVE_USE_LOCAL:
-        *applied_delta = json_is_object(local_delta) ? json_deep_copy(local_delta) : json_object();
-        break;
-    case RESOLVE_MERGE:
-        *applied_delta = json_deep_copy(merged_data);
-        break;
-    case RESOLVE_USE_PEMS:
-        break;
+    if (r == RESOLVE_USE_PEMS) {
+        plan->discard = true;
+        plan->op = local_op;
+        plan->applied = json_object();
+        return RESOLVE_OK;
+    }
+    if (!mirror_data)
+        return RESOLVE_ERR_RECORD_GONE;
+    plan->op = r == RESOLVE_MERGE ? PFA_OP_UPDATE : local_op;
+    const json_t *delta = r == RESOLVE_MERGE ? merged_data : local_delta;
+    if (pfa_validate_modification(plan->op, delta, mirror_data, &plan->applied,
+                                  &plan->details) != 0) {
+        json_decref(plan->applied);
+        plan->applied = NULL;
+        if (!plan->details)
+            plan->details = json_array();
+        return RESOLVE_ERR_INVALID;
     }
     return RESOLVE_OK;
+}
+
+void conflict_resolution_plan_clear(struct conflict_resolution_plan *plan)
+{
+    json_decref(plan->applied);
+    json_decref(plan->details);
+    memset(plan, 0, sizeof *plan);
 }

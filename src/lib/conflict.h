@@ -4,7 +4,9 @@
 #include <stdbool.h>
 #include <jansson.h>
 
-/* Three-way conflict detection of SPEC §6 (steps 1-5). */
+#include "pfa_record.h"
+
+/* Three-way conflict detection (src/README.md, How a modification flows). */
 
 enum conflict_outcome {
     CONFLICT_NONE,        /* base_version >= mirror version: write as is */
@@ -30,17 +32,37 @@ int conflict_resolution_parse(const char *s, enum conflict_resolution *out);   /
 
 enum conflict_resolve_error {
     RESOLVE_OK,
-    RESOLVE_ERR_MERGED_DATA_REQUIRED,  /* merge without a non-empty mergedData object: 400 */
-    RESOLVE_ERR_ALREADY_RESOLVED       /* 409 */
+    RESOLVE_ERR_MERGED_DATA_REQUIRED,     /* merge without a mergedData object: 400 */
+    RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED,  /* mergedData with use_local or use_pems: 400 */
+    RESOLVE_ERR_ALREADY_RESOLVED,         /* 409 */
+    RESOLVE_ERR_RECORD_GONE,              /* use_local or merge on a record PEMS deleted: 409 */
+    RESOLVE_ERR_INVALID                   /* the delta to write is not valid on PEMS's record
+                                             now: 400 with the plan's details */
 };
 
-/* What resolving a conflict applies. The request is checked before the conflict's state (a
- * malformed request is a 400 whatever the state). On RESOLVE_OK *applied_delta is a new
- * reference to the delta to rebase on the current mirror version and queue (the local delta
- * for use_local, mergedData for merge), or NULL for use_pems (the modification is discarded).
- * mergedData must still be validated by the caller like any modification. */
+/* The request alone: which resolutions take mergedData. conflict_resolve checks it first; the
+ * API also asks before it looks the conflict up, so a malformed request is a 400 whatever the
+ * conflict's state or the caller's access to it. */
+enum conflict_resolve_error conflict_resolve_request(enum conflict_resolution r,
+                                                     const json_t *merged_data);
+
+struct conflict_resolution_plan {
+    json_t *applied;   /* appliedChanges: the sanitized delta rebased on PEMS's current record
+                          and queued, or {} for use_pems */
+    bool discard;      /* use_pems: the modification is discarded, nothing is queued */
+    enum pfa_op op;    /* the operation queued: the local one, an update for merge */
+    json_t *details;   /* RESOLVE_ERR_INVALID: the validation details */
+};
+
+/* What resolving a conflict does (src/api/openapi.yaml, POST /conflicts/{id}/resolve): the
+ * request first, then the conflict's state, then the delta validated like any modification
+ * against mirror_data, PEMS's record now (NULL when PEMS deleted it). merged_data NULL or
+ * JSON null is absent. On RESOLVE_OK the plan holds new references; clear it in every case. */
 enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflict_resolution r,
-                                             const json_t *local_delta,
-                                             const json_t *merged_data, json_t **applied_delta);
+                                             enum pfa_op local_op, const json_t *local_delta,
+                                             const json_t *merged_data,
+                                             const json_t *mirror_data,
+                                             struct conflict_resolution_plan *plan);
+void conflict_resolution_plan_clear(struct conflict_resolution_plan *plan);
 
 #endif

@@ -1,4 +1,5 @@
 #include "cron.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -236,31 +237,9 @@ void cron_free(struct cron_expr *ce)
     free(ce);
 }
 
-static bool is_leap(long y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(long y, int m)
-{
-    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static long days_from_civil(long y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool day_matches(const struct cron_expr *ce, long y, int m, int d)
 {
-    long days = days_from_civil(y, m, d);
+    long days = util_days_from_civil(y, m, d);
     int dow = (int)(((days % 7) + 7 + 4) % 7);   /* 1970-01-01 was a Thursday */
     bool dom_ok = ce->dom & (1u << d);
     bool dow_ok = ce->dow & (1u << dow);
@@ -334,7 +313,7 @@ static void consider(time_t t, time_t after, time_t *best)
 /* The first fire time after `after` on local date y-m-d (already known to match), or -1. */
 static time_t next_in_day(const struct cron_expr *ce, long y, int m, int d, time_t after)
 {
-    time_t w0 = (time_t)days_from_civil(y, m, d) * 86400;
+    time_t w0 = (time_t)util_days_from_civil(y, m, d) * 86400;
     long off = gmtoff(w0 - 86400);
     bool fixed = !ce->minute_star && !ce->hour_star;
     time_t best = (time_t)-1;
@@ -389,7 +368,7 @@ static time_t next_in_zone(const struct cron_expr *ce, time_t after)
     d = lt.tm_mday;
     end_year = y + SEARCH_YEARS;
     while (y <= end_year) {
-        if (!(ce->month & (1u << m)) || d > days_in_month(y, m)) {
+        if (!(ce->month & (1u << m)) || d > util_days_in_month(y, m)) {
             d = 1;
             if (++m > 12) {
                 m = 1;
@@ -408,7 +387,7 @@ static time_t next_in_zone(const struct cron_expr *ce, time_t after)
 }
 
 /* A zone name from the system tz database: no absolute or parent paths, and a TZif file. */
-static bool zone_valid(const char *tz)
+bool cron_zone_valid(const char *tz)
 {
     char path[512], magic[4];
     struct stat st;
@@ -453,7 +432,7 @@ time_t cron_next(const struct cron_expr *ce, time_t after, const char *tz)
     const char *old;
     time_t t = (time_t)-1;
 
-    if (!ce || !zone_valid(tz))
+    if (!ce || !cron_zone_valid(tz))
         return (time_t)-1;
     if (asprintf(&tzval, ":%s", tz) < 0)
         return (time_t)-1;

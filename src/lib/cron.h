@@ -1,6 +1,7 @@
 #ifndef PEMS_CRON_H
 #define PEMS_CRON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -19,6 +20,10 @@ void cron_free(struct cron_expr *ce);
  * first minute after the jump; in a repeated hour fixed times fire once, wildcard-hour/minute
  * jobs on every real minute (see cron.c). Swaps TZ under a lock: not for threads that call
  * localtime concurrently. */
+/* true when tz names a zone of the system tz database (a TZif file under /usr/share/zoneinfo,
+ * no absolute or parent paths) */
+bool cron_zone_valid(const char *tz);
+
 time_t cron_next(const struct cron_expr *ce, time_t after, const char *tz);
 
 #endif

@@ -1,4 +1,5 @@
 #include "crypto.h"
+#include "util.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -11,28 +12,13 @@
 #define NONCE_LEN 12
 #define TAG_LEN 16
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int crypto_key_from_hex(const char *hex, unsigned char key[CRYPTO_KEY_LEN])
 {
     if (!hex || strlen(hex) != 2 * CRYPTO_KEY_LEN)
         return -1;
-    for (int i = 0; i < CRYPTO_KEY_LEN; i++) {
-        int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            OPENSSL_cleanse(key, CRYPTO_KEY_LEN);
-            return -1;
-        }
-        key[i] = (unsigned char)(hi << 4 | lo);
+    if (!util_hex_decode(hex, key, CRYPTO_KEY_LEN)) {
+        OPENSSL_cleanse(key, CRYPTO_KEY_LEN);
+        return -1;
     }
     return 0;
 }

@@ -1,4 +1,5 @@
 #include "jwt_auth.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -80,21 +81,6 @@ static json_t *decode_json_object(const char *s, size_t len)
     return obj;
 }
 
-static bool is_uuid(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The header must say HS256 and nothing we would have to understand to verify safely. */
 static enum jwt_verdict check_header(json_t *hdr)
 {
@@ -137,7 +123,7 @@ static enum jwt_verdict check_claims(json_t *payload, time_t now, char sub_out[3
         (!numeric_date(payload, "nbf", &nbf) || nbf > (double)now))
         return JWT_EXPIRED;
     sub = json_object_get(payload, "sub");
-    if (!json_is_string(sub) || !is_uuid(json_string_value(sub)))
+    if (!json_is_string(sub) || !util_is_uuid(json_string_value(sub)))
         return JWT_BAD_SUBJECT;
     if (sub_out)
         memcpy(sub_out, json_string_value(sub), 37);

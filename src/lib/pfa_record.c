@@ -1,4 +1,5 @@
 #include "pfa_record.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +7,8 @@
 static const char *const source_values[] = { "Rental", "Purchase", NULL };
 static const char *const dor_values[] = { "BEO", "PROJECT", NULL };
 
-/* SPEC §6. Sorted by name so that pfa_field_find can bisect.
+/* The fields of a PFA record (openapi.yaml PfaDelta), sorted by name so that pfa_field_find
+ * can bisect.
  * - category, source and dor are required on a record, so a delta cannot clear them (null).
  * - Strings are trimmed; category and class identify the equipment (the API shows them as a
  *   record's pfaDetails), so they must not be empty after trimming. The other strings may be
@@ -57,13 +59,6 @@ const struct pfa_field *pfa_field_find(const char *name)
             lo = mid + 1;
     }
     return NULL;
-}
-
-const struct pfa_field *pfa_fields(size_t *count)
-{
-    if (count)
-        *count = FIELD_COUNT;
-    return fields;
 }
 
 int pfa_op_parse(const char *s, enum pfa_op *out)
@@ -187,28 +182,6 @@ fail:
     return NULL;
 }
 
-static bool is_leap(long y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(long y, int m)
-{
-    static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static long days_from_civil(long y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool digits(const char *s, int n, long *out)
 {
     long v = 0;
@@ -229,9 +202,9 @@ bool pfa_date_parse(const char *s, long *days)
         return false;
     if (!digits(s, 4, &y) || !digits(s + 5, 2, &m) || !digits(s + 8, 2, &d))
         return false;
-    if (y < 1 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, (int)m))
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > util_days_in_month(y, (int)m))
         return false;
     if (days)
-        *days = days_from_civil(y, (int)m, (int)d);
+        *days = util_days_from_civil(y, (int)m, (int)d);
     return true;
 }

@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <jansson.h>
 
-/* The PFA record of SPEC §6 as a Jansson object; pfaId is the key, not a field. */
+/* A PFA record (its fields: openapi.yaml PfaDelta) as a Jansson object; pfaId is the key,
+ * not a field. */
 
 enum pfa_field_type { PFA_STRING, PFA_ENUM, PFA_BOOL, PFA_NUMBER, PFA_DATE };
 
@@ -18,7 +19,6 @@ struct pfa_field {
 };
 
 const struct pfa_field *pfa_field_find(const char *name);
-const struct pfa_field *pfa_fields(size_t *count);
 
 enum pfa_op { PFA_OP_UPDATE, PFA_OP_DELETE };
 int pfa_op_parse(const char *s, enum pfa_op *out);   /* 0 ok, -1 unknown */

@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define NS_PER_S 1000000000LL
 
@@ -75,35 +74,6 @@ static void load_window(struct rate_limiter *rl, int64_t *sorted, int n)
         memcpy(rl->starts, sorted + skip, (size_t)rl->count * sizeof *sorted);
 }
 
-void rate_limiter_set_rate(struct rate_limiter *rl, int rps)
-{
-    int64_t *old = NULL, *fresh = NULL;
-    int n = rl->count;
-
-    if (rps < 0)
-        rps = 0;
-    if (rps == rl->rps)
-        return;
-    if (n > 0) {
-        old = malloc((size_t)n * sizeof *old);
-        if (!old)
-            return;
-        rate_limiter_recent(rl, old, n);
-    }
-    if (rps > 0 && !(fresh = calloc((size_t)rps, sizeof *fresh))) {
-        free(old);
-        return;
-    }
-    free(rl->starts);
-    rl->starts = fresh;
-    rl->rps = rps;
-    rl->count = 0;
-    rl->head = 0;
-    if (rps > 0 && n > 0)
-        load_window(rl, old, n);
-    free(old);
-}
-
 /* After the wall clock stepped back, starts "in the future" would hold the window shut for
  * as long as the step; they count as starting now instead. */
 static void clamp_future(struct rate_limiter *rl, int64_t now_ns)
@@ -142,11 +112,6 @@ void rate_limiter_pause_until(struct rate_limiter *rl, int64_t until_ns)
         rl->paused_until = until_ns;
 }
 
-int64_t rate_limiter_paused_until(const struct rate_limiter *rl)
-{
-    return rl->paused_until;
-}
-
 void rate_limiter_seed(struct rate_limiter *rl, const int64_t *starts, int n)
 {
     int64_t *copy;
@@ -164,12 +129,4 @@ void rate_limiter_seed(struct rate_limiter *rl, const int64_t *starts, int n)
     memcpy(copy, starts, (size_t)n * sizeof *copy);
     load_window(rl, copy, n);
     free(copy);
-}
-
-int64_t rate_limiter_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }

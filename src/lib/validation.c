@@ -316,8 +316,13 @@ static json_t *sanitize_value(const struct pfa_field *f, const json_t *value, ch
     return NULL;
 }
 
+/* What is being sanitized: a client's delta, a client's whole record, or a record as PEMS
+ * sends it (its fields unknown to us are PEMS's own: kept as they are) */
+enum sanitize_mode { SANITIZE_DELTA, SANITIZE_PEMS };
+
 /* Sanitizes every key of obj into out; nulls are kept (a delta clears with them). */
-static void sanitize_fields(struct checker *c, const json_t *obj, json_t *out, bool is_record)
+static void sanitize_fields(struct checker *c, const json_t *obj, json_t *out,
+                            enum sanitize_mode mode)
 {
     const char *key;
     json_t *value;
@@ -328,13 +333,19 @@ static void sanitize_fields(struct checker *c, const json_t *obj, json_t *out, b
         const char *err = NULL;
         json_t *clean;
 
+        if (!f && mode == SANITIZE_PEMS) {
+            if (json_object_set(out, key, value) != 0)
+                c->oom = true;
+            continue;
+        }
         if (!f) {
             fail(c, key, "unknown field");
             continue;
         }
         if (json_is_null(value)) {
             if (!f->nullable)
-                fail(c, key, is_record ? "is required" : "is required and cannot be cleared");
+                fail(c, key, mode == SANITIZE_DELTA ? "is required and cannot be cleared"
+                                                    : "is required");
             else if (json_object_set_new(out, key, json_null()) != 0)
                 c->oom = true;
             continue;
@@ -488,7 +499,7 @@ int pfa_validate_modification(enum pfa_op op, const json_t *delta, const json_t 
         fail(&c, "delta", "must change at least one field");
         goto done;
     }
-    sanitize_fields(&c, delta, clean, false);
+    sanitize_fields(&c, delta, clean, SANITIZE_DELTA);
     check_business(&c, op, clean, current);
     after = pfa_apply_delta(current, clean);
     if (!after)
@@ -506,18 +517,18 @@ done:
     return rc;
 }
 
-int pfa_validate_record(const json_t *record, json_t **details)
+int pfa_validate_pems_data(const json_t *data, json_t **sanitized, json_t **details)
 {
     static const char *const required[] = { "category", "source", "dor" };
     struct checker c;
     json_t *clean = NULL;
-    json_t *after = NULL;
 
+    *sanitized = NULL;
     *details = NULL;
     if (!checker_init(&c))
         return checker_finish(&c, details);
-    if (!json_is_object(record)) {
-        fail(&c, "record", "must be a JSON object");
+    if (!json_is_object(data)) {
+        fail(&c, "data", "must be a JSON object");
         return checker_finish(&c, details);
     }
     clean = json_object();
@@ -525,17 +536,14 @@ int pfa_validate_record(const json_t *record, json_t **details)
         c.oom = true;
         return checker_finish(&c, details);
     }
-    sanitize_fields(&c, record, clean, true);
+    sanitize_fields(&c, data, clean, SANITIZE_PEMS);
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (!json_object_get(record, required[i]))
+        if (!json_object_get(data, required[i]))
             fail(&c, required[i], "is required");
-    /* apply_delta drops the nulls, so "after" holds the present, valid fields */
-    after = pfa_apply_delta(NULL, clean);
-    if (!after)
-        c.oom = true;
-    else
-        check_cross_fields(&c, after, NULL);
-    json_decref(after);
-    json_decref(clean);
-    return checker_finish(&c, details);
+    if (checker_finish(&c, details) != 0) {
+        json_decref(clean);
+        return -1;
+    }
+    *sanitized = clean;
+    return 0;
 }

@@ -1,5 +1,6 @@
 #include "migrate.h"
 #include "log.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -80,8 +81,7 @@ static int sha256_hex(const char *data, char out[65])
     unsigned int mdlen = 0;
     if (!EVP_Digest(data, strlen(data), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
         return -1;
-    for (unsigned int i = 0; i < mdlen; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    util_hex_encode(md, mdlen, out);
     return 0;
 }
 

@@ -1,31 +1,15 @@
 #include "pems_server.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *hex_encode(const unsigned char *buf, size_t len)
 {
-    static const char digits[] = "0123456789abcdef";
     char *out = malloc(2 * len + 1);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[buf[i] >> 4];
-        out[2 * i + 1] = digits[buf[i] & 0xf];
-    }
-    out[2 * len] = '\0';
+    if (out)
+        util_hex_encode(buf, len, out);
     return out;
 }
 
@@ -40,13 +24,9 @@ static unsigned char *hex_decode(const char *s, size_t *len)
     unsigned char *out = malloc(n / 2 + 1);
     if (!out)
         return NULL;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            free(out);
-            return NULL;
-        }
-        out[i] = (unsigned char)(hi << 4 | lo);
+    if (!util_hex_decode(s, out, n / 2)) {
+        free(out);
+        return NULL;
     }
     *len = n / 2;
     return out;
@@ -117,6 +97,7 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     PGresult *res = db_query(db, "pems_server_load",
                              "SELECT id, organization_id, base_url, auth_type, username,"
                              " credentials_enc, timeout_ms, rate_limit_rps, write_enabled,"
+                             " (SELECT code FROM organizations o WHERE o.id = organization_id),"
                              " api_server_in_flight_cap(max_in_flight, rate_limit_rps)"
                              " FROM api_servers WHERE organization_id = $1",
                              1, params);
@@ -135,6 +116,7 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     snprintf(out->id, sizeof out->id, "%s", PQgetvalue(res, 0, 0));
     snprintf(out->org_id, sizeof out->org_id, "%s", PQgetvalue(res, 0, 1));
     out->base_url = strdup(PQgetvalue(res, 0, 2));
+    out->org_code = strdup(db_value(res, 0, 9) ? db_value(res, 0, 9) : "");
     out->auth = strcmp(PQgetvalue(res, 0, 3), "api_key") == 0 ? PEMS_AUTH_API_KEY
                                                               : PEMS_AUTH_BASIC;
     out->username = db_value(res, 0, 4) ? strdup(db_value(res, 0, 4)) : NULL;
@@ -146,9 +128,11 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     out->timeout_ms = atol(PQgetvalue(res, 0, 6));
     out->rate_limit_rps = atoi(PQgetvalue(res, 0, 7));
     out->write_enabled = PQgetvalue(res, 0, 8)[0] == 't';
-    out->max_in_flight = atoi(PQgetvalue(res, 0, 9));
-    if (!out->base_url || !out->secret || (db_value(res, 0, 4) && !out->username)) {
+    out->max_in_flight = atoi(PQgetvalue(res, 0, 10));
+    if (!out->base_url || !out->secret || !out->org_code ||
+        (db_value(res, 0, 4) && !out->username)) {
         free(out->base_url);
+        free(out->org_code);
         free(out->username);
         free(out->secret);
         memset(out, 0, sizeof *out);

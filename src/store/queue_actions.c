@@ -1,6 +1,7 @@
 #include "queue_actions.h"
 #include "audit.h"
 #include "log.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -18,18 +19,6 @@ enum queue_action { ACTION_RETRY, ACTION_CANCEL };
     " pems_iso(q.scheduled_at), m.status" \
     " FROM pfa_write_queue q JOIN pfa_modification m ON m.id = q.modification_id" \
     " WHERE q.id = $1 FOR UPDATE OF q, m"
-
-static bool is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
 
 static enum queue_action_result db_result(db_t *db)
 {
@@ -150,17 +139,14 @@ static enum queue_action_result run(db_t *db, enum queue_action action, const ch
                                     const char *org_id, const char *actor_user_id,
                                     char mod_out[37])
 {
-    if (!is_uuid(item_id) || (org_id && !is_uuid(org_id)))
+    if (!util_is_uuid(item_id) || (org_id && !util_is_uuid(org_id)))
         return QUEUE_ACTION_NOT_FOUND;
-    enum queue_action_result r = QUEUE_ACTION_DB_ERROR;
-    /* a deadlock with a worker's claim is resolved by trying again */
-    for (int attempt = 0; attempt < 3; attempt++) {
+    enum queue_action_result r;
+    for (int retries = 0;; retries++) {
         r = run_once(db, action, item_id, org_id, actor_user_id, mod_out);
-        if (r != QUEUE_ACTION_DB_ERROR ||
-            (strcmp(db_sqlstate(db), "40P01") != 0 && strcmp(db_sqlstate(db), "40001") != 0))
-            break;
+        if (r != QUEUE_ACTION_DB_ERROR || !db_retry_due(db, retries))
+            return r;
     }
-    return r;
 }
 
 enum queue_action_result queue_item_retry(db_t *db, const char *item_id, const char *org_id,

@@ -3,13 +3,16 @@
  * any that dies (with backoff), drains them on SIGTERM/SIGINT and replaces them on SIGHUP.
  * Signal handlers only set flags; everything else happens in the main loop, which waits in
  * ppoll() with the signals unblocked only there, so no signal is ever missed or raced. */
+#include "cli.h"
 #include "pems_config.h"
 #include "log.h"
 #include "supervisor.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -31,6 +36,14 @@ enum child_kind { CHILD_FCGI, CHILD_WORKER };
 static const char *const kind_program[] = { "pems-fcgi", "pemsworker" };
 /* test-only overrides of the child programs, e.g. a stand-in that crashes */
 static const char *const kind_override_env[] = { "PEMS_FCGI_PROGRAM", "PEMS_WORKER_PROGRAM" };
+/* where make install put them (pemsd(8), ENVIRONMENT) */
+#ifndef PEMS_FCGI_PATH
+#define PEMS_FCGI_PATH NULL
+#endif
+#ifndef PEMS_WORKER_PATH
+#define PEMS_WORKER_PATH NULL
+#endif
+static const char *const kind_installed[] = { PEMS_FCGI_PATH, PEMS_WORKER_PATH };
 
 struct slot {
     enum child_kind kind;
@@ -61,6 +74,7 @@ struct pemsd {
     struct restart_policy policy;
     bool shutting_down;
     long long shutdown_deadline_ms;
+    int exit_status;        /* non-zero once a child refused its configuration */
 };
 
 static volatile sig_atomic_t got_sigchld, got_sigterm, got_sighup;
@@ -72,13 +86,6 @@ static void on_signal(int sig)
     case SIGHUP: got_sighup = 1; break;
     default: got_sigterm = 1; break;
     }
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void strv_free(char **v)
@@ -173,7 +180,8 @@ static void resolve_programs(struct pemsd *d)
         free(d->program[k]);
         const char *override = getenv(kind_override_env[k]);
         d->program[k] = override && *override ? strdup(override)
-                                              : program_beside(d->self_exe, kind_program[k]);
+                                              : program_beside(d->self_exe, kind_program[k],
+                                                               kind_installed[k]);
         if (!d->program[k]) {
             log_error("out_of_memory", NULL);
             exit(1);
@@ -232,7 +240,7 @@ static pid_t spawn(struct pemsd *d, enum child_kind kind)
 
 static void slot_start(struct pemsd *d, struct slot *s)
 {
-    long long now = now_ms();
+    long long now = util_mono_ms();
     pid_t pid = spawn(d, s->kind);
     if (pid < 0) {
         s->pid = 0;
@@ -258,7 +266,7 @@ static void retire(struct pemsd *d, pid_t pid, enum child_kind kind)
     }
     kill(pid, SIGTERM);
     d->retiring[d->nretiring++] = (struct retiring){
-        .pid = pid, .kind = kind, .kill_at_ms = now_ms() + d->cfg.shutdown_timeout * 1000LL,
+        .pid = pid, .kind = kind, .kill_at_ms = util_mono_ms() + d->cfg.shutdown_timeout * 1000LL,
     };
 }
 
@@ -288,7 +296,7 @@ static void on_child_exit(struct pemsd *d, pid_t pid, int status)
 {
     char why[64];
     exit_describe(status, why, sizeof why);
-    long long now = now_ms();
+    long long now = util_mono_ms();
     for (size_t i = 0; i < d->nretiring; i++) {
         if (d->retiring[i].pid != pid)
             continue;
@@ -307,6 +315,14 @@ static void on_child_exit(struct pemsd *d, pid_t pid, int status)
         if (d->shutting_down) {
             log_info("child_exited", "child_pid=%d program=%s %s reason=shutdown uptime_ms=%ld",
                      (int)pid, kind_program[s->kind], why, uptime);
+            return;
+        }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == PEMS_EXIT_CONFIG) {
+            /* restarting cannot fix a configuration: stop, so the service manager sees it */
+            log_error("child_config_invalid", "child_pid=%d program=%s %s action=shutdown",
+                      (int)pid, kind_program[s->kind], why);
+            d->exit_status = PEMS_EXIT_CONFIG;
+            got_sigterm = 1;
             return;
         }
         long delay = restart_delay(&d->policy, &s->backoff_ms, uptime);
@@ -340,7 +356,7 @@ static void signal_all(struct pemsd *d, int sig)
 static void shutdown_begin(struct pemsd *d)
 {
     d->shutting_down = true;
-    d->shutdown_deadline_ms = now_ms() + d->cfg.shutdown_timeout * 1000LL;
+    d->shutdown_deadline_ms = util_mono_ms() + d->cfg.shutdown_timeout * 1000LL;
     log_info("shutdown_begin", "children=%zu timeout_s=%d", live_children(d),
              d->cfg.shutdown_timeout);
     /* stop holding the listening socket: once the children drained, connects are refused */
@@ -357,7 +373,7 @@ static void reload(struct pemsd *d)
     struct pems_config cfg;
     char err[512];
     if (config_load(&cfg, d->config_path, err, sizeof err) < 0 ||
-        config_require(&cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
+        config_require(&cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         log_error("reload_failed", "error=\"%s\" action=keeping_current_config", err);
         config_free(&cfg);
         return;
@@ -460,7 +476,7 @@ static int run(struct pemsd *d)
             if (!d->shutting_down)
                 reload(d);
         }
-        long long now = now_ms();
+        long long now = util_mono_ms();
         if (d->shutting_down) {
             if (live_children(d) == 0)
                 break;
@@ -473,7 +489,7 @@ static int run(struct pemsd *d)
         } else {
             tick(d, now);
         }
-        int ms = next_timeout_ms(d, now_ms());
+        int ms = next_timeout_ms(d, util_mono_ms());
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
         if (ppoll(NULL, 0, &ts, &wait_mask) < 0 && errno != EINTR) {
             log_error("ppoll_failed", "error=\"%s\"", strerror(errno));
@@ -482,8 +498,11 @@ static int run(struct pemsd *d)
             return 1;
         }
     }
-    log_info("shutdown_complete", NULL);
-    return 0;
+    if (d->exit_status)
+        log_error("shutdown_complete", "exit_code=%d reason=child_config_invalid", d->exit_status);
+    else
+        log_info("shutdown_complete", NULL);
+    return d->exit_status;
 }
 
 /* spawn-fcgi hands over the bound, listening socket as fd 0 (FCGI_LISTENSOCK_FILENO) */
@@ -503,34 +522,48 @@ static int check_listen_socket(char *err, size_t errlen)
     return 0;
 }
 
-static void usage(FILE *f)
+static void usage(void)
 {
-    fprintf(f, "usage: spawn-fcgi -n -s SOCKET -M 0666 -- pemsd [-c CONFIG_FILE]\n"
-               "  supervises PEMS_FCGI_CHILDREN pems-fcgi and one pemsworker;\n"
-               "  SIGTERM/SIGINT: graceful stop, SIGHUP: reload config and replace children\n");
+    fputs("Usage: spawn-fcgi -n -s SOCKET [-M MODE] -- pemsd [OPTION]...\n"
+          "Supervise the pems-sync API: PEMS_FCGI_CHILDREN pems-fcgi processes accepting\n"
+          "FastCGI connections on the listening socket given as fd 0, and one pemsworker.\n"
+          "A child that dies is restarted with a backoff.\n"
+          "\n"
+          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
+          "  -h, --help         show this help and exit\n"
+          "  -V, --version      show the version and exit\n"
+          "\n"
+          "Signals: SIGTERM, SIGINT  stop accepting, let requests finish, exit within\n"
+          "                          PEMS_SHUTDOWN_TIMEOUT seconds\n"
+          "         SIGHUP           re-read the configuration, replace children one by one\n"
+          "Exit status: 0 stopped cleanly, 1 configuration or start-up error, 2 usage error.\n"
+          "Settings (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, ...): pems.conf(5).\n"
+          "See pemsd(8).\n",
+          stdout);
 }
 
 int main(int argc, char **argv)
 {
     struct pemsd d = { .policy = RESTART_POLICY_DEFAULT };
     char err[512];
+    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
     int opt;
-    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': d.config_path = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage(); return PEMS_EXIT_OK;
+        case 'V': cli_print_version("pemsd"); return PEMS_EXIT_OK;
+        default: return cli_getopt_error("pemsd", opt, argv, longopts);
         }
     }
-    if (optind < argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return cli_usage_error("pemsd", "unexpected argument '%s'", argv[optind]);
     if (config_load(&d.cfg, d.config_path, err, sizeof err) < 0 ||
-        config_require(&d.cfg, CONFIG_NEED_DB | CONFIG_NEED_JWT, err, sizeof err) < 0) {
+        config_require(&d.cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         fprintf(stderr, "pemsd: %s\n", err);
         config_free(&d.cfg);
-        return 1;
+        return PEMS_EXIT_CONFIG;
     }
     config_init_logging(&d.cfg, "pemsd");
     if (check_listen_socket(err, sizeof err) < 0) {
@@ -540,11 +573,27 @@ int main(int argc, char **argv)
     }
 
     struct sockaddr_un addr = { 0 };
-    socklen_t alen = sizeof addr;
-    const char *sock = "?";
-    if (getsockname(STDIN_FILENO, (struct sockaddr *)&addr, &alen) == 0 &&
-        addr.sun_family == AF_UNIX && addr.sun_path[0])
-        sock = addr.sun_path;
+    struct sockaddr_storage any = { 0 };
+    socklen_t alen = sizeof any;
+    char sock_buf[INET6_ADDRSTRLEN + 16] = "?";
+    const char *sock = sock_buf;
+    if (getsockname(STDIN_FILENO, (struct sockaddr *)&any, &alen) == 0) {
+        if (any.ss_family == AF_UNIX) {
+            memcpy(&addr, &any, sizeof addr);
+            if (addr.sun_path[0])
+                sock = addr.sun_path;
+        } else if (any.ss_family == AF_INET || any.ss_family == AF_INET6) {
+            /* FastCGI over TCP (spawn-fcgi -a ADDR -p PORT): one of several API hosts */
+            char host[INET6_ADDRSTRLEN] = "?";
+            const void *a = any.ss_family == AF_INET
+                                ? (const void *)&((struct sockaddr_in *)&any)->sin_addr
+                                : (const void *)&((struct sockaddr_in6 *)&any)->sin6_addr;
+            unsigned port = ntohs(any.ss_family == AF_INET ? ((struct sockaddr_in *)&any)->sin_port
+                                                           : ((struct sockaddr_in6 *)&any)->sin6_port);
+            inet_ntop(any.ss_family, a, host, sizeof host);
+            snprintf(sock_buf, sizeof sock_buf, "tcp:%s:%u", host, port);
+        }
+    }
     /* /metrics counts for the whole service only through a shared file: without one
      * configured, the children share one beside the socket */
     char metrics_path[sizeof addr.sun_path + 16];

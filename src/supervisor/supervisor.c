@@ -33,7 +33,7 @@ void exit_describe(int status, char *buf, size_t len)
     }
 }
 
-char *program_beside(const char *self_exe, const char *name)
+char *program_beside(const char *self_exe, const char *name, const char *installed)
 {
     if (self_exe && *self_exe) {
         const char *slash = strrchr(self_exe, '/');
@@ -49,5 +49,5 @@ char *program_beside(const char *self_exe, const char *name)
             free(path);
         }
     }
-    return strdup(name);
+    return strdup(installed && *installed ? installed : name);
 }

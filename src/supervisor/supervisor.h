@@ -22,8 +22,9 @@ long restart_delay(const struct restart_policy *p, long *backoff_ms, long uptime
 /* "exit_code=3", "signal=SIGKILL", "signal=SIGSEGV core_dumped=true" from a wait status */
 void exit_describe(int status, char *buf, size_t len);
 
-/* Path of program `name` next to the binary self_exe (e.g. /proc/self/exe resolved) when it is
- * executable there; otherwise `name` itself, for a PATH search. Returns a malloc'd string. */
-char *program_beside(const char *self_exe, const char *name);
+/* Path of program `name`: next to the binary self_exe (e.g. /proc/self/exe resolved) when it
+ * is executable there (a build tree); otherwise `installed`, where make install put it, when
+ * given; otherwise `name` itself, for a PATH search. Returns a malloc'd string. */
+char *program_beside(const char *self_exe, const char *name, const char *installed);
 
 #endif

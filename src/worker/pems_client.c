@@ -51,6 +51,7 @@ void pems_server_clear(struct pems_server *srv)
     if (!srv)
         return;
     free(srv->base_url);
+    free(srv->org_code);
     free(srv->username);
     if (srv->secret) {
         /* the secret is decrypted credentials: wipe before freeing */

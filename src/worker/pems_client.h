@@ -6,7 +6,8 @@
 #include <time.h>
 #include <jansson.h>
 
-/* The PEMS wire protocol (README, "PEMS") over libcurl. Rate limiting is the caller's job. */
+/* PEMS's wire protocol (its routes: tests/pems-sim/README.md) over libcurl. Rate limiting is
+ * the caller's job. */
 
 enum pems_auth { PEMS_AUTH_BASIC, PEMS_AUTH_API_KEY };
 
@@ -14,6 +15,7 @@ enum pems_auth { PEMS_AUTH_BASIC, PEMS_AUTH_API_KEY };
 struct pems_server {
     char id[37];
     char org_id[37];
+    char *org_code;      /* the organization's code, for log lines */
     char *base_url;
     enum pems_auth auth;
     char *username;      /* basic auth */

@@ -1,7 +1,10 @@
 #include "pull.h"
 #include "log.h"
 #include "metrics.h"
+#include "pems_record.h"
 #include "pfa_record.h"
+#include "upstream_rejects.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,35 +156,45 @@ static char *load_pull_since(db_t *db, const char *server_id, int *rc)
 
 #define PULL_EPOCH "1970-01-01T00:00:00Z"
 
-/* nextCursor is opaque: a string, or a number some servers use; null or "" ends the pull */
-static char *cursor_text(const json_t *next)
+/* The stored cursor, when it is an instant we can trust: one from before the timestamps were
+ * checked may be garbage (every pull would fail on PEMS's 400) or far ahead (every later edit
+ * hidden); then the pull starts over, which stores nothing twice. */
+static int64_t since_trusted(const char *org_id, const char *since, int64_t trust_until_ms)
 {
-    char buf[32];
-    if (json_is_string(next))
-        return *json_string_value(next) ? strdup(json_string_value(next)) : NULL;
-    if (json_is_integer(next)) {
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(next));
-        return strdup(buf);
-    }
-    return NULL;
+    int64_t ms;
+    if (!since)
+        return -1;
+    if (pems_timestamp_parse(since, strlen(since), &ms) == 0 && ms <= trust_until_ms)
+        return ms;
+    log_warn("pull_since_reset", "org=%s reason=\"stored updatedSince is not a trusted timestamp\"",
+             org_id);
+    return -1;
 }
 
 int pull_begin(db_t *db, const struct server_lock *sl, struct pull_job *job)
 {
     memset(job, 0, sizeof *job);
     int rc = DB_OK;
-    job->since = load_pull_since(db, sl->srv.id, &rc);
-    if (rc != DB_OK)
+    char *stored = load_pull_since(db, sl->srv.id, &rc);
+    if (rc != DB_OK) {
+        free(stored);
         return rc;
-    job->newest = job->since ? strdup(job->since) : NULL;
+    }
+    /* PEMS's updatedAt beyond this is not trusted as a cursor (README, Security) */
+    job->trust_until_ms = util_wall_ms() + PEMS_CLOCK_SKEW_MS;
+    job->since_ms = since_trusted(sl->srv.org_id, stored, job->trust_until_ms);
+    free(stored);
+    job->newest_ms = job->since_ms;
+    pems_timestamp_format(job->since_ms, job->since, sizeof job->since);
+    snprintf(job->newest, sizeof job->newest, "%s", job->since);
+    job->cursors = json_object();
     job->state = PULL_HEALTH;
-    return STEP_OK;
+    return job->cursors ? STEP_OK : STEP_ERROR;
 }
 
 void pull_job_clear(struct pull_job *job)
 {
-    free(job->since);
-    free(job->newest);
+    json_decref(job->cursors);
     free(job->cursor);
     memset(job, 0, sizeof *job);
 }
@@ -190,9 +203,9 @@ struct pems_request *pull_request(const struct server_lock *sl, struct pull_job 
 {
     if (job->state == PULL_HEALTH)
         return pems_request_health(sl->client);
-    /* the first pull asks for everything, still naming updatedSince (README, "PEMS") */
-    return pems_request_pull(sl->client, job->since ? job->since : PULL_EPOCH, job->cursor,
-                             PULL_PAGE);
+    /* the first pull asks for everything, still naming updatedSince, which PEMS requires */
+    return pems_request_pull(sl->client, job->since_ms >= 0 ? job->since : PULL_EPOCH,
+                             job->cursor, PULL_PAGE);
 }
 
 static int health_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
@@ -218,8 +231,9 @@ static int health_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
 static int finished(struct server_lock *sl, struct pull_job *job)
 {
     if (job->st.applied)
-        log_info("pull_done", "org=%s pages=%d applied=%d since=\"%s\"", sl->srv.org_id,
-                 job->st.pages, job->st.applied, job->newest ? job->newest : "");
+        log_info("pull_done", "org=%s org_code=%s pages=%d applied=%d since=\"%s\"",
+                 sl->srv.org_id, sl->srv.org_code, job->st.pages, job->st.applied,
+                 job->newest_ms >= 0 ? job->newest : "");
     job->state = PULL_FINISHED;
     return STEP_DONE;
 }
@@ -231,33 +245,53 @@ int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
     if (job->state == PULL_HEALTH)
         return health_answer(db, sl, job, resp);
     if (resp->outcome != PEMS_OK) {
-        log_warn("pull_failed", "org=%s http_status=%ld error=\"%s\"", sl->srv.org_id,
-                 resp->http_status, resp->error);
+        log_warn("pull_failed", "org=%s org_code=%s http_status=%ld error=\"%s\"",
+                 sl->srv.org_id, sl->srv.org_code, resp->http_status, resp->error);
         if (resp->outcome == PEMS_RATE_LIMITED)
             server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
         return finished(sl, job);
     }
-    json_t *records = json_object_get(resp->body, "records");
-    if (!json_is_array(records)) {
-        log_warn("pull_failed", "org=%s error=\"no records array\"", sl->srv.org_id);
+    struct pems_page pg;
+    char why[200];
+    if (pems_page_parse(resp->body, job->trust_until_ms, &pg, why, sizeof why) != 0) {
+        log_warn("pull_failed", "org=%s org_code=%s error=\"%s\"", sl->srv.org_id,
+                 sl->srv.org_code, why);
         return finished(sl, job);
     }
-    size_t i;
-    json_t *rec;
-    json_array_foreach(records, i, rec) {
-        const char *u = json_string_value(json_object_get(rec, "updatedAt"));
-        if (u && (!job->newest || strcmp(u, job->newest) > 0)) {
-            free(job->newest);
-            job->newest = strdup(u);
-        }
+    /* where a pulled record is accepted: pems_page_parse took it, the rejects are noted */
+    int noted = upstream_rejects_note(db, sl->srv.org_id, pg.rejects);
+    if (pg.newest_ms > job->newest_ms) {
+        job->newest_ms = pg.newest_ms;
+        pems_timestamp_format(job->newest_ms, job->newest, sizeof job->newest);
     }
-    int applied = pull_apply(db, sl->srv.org_id, records, job->newest);
-    if (applied < 0)
+    int applied = noted == DB_OK ? pull_apply(db, sl->srv.org_id, pg.records,
+                                              job->newest_ms >= 0 ? job->newest : NULL)
+                                 : noted;
+    if (applied < 0) {
+        pems_page_clear(&pg);
         return applied;
+    }
     job->st.pages++;
     job->st.applied += applied;
+    if (job->cursor)
+        json_object_set_new(job->cursors, job->cursor, json_true());
     free(job->cursor);
-    job->cursor = cursor_text(json_object_get(resp->body, "nextCursor"));
+    job->cursor = pg.next_cursor;
+    pg.next_cursor = NULL;
+    /* a cursor sent before, or a page that brought nothing but a cursor, would never end */
+    bool stuck = job->cursor && (pg.received == 0 || json_object_get(job->cursors, job->cursor));
+    pems_page_clear(&pg);
+    if (stuck) {
+        char safe[64];
+        size_t n = 0;
+        for (const char *c = job->cursor; *c && n + 1 < sizeof safe; c++)
+            safe[n++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? '?' : *c;
+        safe[n] = '\0';
+        log_error("pull_cursor_stuck", "org=%s org_code=%s pages=%d cursor=\"%s\"",
+                  sl->srv.org_id, sl->srv.org_code, job->st.pages, safe);
+        metrics_upstream_rejected("stuck_cursor");
+        return finished(sl, job);
+    }
     if (!job->cursor || job->st.pages >= PULL_MAX_PAGES)
         return finished(sl, job);
     return STEP_AGAIN;

@@ -2,6 +2,7 @@
 #define PEMS_PULL_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "db.h"
 #include "server_lock.h"
@@ -21,7 +22,11 @@ struct pull_stats {
 enum pull_state { PULL_HEALTH, PULL_PAGES, PULL_FINISHED };
 struct pull_job {
     enum pull_state state;
-    char *since, *newest, *cursor;
+    int64_t trust_until_ms;     /* PEMS's updatedAt beyond this is not a cursor */
+    int64_t since_ms, newest_ms;    /* -1: none */
+    char since[32], newest[32];
+    char *cursor;               /* the next page's, NULL on the first */
+    json_t *cursors;            /* every cursor sent: one coming back is a loop */
     struct pull_stats st;
 };
 /* Loads the cursor: STEP_OK or a DB status < 0. */

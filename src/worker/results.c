@@ -1,10 +1,10 @@
 #include "results.h"
 #include "log.h"
 #include "step.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RESULT_CONNS 2            /* flushes in flight at once, each on its own connection */
 #define FLUSH_COUNT 50            /* a batch this full goes out at once */
@@ -21,12 +21,6 @@ struct results {
     int64_t since_ns;           /* when the gathering batch got its first result, 0: empty */
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 struct results *results_new(const char *conninfo, const char *worker_id)
 {
@@ -63,7 +57,7 @@ struct wq_batch *results_batch(struct results *r)
 void results_touch(struct results *r)
 {
     if (r->since_ns == 0)
-        r->since_ns = mono_ns();
+        r->since_ns = util_mono_ns();
 }
 
 int results_settle(struct results *r)
@@ -103,7 +97,7 @@ int64_t results_due_in(const struct results *r)
         return INT64_MAX;
     if (wq_batch_count(b) >= FLUSH_COUNT)
         return 0;
-    int64_t left = r->since_ns + FLUSH_AGE_NS - mono_ns();
+    int64_t left = r->since_ns + FLUSH_AGE_NS - util_mono_ns();
     return left > 0 ? left : 0;
 }
 

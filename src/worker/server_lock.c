@@ -1,6 +1,7 @@
 #include "server_lock.h"
 #include "log.h"
 #include "pems_server.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +16,6 @@
  * 1 % of the rate */
 #define JITTER_MARGIN_NS 10000000LL
 #define MARGIN_MAX_RPS 1000
-
-int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 /* "{1,2,3}" -> values; returns the count */
 static int parse_bigint_array(const char *s, int64_t *out, int max)
@@ -116,7 +110,7 @@ int server_lock_acquire(db_t *db, const char *org_id, const unsigned char key[CR
             rate_limiter_seed(out->rl, starts, n);
             free(starts);
         }
-        int64_t now = wall_ns();
+        int64_t now = util_wall_ns();
         if (PQgetvalue(res, 0, 1)[0] != 't') {
             /* the last holder died holding it: its last second is unknown */
             rate_limiter_pause_until(out->rl, now + NS_PER_S);
@@ -129,7 +123,8 @@ int server_lock_acquire(db_t *db, const char *org_id, const unsigned char key[CR
         }
     }
     PQclear(res);
-    log_debug("server_acquired", "server=%s org=%s rps=%d", out->srv.id, org_id, rps);
+    log_debug("server_acquired", "server=%s org=%s org_code=%s rps=%d", out->srv.id, org_id,
+              out->srv.org_code, rps);
     return STEP_OK;
 }
 
@@ -184,7 +179,7 @@ void server_lock_release(db_t *db, struct server_lock *sl)
 
 int64_t server_lock_try_slot(struct server_lock *sl)
 {
-    int64_t now = wall_ns();
+    int64_t now = util_wall_ns();
     int rps = rate_limiter_rate(sl->rl);
     int64_t gap = sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS ? NS_PER_S / rps : 0;
     if (gap) {
@@ -210,7 +205,7 @@ void server_lock_pause(db_t *db, struct server_lock *sl, long seconds)
 {
     if (seconds < 1)
         seconds = 1;
-    rate_limiter_pause_until(sl->rl, wall_ns() + (int64_t)seconds * NS_PER_S);
+    rate_limiter_pause_until(sl->rl, util_wall_ns() + (int64_t)seconds * NS_PER_S);
     char ssec[24];
     snprintf(ssec, sizeof ssec, "%ld", seconds);
     const char *params[] = { sl->srv.id, ssec };

@@ -47,7 +47,5 @@ int64_t server_lock_try_slot(struct server_lock *sl);
 /* PEMS answered 429: nothing starts on this server (in any worker) for seconds. */
 void server_lock_pause(db_t *db, struct server_lock *sl, long seconds);
 
-/* Wall clock in nanoseconds (the unit of the rate window). */
-int64_t wall_ns(void);
 
 #endif

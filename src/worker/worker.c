@@ -29,6 +29,7 @@
 #include "step.h"
 #include "write_queue.h"
 #include "write_sync.h"
+#include "util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -108,12 +109,6 @@ struct worker {
     struct sync_stats stats;
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 /* ---- LISTEN pfa_write_queue on its own connection ---- */
 
@@ -129,7 +124,7 @@ static void listen_open(struct worker *w)
     if (w->listen && PQstatus(w->listen) == CONNECTION_OK)
         return;
     listen_close(w);
-    PGconn *pg = PQconnectdb(w->cfg->database_url);
+    PGconn *pg = db_pq_connect(w->cfg->database_url);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         if (pg)
             PQfinish(pg);
@@ -186,7 +181,8 @@ static void wait_for(struct worker *w, int64_t ns)
 
 /* ---- heartbeat and batch stats ---- */
 
-/* Rows of workers not seen for three schedule periods are dead workers' (README, Operating it). */
+/* Rows of workers not seen for three schedule periods are dead workers' (src/README.md,
+ * Dead workers). */
 static void prune_heartbeats(struct worker *w)
 {
     time_t after = cron_next(w->cron, w->next_cron, w->cfg->write_sync_tz);
@@ -225,12 +221,12 @@ static void heartbeat(struct worker *w, const char *state, bool starting, bool r
     else if (starting || ran)
         prune_heartbeats(w);
     /* also when it failed: the next try is a heartbeat interval away, not at once */
-    w->last_heartbeat_ns = mono_ns();
+    w->last_heartbeat_ns = util_mono_ns();
 }
 
 static void heartbeat_if_due(struct worker *w, const char *state)
 {
-    if (mono_ns() - w->last_heartbeat_ns >= HEARTBEAT_S * NS_PER_S)
+    if (util_mono_ns() - w->last_heartbeat_ns >= HEARTBEAT_S * NS_PER_S)
         heartbeat(w, state, false, false);
 }
 
@@ -429,7 +425,7 @@ static int lane_open(struct worker *w, const char *org_id, bool pull, bool *busy
     ln->writes = w->cfg->write_sync_enabled && ln->sl.srv.write_enabled;
     ln->pulling = pull;
     ln->cap = ln->sl.srv.max_in_flight > 0 ? ln->sl.srv.max_in_flight : 2;
-    ln->extended_ns = mono_ns();
+    ln->extended_ns = util_mono_ns();
     w->lanes[w->nlanes++] = ln;
     return STEP_OK;
 }
@@ -526,7 +522,7 @@ static int lane_claim(struct worker *w, struct lane *ln)
     }
     json_decref(written);
     free(items);
-    ln->extended_ns = mono_ns();
+    ln->extended_ns = util_mono_ns();
     return STEP_OK;
 }
 
@@ -609,7 +605,7 @@ static bool take_slot(struct lane *ln)
         ln->next_start_ns = 0;
         return true;
     }
-    ln->next_start_ns = mono_ns() + wait;
+    ln->next_start_ns = util_mono_ns() + wait;
     return false;
 }
 
@@ -656,7 +652,7 @@ static bool lane_start_one(struct worker *w, struct lane *ln)
     }
     ln->inflight++;
     w->inflight++;
-    log_debug("request_started", "org=%s wall_us=%lld", ln->org_id, (long long)(wall_ns() / 1000));
+    log_debug("request_started", "org=%s wall_us=%lld", ln->org_id, (long long)(util_wall_ns() / 1000));
     if (s)
         slot_set(ln, s, SLOT_FLIGHT);
     else
@@ -713,7 +709,7 @@ static int lane_work(struct worker *w, struct lane *ln, json_t **written)
 static int lane_check_pause(struct worker *w, struct lane *ln)
 {
     if (ln->closing || ln->next_start_ns == 0 ||
-        ln->next_start_ns - mono_ns() <= LANE_GIVE_UP_NS)
+        ln->next_start_ns - util_mono_ns() <= LANE_GIVE_UP_NS)
         return STEP_OK;
     if (ln->pulling && !ln->pull_flight)
         log_info("pull_deferred", "org=%s reason=rate_window", ln->org_id);
@@ -736,12 +732,12 @@ static bool lane_finished(const struct lane *ln)
 
 static int lane_extend_leases(struct worker *w, struct lane *ln)
 {
-    if (mono_ns() - ln->extended_ns <= (int64_t)w->cfg->lease_seconds * NS_PER_S / 3)
+    if (util_mono_ns() - ln->extended_ns <= (int64_t)w->cfg->lease_seconds * NS_PER_S / 3)
         return STEP_OK;
     bool held = false;
     for (int i = 0; i < ln->nslots && !held; i++)
         held = ln->slots[i]->st != SLOT_DONE;
-    ln->extended_ns = mono_ns();
+    ln->extended_ns = util_mono_ns();
     if (!held)
         return STEP_OK;
     /* it updates items a flush in flight updates too, in another order: settle first;
@@ -869,13 +865,13 @@ static int engine_run(struct worker *w, bool with_pull)
         PQclear(res);
     }
     bool once = w->opt->mode != WORKER_SCHEDULE;
-    int64_t once_deadline = mono_ns() + ONCE_LOCK_WAIT_NS;
+    int64_t once_deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
     int64_t last_discover = 0, stop_deadline = 0;
     int rc = STEP_OK;
     w->busy_elsewhere = false;
     int running = 0;
     for (;;) {
-        int64_t now = mono_ns();
+        int64_t now = util_mono_ns();
         if (*w->stop && stop_deadline == 0) {
             int budget = w->cfg->shutdown_timeout > 2 ? w->cfg->shutdown_timeout - 2 : 1;
             stop_deadline = now + (int64_t)budget * NS_PER_S;
@@ -965,14 +961,14 @@ static int engine_run(struct worker *w, bool with_pull)
         heartbeat_if_due(w, *w->stop ? "stopping" : "running");
         if (did)
             continue;
-        int64_t timeout = DISCOVER_NS - (mono_ns() - last_discover);
+        int64_t timeout = DISCOVER_NS - (util_mono_ns() - last_discover);
         int64_t due = results_due_in(w->results);
         if (due < timeout)
             timeout = due;
         for (int i = 0; i < w->nlanes; i++) {
             int64_t at = w->lanes[i]->next_start_ns;
-            if (at && at - mono_ns() < timeout)
-                timeout = at - mono_ns();
+            if (at && at - util_mono_ns() < timeout)
+                timeout = at - util_mono_ns();
         }
         if (timeout < 0)
             timeout = 0;
@@ -1020,7 +1016,7 @@ static void log_blocked(struct worker *w)
 static int run(struct worker *w, bool with_pull)
 {
     char batch_id[37] = "";
-    int64_t t0 = mono_ns();
+    int64_t t0 = util_mono_ns();
     memset(&w->stats, 0, sizeof w->stats);
     if (with_pull) {
         int rc = batch_row_start(w, batch_id);
@@ -1041,11 +1037,13 @@ static int run(struct worker *w, bool with_pull)
         batch_row_start(w, batch_id);
     if (batch_id[0])
         batch_row_finish(w, batch_id);
+    /* a run that found nothing to do is the normal idle minute: debug */
     if (did || with_pull)
-        log_info("run_done", "batch=%s processed=%d successful=%d failed=%d conflicts=%d"
+        log_event(did ? PEMS_LOG_INFO : PEMS_LOG_DEBUG, "run_done", "batch=%s processed=%d"
+                 " successful=%d failed=%d conflicts=%d"
                  " skipped=%d merged=%d pulled=%d ms=%lld", batch_id, w->stats.processed,
                  w->stats.successful, w->stats.failed, w->stats.conflicts, w->stats.skipped,
-                 w->stats.merged, w->stats.pulled, (long long)((mono_ns() - t0) / 1000000));
+                 w->stats.merged, w->stats.pulled, (long long)((util_mono_ns() - t0) / 1000000));
     return rc;
 }
 
@@ -1072,7 +1070,7 @@ static int run_schedule(struct worker *w)
         bool ran = false;
         /* one clock for the schedule, here and in the wait below: time() can lag it by a
          * tick, which made the wait <= 0 while the run was not yet due */
-        time_t now_s = (time_t)(wall_ns() / NS_PER_S);
+        time_t now_s = (time_t)(util_wall_ns() / NS_PER_S);
         bool scheduled = first || now_s >= w->next_cron;
         if (scheduled) {
             w->next_cron = next_fire(w, now_s);
@@ -1092,15 +1090,15 @@ static int run_schedule(struct worker *w)
         if (ran) {
             failures = rc < 0 ? failures + 1 : 0;
             if (failures)
-                retry_at = mono_ns() + (int64_t)(failures < 5 ? failures * 2 : 10) * NS_PER_S;
+                retry_at = util_mono_ns() + (int64_t)(failures < 5 ? failures * 2 : 10) * NS_PER_S;
         }
         if (*w->stop || w->woken)
             continue;
 
         /* The next drain is due at drain_at, an absolute time: waking up earlier for a
          * heartbeat or a signal does not push it back. */
-        int64_t now = mono_ns();
-        int64_t wait = (int64_t)w->next_cron * NS_PER_S - wall_ns();
+        int64_t now = util_mono_ns();
+        int64_t wait = (int64_t)w->next_cron * NS_PER_S - util_wall_ns();
         int64_t drain_at = INT64_MAX;
         if (failures) {
             drain_at = retry_at;
@@ -1125,7 +1123,7 @@ static int run_schedule(struct worker *w)
         if (hb < wait)
             wait = hb;
         wait_for(w, wait);
-        if (mono_ns() >= drain_at)
+        if (util_mono_ns() >= drain_at)
             w->woken = true;
         heartbeat_if_due(w, "idle");
     }

@@ -13,11 +13,14 @@
 
 enum worker_mode {
     WORKER_SCHEDULE,    /* the daemon */
-    WORKER_ONCE         /* pull, drain what is due now, return */
+    WORKER_ONCE,        /* pull, drain what is due now, return */
+    WORKER_UNTIL_IDLE   /* pull, drain, and keep draining retries until none is pending
+                           (bounded by idle_timeout_s) */
 };
 
 struct worker_options {
     enum worker_mode mode;
+    int idle_timeout_s;
 };
 
 /* 0 on a clean stop or a finished --once, 1 on a startup failure or (--once) when the

@@ -4,8 +4,10 @@
 #include "conflict_store.h"
 #include "log.h"
 #include "metrics.h"
+#include "pems_record.h"
 #include "pfa_record.h"
 #include "pull.h"
+#include "upstream_rejects.h"
 #include "validation.h"
 
 #include <stdio.h>
@@ -18,6 +20,12 @@ void write_plan_clear(struct write_plan *p)
 {
     json_decref(p->changes);
     memset(p, 0, sizeof *p);
+}
+
+/* the organization's code for log lines, beside the item's id */
+static const char *org_code(const struct write_ctx *c)
+{
+    return c->sl && c->sl->srv.org_code ? c->sl->srv.org_code : "";
 }
 
 static int finish(struct write_ctx *c, const struct wq_item *it, const struct wq_result *r)
@@ -39,15 +47,16 @@ static int finish(struct write_ctx *c, const struct wq_item *it, const struct wq
     case WQ_FAILED:
         c->stats->failed++;
         metrics_sync_item("failed");
-        log_info("item_failed", "item=%s pfa_id=%s http_status=%d error=\"%s\"", it->id,
-                 it->pfa_id, r->http_status, r->error ? r->error : "");
+        /* PEMS refused the write for good: someone has to look at it */
+        log_warn("item_failed", "item=%s org_code=%s pfa_id=%s http_status=%d error=\"%s\"",
+                 it->id, org_code(c), it->pfa_id, r->http_status, r->error ? r->error : "");
         break;
     case WQ_RETRY:
     case WQ_DEFER:
         c->stats->skipped++;
         log_info(r->outcome == WQ_RETRY ? "item_retry_scheduled" : "item_deferred",
-                 "item=%s pfa_id=%s http_status=%d delay_ms=%ld attempts=%d error=\"%s\"",
-                 it->id, it->pfa_id, r->http_status, r->delay_ms,
+                 "item=%s org_code=%s pfa_id=%s http_status=%d delay_ms=%ld attempts=%d"
+                 " error=\"%s\"", it->id, org_code(c), it->pfa_id, r->http_status, r->delay_ms,
                  it->attempts + r->attempts_inc, r->error ? r->error : "");
         break;
     case WQ_RELEASE:
@@ -88,8 +97,9 @@ static int finish_conflict(struct write_ctx *c, const struct wq_item *it, const 
     c->stats->conflicts++;
     metrics_sync_item("conflict");
     char *f = json_dumps(fields, JSON_COMPACT);
-    log_info("item_conflict", "item=%s pfa_id=%s base_version=%d pems_version=%d fields=%s",
-             it->id, it->pfa_id, it->base_version, it->mirror_version, f ? f : "");
+    log_info("item_conflict",
+             "item=%s org_code=%s pfa_id=%s base_version=%d pems_version=%d fields=%s",
+             it->id, org_code(c), it->pfa_id, it->base_version, it->mirror_version, f ? f : "");
     free(f);
     return 0;
 }
@@ -202,17 +212,66 @@ static void response_error(const struct pems_response *resp, char *out, size_t o
         snprintf(out, outlen, "transport: %s", resp->error[0] ? resp->error : "error");
 }
 
+/* What a write's 200 leaves out, taken from what was written. */
+struct result_defaults {
+    int version;        /* -1: none */
+    bool deleted;
+    json_t *data;       /* borrowed; NULL: none */
+};
+
+/* PEMS's record as a write's 200 or a 409 carries it, checked like a pulled one: NULL and
+ * noted as a reject when it is not fit for the mirror (README, Security) */
+static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, const json_t *body,
+                              const struct result_defaults *def)
+{
+    json_t *rec = json_is_object(body) ? json_copy((json_t *)body) : json_object();
+    struct pems_record r;
+    char why[200];
+    if (!rec)
+        return NULL;
+    json_object_set_new(rec, "pfaId", json_string(it->pfa_id));
+    if (def && def->deleted && !json_object_get(rec, "deleted"))
+        json_object_set_new(rec, "deleted", json_true());
+    if (def && def->version >= 0 && !json_object_get(rec, "version"))
+        json_object_set_new(rec, "version", json_integer(def->version));
+    if (def && def->data && !json_object_get(rec, "data"))
+        json_object_set(rec, "data", def->data);
+    enum pems_reject rj = pems_record_check(rec, 0, 0, &r, why, sizeof why);
+    json_t *out = rj == PEMS_REJECT_NONE ? pems_record_json(&r) : NULL;
+    if (rj != PEMS_REJECT_NONE)
+        upstream_reject_note(c->db, it->org_id, it->pfa_id, rj, why);
+    pems_record_clear(&r);
+    json_decref(rec);
+    return out;
+}
+
 static int on_success(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
                       const struct pems_response *resp)
 {
-    json_t *v = json_object_get(resp->body, "version");
-    int new_version = json_is_integer(v) ? (int)json_integer_value(v) : plan->version + 1;
+    int new_version = plan->version + 1;
     json_t *new_data = NULL;
-    if (it->op == PFA_OP_UPDATE) {
-        json_t *d = json_object_get(resp->body, "data");
-        new_data = json_is_object(d) ? json_incref(d) : pfa_apply_delta(it->mirror_data, plan->changes);
+    json_t *written = it->op == PFA_OP_UPDATE ? pfa_apply_delta(it->mirror_data, plan->changes)
+                                              : NULL;
+    if (json_object_get(resp->body, "version") || json_object_get(resp->body, "data")) {
+        /* the write happened; a result unfit for the mirror leaves the mirror as it is, and
+         * the next pull brings PEMS's record (checked again) */
+        struct result_defaults def = { .version = plan->version + 1,
+                                       .deleted = it->op == PFA_OP_DELETE, .data = written };
+        json_t *rec = checked_record(c, it, resp->body, &def);
+        if (rec) {
+            new_version = (int)json_integer_value(json_object_get(rec, "version"));
+            if (it->op == PFA_OP_UPDATE)
+                new_data = json_incref(json_object_get(rec, "data"));
+        } else {
+            new_version = plan->version;
+        }
+        json_decref(rec);
+    } else if (written) {
+        new_data = json_incref(written);
     }
-    json_t *changed = pfa_diff_fields(it->mirror_data, new_data);
+    json_decref(written);
+    json_t *changed = new_version > plan->version ? pfa_diff_fields(it->mirror_data, new_data)
+                                                  : json_array();
     struct wq_result r = {
         .outcome = WQ_SYNCED, .attempts_inc = 1, .http_status = (int)resp->http_status,
         .wrote = true, .old_version = plan->version, .new_version = new_version,
@@ -260,28 +319,23 @@ static int on_rate_limited(struct write_ctx *c, struct wq_item *it,
     return finish(c, it, &r);
 }
 
-/* 409: the mirror learns PEMS's current record (archiving the version it had). current is
- * the 409's body or the GET's answer; *refreshed is false when it is unusable or not newer. */
-static bool record_usable(const json_t *body)
-{
-    return json_is_object(body) && json_is_integer(json_object_get(body, "version")) &&
-           (json_is_object(json_object_get(body, "data")) ||
-            json_is_true(json_object_get(body, "deleted")));
-}
-
+/* 409: the mirror learns PEMS's current record (archiving the version it had). body is the
+ * 409's or the GET's; *usable is false when it carries no record fit for the mirror (a body
+ * that is no record at all, an error text, is no reject), *refreshed when it was newer. */
 static int refresh_apply(struct write_ctx *c, struct wq_item *it, const json_t *body,
-                         bool *refreshed)
+                         bool *usable, bool *refreshed)
 {
-    *refreshed = false;
-    if (!record_usable(body))
-        return 0;
-    int version = (int)json_integer_value(json_object_get(body, "version"));
-    if (version <= it->mirror_version)
-        return 0;
-    json_t *current = json_deep_copy(body);
+    *usable = *refreshed = false;
+    bool record_like = json_object_get(body, "version") || json_object_get(body, "data");
+    json_t *current = record_like ? checked_record(c, it, body, NULL) : NULL;
     if (!current)
-        return DB_ERROR;
-    json_object_set_new(current, "pfaId", json_string(it->pfa_id));
+        return 0;
+    *usable = true;
+    int version = (int)json_integer_value(json_object_get(current, "version"));
+    if (version <= it->mirror_version) {
+        json_decref(current);
+        return 0;
+    }
     int rc = c->settle(c->settle_arg);
     if (rc == 0) {
         json_t *records = json_pack("[O]", current);
@@ -327,8 +381,9 @@ struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
 /* After a 409 refreshed the mirror: decide again; a rebased write is another request. */
 static int after_refresh(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
 {
-    log_info("item_version_conflict", "item=%s pfa_id=%s written_on=%d pems_version=%d",
-             it->id, it->pfa_id, plan->version, it->mirror_version);
+    log_info("item_version_conflict",
+             "item=%s org_code=%s pfa_id=%s written_on=%d pems_version=%d", it->id,
+             org_code(c), it->pfa_id, plan->version, it->mirror_version);
     plan->round++;
     return decided(decide(c, it, plan, 409, 1));
 }
@@ -346,9 +401,9 @@ static int answer_get(struct write_ctx *c, struct wq_item *it, struct write_plan
                       const struct pems_response *resp)
 {
     plan->get = false;
-    bool refreshed = false;
-    if (resp->outcome == PEMS_OK) {
-        int rc = refresh_apply(c, it, resp->body, &refreshed);
+    bool usable = false, refreshed = false;
+    if (resp->outcome == PEMS_OK && json_is_object(resp->body)) {
+        int rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
         if (rc < 0)
             return rc;
     }
@@ -385,18 +440,18 @@ int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan
             rc = on_retryable(c, it, resp);
             break;
         }
-        bool refreshed = false;
-        if (!record_usable(resp->body)) {
-            /* no current record in the 409: read it */
-            snprintf(plan->conflict_error, sizeof plan->conflict_error, "%s", resp->error);
-            plan->get = true;
-            return STEP_AGAIN;
-        }
-        rc = refresh_apply(c, it, resp->body, &refreshed);
+        bool usable = false, refreshed = false;
+        rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
         if (rc < 0)
             return rc;
         if (refreshed)
             return after_refresh(c, it, plan);
+        if (!usable) {
+            /* no current record fit for the mirror in the 409: read it */
+            snprintf(plan->conflict_error, sizeof plan->conflict_error, "%s", resp->error);
+            plan->get = true;
+            return STEP_AGAIN;
+        }
         rc = on_retryable(c, it, resp);
         break;
     }

@@ -9,11 +9,11 @@
 #include "step.h"
 #include "write_queue.h"
 
-/* One queue item (README, "The worker"): conflict check -> validation -> PEMS request(s) ->
- * result. The result of a finished item is added to the batch (the result pipeline,
- * results.h), except a conflict, which is recorded at once in its own transaction. The
- * requests are made here and performed by the caller (pems_request), so many items are in
- * flight at once. */
+/* One queue item (src/README.md, How a modification flows): conflict check -> validation ->
+ * PEMS request(s) -> result. The result of a finished item is added to the batch (the result
+ * pipeline, results.h), except a conflict, which is recorded at once in its own transaction.
+ * The requests are made here and performed by the caller (pems_request), so many items are
+ * in flight at once. */
 
 struct sync_stats {
     int processed;

@@ -16,25 +16,13 @@ fx_die() { fail "fixture: $*"; finish; exit 1; }
 
 fx_uuid() { cat /proc/sys/kernel/random/uuid; }
 
-# pemsctl when it is built, plain SQL otherwise (so the API can be tested before pemsctl
-# lands); FX_REQUIRE_PEMSCTL=1 forbids the fallback.
-fx_have_pemsctl() { command -v pemsctl >/dev/null 2>&1; }
-fx_no_pemsctl() {
-  [ "${FX_REQUIRE_PEMSCTL:-0}" = 1 ] && fx_die "pemsctl not on PATH"
-  return 0
-}
-
-# fx_org NAME -> organization id
+# fx_org NAME -> organization id. The organization has no PEMS server (api_servers row), so
+# the stack's pemsworker never claims, pulls or writes anything of it: an API test sees exactly
+# the rows it made. (The worker tests add a server with wfx_server.)
 fx_org() {
   local code id
   code=$(fx_tag "$1")
-  if fx_have_pemsctl; then
-    id=$(pemsctl org add --code "$code" --name "$1 $code") || fx_die "pemsctl org add $code"
-  else
-    fx_no_pemsctl
-    id=$(fx_sql "INSERT INTO organizations (code, name) VALUES (:'c', :'c') RETURNING id" -v c="$code") \
-      || fx_die "insert organization $code"
-  fi
+  id=$(pemsctl org add --code "$code" --name "$1 $code") || fx_die "pemsctl org add $code"
   printf '%s' "$id"
 }
 
@@ -43,17 +31,8 @@ fx_org() {
 fx_user() {
   local org=$1 perms=$2 name=${3:-} id
   [ -n "$name" ] || name=$(fx_tag user)
-  if fx_have_pemsctl; then
-    id=$(pemsctl user add --username "$name" --email "$name@example.test" --org "$org" --perm "$perms") \
-      || fx_die "pemsctl user add $name"
-  else
-    fx_no_pemsctl
-    id=$(fx_sql "WITH u AS (INSERT INTO users (username, email) VALUES (:'n', :'e')
-                   ON CONFLICT (username) DO UPDATE SET email = users.email RETURNING id)
-                 INSERT INTO user_organizations (user_id, organization_id, permissions)
-                 SELECT id, :'o', string_to_array(:'p', ',') FROM u RETURNING user_id" \
-           -v n="$name" -v e="$name@example.test" -v o="$org" -v p="$perms") || fx_die "insert user $name"
-  fi
+  id=$(pemsctl user add --username "$name" --email "$name@example.test" --org "$org" --perm "$perms") \
+    || fx_die "pemsctl user add $name"
   printf '%s' "$id"
 }
 
@@ -85,15 +64,10 @@ fx_jwt_hs256() {
     "{\"sub\":\"$1\",\"iat\":$now,\"exp\":$((now + ${2:-3600}))}" "$JWT_SECRET"
 }
 
-# fx_token USER_ID [TTL] -> token from pemsctl (hand-made HS256 without pemsctl)
+# fx_token USER_ID [TTL] -> token from pemsctl
 fx_token() {
   local t
-  if fx_have_pemsctl; then
-    t=$(pemsctl token --user "$1" ${2:+--ttl "$2"}) || fx_die "pemsctl token"
-  else
-    fx_no_pemsctl
-    t=$(fx_jwt_hs256 "$1" "${2:-3600}")
-  fi
+  t=$(pemsctl token --user "$1" ${2:+--ttl "$2"}) || fx_die "pemsctl token"
   printf '%s' "$t"
 }
 
@@ -239,6 +213,21 @@ fx_require_stack() {
 fx_count() {
   local t=$1 w=$2; shift 2
   fx_sql "SELECT count(*) FROM $t WHERE $w" "$@"
+}
+
+# fx_mod_status MOD_ID -> the modification's status
+fx_mod_status() { fx_sql "SELECT status FROM pfa_modification WHERE id = :'m'" -v m="$1"; }
+# fx_mod_items MOD_ID -> how many queue items the modification has (any status)
+fx_mod_items() { fx_count pfa_write_queue "modification_id = :'m'" -v m="$1"; }
+# fx_item_status ITEM_ID -> the queue item's status
+fx_item_status() { fx_sql "SELECT status FROM pfa_write_queue WHERE id = :'i'" -v i="$1"; }
+# fx_org_mods ORG [STATUS] / fx_org_items ORG [STATUS] -> how many modifications / queue items
+# the organization has (with STATUS, in that status)
+fx_org_mods() {
+  fx_count pfa_modification "organization_id = :'o' AND (:'s' = '' OR status = :'s')" -v o="$1" -v s="${2:-}"
+}
+fx_org_items() {
+  fx_count pfa_write_queue "organization_id = :'o' AND (:'s' = '' OR status = :'s')" -v o="$1" -v s="${2:-}"
 }
 
 # The trigger-kept counters (pfa_queue_stats) agree with the queue, for every organization:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# SPEC §4 POST/GET /modifications with §6 validation: the modification object, sanitizing,
-# per-field details, business rules, no partial writes, the list with filters and paging.
+# POST/GET /modifications with their validation (openapi.yaml PfaDelta): the modification
+# object, sanitizing, per-field details, business rules, no partial writes, the list with
+# filters and paging.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 fx_require_stack
@@ -18,7 +19,6 @@ fx_mirror "$ORG" PFA-DISC 2 "$DISCONTINUED" >/dev/null
 PURCHASE=$(jq -c '.source = "Purchase" | .purchasePrice = 50000 | .monthlyRate = null' <<<"$FX_RECORD")
 fx_mirror "$ORG" PFA-PUR 1 "$PURCHASE" >/dev/null
 
-mod_count() { fx_count pfa_modification "organization_id = :'o'" -v o="$ORG"; }
 # body PFA OPERATION BASE DELTA_JSON
 body() { jq -cn --arg o "$ORG" --arg p "$1" --arg op "$2" --argjson b "$3" --argjson d "$4" \
   '{organizationId:$o, pfaId:$p, operation:$op, baseVersion:$b, delta:$d}'; }
@@ -79,7 +79,7 @@ assert_eq "Heavy Cranes|number" "$(fx_sql "SELECT (delta->>'category') || '|' ||
   FROM pfa_modification WHERE id = :'m'" -v m="$(jbody .id)")" "sanitized form stored"
 
 test_begin "invalid deltas: 400 validation_failed, one detail per field"
-BEFORE=$(mod_count)
+BEFORE=$(fx_org_mods "$ORG")
 rejected '{"forecastStart":"2025-06-01","forecastEnd":"2025-05-01"}' forecastEnd "forecastEnd before forecastStart"
 rejected '{"forecastEnd":"2025-01-15"}' forecastEnd "forecastEnd before the mirror's forecastStart"
 rejected '{"originalStart":"2025-06-01","originalEnd":"2025-05-01"}' originalEnd "originalEnd before originalStart"
@@ -106,16 +106,16 @@ assert_eq '["dor","hasPlan","monthlyRate"]' "$(printf '%s' "$BODY" | jq -c '[.er
   "a detail for each of the three fields"
 assert_eq true "$(printf '%s' "$BODY" | jq '[.error.details[].message | type == "string" and length > 0] | all')" \
   "every detail has a message"
-assert_eq "$BEFORE" "$(mod_count)" "no row written by any failure"
+assert_eq "$BEFORE" "$(fx_org_mods "$ORG")" "no row written by any failure"
 
 test_begin "business rules against the mirror"
-BEFORE=$(mod_count)
+BEFORE=$(fx_org_mods "$ORG")
 rejected '{"source":"Purchase","purchasePrice":1000}' source "actualized record cannot change source" PFA-ACT 5
 rejected '{"actualStart":"2025-03-01"}' actualStart "actualized record cannot move actualStart forward" PFA-ACT 5
 rejected '{"isDiscontinued":false}' isDiscontinued "discontinued record cannot be un-discontinued" PFA-DISC 2
 api POST /api/pems/modifications "$(body PFA-ACT delete 5 '{}')"
 assert_error 400 validation_failed "actualized record cannot be deleted"
-assert_eq "$BEFORE" "$(mod_count)" "nothing written"
+assert_eq "$BEFORE" "$(fx_org_mods "$ORG")" "nothing written"
 api POST /api/pems/modifications "$(body PFA-ACT update 5 '{"actualStart":"2025-02-01"}')"
 assert_eq 201 "$HTTP_STATUS" "actualized record may move actualStart back"
 api POST /api/pems/modifications "$(body PFA-PUR update 1 '{"purchasePrice":"60000.00"}')"
@@ -123,21 +123,21 @@ assert_eq 201 "$HTTP_STATUS" "Purchase record with its price"
 assert_jq .delta.purchasePrice 60000 "canonical number"
 
 test_begin "unknown pfaId -> 404; baseVersion newer than the mirror -> 400"
-BEFORE=$(mod_count)
+BEFORE=$(fx_org_mods "$ORG")
 api POST /api/pems/modifications "$(body PFA-NOPE update 1 '{"model":"X"}')"
 assert_error 404 not_found "unknown pfaId"
 api POST /api/pems/modifications "$(body PFA-M1 update 4 '{"model":"X"}')"
 assert_error 400 validation_failed "baseVersion 4 > mirror 3"
-assert_eq "$BEFORE" "$(mod_count)" "nothing written"
+assert_eq "$BEFORE" "$(fx_org_mods "$ORG")" "nothing written"
 api POST /api/pems/modifications "$(body PFA-M1 update 2 '{"model":"X"}')"
 assert_eq 201 "$HTTP_STATUS" "an older baseVersion is allowed (conflict check happens at sync)"
 assert_jq .baseVersion 2 "baseVersion kept"
 
 test_begin "delete"
-BEFORE=$(mod_count)
+BEFORE=$(fx_org_mods "$ORG")
 api POST /api/pems/modifications "$(body PFA-M2 delete 1 '{"model":"X"}')"
 assert_error 400 validation_failed "delete with a non-empty delta"
-assert_eq "$BEFORE" "$(mod_count)" "nothing written"
+assert_eq "$BEFORE" "$(fx_org_mods "$ORG")" "nothing written"
 api POST /api/pems/modifications "$(body PFA-M2 delete 1 '{}')"
 assert_eq 201 "$HTTP_STATUS" "delete with an empty delta"
 assert_jq .operation delete "operation delete"
@@ -148,18 +148,18 @@ assert_eq 201 "$HTTP_STATUS" "delete without delta"
 assert_jq .delta '{}' "absent delta stored as {}"
 
 test_begin "required fields"
-BEFORE=$(mod_count)
+BEFORE=$(fx_org_mods "$ORG")
 for drop in organizationId pfaId operation baseVersion; do
   api POST /api/pems/modifications "$(body PFA-M1 update 3 '{"model":"X"}' | jq -c --arg k "$drop" 'del(.[$k])')"
   assert_error 400 validation_failed "missing $drop"
 done
-assert_eq "$BEFORE" "$(mod_count)" "nothing written"
+assert_eq "$BEFORE" "$(fx_org_mods "$ORG")" "nothing written"
 
 test_begin "list: newest first, total, filters, paging"
 api GET "/api/pems/modifications?organizationId=$ORG"
 assert_eq 200 "$HTTP_STATUS" "GET list"
 assert_keys . "modifications total" "list keys"
-TOTAL=$(mod_count)
+TOTAL=$(fx_org_mods "$ORG")
 assert_jq .total "$TOTAL" "total counts every row of the organization"
 assert_jq '.modifications | length' "$([ "$TOTAL" -gt 50 ] && echo 50 || echo "$TOTAL")" "default page"
 assert_modification_shape '.modifications[0]' "list item"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# nginx in front of the API: TLS versions, ALPN h2, JSON error bodies (404/413/429/502),
+# nginx in front of the API: TLS versions, ALPN h2, JSON error bodies (400/404/413/429/501/502/505
+# and malformed requests, with HSTS and nosniff),
 # per-client rate limit, loopback-only metrics, idempotent stack start.
 # Runs its own stack with a low client rate so the shared stack's clients are never throttled.
 . "$(dirname "$0")/lib.sh"
@@ -51,8 +52,88 @@ assert_eq 1.1 "$(curl -sk --http1.1 -o /dev/null -w '%{http_version}' "$PEMS_URL
 test_begin "outside /api/pems: JSON 404"
 api GET /index.html
 assert_error 404 not_found "/index.html"
-ctype=$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL/")
+ctype=$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL/no-such-page")
 assert_match '^application/json' "$ctype" "content type"
+api GET /dashboard/no-such.js
+assert_error 404 not_found "a file the dashboard does not have"
+cool_down
+
+test_begin "/ is the dashboard, with its Content-Security-Policy"
+curl -sk -D "$TEST_TMP/h" -o "$TEST_TMP/page" "$PEMS_URL/"
+hdr() { sed -n "s/^$1: //Ip" "$TEST_TMP/h" | tr -d '\r' | tail -n 1; }
+assert_match '^HTTP/[0-9.]+ 200' "$(head -n 1 "$TEST_TMP/h")" "status"
+assert_match '^text/html' "$(hdr content-type)" "content type"
+csp=$(hdr content-security-policy)
+assert_match "script-src 'self';" "$csp" "scripts from the origin only"
+assert_match "frame-ancestors 'none'" "$csp" "never framed"
+assert_eq "" "$(grep -o "unsafe-inline" <<<"$csp")" "no inline script or style allowed"
+assert_eq nosniff "$(hdr x-content-type-options)" "nosniff kept"
+assert_match '^max-age=' "$(hdr strict-transport-security)" "HSTS kept"
+assert_match '<script type="module" src="/dashboard/app.js">' "$(cat "$TEST_TMP/page")" "the page's module"
+for f in /dashboard/app.js /javascript/chart.js/chart.esm.js /javascript/chart.js/chunks/helpers.segment.js; do
+  assert_match '^text/javascript' "$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL$f")" "$f type"
+done
+assert_match '^text/css' "$(curl -sk -o /dev/null -w '%{content_type}' "$PEMS_URL/dashboard/dashboard.css")" "stylesheet type"
+cool_down
+
+# every answer nginx makes itself carries the two security headers
+assert_security_headers() {  # HEADERS_FILE MESSAGE
+  assert_match '(^|'$'\n'')strict-transport-security: max-age=31536000' "$(tr -d '\r' < "$1" | tr 'A-Z' 'a-z')" "$2: HSTS"
+  assert_match '(^|'$'\n'')x-content-type-options: nosniff' "$(tr -d '\r' < "$1" | tr 'A-Z' 'a-z')" "$2: nosniff"
+}
+# raw REQUEST: sends the bytes (printf format) over TLS as they are; RAW_STATUS, RAW_HEADERS
+# (file), BODY
+raw() {
+  printf "$1" | timeout 10 openssl s_client -quiet -ign_eof -connect "$HOST_PORT" \
+    -servername localhost 2>/dev/null > "$TEST_TMP/raw"
+  RAW_STATUS=$(head -n 1 "$TEST_TMP/raw" | cut -d' ' -f2)
+  sed -n '1,/^\r\{0,1\}$/p' "$TEST_TMP/raw" > "$TEST_TMP/raw_headers"
+  BODY=$(sed '1,/^\r\{0,1\}$/d' "$TEST_TMP/raw")
+}
+assert_envelope() {  # STATUS CODE MESSAGE: the last raw answer is the JSON error envelope
+  assert_eq "$1" "$RAW_STATUS" "$3 (status)"
+  assert_eq "$2" "$(jbody '.error.code')" "$3 (error.code)"
+  assert_eq 0 "$(jbody '.error.details | length')" "$3 (details)"
+  assert_match 'content-type: application/json' "$(tr 'A-Z' 'a-z' < "$TEST_TMP/raw_headers")" "$3 (content type)"
+  assert_security_headers "$TEST_TMP/raw_headers" "$3"
+}
+
+test_begin "malformed request lines: JSON envelope, not nginx's HTML page"
+# a path nginx cannot decode or normalize, sent as it is
+for path in '/api/pems/health%00' '/api/pems/health%zz' '/../api/pems/health' '/api/pems/%2e%2e/%2e%2e/x%00'; do
+  HTTP_STATUS=$(curl -sk --path-as-is -D "$TEST_TMP/h" -o "$TEST_TMP/body" -w '%{http_code}' "$PEMS_URL$path")
+  BODY=$(cat "$TEST_TMP/body")
+  assert_error 400 validation_failed "GET $path"
+  assert_security_headers "$TEST_TMP/h" "GET $path"
+done
+HTTP_STATUS=$(curl -sk -X get -D "$TEST_TMP/h" -o "$TEST_TMP/body" -w '%{http_code}' "$PEMS_URL/api/pems/health")
+BODY=$(cat "$TEST_TMP/body")
+assert_error 400 validation_failed "lowercase method over HTTP/2"
+raw 'get /api/pems/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+assert_envelope 400 validation_failed "lowercase method over HTTP/1.1"
+raw 'GET /api/pems/hea\001lth HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+assert_envelope 400 validation_failed "a control character in the path"
+raw 'GET /api/pems/he\talth HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+assert_envelope 400 validation_failed "a tab in the path"
+raw 'GET /api/pems/health HTTP/1.1\r\nHost: local\001host\r\nConnection: close\r\n\r\n'
+assert_envelope 400 validation_failed "a control character in Host"
+cool_down
+
+test_begin "501 and 505: JSON envelope"
+raw 'GET /api/pems/health HTTP/2.0\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+assert_envelope 505 validation_failed "HTTP/2.0 request line over TLS/1.1 framing"
+raw 'GET /api/pems/health HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n'
+assert_envelope 501 validation_failed "unsupported Transfer-Encoding"
+assert_eq "" "$(grep -i '<html' "$TEST_TMP/raw")" "501: no HTML"
+cool_down
+
+test_begin "nginx's own errors keep HSTS and nosniff"
+curl -sk -D "$TEST_TMP/h" -o /dev/null "$PEMS_URL/index.html"
+assert_security_headers "$TEST_TMP/h" "404 outside the API"
+head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' 'a' > "$TEST_TMP/big"
+curl -sk -D "$TEST_TMP/h" -o /dev/null -H 'Content-Type: application/json' --data-binary @"$TEST_TMP/big" \
+  "$PEMS_URL/api/pems/modifications"
+assert_security_headers "$TEST_TMP/h" "413"
 cool_down
 
 test_begin "413 JSON for a body over 1 MiB"
@@ -86,6 +167,7 @@ assert_ne "" "$(jbody '.error.message')" "message"
 hdrs=$(cat "$TEST_TMP/hdrs")
 assert_match 'content-type: application/json' "$hdrs" "429 content type"
 assert_match 'retry-after: 1' "$hdrs" "429 Retry-After"
+assert_security_headers "$TEST_TMP/hdrs" "429"
 
 test_begin "the limit is per client address"
 code=$(curl -sk --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "$PEMS_URL/api/pems/health")
@@ -117,8 +199,10 @@ cool_down
 test_begin "application down: JSON 502, then back"
 kill -TERM "$pemsd"
 wait_for 10 bash -c "! ps -o stat= -p $pemsd | grep -qv Z"
-api GET /api/pems/health
+api GET /api/pems/health "" -D "$TEST_TMP/h"
 assert_error 502 service_unavailable "pemsd stopped"
+assert_match 'retry-after: 5' "$(tr -d '\r' < "$TEST_TMP/h")" "502 Retry-After"
+assert_security_headers "$TEST_TMP/h" "502"
 "$PEMS_ROOT/scripts/stack" start >/dev/null 2>&1
 assert_eq 0 "$?" "start brings pemsd back"
 api GET /api/pems/health

@@ -37,12 +37,14 @@ fresh_etc() {
     echo "${d}_temp_path $TEST_TMP/temp/$d;"
   done > "$ETC/conf.d/zz-test-paths.conf"
   cp "$PEMS_ROOT/nginx/pems-fastcgi.conf" "$ETC/snippets/pems-fastcgi.conf"
+  cp "$PEMS_ROOT/nginx/pems-dashboard.conf" "$ETC/snippets/pems-dashboard.conf"
 }
 
 # the site as a server gets it (nginx/README.md), with a certificate of the test's
 render_site() {  # LISTEN
   "$RENDER" "$PEMS_ROOT/nginx/pems-site.conf.in" LISTEN="$1" SERVER_NAME=_ \
     FCGI_SOCKET="$TEST_TMP/no-such.sock" CLIENT_RATE=100 CLIENT_BURST=200 \
+    DASHBOARD_DIR=/usr/local/share/pems-sync/dashboard JAVASCRIPT_DIR=/usr/share/javascript \
     TLS_CERT="$TEST_TMP/cert.pem" TLS_KEY="$TEST_TMP/key.pem"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pems_client (libcurl) against a private PEMS simulator, through pems-client-probe:
-# every outcome mapping of SPEC §5, Retry-After in both forms, transport errors, timeouts,
+# every outcome mapping of pems_client.h, Retry-After in both forms, transport errors, timeouts,
 # both auth schemes, Idempotency-Key, connection reuse and URL-encoding.
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
@@ -16,11 +16,11 @@ probe() {
   PROBE_RC=$?
 }
 out() { printf '%s' "$OUT" | jq -r "$1" 2>/dev/null; }
-ctl() {  # METHOD PATH BODY
+sim_setup() {  # METHOD PATH BODY: a control call that must answer 200
   sim "$1" "$2" "$3"
   [ "$HTTP_STATUS" = 200 ] || fail "control $1 $2 answered $HTTP_STATUS: $BODY"
 }
-ctl PUT "/__sim/records?tenant=c" '{"records":[{"pfaId":"P1","data":{"category":"Crane"}},
+sim_setup PUT "/__sim/records?tenant=c" '{"records":[{"pfaId":"P1","data":{"category":"Crane"}},
   {"pfaId":"P2","version":4,"data":{"category":"Pump"}},{"pfaId":"A B/C?&%+é#","data":{"k":1}}]}'
 
 test_begin "ok"
@@ -61,35 +61,35 @@ assert_eq "PEMS 404: record not found" "$(out .error)" "404 error text"
 probe c update P1 3 '[1]'
 assert_eq permanent "$(out .outcome)" "400 (changes not an object)"
 assert_eq 400 "$(out .httpStatus)" "400 status"
-ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":403,"count":1}'
+sim_setup POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":403,"count":1}'
 probe c get P1
 assert_eq permanent "$(out .outcome)" "other 4xx"
 assert_eq 403 "$(out .httpStatus)" "403"
 
 test_begin "retryable"
-ctl POST "/__sim/faults?tenant=c" '{"status":503,"count":1}'
+sim_setup POST "/__sim/faults?tenant=c" '{"status":503,"count":1}'
 probe c update P1 3 '{"model":"M"}'
 assert_eq retryable "$(out .outcome)" "503"
 assert_eq 503 "$(out .httpStatus)" "503 status"
 assert_match '^PEMS 503: ' "$(out .error)" "503 error text"
 assert_eq -1 "$(out .retryAfter)" "503 without Retry-After"
-ctl POST "/__sim/faults?tenant=c" '{"status":500,"count":1,"retryAfter":12}'
+sim_setup POST "/__sim/faults?tenant=c" '{"status":500,"count":1,"retryAfter":12}'
 probe c update P1 3 '{"model":"M"}'
 assert_eq retryable "$(out .outcome)" "500"
 assert_eq 12 "$(out .retryAfter)" "Retry-After on a 5xx is passed on"
-ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":200,"count":1,"body":"<html>oops</html>"}'
+sim_setup POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":200,"count":1,"body":"<html>oops</html>"}'
 probe c get P1
 assert_eq retryable "$(out .outcome)" "2xx with a non-JSON body"
 assert_eq 200 "$(out .httpStatus)" "2xx status kept"
 assert_match 'not a JSON object' "$(out .error)" "clear error for non-JSON"
-ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":204,"count":1,"body":""}'
+sim_setup POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":204,"count":1,"body":""}'
 probe c delete P1 3 k-204
 assert_eq ok "$(out .outcome)" "2xx without a body (204): applied"
 assert_eq 204 "$(out .httpStatus)" "204 kept"
-ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":408,"count":1}'
+sim_setup POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":408,"count":1}'
 probe c get P1
 assert_eq retryable "$(out .outcome)" "408 request timeout is retryable"
-ctl POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":502,"count":1,"body":"Bad gateway\nfrom proxy"}'
+sim_setup POST "/__sim/faults?tenant=c" '{"pfaId":"P1","status":502,"count":1,"body":"Bad gateway\nfrom proxy"}'
 probe c get P1
 assert_eq retryable "$(out .outcome)" "502 with text body"
 assert_eq "PEMS 502: Bad gateway from proxy" "$(out .error)" "text body in one line"
@@ -98,22 +98,22 @@ assert_eq ok "$(out .outcome)" "faults consumed"
 assert_eq 3 "$(out .body.version)" "no faulted write applied"
 
 test_begin "rate limited"
-ctl POST "/__sim/faults?tenant=c" '{"status":429,"count":1,"retryAfter":7}'
+sim_setup POST "/__sim/faults?tenant=c" '{"status":429,"count":1,"retryAfter":7}'
 probe c update P1 3 '{}'
 assert_eq rate_limited "$(out .outcome)" "429"
 assert_eq 429 "$(out .httpStatus)" "429 status"
 assert_eq 7 "$(out .retryAfter)" "Retry-After delta-seconds"
 future=$(date -u -d '@'$(($(date +%s) + 120)) '+%a, %d %b %Y %H:%M:%S GMT')
-ctl POST "/__sim/faults?tenant=c" "{\"status\":429,\"count\":1,\"retryAfter\":\"$future\"}"
+sim_setup POST "/__sim/faults?tenant=c" "{\"status\":429,\"count\":1,\"retryAfter\":\"$future\"}"
 probe c update P1 3 '{}'
 assert_eq rate_limited "$(out .outcome)" "429 with an HTTP-date"
 ra=$(out .retryAfter)
 assert_ge "$ra" 115 "Retry-After HTTP-date lower bound"
 assert_le "$ra" 121 "Retry-After HTTP-date upper bound"
-ctl POST "/__sim/faults?tenant=c" '{"status":429,"count":1}'
+sim_setup POST "/__sim/faults?tenant=c" '{"status":429,"count":1}'
 probe c update P1 3 '{}'
 assert_eq -1 "$(out .retryAfter)" "429 without Retry-After"
-ctl POST "/__sim/config?tenant=rl" '{"rateLimitRps":2}'
+sim_setup POST "/__sim/config?tenant=rl" '{"rateLimitRps":2}'
 OUT=$("$PROBE" --url "$SIM/t/rl" --repeat 3 health | tail -1)
 assert_eq rate_limited "$(out .outcome)" "the simulator's own limit"
 assert_eq 1 "$(out .retryAfter)" "its Retry-After: 1"
@@ -124,11 +124,11 @@ OUT=$("$PROBE" --url "http://127.0.0.1:$port/t/c" get P1 | tail -1)
 assert_eq retryable "$(out .outcome)" "refused connection"
 assert_eq 0 "$(out .httpStatus)" "transport error has status 0"
 assert_match 'transport error' "$(out .error)" "transport error text"
-ctl POST "/__sim/faults?tenant=c" '{"status":0,"count":1}'
+sim_setup POST "/__sim/faults?tenant=c" '{"status":0,"count":1}'
 probe c update P1 3 '{}'
 assert_eq retryable "$(out .outcome)" "connection closed without a response"
 assert_eq 0 "$(out .httpStatus)" "closed: status 0"
-ctl POST "/__sim/faults?tenant=c" '{"delayMs":1500,"count":1,"match":"reads"}'
+sim_setup POST "/__sim/faults?tenant=c" '{"delayMs":1500,"count":1,"match":"reads"}'
 t0=$(date +%s%N)
 probe c --timeout-ms 300 get P1
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -143,8 +143,8 @@ probe c get P1
 assert_eq ok "$(out .outcome)" "simulator fine afterwards"
 
 test_begin "auth"
-ctl PUT "/__sim/records?tenant=k" '{"records":[{"pfaId":"K","data":{}}]}'
-ctl POST "/__sim/config?tenant=k" '{"apiKey":"key-123"}'
+sim_setup PUT "/__sim/records?tenant=k" '{"records":[{"pfaId":"K","data":{}}]}'
+sim_setup POST "/__sim/config?tenant=k" '{"apiKey":"key-123"}'
 probe k --api-key key-123 get K
 assert_eq ok "$(out .outcome)" "x-api-key"
 probe k --api-key key-12 get K
@@ -152,14 +152,14 @@ assert_eq permanent "$(out .outcome)" "wrong api key"
 assert_eq 401 "$(out .httpStatus)" "401"
 probe k --user u --secret key-123 get K
 assert_eq 401 "$(out .httpStatus)" "basic when the api key is required"
-ctl POST "/__sim/config?tenant=k" '{"apiKey":null,"username":"alice","password":"p:w ü"}'
+sim_setup POST "/__sim/config?tenant=k" '{"apiKey":null,"username":"alice","password":"p:w ü"}'
 probe k --user alice --secret 'p:w ü' get K
 assert_eq ok "$(out .outcome)" "basic auth (colon and UTF-8 in the password)"
 probe k --user alice --secret 'p:w' health
 assert_eq 401 "$(out .httpStatus)" "health checks credentials"
 
 test_begin "idempotency key"
-ctl POST "/__sim/stats/reset?tenant=c" ''
+sim_setup POST "/__sim/stats/reset?tenant=c" ''
 OUT=$("$PROBE" --url "$SIM/t/c" --repeat 3 update P1 3 '{"model":"I"}' 'item-9:3' | tail -1)
 assert_eq ok "$(out .outcome)" "replayed write answers ok"
 assert_eq 4 "$(out .body.version)" "replay returns the first response"
@@ -184,7 +184,7 @@ probe c update 'A B/C?&%+é#' 1 '{"k":2}' 'odd:1'
 assert_eq 2 "$(out .body.version)" "odd pfaId written"
 probe c delete 'A B/C?&%+é#' 2
 assert_eq true "$(out .body.deleted)" "odd pfaId deleted"
-ctl PUT "/__sim/records?tenant=dots" '{"records":[{"pfaId":"..","data":{"n":1}},{"pfaId":".","data":{"n":2}}]}'
+sim_setup PUT "/__sim/records?tenant=dots" '{"records":[{"pfaId":"..","data":{"n":1}},{"pfaId":".","data":{"n":2}}]}'
 probe dots get '..'
 assert_eq '..' "$(out .body.pfaId)" "pfaId '..' is a record, not a dot segment"
 probe dots get '.'
@@ -192,7 +192,7 @@ assert_eq '.' "$(out .body.pfaId)" "pfaId '.' is a record, not a dot segment"
 
 test_begin "pull"
 recs=$(jq -cn '[range(0; 25) | {pfaId: ("Q" + (100 + . | tostring)), data: {n: .}}]')
-ctl PUT "/__sim/records?tenant=q" "{\"records\": $recs}"
+sim_setup PUT "/__sim/records?tenant=q" "{\"records\": $recs}"
 probe q pull --limit 10
 assert_eq 10 "$(out '.body.records|length')" "page 1"
 c1=$(out .body.nextCursor)

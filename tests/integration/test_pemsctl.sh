@@ -33,7 +33,7 @@ b64url_decode() {
 test_begin "help"
 ctl --help
 assert_eq 0 "$RC" "--help exit status"
-for c in migrate "org add" "user add" "server add" token status retry cancel; do
+for c in migrate "org add" "org list" "user add" "user list" "server add" "server list" "queue list" token status retry cancel; do
   assert_match "$c" "$OUT" "--help lists $c"
 done
 ctl help
@@ -130,7 +130,15 @@ assert_eq 0 "$(psql_q "SELECT count(*) FROM audit_log WHERE before::text LIKE '%
 assert_eq 1 "$(psql_q "SELECT count(*) FROM audit_log WHERE entity_type = 'api_servers' AND entity_id = '$SRV' AND action = 'create'")" "audit row"
 SEALED1=$(psql_q "SELECT encode(credentials_enc, 'hex') FROM api_servers WHERE id = '$SRV'")
 ctl server add --org "$ORG" --url "https://pems.example.com/api" --user pemsuser --password "$PASSWORD" --read-only
-assert_id_output "server add again"
+assert_fails 1 "already has a PEMS server \(http://127.0.0.1:18080/t/ctl-$SUFFIX\); --replace replaces it" \
+  "a second server add without --replace"
+assert_eq "http://127.0.0.1:18080/t/ctl-$SUFFIX|7|$SEALED1" \
+  "$(psql_q "SELECT base_url || '|' || rate_limit_rps || '|' || encode(credentials_enc, 'hex') FROM api_servers WHERE organization_id = '$ORG'")" \
+  "the refused add changed nothing"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM audit_log WHERE entity_type = 'api_servers' AND entity_id = '$SRV' AND action = 'update'")" \
+  "no audit row for the refused add"
+ctl server add --org "$ORG" --url "https://pems.example.com/api" --user pemsuser --password "$PASSWORD" --read-only --replace
+assert_id_output "server add --replace"
 assert_eq "$SRV" "$OUT" "one server per organization: replaced in place"
 assert_eq "https://pems.example.com/api|10|false" \
   "$(psql_q "SELECT base_url || '|' || rate_limit_rps || '|' || write_enabled FROM api_servers WHERE organization_id = '$ORG'")" "replaced values, default rps, read-only"
@@ -138,7 +146,7 @@ assert_ne "$SEALED1" "$(psql_q "SELECT encode(credentials_enc, 'hex') FROM api_s
 OUT=$(printf '%s\n' "$PASSWORD" | pemsctl server add --org "$ORG2" --url http://127.0.0.1:18080/t/x --user u --password - 2>"$TEST_TMP/err"); RC=$?
 assert_eq 0 "$RC" "password from stdin ($(cat "$TEST_TMP/err"))"
 assert_eq $((12 + ${#PASSWORD} + 16)) "$(psql_q "SELECT octet_length(credentials_enc) FROM api_servers WHERE organization_id = '$ORG2'")" "stdin password without its newline"
-ctl server add --org "$ORG2" --url http://127.0.0.1:18080/t/x --api-key "key-$SUFFIX"
+ctl server add --org "$ORG2" --url http://127.0.0.1:18080/t/x --api-key "key-$SUFFIX" --replace
 assert_id_output "server add with an api key"
 assert_eq "api_key" "$(psql_q "SELECT auth_type FROM api_servers WHERE organization_id = '$ORG2'")" "auth type api_key"
 ctl server add --org "$ORG" --url http://x --user u
@@ -153,6 +161,51 @@ ctl server add --org 00000000-0000-0000-0000-000000000000 --url http://x --user 
 assert_fails 1 "not found" "server for an unknown org"
 OUT=$(env -u ENCRYPTION_KEY pemsctl server add --org "$ORG" --url http://x --user u --password p 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
 assert_fails 1 "ENCRYPTION_KEY" "server add without ENCRYPTION_KEY"
+
+test_begin "two server adds at once: one wins, the other refuses"
+ORG3=$(pemsctl org add --code "race-$SUFFIX" --name race 2>/dev/null)
+for n in 1 2; do
+  pemsctl server add --org "$ORG3" --url "http://127.0.0.1:18080/t/race$n" --user u --password p \
+    >"$TEST_TMP/race$n.out" 2>"$TEST_TMP/race$n.err" &
+done
+wait
+assert_eq 1 "$(cat "$TEST_TMP"/race[12].out | grep -c .)" "one id printed"
+assert_eq 1 "$(cat "$TEST_TMP"/race[12].err | grep -c 'already has a PEMS server')" "the other refused"
+assert_eq "$(cat "$TEST_TMP"/race[12].out)" "$(psql_q "SELECT id FROM api_servers WHERE organization_id = '$ORG3'")" \
+  "the server is the winner's"
+
+test_begin "org list, user list, server list"
+ctl org list
+assert_eq 0 "$RC" "org list exit status ($ERR)"
+assert_eq "$(printf 'id\tcode\tname\tcreatedAt')" "$(head -n 1 <<<"$OUT")" "org list header"
+assert_eq "$ORG	ctl-$SUFFIX" "$(awk -F'\t' -v c="ctl-$SUFFIX" '$2 == c {print $1 "\t" $2}' <<<"$OUT")" \
+  "org list: find an organization's id from its code"
+assert_eq "$(psql_q "SELECT count(*) FROM organizations")" "$(($(lines "$OUT") - 1))" "one row per organization"
+assert_eq 4 "$(awk -F'\t' '{print NF}' <<<"$OUT" | sort -u)" "four fields on every line"
+ctl org list --json
+assert_eq "$ORG" "$(jq -r --arg c "ctl-$SUFFIX" '.[] | select(.code == $c) | .id' <<<"$OUT")" "org list --json"
+ctl user list --org "$ORG"
+assert_eq "$(printf 'id\tusername\temail\torganizationId\torganizationCode\tpermissions')" \
+  "$(head -n 1 <<<"$OUT")" "user list header"
+assert_eq "$USR	ann-$SUFFIX	ann@example.com	$ORG	ctl-$SUFFIX	Read,Admin" \
+  "$(grep "ann-$SUFFIX" <<<"$OUT")" "user list --org: the membership and its permissions"
+assert_eq "$(psql_q "SELECT count(*) FROM user_organizations WHERE organization_id = '$ORG'")" "$(($(lines "$OUT") - 1))" \
+  "only the organization's members"
+ctl user list --json
+assert_eq '["Read","Admin"]' "$(jq -c --arg o "$ORG" --arg u "ann-$SUFFIX" '.[] | select(.username == $u and .organizationId == $o) | .permissions' <<<"$OUT")" \
+  "user list --json: permissions as an array"
+ctl user list --org nope
+assert_fails 2 "uuid" "user list with a malformed org"
+ctl server list --org "$ORG"
+assert_eq 0 "$RC" "server list exit status ($ERR)"
+assert_eq 2 "$(lines "$OUT")" "header and one server"
+assert_eq "$SRV|$ORG|ctl-$SUFFIX|https://pems.example.com/api|basic|pemsuser|10|false" \
+  "$(tail -n 1 <<<"$OUT" | cut -f1-8 | tr '\t' '|')" "server list row"
+ctl server list --json
+assert_eq "false 10" "$(jq -r --arg s "$SRV" '.[] | select(.id == $s) | "\(.writeEnabled) \(.rateLimitRps)"' <<<"$OUT")" \
+  "server list --json: typed values"
+assert_eq "" "$(grep -e "$PASSWORD" -e "key-$SUFFIX" <<<"$OUT")" "no credentials listed"
+assert_eq "" "$(jq -r '.[] | keys[]' <<<"$OUT" | sort -u | grep -i -e cred -e password -e secret)" "no credential fields"
 
 test_begin "token"
 ctl token --user "$USR"
@@ -275,6 +328,40 @@ wait $CLAIM
 assert_fails 1 "wrong state" "cancel after a concurrent claim"
 assert_eq "processing|4|3|queued" "$(item_state "$RACE")" "the claim is not overwritten"
 
+test_begin "queue list"
+QL_ORG=$(pemsctl org add --code "ql-$SUFFIX" --name "queue list org" 2>/dev/null)
+ORG_SAVE=$ORG; ORG=$QL_ORG
+QL_FAILED=$(mk_item failed sync_error)
+QL_PENDING=$(mk_item pending queued)
+ORG=$ORG_SAVE
+psql_q "UPDATE pfa_write_queue SET last_error = E'PEMS said \"no\"\tthen\nmore \\\\ text' WHERE id = '$QL_FAILED'"
+ctl queue list --org "$QL_ORG"
+assert_eq 0 "$RC" "queue list exit status ($ERR)"
+assert_eq "$(printf 'id\torganizationId\torganizationCode\tpfaId\tmodificationId\tstatus\tattempts\tscheduledAt\tupdatedAt\tlastHttpStatus\tlastError')" \
+  "$(head -n 1 <<<"$OUT")" "queue list header"
+assert_eq 3 "$(lines "$OUT")" "header and the organization's two items"
+row=$(grep "^$QL_FAILED" <<<"$OUT")
+assert_eq "$QL_FAILED|$QL_ORG|ql-$SUFFIX|$(psql_q "SELECT m.pfa_id FROM pfa_write_queue q JOIN pfa_modification m ON m.id = q.modification_id WHERE q.id = '$QL_FAILED'")|$(mod_of "$QL_FAILED")|failed|4" \
+  "$(cut -f1-7 <<<"$row" | tr '\t' '|')" "the failed item: ids, pfaId, status, attempts"
+assert_eq 11 "$(awk -F'\t' '{print NF}' <<<"$row")" "a tab inside the error does not split the row"
+assert_eq 'PEMS said "no"\tthen\nmore \\ text' "$(cut -f11 <<<"$row")" "last error, escaped as COPY text"
+assert_eq 503 "$(cut -f10 <<<"$row")" "last HTTP status"
+ctl queue list --org "$QL_ORG" --status failed --json
+assert_eq "$QL_FAILED" "$(jq -r '.[].id' <<<"$OUT")" "--status failed: only the failed item"
+assert_eq "$(printf 'PEMS said "no"\tthen\nmore \\ text')" "$(jq -r '.[0].lastError' <<<"$OUT")" "--json: last error as it is"
+assert_eq 4 "$(jq -r '.[0].attempts' <<<"$OUT")" "--json: attempts is a number"
+ctl queue list --org "$QL_ORG" --status pending --limit 1
+assert_eq "$QL_PENDING" "$(tail -n 1 <<<"$OUT" | cut -f1)" "--status pending"
+ctl queue list --org "$QL_ORG" --limit 1
+assert_eq 2 "$(lines "$OUT")" "--limit 1: one row"
+assert_match "more than 1 rows" "$ERR" "--limit: says there are more"
+ctl queue list --org "$QL_ORG" --limit 2
+assert_eq "" "$ERR" "no note when everything fits"
+ctl queue list --status broken
+assert_fails 2 "unknown --status 'broken'" "unknown status"
+ctl queue list --limit 0
+assert_fails 2 "limit" "--limit 0"
+
 test_begin "status"
 ST_ORG=$(pemsctl org add --code "st-$SUFFIX" --name "status org" 2>/dev/null)
 ORG_SAVE=$ORG; ORG=$ST_ORG
@@ -289,12 +376,18 @@ assert_match "st-$SUFFIX" "$OUT" "names the organization"
 assert_match "last run:" "$OUT" "last run line"
 assert_match "next run:" "$OUT" "next run line"
 assert_match "workers:" "$OUT" "heartbeats section"
+ST_FAILED=$(psql_q "SELECT id FROM pfa_write_queue WHERE organization_id = '$ST_ORG' AND status = 'failed'")
+assert_match "failed items: +1 " "$OUT" "failed items line"
+assert_match "  $ST_FAILED pfa=PFA-[0-9]+ org=st-$SUFFIX attempts=4 http=503 at=[0-9T:.-]+Z error=\"HTTP 503\"" "$OUT" \
+  "status names the failed item"
 ctl status --org "$ST_ORG" --json
 assert_eq 0 "$RC" "status --json exit status"
 assert_eq "2 0 1 1 0" "$(printf '%s' "$OUT" | jq -r '.queue | "\(.pending) \(.processing) \(.completed) \(.failed) \(.cancelled)"')" "JSON queue counts"
 assert_eq "2 1 1" "$(printf '%s' "$OUT" | jq -r '.modifications | "\(.queued) \(.sync_error) \(.synced)"')" "JSON modification counts"
 assert_eq "array" "$(printf '%s' "$OUT" | jq -r '.workers | type')" "JSON workers list"
 assert_eq "0" "$(printf '%s' "$OUT" | jq -r '.due.dueNow')" "nothing due (scheduled in an hour)"
+assert_eq "$ST_FAILED 4 HTTP 503" "$(printf '%s' "$OUT" | jq -r '.failedItems[] | "\(.id) \(.attempts) \(.lastError)"')" \
+  "JSON failedItems"
 HB="ctl-test-$SUFFIX"
 psql_q "INSERT INTO worker_heartbeats (worker_id, hostname, pid, last_run_at, next_sync_at) VALUES ('$HB', 'testhost', 4242, now(), now() + interval '1 min')"
 ctl status --json

@@ -74,6 +74,33 @@ if [ -s "$TEST_TMP/dump1" ] && cmp -s "$TEST_TMP/dump1" "$TEST_TMP/dump2"; then 
 fi
 assert_eq "$NFILES" "$(q 'SELECT count(*) FROM schema_migrations')" "still one row per file"
 
+# sql/README.md indexes what tests/docs/sql_objects.sh reads from the migrations (make check
+# holds the two equal); here the database itself says the reader missed nothing
+test_begin "the migrated catalog holds exactly the objects sql/README.md indexes"
+q "SELECT 'table ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE nspname = 'public' AND relkind IN ('r', 'p') AND relname <> 'schema_migrations'
+   UNION ALL
+   SELECT 'index ' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE nspname = 'public' AND relkind = 'i'
+     AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid)
+   UNION ALL
+   SELECT 'sequence ' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE nspname = 'public' AND relkind = 'S'
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))
+   UNION ALL
+   SELECT 'type ' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+   JOIN pg_class c ON c.oid = t.typrelid WHERE nspname = 'public' AND c.relkind = 'c'
+   UNION ALL
+   SELECT 'function ' || proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE nspname = 'public'
+   UNION ALL
+   SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal" | sort > "$TEST_TMP/catalog"
+"$ROOT/tests/docs/sql_objects.sh" "$SQL_DIR" | cut -d' ' -f1,2 | sort > "$TEST_TMP/migrations"
+assert_ge "$(wc -l < "$TEST_TMP/catalog")" 60 "catalog objects read"
+if diff "$TEST_TMP/migrations" "$TEST_TMP/catalog" > "$TEST_TMP/catalog.diff"; then pass; else
+  fail "the catalog and the migrations' objects differ ('<' migrations, '>' catalog): $(grep '^[<>]' "$TEST_TMP/catalog.diff" | tr '\n' ' ')"
+fi
+
 test_begin "every migration file is idempotent on its own"
 URL2=$(new_db rerun)
 migrate "$URL2"

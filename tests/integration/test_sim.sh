@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The PEMS simulator on its own (SPEC §5 wire protocol, §7 control API), on a private port.
+# The PEMS simulator on its own, on a private port: its wire protocol and control API
+# (tests/pems-sim/README.md).
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 . ./sim_lib.sh

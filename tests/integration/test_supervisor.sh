@@ -7,6 +7,8 @@ trap 'private_stack_stop; rm -rf "$TEST_TMP"' EXIT
 
 CHILDREN=3
 SECRET=0123456789abcdef0123456789abcdef
+KEY=$SECRET$SECRET
+CONFIG_EXIT=78   # PEMS_EXIT_CONFIG (README, Configuration)
 
 # --- pemsd alone under spawn-fcgi, with stand-in children -----------------------------------
 # the stand-ins: one serves nothing and exits 0 on SIGTERM, one crashes at once, one ignores TERM
@@ -30,7 +32,7 @@ chmod +x "$TEST_TMP"/*-child
 standalone_pemsd() {
   local log=$1; shift
   rm -f "$TEST_TMP/sock"
-  env DATABASE_URL=postgresql://unused JWT_SECRET=$SECRET PEMS_FCGI_CHILDREN=2 "$@" \
+  env DATABASE_URL=postgresql://unused JWT_SECRET=$SECRET ENCRYPTION_KEY=$KEY PEMS_FCGI_CHILDREN=2 "$@" \
     setsid spawn-fcgi -n -s "$TEST_TMP/sock" -M 0666 -- "$BUILD_DIR/src/pemsd" >"$log" 2>&1 </dev/null &
   STANDALONE_PID=$!
 }
@@ -54,6 +56,51 @@ out=$(env -u JWT_SECRET DATABASE_URL=postgresql://unused "$BUILD_DIR/src/pemsd" 
 rc=$?
 assert_ne 0 "$rc" "exit status"
 assert_match "JWT_SECRET" "$out" "names the missing setting"
+
+# every required setting is checked before anything is forked: the exit status is
+# PEMS_EXIT_CONFIG, the message names the setting, and nothing was started
+refuses() {  # NAME PATTERN VAR=value...
+  local name=$1 pattern=$2; shift 2
+  test_begin "refuses to start: $name"
+  standalone_pemsd "$TEST_TMP/refuse.log" PEMS_FCGI_PROGRAM="$TEST_TMP/idle-child" \
+    PEMS_WORKER_PROGRAM="$TEST_TMP/idle-child" "$@"
+  wait_for 10 gone "$STANDALONE_PID" || { fail "pemsd still runs"; kill "$STANDALONE_PID"; }
+  wait "$STANDALONE_PID"
+  local rc=$?
+  assert_eq "$CONFIG_EXIT" "$rc" "exit status"
+  assert_match "$pattern" "$(cat "$TEST_TMP/refuse.log")" "names the setting"
+  assert_eq 0 "$(grep -c 'event=child_started' "$TEST_TMP/refuse.log")" "no child started"
+}
+refuses "empty ENCRYPTION_KEY" "ENCRYPTION_KEY" ENCRYPTION_KEY=
+refuses "ENCRYPTION_KEY not 64 hex" "ENCRYPTION_KEY" ENCRYPTION_KEY="${KEY:0:63}g"
+refuses "ENCRYPTION_KEY too short" "ENCRYPTION_KEY" ENCRYPTION_KEY="${KEY:0:62}"
+refuses "empty DATABASE_URL" "DATABASE_URL" DATABASE_URL=
+refuses "bad schedule" "PEMS_WRITE_SYNC_SCHEDULE" PEMS_WRITE_SYNC_SCHEDULE="61 * * * *"
+refuses "unknown time zone" "PEMS_WRITE_SYNC_TZ" PEMS_WRITE_SYNC_TZ="Mars/Olympus_Mons"
+refuses "time zone outside the tz database" "PEMS_WRITE_SYNC_TZ" PEMS_WRITE_SYNC_TZ="../../etc/passwd"
+
+test_begin "children exit with PEMS_EXIT_CONFIG on a bad configuration"
+out=$(env -u ENCRYPTION_KEY DATABASE_URL=postgresql://unused "$BUILD_DIR/src/pemsworker" --once </dev/null 2>&1)
+assert_eq "$CONFIG_EXIT" "$?" "pemsworker without ENCRYPTION_KEY"
+assert_match "ENCRYPTION_KEY" "$out" "pemsworker names the setting"
+out=$(env DATABASE_URL=postgresql://unused ENCRYPTION_KEY=$KEY PEMS_WRITE_SYNC_TZ=Nowhere/Land "$BUILD_DIR/src/pemsworker" --once </dev/null 2>&1)
+assert_eq "$CONFIG_EXIT" "$?" "pemsworker with an unknown zone"
+out=$(env -u JWT_SECRET DATABASE_URL=postgresql://unused "$BUILD_DIR/src/pems-fcgi" </dev/null 2>&1)
+assert_eq "$CONFIG_EXIT" "$?" "pems-fcgi without JWT_SECRET"
+
+test_begin "a child refusing its configuration stops pemsd instead of a restart loop"
+printf '#!/bin/sh\necho "misconfigured-child: ENCRYPTION_KEY rejected" >&2\nexit %s\n' "$CONFIG_EXIT" \
+  > "$TEST_TMP/misconfigured-child"
+chmod +x "$TEST_TMP/misconfigured-child"
+standalone_pemsd "$TEST_TMP/misconf.log" PEMS_FCGI_PROGRAM="$TEST_TMP/idle-child" \
+  PEMS_WORKER_PROGRAM="$TEST_TMP/misconfigured-child" PEMS_SHUTDOWN_TIMEOUT=5
+wait_for 10 gone "$STANDALONE_PID" || { fail "pemsd still runs after a configuration exit"; kill "$STANDALONE_PID"; }
+wait "$STANDALONE_PID"
+assert_eq "$CONFIG_EXIT" "$?" "pemsd exit status"
+assert_eq 1 "$(grep -c 'event=child_started.*misconfigured-child' "$TEST_TMP/misconf.log")" "started once, never restarted"
+assert_match "event=child_config_invalid .*program=pemsworker exit_code=$CONFIG_EXIT" \
+  "$(cat "$TEST_TMP/misconf.log")" "logged with the child and its exit code"
+assert_eq 0 "$(pgrep -f "$TEST_TMP/idle-child" | wc -l)" "the other children were stopped"
 
 test_begin "refuses to start when fd 0 is not a listening socket"
 out=$(env DATABASE_URL=postgresql://unused JWT_SECRET=$SECRET "$BUILD_DIR/src/pemsd" </dev/null 2>&1)

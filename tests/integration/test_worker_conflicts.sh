@@ -21,11 +21,11 @@ wfx_drive 20 sql_is 2 "SELECT max(version) FROM pfa_mirror WHERE organization_id
 puts_before=$(sim_count "$TEN" "PUT /pfa/{id}" '*')
 wfx_write_sync "$TOK" "$ORG" 3
 all_conflict() { org_mods_are "$ORG" conflict 3; }
-wfx_drive 20 all_conflict || { fail "conflicts: $(org_mods "$ORG" conflict) of 3"; worker_log_tail; }
+wfx_drive 20 all_conflict || { fail "conflicts: $(fx_org_mods "$ORG" conflict) of 3"; worker_log_tail; }
 assert_eq "$puts_before" "$(sim_count "$TEN" "PUT /pfa/{id}" '*')" "no write sent to PEMS"
 assert_eq 0 "$(sim_stat "$TEN" .writesApplied)" "writesApplied"
 for m in "$MA" "$MB" "$MC"; do
-  assert_eq conflict "$(mod_status "$m")" "modification status"
+  assert_eq conflict "$(fx_mod_status "$m")" "modification status"
   assert_eq "unresolved|monthlyRate|1|2" "$(fx_sql "SELECT concat_ws('|', status,
     array_to_string(conflict_fields, ','), local_version, pems_version) FROM pfa_sync_conflict
     WHERE modification_id = :'m'" -v m="$m")" "conflict row"
@@ -62,8 +62,8 @@ assert_eq 200 "$HTTP_STATUS" "status ($BODY)"
 assert_jq .success true "success"
 assert_jq .conflictId "$CA" "conflictId"
 assert_match "$ISO_RE" "$(jbody .resolvedAt)" "resolvedAt"
-assert_in "$(mod_status "$MA")" "queued synced" "modification queued"
-wfx_drive 20 mod_is "$MA" synced || { fail "use_local not synced: $(mod_status "$MA")"; worker_log_tail; }
+assert_in "$(fx_mod_status "$MA")" "queued synced" "modification queued"
+wfx_drive 20 mod_is "$MA" synced || { fail "use_local not synced: $(fx_mod_status "$MA")"; worker_log_tail; }
 assert_eq 13000 "$(sim_record "$TEN" K-1 .data.monthlyRate)" "PEMS has the local value"
 assert_eq "Local A" "$(sim_record "$TEN" K-1 .data.model)" "PEMS has the other local field"
 assert_eq "C-PEMS" "$(sim_record "$TEN" K-1 .data.contract)" "PEMS kept its other field"
@@ -81,14 +81,14 @@ assert_error 409 conflict "second resolution"
 test_begin "resolve use_pems"
 api_as "$TOK" POST "/api/pems/conflicts/$CB/resolve" '{"resolution":"use_pems"}'
 assert_eq 200 "$HTTP_STATUS" "status ($BODY)"
-assert_eq discarded "$(mod_status "$MB")" "modification discarded"
+assert_eq discarded "$(fx_mod_status "$MB")" "modification discarded"
 assert_eq "resolved|use_pems" "$(fx_sql "SELECT concat_ws('|', status, resolution)
   FROM pfa_sync_conflict WHERE id = :'c'" -v c="$CB")" "conflict row resolved"
 
 test_begin "resolve merge"
 api_as "$TOK" POST "/api/pems/conflicts/$CC/resolve" '{"resolution":"merge","mergedData":{"monthlyRate":13500}}'
 assert_eq 200 "$HTTP_STATUS" "status ($BODY)"
-wfx_drive 20 mod_is "$MC" synced || { fail "merge not synced: $(mod_status "$MC")"; worker_log_tail; }
+wfx_drive 20 mod_is "$MC" synced || { fail "merge not synced: $(fx_mod_status "$MC")"; worker_log_tail; }
 assert_eq 13500 "$(sim_record "$TEN" K-3 .data.monthlyRate)" "PEMS has the merged value"
 assert_eq "C-PEMS" "$(sim_record "$TEN" K-3 .data.contract)" "PEMS kept its other field"
 assert_eq 3 "$(mirror_version "$ORG" K-3)" "mirror version"
@@ -97,7 +97,7 @@ assert_eq "resolved|merge|13500" "$(fx_sql "SELECT concat_ws('|', status, resolu
 
 test_begin "use_pems wrote nothing"
 wfx_once
-assert_eq discarded "$(mod_status "$MB")" "still discarded"
+assert_eq discarded "$(fx_mod_status "$MB")" "still discarded"
 assert_eq 14000 "$(sim_record "$TEN" K-2 .data.monthlyRate)" "PEMS value kept"
 assert_eq 2 "$(sim_record "$TEN" K-2 .version)" "PEMS version unchanged"
 assert_eq 2 "$(sim_count "$TEN" "PUT /pfa/{id}" 200)" "two writes (use_local, merge)"
@@ -111,8 +111,8 @@ sim_fault "$TEN" '{"status":503,"count":1000,"match":"pull"}'
 wfx_mod MD "$TOK" "$ORG" K-4 1 '{"monthlyRate":16000}'
 sim_edit "$TEN" K-4 '{"monthlyRate":17000}'
 wfx_write_sync "$TOK" "$ORG" 1
-wfx_drive 20 mod_is "$MD" conflict || { fail "no conflict after a 409: $(mod_status "$MD")"; worker_log_tail; }
-sim_ok "$TEN" DELETE /faults
+wfx_drive 20 mod_is "$MD" conflict || { fail "no conflict after a 409: $(fx_mod_status "$MD")"; worker_log_tail; }
+sim_control_ok "$TEN" DELETE /faults
 assert_eq 1 "$(sim_count "$TEN" "PUT /pfa/{id}" 409)" "one PUT answered 409"
 assert_eq 17000 "$(sim_record "$TEN" K-4 .data.monthlyRate)" "PEMS value untouched"
 assert_eq 2 "$(mirror_version "$ORG" K-4)" "mirror refreshed from the 409"

@@ -34,7 +34,7 @@ worker_events_since() {
 }
 the_worker() { children_of pemsworker | head -n 1; }
 worker_other_than() { local p; p=$(the_worker); [ -n "$p" ] && [ "$p" != "$1" ]; }
-synced_at_least() { [ "$(org_mods "$1" synced 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null; }
+synced_at_least() { [ "$(fx_org_mods "$1" synced 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null; }
 
 # prepare ORG_NAME PREFIX: an organization at RPS with N pulled records and N modifications
 prepare() {
@@ -47,8 +47,8 @@ prepare() {
 
 # all_written PREFIX: the end state after the disruption
 all_written() {
-  assert_eq "$N" "$(org_mods "$ORG" synced)" "modifications synced"
-  assert_eq "$N" "$(org_queue "$ORG" completed)" "queue items completed"
+  assert_eq "$N" "$(fx_org_mods "$ORG" synced)" "modifications synced"
+  assert_eq "$N" "$(fx_org_items "$ORG" completed)" "queue items completed"
   assert_eq 0 "$(items_not_once "$ORG")" "each item completed once"
   assert_eq "$N" "$(fx_count pfa_mirror "organization_id = :'o' AND version = 2
     AND data->>'monthlyRate' = '31000'" -v o="$ORG")" "mirror rows at version 2"
@@ -69,16 +69,20 @@ wait_for 10 worker_other_than none || fail "no pemsworker under pemsd"
 old=$(the_worker)
 wfx_write_sync "$TOK" "$ORG" "$N"
 wait_for 15 synced_at_least "$ORG" 5 || fail "the daemon did not start writing"
-done_before=$(org_mods "$ORG" synced)
+done_before=$(fx_org_mods "$ORG" synced)
 kill -9 "$old"
 assert_le "$done_before" $((N - 10)) "killed mid-batch ($done_before of $N done)"
 wait_for 15 worker_other_than "$old" || fail "pemsd did not restart pemsworker"
 new=$(the_worker)
 assert_ne "$old" "$new" "a new pemsworker"
 wait_for 60 org_mods_are "$ORG" synced "$N" \
-  || { fail "only $(org_mods "$ORG" synced) of $N synced after the kill"; pemsd_log_tail; }
+  || { fail "only $(fx_org_mods "$ORG" synced) of $N synced after the kill"; pemsd_log_tail; }
 all_written K
-grep -q "pemsworker" "$STACK_DIR/log/pemsd.log" && pass || fail "pemsd logged nothing about pemsworker"
+# the restart itself, in pemsd's log: the killed child's death, then the start of its successor
+assert_eq 1 "$(grep -c "event=child_died child_pid=$old program=pemsworker signal=SIGKILL " \
+  "$STACK_DIR/log/pemsd.log")" "pemsd logged the SIGKILL of pemsworker $old"
+assert_eq 1 "$(grep -cE "event=child_started child_pid=$new program=\S*pemsworker$" \
+  "$STACK_DIR/log/pemsd.log")" "pemsd logged the start of pemsworker $new"
 
 # --- 12. PostgreSQL restart mid-run ------------------------------------------------------------------
 test_begin "PostgreSQL restart mid-run"
@@ -98,7 +102,7 @@ retries=$(worker_events_since "$log_from" drain_aborted)
 assert_le 2 "$retries" "failed runs retried in 8 s without a database"
 "$PEMS_ROOT/scripts/stack" db-start || fail "db-start"
 wait_for 60 org_mods_are "$ORG" synced "$N" \
-  || { fail "only $(org_mods "$ORG" synced) of $N synced after the restart"; pemsd_log_tail
+  || { fail "only $(fx_org_mods "$ORG" synced) of $N synced after the restart"; pemsd_log_tail
        queue_state "$ORG"; }
 all_written D
 api_as "$TOK" GET "/api/pems/sync-status?organizationId=$ORG"

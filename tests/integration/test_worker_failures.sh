@@ -51,8 +51,8 @@ all_done() {
 # 500 forever: retries after 5 + 10 + 20 s, so about 35 s
 t0=$SECONDS
 wfx_drive 60 all_done || {
-  fail "not all finished: 503:$(mod_status "$M503") 429:$(mod_status "$M429") 400:$(mod_status "$ME1")" \
-    "401:$(mod_status "$ME2") 404:$(mod_status "$ME3") 500:$(mod_status "$M500")"
+  fail "not all finished: 503:$(fx_mod_status "$M503") 429:$(fx_mod_status "$M429") 400:$(fx_mod_status "$ME1")" \
+    "401:$(fx_mod_status "$ME2") 404:$(fx_mod_status "$ME3") 500:$(fx_mod_status "$M500")"
   worker_log_tail
 }
 elapsed=$((SECONDS - t0))
@@ -100,7 +100,7 @@ done
 assert_eq 3 "$(sim_count "$T4XX" "PUT /pfa/{id}" '*')" "no retries"
 assert_eq 0 "$(sim_stat "$T4XX" .writesApplied)" "writesApplied"
 for m in "$ME1" "$ME2" "$ME3"; do
-  assert_eq sync_error "$(mod_status "$m")" "modification sync_error"
+  assert_eq sync_error "$(fx_mod_status "$m")" "modification sync_error"
   assert_ne "" "$(queue_cols "$m" last_error)" "last_error recorded"
   assert_eq 1 "$(audit_count "$m" modification.sync_error)" "audit modification.sync_error"
 done
@@ -118,16 +118,16 @@ assert_eq 4 "$(sim_count "$T500" "PUT /pfa/{id}" 500)" "four PUTs answered 500"
 assert_eq 4 "$(sim_count "$T500" "PUT /pfa/{id}" '*')" "exactly four PUTs"
 assert_eq "5,10,20" "$(audit_delays "$I500" queue_item.retry_scheduled)" "backoff 5, 10, 20 s"
 assert_eq 1 "$(audit_count "$I500" queue_item.failed)" "audit queue_item.failed"
-assert_eq sync_error "$(mod_status "$M500")" "modification sync_error"
+assert_eq sync_error "$(fx_mod_status "$M500")" "modification sync_error"
 assert_eq 1 "$(mirror_version "$O500" X-1)" "mirror unchanged"
 assert_eq 1 "$(sim_record "$T500" X-1 .version)" "PEMS unchanged"
 
 test_begin "retry of a failed item"
 # faults off first: the stack's worker may claim the item the moment it is due again
-sim_ok "$T500" DELETE /faults
+sim_control_ok "$T500" DELETE /faults
 api_as "$K500" POST "/api/pems/queue/$I500/retry"
 assert_eq 200 "$HTTP_STATUS" "retry ($BODY)"
-wfx_drive 20 mod_is "$M500" synced || { fail "retried item not synced: $(mod_status "$M500")"; worker_log_tail; }
+wfx_drive 20 mod_is "$M500" synced || { fail "retried item not synced: $(fx_mod_status "$M500")"; worker_log_tail; }
 assert_eq 15000 "$(sim_record "$T500" X-1 .data.monthlyRate)" "PEMS has the change"
 assert_eq "completed|1" "$(queue_cols "$M500" "status, attempts")" "attempts reset by the retry"
 

@@ -23,10 +23,10 @@ assert_ge "$(sim_count "$TEN" "GET /pfa" 200)" 1 "the pull asked PEMS"
 
 test_begin "local edit is written to PEMS"
 wfx_mod MOD "$TOK" "$ORG" H-1 1 '{"monthlyRate":"13000","model":"  LTM 1150 "}'
-assert_eq pending_sync "$(mod_status "$MOD")" "new modification"
+assert_eq pending_sync "$(fx_mod_status "$MOD")" "new modification"
 wfx_write_sync "$TOK" "$ORG" 1
 assert_match "^write-sync-[0-9]+-$ORG\$" "$(jbody .jobId)" "jobId"
-wfx_drive 20 mod_is "$MOD" synced || { fail "modification not synced: $(mod_status "$MOD")"; worker_log_tail; }
+wfx_drive 20 mod_is "$MOD" synced || { fail "modification not synced: $(fx_mod_status "$MOD")"; worker_log_tail; }
 assert_eq "completed|1|200" "$(queue_cols "$MOD" "status, attempts, last_http_status")" "queue item"
 assert_eq "" "$(queue_cols "$MOD" "locked_by, locked_until")" "lease released"
 assert_eq 2 "$(mirror_version "$ORG" H-1)" "mirror version advanced"
@@ -62,7 +62,7 @@ assert_eq 1 "$(mirror_version "$ORG" H-2)" "H-2 version unchanged"
 assert_eq "$upd_before" "$(mirror_col "$ORG" H-1 updated_at)" "H-1 row untouched"
 assert_eq "$hist_before" "$(fx_count pfa_mirror_history "organization_id = :'o'" -v o="$ORG")" "no new history"
 assert_eq 1 "$(sim_count "$TEN" "PUT /pfa/{id}" '*')" "no new write"
-assert_eq 1 "$(queue_count "$MOD")" "not queued again"
+assert_eq 1 "$(fx_mod_items "$MOD")" "not queued again"
 
 test_begin "upstream edit and delete reach the mirror"
 sim_edit "$TEN" H-2 '{"model":"LTM 1300","monthlyRate":9000}'
@@ -80,7 +80,7 @@ assert_eq 0 "$(sim_count "$TEN" "DELETE /pfa/{id}" '*')" "an upstream delete is 
 test_begin "local delete"
 wfx_mod DEL "$TOK" "$ORG" H-2 2 '{}' delete
 wfx_write_sync "$TOK" "$ORG" 1
-wfx_drive 20 mod_is "$DEL" synced || { fail "delete not synced: $(mod_status "$DEL")"; worker_log_tail; }
+wfx_drive 20 mod_is "$DEL" synced || { fail "delete not synced: $(fx_mod_status "$DEL")"; worker_log_tail; }
 assert_eq 1 "$(sim_count "$TEN" "DELETE /pfa/{id}" 200)" "one DELETE answered 200"
 assert_eq true "$(sim_record "$TEN" H-2 .deleted)" "PEMS record deleted"
 assert_eq t "$(mirror_col "$ORG" H-2 deleted)" "mirror marked deleted"
@@ -99,7 +99,7 @@ wfx_drive 20 sql_is 2 "SELECT version FROM pfa_mirror WHERE organization_id = :'
   || fail "upstream edit not pulled"
 assert_eq model "$(history_changed "$ORG" M-1 1)" "history names the upstream field"
 wfx_write_sync "$TOK" "$ORG" 1
-wfx_drive 20 mod_is "$MOD" synced || { fail "merge not synced: $(mod_status "$MOD")"; worker_log_tail; }
+wfx_drive 20 mod_is "$MOD" synced || { fail "merge not synced: $(fx_mod_status "$MOD")"; worker_log_tail; }
 assert_eq 13000 "$(sim_record "$TEN" M-1 .data.monthlyRate)" "PEMS has the local field"
 assert_eq "LTM 1200" "$(sim_record "$TEN" M-1 .data.model)" "PEMS kept the upstream field"
 assert_eq 3 "$(sim_record "$TEN" M-1 .version)" "PEMS version"
@@ -120,8 +120,8 @@ sim_fault "$TEN" '{"status":503,"count":1000,"match":"pull"}'
 wfx_mod MOD2 "$TOK" "$ORG" M-2 1 '{"monthlyRate":14000}'
 sim_edit "$TEN" M-2 '{"model":"LTM 1400"}'
 wfx_write_sync "$TOK" "$ORG" 1
-wfx_drive 25 mod_is "$MOD2" synced || { fail "409 merge not synced: $(mod_status "$MOD2")"; worker_log_tail; }
-sim_ok "$TEN" DELETE /faults
+wfx_drive 25 mod_is "$MOD2" synced || { fail "409 merge not synced: $(fx_mod_status "$MOD2")"; worker_log_tail; }
+sim_control_ok "$TEN" DELETE /faults
 assert_eq 1 "$(sim_count "$TEN" "PUT /pfa/{id}" 409)" "one PUT answered 409"
 assert_eq 2 "$(sim_count "$TEN" "PUT /pfa/{id}" 200)" "then the rebased PUT"
 assert_eq 14000 "$(sim_record "$TEN" M-2 .data.monthlyRate)" "PEMS has the local field"
@@ -132,7 +132,7 @@ assert_eq "LTM 1400" "$(mirror_field "$ORG" M-2 model)" "mirror upstream field"
 assert_eq model "$(history_changed "$ORG" M-2 1)" "409 refresh archived v1 with its changed field"
 assert_eq monthlyRate "$(history_changed "$ORG" M-2 2)" "the write archived v2"
 assert_eq 0 "$(fx_count pfa_sync_conflict "modification_id = :'m'" -v m="$MOD2")" "no conflict row"
-assert_eq synced "$(mod_status "$MOD2")" "modification synced"
+assert_eq synced "$(fx_mod_status "$MOD2")" "modification synced"
 assert_eq 2 "$(sim_stat "$TEN" .writesApplied)" "writesApplied"
 assert_eq 0 "$(sim_stat "$TEN" .duplicateWrites)" "duplicateWrites"
 
@@ -150,7 +150,7 @@ wfx_drive 20 sql_is 2 "SELECT min(version) FROM pfa_mirror WHERE organization_id
   || fail "upstream edits not pulled"
 wfx_write_sync "$TOK" "$ORG" 2
 both_synced() { mod_is "$C1" synced && mod_is "$C2" synced; }
-wfx_drive 20 both_synced || { fail "convergent edits: $(mod_status "$C1") $(mod_status "$C2")"; worker_log_tail; }
+wfx_drive 20 both_synced || { fail "convergent edits: $(fx_mod_status "$C1") $(fx_mod_status "$C2")"; worker_log_tail; }
 assert_eq 0 "$(fx_count pfa_sync_conflict "organization_id = :'o'" -v o="$ORG")" "no conflict rows"
 assert_eq 15000 "$(sim_record "$TEN" C-1 .data.monthlyRate)" "C-1 at PEMS"
 assert_eq "LTM 1500" "$(sim_record "$TEN" C-2 .data.model)" "C-2 local field at PEMS"

@@ -28,7 +28,7 @@ t0=$(now_ms)
 wfx_write_sync "$TOK" "$ORG" 60
 wfx_once &
 once_pid=$!
-wait_for 30 org_mods_are "$ORG" synced 60 || fail "only $(org_mods "$ORG" synced) of 60 synced"
+wait_for 30 org_mods_are "$ORG" synced 60 || fail "only $(fx_org_mods "$ORG" synced) of 60 synced"
 t1=$(now_ms)
 wait "$once_pid"
 took=$((t1 - t0))
@@ -40,7 +40,7 @@ assert_eq 60 "$(sim_count "$TEN" "PUT /pfa/{id}" 200)" "60 PUTs answered 200"
 assert_eq 60 "$(sim_count "$TEN" "PUT /pfa/{id}" '*')" "60 PUTs in all"
 assert_eq 60 "$(sim_stat "$TEN" .writesApplied)" "writesApplied"
 assert_eq 0 "$(sim_stat "$TEN" .duplicateWrites)" "duplicateWrites"
-assert_eq 60 "$(org_queue "$ORG" completed)" "queue items completed"
+assert_eq 60 "$(fx_org_items "$ORG" completed)" "queue items completed"
 assert_eq 0 "$(audit_not_once "$ORG")" "each item completed once"
 assert_eq 60 "$(fx_count pfa_mirror "organization_id = :'o' AND version = 2
   AND data->>'monthlyRate' = '20000'" -v o="$ORG")" "mirror rows advanced"
@@ -59,7 +59,7 @@ wfx_once PEMS_WORKER_ID="wtest-a-$$" &
 pa=$!
 wfx_once PEMS_WORKER_ID="wtest-b-$$" &
 pb=$!
-wait_for 60 org_mods_are "$ORG" synced 200 || fail "only $(org_mods "$ORG" synced) of 200 synced"
+wait_for 60 org_mods_are "$ORG" synced 200 || fail "only $(fx_org_mods "$ORG" synced) of 200 synced"
 t1=$(now_ms)
 wait "$pa" "$pb"
 took=$((t1 - t0))
@@ -72,7 +72,7 @@ assert_eq 0 "$(sim_stat "$TEN" .duplicateWrites)" "duplicateWrites"
 assert_eq 200 "$(sim_count "$TEN" "PUT /pfa/{id}" '*')" "200 PUTs in all"
 assert_le "$(sim_stat "$TEN" .maxRequestsInAnySecond)" 20 "maxRequestsInAnySecond"
 assert_eq 0 "$(sim_stat "$TEN" .rateLimited)" "no 429s"
-assert_eq 200 "$(org_queue "$ORG" completed)" "queue items completed"
+assert_eq 200 "$(fx_org_items "$ORG" completed)" "queue items completed"
 assert_eq 0 "$(audit_not_once "$ORG")" "each item completed once"
 assert_eq 200 "$(fx_count pfa_write_queue "organization_id = :'o' AND attempts = 1" -v o="$ORG")" \
   "each item attempted once"

@@ -17,10 +17,10 @@ wfx_require() {
   curl -sf -o /dev/null --max-time 5 "$PEMS_SIM_URL/__sim/stats" || wfx_die "no simulator at $PEMS_SIM_URL"
 }
 
-# --- simulator control (SPEC §7), per tenant -------------------------------------------------
+# --- simulator control (tests/pems-sim/README.md), per tenant ---------------------------------
 
-# sim TENANT METHOD PATH [BODY]: a control call under /__sim; sets SIM_STATUS and SIM_BODY
-sim() {
+# sim_control TENANT METHOD PATH [BODY]: a control call under /__sim; sets SIM_STATUS and SIM_BODY
+sim_control() {
   local t=$1 m=$2 p=$3 d=${4-} sep='?'
   [[ $p == *\?* ]] && sep='&'
   local args=(-s -X "$m" -o "$TEST_TMP/simbody" -w '%{http_code}' --max-time 10)
@@ -29,10 +29,10 @@ sim() {
   SIM_BODY=$(cat "$TEST_TMP/simbody" 2>/dev/null)
 }
 
-# sim_ok TENANT METHOD PATH [BODY]: a control call that must answer 2xx
-sim_ok() {
-  sim "$@"
-  [[ $SIM_STATUS == 2* ]] || wfx_die "sim $2 $3 (tenant $1): $SIM_STATUS $SIM_BODY"
+# sim_control_ok TENANT METHOD PATH [BODY]: a control call that must answer 2xx
+sim_control_ok() {
+  sim_control "$@"
+  [[ $SIM_STATUS == 2* ]] || wfx_die "sim_control $2 $3 (tenant $1): $SIM_STATUS $SIM_BODY"
 }
 
 # wfx_records PREFIX N [VERSION] [DATA_JSON] -> JSON array of N records PREFIX-1..PREFIX-N
@@ -42,24 +42,24 @@ wfx_records() {
 }
 
 # sim_seed TENANT RECORDS_JSON_ARRAY
-sim_seed() { sim_ok "$1" PUT /records "{\"records\":$2}"; }
+sim_seed() { sim_control_ok "$1" PUT /records "{\"records\":$2}"; }
 
 # sim_edit TENANT PFA_ID CHANGES_JSON: an upstream edit (bumps the version at PEMS)
-sim_edit() { sim_ok "$1" POST "/records/$2/edit" "{\"changes\":$3}"; }
-sim_delete() { sim_ok "$1" POST "/records/$2/edit" '{"deleted":true}'; }
+sim_edit() { sim_control_ok "$1" POST "/records/$2/edit" "{\"changes\":$3}"; }
+sim_delete() { sim_control_ok "$1" POST "/records/$2/edit" '{"deleted":true}'; }
 
 # sim_record TENANT PFA_ID JQ -> a value of the record as PEMS has it now
 sim_record() {
-  sim "$1" GET "/records/$2"
+  sim_control "$1" GET "/records/$2"
   printf '%s' "$SIM_BODY" | jq -c "$3" 2>/dev/null | sed 's/^"\(.*\)"$/\1/'
 }
 
 # sim_fault TENANT FAULT_JSON
-sim_fault() { sim_ok "$1" POST /faults "$2"; }
+sim_fault() { sim_control_ok "$1" POST /faults "$2"; }
 
 # sim_stats TENANT: SIM_STATS holds the tenant's counters
 sim_stats() {
-  sim "$1" GET /stats
+  sim_control "$1" GET /stats
   SIM_STATS=$SIM_BODY
 }
 
@@ -86,8 +86,8 @@ wfx_org() {
   local name=$1 rps=${2:-100} sim_rps=${3:-0} pass
   W_TENANT=$(fx_tag "w$name")
   pass=$(openssl rand -hex 8)
-  sim_ok "$W_TENANT" POST /reset
-  sim_ok "$W_TENANT" POST /config \
+  sim_control_ok "$W_TENANT" POST /reset
+  sim_control_ok "$W_TENANT" POST /config \
     "{\"username\":\"pems-$name\",\"password\":\"$pass\",\"rateLimitRps\":$sim_rps}"
   W_ORG=$(fx_org "$name")
   W_USER=$(fx_user "$W_ORG" Read,Write,Sync)
@@ -185,29 +185,18 @@ history_changed() {  # ORG PFA_ID VERSION
   fx_sql "SELECT array_to_string(changed_fields, ',') FROM pfa_mirror_history
           WHERE organization_id = :'o' AND pfa_id = :'p' AND version = :'v'" -v o="$1" -v p="$2" -v v="$3"
 }
-mod_status() { fx_sql "SELECT status FROM pfa_modification WHERE id = :'m'" -v m="$1"; }
 mod_base() { fx_sql "SELECT base_version FROM pfa_modification WHERE id = :'m'" -v m="$1"; }
 # the modification's latest queue item: COLUMNS (SQL list) joined by |
 queue_cols() {  # MOD_ID COLUMNS
   fx_sql "SELECT concat_ws('|', $2) FROM pfa_write_queue WHERE modification_id = :'m'
           ORDER BY created_at DESC LIMIT 1" -v m="$1"
 }
-queue_count() { fx_sql "SELECT count(*) FROM pfa_write_queue WHERE modification_id = :'m'" -v m="$1"; }
-mod_is() { [ "$(mod_status "$1")" = "$2" ]; }
+mod_is() { [ "$(fx_mod_status "$1")" = "$2" ]; }
 # audit rows of an entity with ACTION
 audit_count() {  # ENTITY_ID ACTION
   fx_sql "SELECT count(*) FROM audit_log WHERE entity_id = :'e' AND action = :'a'" -v e="$1" -v a="$2"
 }
-# number of the organization's modifications with STATUS
-org_mods() {  # ORG STATUS
-  fx_sql "SELECT count(*) FROM pfa_modification WHERE organization_id = :'o' AND status = :'s'" \
-    -v o="$1" -v s="$2"
-}
-org_queue() {  # ORG STATUS
-  fx_sql "SELECT count(*) FROM pfa_write_queue WHERE organization_id = :'o' AND status = :'s'" \
-    -v o="$1" -v s="$2"
-}
-org_mods_are() { [ "$(org_mods "$1" "$2")" = "$3" ]; }  # ORG STATUS COUNT
+org_mods_are() { [ "$(fx_org_mods "$1" "$2")" = "$3" ]; }  # ORG STATUS COUNT
 org_mirror_count() {
   fx_sql "SELECT count(*) FROM pfa_mirror WHERE organization_id = :'o'" -v o="$1"
 }

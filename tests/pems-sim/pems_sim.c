@@ -1,4 +1,5 @@
-/* pems-sim: the PEMS simulator (tests/pems-sim/README.md), an HTTP server on loopback.
+/* pems-sim: the PEMS simulator (tests/pems-sim/README.md), an HTTP server on loopback
+ * (or a test rig's own link).
  *
  * Why libmicrohttpd with a thread per connection (the default): each connection gets a
  * thread that blocks in read/write without any event plumbing, so a tenant's latencyMs
@@ -237,9 +238,10 @@ int main(int argc, char **argv)
         return 2;
     }
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1 ||
-        (ntohl(addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "pems-sim: --host must be an IPv4 loopback address, not %s\n", host);
+    /* one address, never the wildcard: loopback, or a test rig's own link (scripts/cluster
+     * runs it in a network namespace on a veth address) */
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1 || addr.sin_addr.s_addr == htonl(INADDR_ANY)) {
+        fprintf(stderr, "pems-sim: --host must be one IPv4 address (loopback or a test link), not %s\n", host);
         return 2;
     }
 

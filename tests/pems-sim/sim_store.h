@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The simulator's state and the semantics of SPEC §5/§7, free of any HTTP library:
+/* The simulator's state and the semantics of tests/pems-sim/README.md, free of any HTTP library:
  * pems_sim.c parses a request into a sim_req and writes out the sim_reply. */
 
 struct sim;

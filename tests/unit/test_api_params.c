@@ -2,17 +2,7 @@
 #include <string.h>
 
 #include "api_params.h"
-
-static void test_uuid(void)
-{
-    CU_ASSERT_TRUE(api_is_uuid("0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a"));
-    CU_ASSERT_TRUE(api_is_uuid("0B6F3F0E-8A55-4A0C-9D55-6F8D2F1C3B7A"));
-    CU_ASSERT_FALSE(api_is_uuid("0b6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7"));
-    CU_ASSERT_FALSE(api_is_uuid("0b6f3f0e8a554a0c9d556f8d2f1c3b7a1234"));
-    CU_ASSERT_FALSE(api_is_uuid("zb6f3f0e-8a55-4a0c-9d55-6f8d2f1c3b7a"));
-    CU_ASSERT_FALSE(api_is_uuid("' OR 1=1 --"));
-    CU_ASSERT_FALSE(api_is_uuid(NULL));
-}
+#include "api_sync_history.h"
 
 static void test_depth(void)
 {
@@ -65,20 +55,6 @@ static void test_dates(void)
     CU_ASSERT_TRUE(api_iso_datetime_valid("2024-05-01T10:20:30", NULL));  /* no zone: UTC */
     CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01T10:20:30 ", NULL));
     CU_ASSERT_FALSE(api_iso_datetime_valid("2024-05-01X", NULL));
-}
-
-static void test_long(void)
-{
-    long v = -1;
-    CU_ASSERT_TRUE(api_parse_long("500", 1, 500, &v));
-    CU_ASSERT_EQUAL(v, 500);
-    CU_ASSERT_FALSE(api_parse_long("501", 1, 500, &v));
-    CU_ASSERT_FALSE(api_parse_long("0", 1, 500, &v));
-    CU_ASSERT_FALSE(api_parse_long("-1", 0, 10, &v));
-    CU_ASSERT_FALSE(api_parse_long("1.5", 0, 10, &v));
-    CU_ASSERT_FALSE(api_parse_long("", 0, 10, &v));
-    CU_ASSERT_FALSE(api_parse_long("10abc", 0, 100, &v));
-    CU_ASSERT_FALSE(api_parse_long("99999999999999999999999", 0, 100, &v));
 }
 
 static void test_query(void)
@@ -196,18 +172,117 @@ static void test_check_body(void)
                     1);
 }
 
+static void test_datetime_parse(void)
+{
+    long long ms = 0;
+    bool date_only = false;
+    CU_ASSERT_TRUE(api_iso_datetime_parse("1970-01-01", &date_only, &ms));
+    CU_ASSERT_TRUE(date_only);
+    CU_ASSERT_EQUAL(ms, 0);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("2026-01-01T10:00:00.250Z", &date_only, &ms));
+    CU_ASSERT_FALSE(date_only);
+    CU_ASSERT_EQUAL(ms, 1767261600250LL);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("2026-01-01T12:00:00+02:00", NULL, &ms));
+    CU_ASSERT_EQUAL(ms, 1767261600000LL);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("2026-01-01T08:30-01:30", NULL, &ms));
+    CU_ASSERT_EQUAL(ms, 1767261600000LL);
+    CU_ASSERT_TRUE(api_iso_datetime_parse("1969-12-31T23:59:59Z", NULL, &ms));
+    CU_ASSERT_EQUAL(ms, -1000);
+    CU_ASSERT_FALSE(api_iso_datetime_parse("2026-01-01T10:00:00Zjunk", NULL, &ms));
+    CU_ASSERT_FALSE(api_iso_datetime_parse("2026-01-01T", NULL, &ms));
+}
+
+static void test_loopback(void)
+{
+    CU_ASSERT_TRUE(api_addr_is_loopback("127.0.0.1"));
+    CU_ASSERT_TRUE(api_addr_is_loopback("127.255.3.4"));
+    CU_ASSERT_TRUE(api_addr_is_loopback("::1"));
+    CU_ASSERT_TRUE(api_addr_is_loopback("::ffff:127.0.0.1"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("10.1.2.3"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("128.0.0.1"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("127.0.0.1.5"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("127.0.0"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("127.0.0.256"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("127.0.0.1x"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("1127.0.0.1"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("::2"));
+    CU_ASSERT_FALSE(api_addr_is_loopback("::ffff:10.0.0.1"));
+    CU_ASSERT_FALSE(api_addr_is_loopback(""));
+    CU_ASSERT_FALSE(api_addr_is_loopback(NULL));
+}
+
+static void test_etag(void)
+{
+    char a[API_ETAG_SIZE], b[API_ETAG_SIZE];
+    api_etag_of("{\"a\":1}", 7, a);
+    api_etag_of("{\"a\":2}", 7, b);
+    CU_ASSERT_EQUAL(a[0], '"');
+    CU_ASSERT_EQUAL(a[strlen(a) - 1], '"');
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+    CU_ASSERT_TRUE(api_etag_matches(a, a));
+    char list[96], weak[40];
+    snprintf(list, sizeof list, "\"x\", W/%s , \"y\"", a);
+    snprintf(weak, sizeof weak, "W/%s", a);
+    CU_ASSERT_TRUE(api_etag_matches(list, a));
+    CU_ASSERT_TRUE(api_etag_matches(weak, a));
+    CU_ASSERT_TRUE(api_etag_matches("*", a));
+    CU_ASSERT_FALSE(api_etag_matches(b, a));
+    CU_ASSERT_FALSE(api_etag_matches(NULL, a));
+    CU_ASSERT_FALSE(api_etag_matches("", a));
+    CU_ASSERT_FALSE(api_etag_matches("\"unterminated", a));
+    CU_ASSERT_FALSE(api_etag_matches("bare", a));
+}
+
+static void test_query_utf8(void)
+{
+    struct query_params q;
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=%ff", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=%c3%28", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=%ed%a0%80", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("%ff=1", &q), -1);
+    CU_ASSERT_EQUAL(api_query_parse("pfaId=caf%c3%a9", &q), 0);
+    CU_ASSERT_STRING_EQUAL(api_query_get(&q, "pfaId"), "caf\xc3\xa9");
+}
+
+static void test_sync_history_window(void)
+{
+    struct sync_history_window w;
+    json_t *d = json_array();
+    long long now = 1767261600000LL + 30 * 60000;   /* 2026-01-01T10:30Z */
+    CU_ASSERT_TRUE(sync_history_window(NULL, NULL, NULL, now, &w, d));
+    CU_ASSERT_STRING_EQUAL(w.bucket, "hour");
+    CU_ASSERT_EQUAL(w.to_ms, now);
+    CU_ASSERT_EQUAL(w.from_ms, now - 86400000LL);
+    CU_ASSERT_EQUAL(w.buckets, 25);
+    CU_ASSERT_TRUE(sync_history_window("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z", "minute",
+                                       now, &w, d));
+    CU_ASSERT_EQUAL(w.buckets, 60);
+    CU_ASSERT_TRUE(sync_history_window("2026-01-01", "2026-01-01", "day", now, &w, d));
+    CU_ASSERT_EQUAL(w.buckets, 1);
+    CU_ASSERT_EQUAL(w.to_ms - w.from_ms, 86400000LL);
+    CU_ASSERT_EQUAL(json_array_size(d), 0);
+    CU_ASSERT_FALSE(sync_history_window("2026-01-02", "2026-01-01T00:00:00Z", NULL, now, &w, d));
+    CU_ASSERT_FALSE(sync_history_window("2020-01-01", NULL, "minute", now, &w, d));
+    CU_ASSERT_FALSE(sync_history_window("nope", NULL, NULL, now, &w, d));
+    CU_ASSERT_EQUAL(json_array_size(d), 3);
+    json_decref(d);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
-        { "uuid", test_uuid },
         { "json depth pre-scan", test_depth },
         { "utf-8", test_utf8 },
         { "content type", test_content_type },
         { "iso dates", test_dates },
-        { "integers", test_long },
         { "query parsing", test_query },
         { "query checks", test_check_query },
         { "body checks", test_check_body },
+        { "iso date-times to instants", test_datetime_parse },
+        { "entity tags", test_etag },
+        { "loopback addresses", test_loopback },
+        { "query names and values are UTF-8", test_query_utf8 },
+        { "sync-history window", test_sync_history_window },
     };
     return UNIT_RUN("api_params", NULL, tests);
 }

@@ -96,93 +96,130 @@ static void test_conflict_for_overlapping(void)
     conflict_result_clear(&res);
 }
 
+/* conflict_resolve against PEMS's record now (pems_now): its result and plan */
+static enum conflict_resolve_error resolve(bool resolved, enum conflict_resolution r,
+                                           const char *local, const char *merged,
+                                           bool record_gone, struct conflict_resolution_plan *plan)
+{
+    json_t *l = parse(local), *m = parse(merged), *now = record_gone ? NULL : parse(pems_now);
+    enum conflict_resolve_error e = conflict_resolve(resolved, r, PFA_OP_UPDATE, l, m, now, plan);
+    json_decref(l);
+    json_decref(m);
+    json_decref(now);
+    return e;
+}
+
 static void test_resolve_use_local(void)
 {
-    json_t *local = parse("{\"monthlyRate\":14000}");
-    json_t *applied = NULL;
-
-    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_USE_LOCAL, local, NULL, &applied), RESOLVE_OK);
-    CU_ASSERT_TRUE(json_text_equal(applied, "{\"monthlyRate\":14000}"));
-    CU_ASSERT_PTR_NOT_EQUAL(applied, local);
-    json_decref(applied);
-    /* mergedData is ignored for use_local */
-    {
-        json_t *merged = parse("{\"monthlyRate\":1}");
-        CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_USE_LOCAL, local, merged, &applied), RESOLVE_OK);
-        CU_ASSERT_TRUE(json_text_equal(applied, "{\"monthlyRate\":14000}"));
-        json_decref(applied);
-        json_decref(merged);
-    }
-    json_decref(local);
+    struct conflict_resolution_plan plan;
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_LOCAL, "{\"monthlyRate\":14000}", NULL, false, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_TRUE(json_text_equal(plan.applied, "{\"monthlyRate\":14000}"));
+    CU_ASSERT_FALSE(plan.discard);
+    CU_ASSERT_EQUAL(plan.op, PFA_OP_UPDATE);
+    conflict_resolution_plan_clear(&plan);
+    /* mergedData belongs to merge alone (the API's 400) */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_LOCAL, "{\"monthlyRate\":14000}",
+                            "{\"monthlyRate\":1}", false, &plan),
+                    RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED);
+    CU_ASSERT_PTR_NULL(plan.applied);
+    conflict_resolution_plan_clear(&plan);
+    /* JSON null is an absent mergedData */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_LOCAL, "{\"monthlyRate\":14000}", "null", false,
+                            &plan), RESOLVE_OK);
+    conflict_resolution_plan_clear(&plan);
+    /* the local change is validated again on PEMS's record now */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_LOCAL, "{\"forecastStart\":\"2026-06-01\"}", NULL,
+                            false, &plan), RESOLVE_ERR_INVALID);
+    CU_ASSERT_PTR_NULL(plan.applied);
+    CU_ASSERT_TRUE(json_array_size(plan.details) > 0);
+    conflict_resolution_plan_clear(&plan);
+    /* nothing to rebase on when PEMS deleted the record */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_LOCAL, "{\"monthlyRate\":14000}", NULL, true, &plan),
+                    RESOLVE_ERR_RECORD_GONE);
+    conflict_resolution_plan_clear(&plan);
 }
 
 static void test_resolve_use_pems(void)
 {
-    json_t *local = parse("{\"monthlyRate\":14000}");
-    json_t *applied = local;
-
-    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_USE_PEMS, local, NULL, &applied), RESOLVE_OK);
-    CU_ASSERT_PTR_NULL(applied);
-    json_decref(local);
+    struct conflict_resolution_plan plan;
+    /* the modification is discarded; appliedChanges is {} (also when the record is gone) */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_PEMS, "{\"monthlyRate\":14000}", NULL, false, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_TRUE(plan.discard);
+    CU_ASSERT_TRUE(json_text_equal(plan.applied, "{}"));
+    conflict_resolution_plan_clear(&plan);
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_PEMS, "{\"monthlyRate\":14000}", NULL, true, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_TRUE(plan.discard);
+    conflict_resolution_plan_clear(&plan);
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_PEMS, "{\"monthlyRate\":14000}", "{}", false, &plan),
+                    RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED);
+    conflict_resolution_plan_clear(&plan);
 }
 
 static void test_reject_merge_without_data(void)
 {
-    json_t *local = parse("{\"monthlyRate\":14000}");
-    json_t *empty = json_object();
-    json_t *not_object = json_string("x");
-    json_t *jnull = json_null();
-    json_t *applied = NULL;
-
-    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, NULL, &applied),
+    struct conflict_resolution_plan plan;
+    const char *local = "{\"monthlyRate\":14000}";
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, local, NULL, false, &plan),
                     RESOLVE_ERR_MERGED_DATA_REQUIRED);
-    CU_ASSERT_PTR_NULL(applied);
-    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, jnull, &applied),
+    CU_ASSERT_PTR_NULL(plan.applied);
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, local, "null", false, &plan),
                     RESOLVE_ERR_MERGED_DATA_REQUIRED);
-    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, empty, &applied),
-                    RESOLVE_ERR_MERGED_DATA_REQUIRED);
-    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, not_object, &applied),
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, local, "\"x\"", false, &plan),
                     RESOLVE_ERR_MERGED_DATA_REQUIRED);
     /* a malformed request is reported before the conflict's state */
-    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_MERGE, local, NULL, &applied),
+    CU_ASSERT_EQUAL(resolve(true, RESOLVE_MERGE, local, NULL, false, &plan),
                     RESOLVE_ERR_MERGED_DATA_REQUIRED);
-    CU_ASSERT_PTR_NULL(applied);
-    json_decref(local);
-    json_decref(empty);
-    json_decref(not_object);
-    json_decref(jnull);
+    CU_ASSERT_EQUAL(conflict_resolve_request(RESOLVE_MERGE, NULL), RESOLVE_ERR_MERGED_DATA_REQUIRED);
+    CU_ASSERT_EQUAL(conflict_resolve_request(RESOLVE_USE_LOCAL, NULL), RESOLVE_OK);
+    /* {} is given, and then an update that changes nothing: invalid like any modification */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, local, "{}", false, &plan), RESOLVE_ERR_INVALID);
+    CU_ASSERT_TRUE(json_array_size(plan.details) > 0);
+    conflict_resolution_plan_clear(&plan);
 }
 
 static void test_resolve_merge_with_data(void)
 {
-    json_t *local = parse("{\"monthlyRate\":14000}");
-    json_t *merged = parse("{\"monthlyRate\":14500,\"model\":\"Y\"}");
-    json_t *applied = NULL;
-
-    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, local, merged, &applied), RESOLVE_OK);
-    CU_ASSERT_TRUE(json_text_equal(applied, "{\"monthlyRate\":14500,\"model\":\"Y\"}"));
-    CU_ASSERT_PTR_NOT_EQUAL(applied, merged);
-    json_decref(applied);
-    json_decref(local);
-    json_decref(merged);
+    struct conflict_resolution_plan plan;
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, "{\"monthlyRate\":14000}",
+                            "{\"monthlyRate\":14500,\"model\":\"Y\"}", false, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_TRUE(json_text_equal(plan.applied, "{\"monthlyRate\":14500,\"model\":\"Y\"}"));
+    CU_ASSERT_FALSE(plan.discard);
+    CU_ASSERT_EQUAL(plan.op, PFA_OP_UPDATE);
+    conflict_resolution_plan_clear(&plan);
+    /* mergedData is validated like any modification */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, "{\"monthlyRate\":14000}",
+                            "{\"monthlyRate\":-1}", false, &plan), RESOLVE_ERR_INVALID);
+    conflict_resolution_plan_clear(&plan);
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, "{\"monthlyRate\":14000}",
+                            "{\"monthlyRate\":14500}", true, &plan), RESOLVE_ERR_RECORD_GONE);
+    conflict_resolution_plan_clear(&plan);
+    /* merge of a delete is an update */
+    json_t *m = parse("{\"monthlyRate\":14500}"), *now = parse(pems_now);
+    CU_ASSERT_EQUAL(conflict_resolve(false, RESOLVE_MERGE, PFA_OP_DELETE, NULL, m, now, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_EQUAL(plan.op, PFA_OP_UPDATE);
+    conflict_resolution_plan_clear(&plan);
+    json_decref(m);
+    json_decref(now);
 }
 
 static void test_reject_already_resolved(void)
 {
-    json_t *local = parse("{\"monthlyRate\":14000}");
-    json_t *merged = parse("{\"monthlyRate\":14500}");
-    json_t *applied = NULL;
-
-    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_USE_LOCAL, local, NULL, &applied),
+    struct conflict_resolution_plan plan;
+    const char *local = "{\"monthlyRate\":14000}";
+    CU_ASSERT_EQUAL(resolve(true, RESOLVE_USE_LOCAL, local, NULL, false, &plan),
                     RESOLVE_ERR_ALREADY_RESOLVED);
-    CU_ASSERT_PTR_NULL(applied);
-    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_USE_PEMS, local, NULL, &applied),
+    CU_ASSERT_PTR_NULL(plan.applied);
+    CU_ASSERT_EQUAL(resolve(true, RESOLVE_USE_PEMS, local, NULL, false, &plan),
                     RESOLVE_ERR_ALREADY_RESOLVED);
-    CU_ASSERT_EQUAL(conflict_resolve(true, RESOLVE_MERGE, local, merged, &applied),
+    CU_ASSERT_EQUAL(resolve(true, RESOLVE_MERGE, local, "{\"monthlyRate\":14500}", false, &plan),
                     RESOLVE_ERR_ALREADY_RESOLVED);
-    CU_ASSERT_PTR_NULL(applied);
-    json_decref(local);
-    json_decref(merged);
+    CU_ASSERT_PTR_NULL(plan.applied);
+    conflict_resolution_plan_clear(&plan);
 }
 
 static void test_resolution_parse(void)

@@ -114,15 +114,16 @@ static void test_pause(void)
     CU_ASSERT_FATAL(rl != NULL);
     CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0), 0);
     rate_limiter_pause_until(rl, T0 + 5 * S);
-    CU_ASSERT_EQUAL(rate_limiter_paused_until(rl), T0 + 5 * S);
     CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + S), 4 * S);
     /* an earlier deadline does not shorten the pause */
     rate_limiter_pause_until(rl, T0 + 2 * S);
     CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 3 * S), 2 * S);
     CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 5 * S - 1), 1);
     CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 5 * S), 0);
+    rate_limiter_free(rl);
     /* a pause also holds an unlimited limiter */
-    rate_limiter_set_rate(rl, 0);
+    rl = rate_limiter_new(0);
+    CU_ASSERT_FATAL(rl != NULL);
     rate_limiter_pause_until(rl, T0 + 9 * S);
     CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 8 * S), S);
     CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 9 * S), 0);
@@ -173,40 +174,16 @@ static void test_seed_recent_round_trip(void)
     rate_limiter_free(b);
 }
 
-static void test_rate_change(void)
+static void test_unlimited(void)
 {
-    struct rate_limiter *rl = rate_limiter_new(10);
-    int64_t out[32];
+    struct rate_limiter *rl = rate_limiter_new(0);
 
     CU_ASSERT_FATAL(rl != NULL);
-    CU_ASSERT_EQUAL(rate_limiter_rate(rl), 10);
-    for (int i = 0; i < 10; i++)
-        CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + i * 10 * MS), 0);
-    /* lower: the newest 5 starts are kept, the oldest of them at 50 ms */
-    rate_limiter_set_rate(rl, 5);
-    CU_ASSERT_EQUAL(rate_limiter_rate(rl), 5);
-    CU_ASSERT_EQUAL(rate_limiter_recent(rl, out, 32), 5);
-    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 500 * MS), 550 * MS);
-    /* higher: room for 15 more at once */
-    rate_limiter_set_rate(rl, 20);
-    for (int i = 0; i < 15; i++)
-        CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 500 * MS), 0);
-    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 500 * MS), 550 * MS);
-    CU_ASSERT_EQUAL(rate_limiter_recent(rl, out, 32), 20);
-    /* unlimited */
-    rate_limiter_set_rate(rl, 0);
+    CU_ASSERT_EQUAL(rate_limiter_rate(rl), 0);
     for (int i = 0; i < 1000; i++)
-        CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 500 * MS), 0);
-    CU_ASSERT_EQUAL(rate_limiter_recent(rl, out, 32), 0);
-    rate_limiter_set_rate(rl, 1);
-    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 600 * MS), 0);
-    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 600 * MS), S);
-    rate_limiter_free(rl);
-
-    rl = rate_limiter_new(0);
-    CU_ASSERT_FATAL(rl != NULL);
-    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0), 0);
-    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0), 0);
+        CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0), 0);
+    int64_t out[4];
+    CU_ASSERT_EQUAL(rate_limiter_recent(rl, out, 4), 0);
     rate_limiter_free(rl);
 }
 
@@ -223,14 +200,6 @@ static void test_clock_steps_back(void)
     rate_limiter_free(rl);
 }
 
-static void test_now_ns(void)
-{
-    int64_t a = rate_limiter_now_ns(), b = rate_limiter_now_ns();
-
-    CU_ASSERT(a > T0 - 3650LL * 86400 * S);
-    CU_ASSERT(b >= a);
-}
-
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -240,9 +209,8 @@ int main(void)
         { "irregular caller", test_irregular_caller },
         { "pause", test_pause },
         { "seed/recent round trip", test_seed_recent_round_trip },
-        { "rate change", test_rate_change },
+        { "unlimited", test_unlimited },
         { "clock steps back", test_clock_steps_back },
-        { "now_ns", test_now_ns },
     };
     return UNIT_RUN("rate_limiter", NULL, tests);
 }

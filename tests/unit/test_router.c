@@ -14,13 +14,13 @@ static void test_static_routes(void)
                     ROUTE_FOUND);
     CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/sync-status");
     CU_ASSERT_EQUAL(rt->perm, PERM_READ);
-    CU_ASSERT_TRUE(rt->auth);
+    CU_ASSERT_EQUAL(rt->access, ROUTE_TOKEN);
     CU_ASSERT_EQUAL(router_match("POST", "/api/pems/write-sync", &req, &rt, allow, sizeof allow),
                     ROUTE_FOUND);
     CU_ASSERT_EQUAL(rt->perm, PERM_SYNC);
     CU_ASSERT_EQUAL(router_match("GET", "/api/pems/health", &req, &rt, allow, sizeof allow),
                     ROUTE_FOUND);
-    CU_ASSERT_FALSE(rt->auth);
+    CU_ASSERT_EQUAL(rt->access, ROUTE_PUBLIC);
     /* one trailing slash names the same resource */
     CU_ASSERT_EQUAL(router_match("GET", "/api/pems/conflicts/", &req, &rt, allow, sizeof allow),
                     ROUTE_FOUND);
@@ -57,6 +57,40 @@ static void test_params(void)
     CU_ASSERT_STRING_EQUAL(http_param(&req, "itemId"), "x1");
 }
 
+static void test_loopback_exact(void)
+{
+    struct http_request req;
+    const struct route *rt = NULL;
+    char allow[64];
+    memset(&req, 0, sizeof req);
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/metrics", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
+    CU_ASSERT_EQUAL(rt->access, ROUTE_LOOPBACK);
+    /* the trailing-slash rule does not reach a loopback-only route */
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/metrics/", &req, &rt, allow, sizeof allow),
+                    ROUTE_NOT_FOUND);
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/health/", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
+}
+
+static void test_head(void)
+{
+    struct http_request req;
+    const struct route *rt = NULL;
+    char allow[64];
+    memset(&req, 0, sizeof req);
+    /* every GET route answers HEAD; no other route does */
+    CU_ASSERT_EQUAL(router_match("HEAD", "/api/pems/health", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/health");
+    CU_ASSERT_EQUAL(router_match("HEAD", "/api/pems/modifications/abc", &req, &rt, allow,
+                                 sizeof allow), ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/modifications/:id");
+    CU_ASSERT_EQUAL(router_match("HEAD", "/api/pems/write-sync", &req, &rt, allow, sizeof allow),
+                    ROUTE_BAD_METHOD);
+    CU_ASSERT_STRING_EQUAL(allow, "POST");
+}
+
 static void test_not_found_and_method(void)
 {
     struct http_request req;
@@ -72,31 +106,48 @@ static void test_not_found_and_method(void)
     CU_ASSERT_EQUAL(router_match("GET", "/", &req, &rt, allow, sizeof allow), ROUTE_NOT_FOUND);
     CU_ASSERT_EQUAL(router_match("DELETE", "/api/pems/sync-status", &req, &rt, allow,
                                  sizeof allow), ROUTE_BAD_METHOD);
-    CU_ASSERT_STRING_EQUAL(allow, "GET");
+    CU_ASSERT_STRING_EQUAL(allow, "GET, HEAD");
     CU_ASSERT_EQUAL(router_match("PUT", "/api/pems/modifications", &req, &rt, allow,
                                  sizeof allow), ROUTE_BAD_METHOD);
-    CU_ASSERT_STRING_EQUAL(allow, "POST, GET");
+    CU_ASSERT_STRING_EQUAL(allow, "POST, GET, HEAD");
     CU_ASSERT_EQUAL(router_match("GET", "/api/pems/write-sync", &req, &rt, allow, sizeof allow),
                     ROUTE_BAD_METHOD);
     CU_ASSERT_STRING_EQUAL(allow, "POST");
 }
 
+/* The route table is the one registration of each route's permission: every route behind a
+ * token names one SQL knows (only /organizations, any user, needs none); the others none. */
 static void test_permissions(void)
 {
-    CU_ASSERT_EQUAL(auth_perm_parse("{Read,Sync}"), PERM_READ | PERM_SYNC);
-    CU_ASSERT_EQUAL(auth_perm_parse("{}"), PERM_NONE);
-    CU_ASSERT_EQUAL(auth_perm_parse(NULL), PERM_NONE);
-    CU_ASSERT_EQUAL(auth_perm_parse("{Reader,Writes}"), PERM_NONE);
-    CU_ASSERT_TRUE(auth_perm_allows(PERM_READ | PERM_SYNC, PERM_SYNC));
-    CU_ASSERT_FALSE(auth_perm_allows(PERM_READ, PERM_WRITE));
-    CU_ASSERT_TRUE(auth_perm_allows(PERM_ADMIN, PERM_WRITE));
-    CU_ASSERT_TRUE(auth_perm_allows(auth_perm_parse("{Admin}"), PERM_SYNC));
-    CU_ASSERT_FALSE(auth_perm_allows(PERM_NONE, PERM_READ));
+    size_t n;
+    const struct route *routes = router_routes(&n);
+    struct http_request req;
+    memset(&req, 0, sizeof req);
+    for (size_t i = 0; i < n; i++) {
+        req.perm = routes[i].perm;
+        if (routes[i].access != ROUTE_TOKEN) {
+            CU_ASSERT_EQUAL(routes[i].perm, PERM_NONE);
+        } else if (strcmp(routes[i].pattern, "/api/pems/organizations") == 0) {
+            CU_ASSERT_EQUAL(routes[i].perm, PERM_NONE);
+        } else {
+            CU_ASSERT_PTR_NOT_NULL(auth_need(&req));
+        }
+    }
+    req.perm = PERM_READ;
+    CU_ASSERT_STRING_EQUAL(auth_need(&req), "Read");
+    req.perm = PERM_WRITE;
+    CU_ASSERT_STRING_EQUAL(auth_need(&req), "Write");
+    req.perm = PERM_SYNC;
+    CU_ASSERT_STRING_EQUAL(auth_need(&req), "Sync");
+    req.perm = PERM_NONE;
+    CU_ASSERT_PTR_NULL(auth_need(&req));
 }
 
 int main(void)
 {
     static const struct unit_test tests[] = {
+        { "HEAD", test_head },
+        { "loopback routes are exact", test_loopback_exact },
         { "static routes", test_static_routes },
         { "route params", test_params },
         { "404 and 405", test_not_found_and_method },

@@ -63,13 +63,16 @@ static void test_exit_describe(void)
 
 static void test_program_beside(void)
 {
-    char *p = program_beside("/bin/true", "sh");
-    CU_ASSERT_STRING_EQUAL(p, "/bin/sh");
+    char *p = program_beside("/bin/true", "sh", "/usr/libexec/x/sh");
+    CU_ASSERT_STRING_EQUAL(p, "/bin/sh");   /* beside wins: a build tree runs its own */
     free(p);
-    p = program_beside("/bin/true", "no-such-program-pems");
+    p = program_beside("/bin/true", "no-such-program-pems", NULL);
     CU_ASSERT_STRING_EQUAL(p, "no-such-program-pems");
     free(p);
-    p = program_beside("", "pems-fcgi");
+    p = program_beside("/bin/true", "no-such-program-pems", "/usr/libexec/pems-sync/pems-fcgi");
+    CU_ASSERT_STRING_EQUAL(p, "/usr/libexec/pems-sync/pems-fcgi");   /* an installed pemsd */
+    free(p);
+    p = program_beside("", "pems-fcgi", "");
     CU_ASSERT_STRING_EQUAL(p, "pems-fcgi");
     free(p);
 }

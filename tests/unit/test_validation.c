@@ -94,15 +94,8 @@ static void release(json_t *a, json_t *b)
 
 static void test_valid_rental_data(void)
 {
-    json_t *rec = parse(rental_record);
-    json_t *details = NULL;
     json_t *s;
     json_t *d;
-
-    CU_ASSERT_FATAL(rec != NULL);
-    CU_ASSERT_EQUAL(pfa_validate_record(rec, &details), 0);
-    CU_ASSERT_PTR_NULL(details);
-    json_decref(rec);
 
     CU_ASSERT_EQUAL(check(PFA_OP_UPDATE, "{\"monthlyRate\":13500,\"forecastEnd\":\"2025-10-31\"}",
                           rental_record, &s, &d), 0);
@@ -114,17 +107,8 @@ static void test_valid_rental_data(void)
 
 static void test_valid_purchase_data(void)
 {
-    json_t *rec = parse("{\"category\":\"Generators\",\"class\":\"500kVA\",\"source\":\"Purchase\","
-                        "\"dor\":\"BEO\",\"purchasePrice\":85000.75,\"forecastStart\":\"2025-01-01\","
-                        "\"forecastEnd\":\"2025-01-01\"}");
-    json_t *details = NULL;
     json_t *s;
     json_t *d;
-
-    CU_ASSERT_FATAL(rec != NULL);
-    CU_ASSERT_EQUAL(pfa_validate_record(rec, &details), 0);
-    CU_ASSERT_PTR_NULL(details);
-    json_decref(rec);
 
     /* switching a record to Purchase with its price in the same delta */
     CU_ASSERT_EQUAL(check(PFA_OP_UPDATE, "{\"source\":\"Purchase\",\"purchasePrice\":85000.75}",
@@ -160,17 +144,8 @@ static void test_invalid_date_ordering(void)
 
 static void test_missing_monthly_rate_for_rental(void)
 {
-    json_t *rec = parse("{\"category\":\"Cranes\",\"class\":\"Tower\",\"source\":\"Rental\",\"dor\":\"BEO\"}");
-    json_t *details = NULL;
     json_t *s;
     json_t *d;
-
-    CU_ASSERT_FATAL(rec != NULL);
-    CU_ASSERT_EQUAL(pfa_validate_record(rec, &details), -1);
-    CU_ASSERT_PTR_NOT_NULL(detail_for(details, "monthlyRate"));
-    CU_ASSERT_EQUAL(json_array_size(details), 1);
-    json_decref(details);
-    json_decref(rec);
 
     /* clearing the rate of a Rental record */
     CU_ASSERT_EQUAL(check(PFA_OP_UPDATE, "{\"monthlyRate\":null}", rental_record, &s, &d), -1);
@@ -738,33 +713,6 @@ static void test_inputs_untouched(void)
     json_decref(current_copy);
 }
 
-static void test_validate_record_rules(void)
-{
-    json_t *rec;
-    json_t *d = NULL;
-
-    rec = parse("{\"class\":\"X\",\"monthlyRate\":\"abc\",\"extra\":true,\"forecastStart\":\"2025-05-01\","
-                "\"forecastEnd\":\"2025-04-01\",\"dor\":null}");
-    CU_ASSERT_FATAL(rec != NULL);
-    CU_ASSERT_EQUAL(pfa_validate_record(rec, &d), -1);
-    ASSERT_STR_EQ(detail_for(d, "category"), "is required");
-    ASSERT_STR_EQ(detail_for(d, "source"), "is required");
-    ASSERT_STR_EQ(detail_for(d, "dor"), "is required");
-    ASSERT_STR_EQ(detail_for(d, "monthlyRate"), "must be a number");
-    ASSERT_STR_EQ(detail_for(d, "extra"), "unknown field");
-    ASSERT_STR_EQ(detail_for(d, "forecastEnd"), "must not be before forecastStart");
-    CU_ASSERT_EQUAL(json_array_size(d), 6);
-    json_decref(d);
-    json_decref(rec);
-
-    d = NULL;
-    rec = json_string("not a record");
-    CU_ASSERT_EQUAL(pfa_validate_record(rec, &d), -1);
-    CU_ASSERT_EQUAL(json_array_size(d), 1);
-    json_decref(d);
-    json_decref(rec);
-}
-
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -796,7 +744,6 @@ int main(void)
         { "delete with a non-empty delta", test_delete_with_delta },
         { "update delta shape", test_update_delta_shape },
         { "inputs untouched", test_inputs_untouched },
-        { "validate record", test_validate_record_rules },
     };
     return UNIT_RUN("validation", NULL, tests);
 }

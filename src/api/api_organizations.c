@@ -1,0 +1,34 @@
+#include "api_organizations.h"
+#include "api_params.h"
+#include "auth.h"
+
+/* One statement: whether the token's user exists, and its memberships
+ * (pems_user_organizations, sql/013_dashboard_api.sql). */
+void api_organizations(struct api_ctx *ctx, struct http_request *req)
+{
+    struct query_params q;
+    json_t *details = json_array();
+    if (api_query_parse(req->query, &q) < 0)
+        api_detail_add(details, "query", "malformed query string");
+    else
+        api_check_query(&q, NULL, 0, details);
+    if (json_array_size(details) > 0) {
+        api_reject(ctx, req, details);
+        return;
+    }
+    json_decref(details);
+    const char *params[] = { req->user_id };
+    PGresult *res = db_query(ctx->db, "organizations",
+                             "SELECT pems_user_organizations(u.id)::text FROM users u"
+                             " WHERE u.id = $1::uuid",
+                             1, params);
+    if (!res) {
+        api_db_failure(ctx, req);
+        return;
+    }
+    if (PQntuples(res) == 0)
+        http_send_error(req, 401, "unauthorized", "The token's user does not exist", NULL);
+    else
+        http_send_json_text(req, 200, PQgetvalue(res, 0, 0));
+    PQclear(res);
+}

@@ -1,0 +1,210 @@
+// The dashboard's entry point: sign-in, the organization picker, polling, and the three views.
+import { Api, ApiError, session, tokenClaims, tokenExpired } from './api.js';
+import { $, h, setText } from './dom.js';
+import { toast } from './toast.js';
+import { StatusView } from './status.js';
+import { ConflictsView } from './conflicts.js';
+import { ModificationsView } from './modifications.js';
+
+const POLL_MS = 4000;
+const ORG_KEY = 'pems.org';
+
+const api = new Api(() => signOut('Your session has ended or the token was refused (HTTP 401). Sign in again with a fresh token.'));
+
+const ctx = {
+  api,
+  toast,
+  orgs: [],
+  org: null,
+  can(perm) {
+    const p = (this.org && this.org.permissions) || [];
+    return p.includes(perm) || p.includes('Admin');
+  },
+  refreshSoon() {
+    schedule(300);
+  },
+  showError,
+};
+
+const views = [];
+let pollTimer = 0;
+let polling = false;
+let expiryTimer = 0;
+let running = false;
+
+function showError(err) {
+  const box = $('app-error');
+  if (!err) {
+    box.hidden = true;
+    setText(box, '');
+    return;
+  }
+  const what = err instanceof ApiError && err.status === 0 ? err.message
+    : err instanceof ApiError && err.status >= 500
+      ? `The service is not answering properly (${err.message}). The page keeps trying every few seconds.`
+      : err.message || String(err);
+  setText(box, what);
+  box.hidden = false;
+}
+
+function showSignin(reason) {
+  running = false;
+  clearTimeout(pollTimer);
+  clearTimeout(expiryTimer);
+  $('loading').hidden = true;
+  $('app').hidden = true;
+  $('org-picker').hidden = true;
+  $('views-nav').hidden = true;
+  $('sign-out').hidden = true;
+  $('who').hidden = true;
+  const dlg = $('resolve-dialog');
+  if (dlg.open) dlg.close();
+  setText($('signin-reason'), reason || '');
+  $('signin').hidden = false;
+  $('token-input').value = '';
+  $('token-input').focus();
+}
+
+function signOut(reason) {
+  session.clear();
+  api.reset();
+  showSignin(reason);
+}
+
+function signIn(token) {
+  session.set(token);
+  api.reset();
+  start();
+}
+
+async function start() {
+  const token = session.token;
+  if (!token) return showSignin('');
+  if (tokenExpired(token)) {
+    session.clear();
+    return showSignin('Your token has expired. Sign in again with a fresh one.');
+  }
+  const claims = tokenClaims(token);
+  clearTimeout(expiryTimer);
+  // setTimeout holds at most ~24.8 days
+  const left = Math.min(claims.exp * 1000 - Date.now(), 2147483000);
+  expiryTimer = setTimeout(() => signOut('Your token has expired. Sign in again with a fresh one.'), left);
+
+  $('signin').hidden = true;
+  $('loading').hidden = false;
+  let orgs;
+  try {
+    orgs = (await api.get('/organizations')).data.organizations || [];
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    $('loading').hidden = true;
+    $('app').hidden = false;
+    showError(new Error(`Your organizations could not be loaded: ${err.message}. Reload the page to try again.`));
+    return;
+  }
+  $('loading').hidden = true;
+  if (orgs.length === 0) {
+    return signOut('This account is not a member of any organization. Ask an administrator to add you (pemsctl user add ... --org ORG_ID), then sign in again.');
+  }
+  ctx.orgs = orgs;
+  const select = $('org');
+  select.replaceChildren(...orgs.map((o) => h('option', { value: o.id }, `${o.name} (${o.code})`)));
+  const saved = sessionStorage.getItem(ORG_KEY);
+  const chosen = orgs.find((o) => o.id === saved) || orgs[0];
+  select.value = chosen.id;
+  $('org-picker').hidden = false;
+  $('views-nav').hidden = false;
+  $('sign-out').hidden = false;
+  setText($('who'), claims && claims.sub ? `Signed in (${orgs.length} organization${orgs.length === 1 ? '' : 's'})` : '');
+  $('who').hidden = false;
+  $('app').hidden = false;
+  running = true;
+  selectOrg(chosen);
+}
+
+function selectOrg(org) {
+  ctx.org = org;
+  sessionStorage.setItem(ORG_KEY, org.id);
+  showError(null);
+  // the views start empty again: every first answer must be a full one, not a 304
+  api.reset();
+  for (const v of views) v.reset();
+  schedule(0);
+}
+
+function schedule(ms) {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(poll, ms);
+}
+
+async function poll() {
+  if (!running) return;
+  if (polling) return schedule(200);
+  polling = true;
+  const org = ctx.org;
+  try {
+    const results = await Promise.allSettled(views.map((v) => v.refresh()));
+    if (org !== ctx.org || !running) return;
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed && !(failed.reason instanceof ApiError && failed.reason.status === 401)) showError(failed.reason);
+    else if (!failed) showError(null);
+  } finally {
+    polling = false;
+    if (running) schedule(document.hidden ? POLL_MS * 5 : POLL_MS);
+  }
+}
+
+function init() {
+  views.push(new StatusView(ctx), new ConflictsView(ctx), new ModificationsView(ctx));
+
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = $('token-input');
+    const token = input.value.trim().replace(/^Bearer\s+/i, '');
+    const err = $('token-error');
+    let problem = '';
+    if (!token) problem = 'Paste a token first.';
+    else if (!tokenClaims(token)) problem = 'This is not a token: a JWT has three parts separated by dots.';
+    else if (tokenExpired(token)) problem = 'This token has expired. Ask for a fresh one.';
+    if (problem) {
+      setText(err, problem);
+      err.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      return;
+    }
+    err.hidden = true;
+    input.removeAttribute('aria-invalid');
+    signIn(token);
+  });
+  $('sign-out').addEventListener('click', () => signOut('You signed out.'));
+  $('org').addEventListener('change', (e) => {
+    const org = ctx.orgs.find((o) => o.id === e.target.value);
+    if (org) selectOrg(org);
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && running) schedule(0);
+  });
+  // in-page links move focus to the view they name
+  $('views-nav').addEventListener('click', (e) => {
+    const a = e.target.closest('a');
+    if (!a) return;
+    const target = document.getElementById(a.getAttribute('href').slice(1));
+    if (!target) return;
+    e.preventDefault();
+    target.scrollIntoView({ block: 'start' });
+    target.focus({ preventScroll: true });
+  });
+
+  // a link with #token= opened in a tab that already shows the page changes only the fragment
+  window.addEventListener('hashchange', () => {
+    const t = session.takeFromFragment();
+    if (t) signIn(t);
+  });
+
+  const fromFragment = session.takeFromFragment();
+  if (fromFragment) session.set(fromFragment);
+  start();
+}
+
+init();

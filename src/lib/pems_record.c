@@ -1,0 +1,284 @@
+#include "pems_record.h"
+#include "util.h"
+#include "validation.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CURSOR_MAX 1024
+
+const char *pems_reject_name(enum pems_reject r)
+{
+    switch (r) {
+    case PEMS_REJECT_NONE: return "none";
+    case PEMS_REJECT_INVALID: return "invalid";
+    case PEMS_REJECT_FUTURE: return "future_updated_at";
+    }
+    return "invalid";
+}
+
+int pems_version_parse(const json_t *v, int *out)
+{
+    if (!json_is_integer(v))
+        return -1;
+    json_int_t n = json_integer_value(v);
+    if (n < 0 || n > PEMS_VERSION_MAX)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+/* n decimal digits at s into *v; false on anything else */
+static bool digits(const char *s, size_t n, int *v)
+{
+    int x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = x;
+    return true;
+}
+
+int pems_timestamp_parse(const char *s, size_t len, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec = 0, frac_ms = 0, oh = 0, om = 0;
+    size_t i;
+
+    if (!s || len < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi))
+        return -1;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > util_days_in_month(y, mo) || h > 23 ||
+        mi > 59)
+        return -1;
+    i = 16;
+    if (i < len && s[i] == ':') {
+        if (len < i + 3 || !digits(s + i + 1, 2, &sec) || sec > 60)
+            return -1;
+        i += 3;
+        if (i < len && s[i] == '.') {
+            size_t n = 0;
+            i++;
+            while (i < len && s[i] >= '0' && s[i] <= '9') {
+                if (n < 3)
+                    frac_ms = frac_ms * 10 + (s[i] - '0');
+                n++;
+                i++;
+            }
+            if (n == 0 || n > 9)
+                return -1;
+            for (; n < 3; n++)
+                frac_ms *= 10;
+        }
+    }
+    if (i == len)
+        return -1;   /* no zone: not an instant */
+    if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
+        /* UTC */
+    } else if (s[i] == '+' || s[i] == '-') {
+        int sign = s[i] == '-' ? -1 : 1;
+        i++;
+        if (len < i + 2 || !digits(s + i, 2, &oh) || oh > 23)
+            return -1;
+        i += 2;
+        if (i < len && s[i] == ':')
+            i++;
+        if (len != i + 2 || !digits(s + i, 2, &om) || om > 59)
+            return -1;
+        oh *= sign;
+        om *= sign;
+    } else {
+        return -1;
+    }
+    int64_t days = util_days_from_civil(y, mo, d);
+    int64_t secs = days * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec -
+                   (int64_t)oh * 3600 - (int64_t)om * 60;
+    if (secs < 0)
+        return -1;
+    *ms = secs * 1000 + frac_ms;
+    return 0;
+}
+
+void pems_timestamp_format(int64_t ms, char *out, size_t outlen)
+{
+    if (ms < 0)
+        ms = 0;
+    int64_t secs = ms / 1000;
+    int64_t days = secs / 86400, rem = secs % 86400;
+    /* civil_from_days (Howard Hinnant), days >= 0 */
+    int64_t z = days + 719468;
+    int64_t era = z / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2)
+        y++;
+    snprintf(out, outlen, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
+             ":%02" PRId64 ".%03" PRId64 "Z", y, m, d, rem / 3600, rem / 60 % 60, rem % 60,
+             ms % 1000);
+}
+
+void pems_record_clear(struct pems_record *r)
+{
+    json_decref(r->data);
+    memset(r, 0, sizeof *r);
+    r->updated_at_ms = -1;
+}
+
+static enum pems_reject reject(char *why, size_t whylen, const char *msg, const char *field)
+{
+    if (field)
+        snprintf(why, whylen, "%s: %s", field, msg);
+    else
+        snprintf(why, whylen, "%s", msg);
+    return PEMS_REJECT_INVALID;
+}
+
+enum pems_reject pems_record_check(const json_t *rec, unsigned flags, int64_t trust_until_ms,
+                                   struct pems_record *out, char *why, size_t whylen)
+{
+    memset(out, 0, sizeof *out);
+    out->updated_at_ms = -1;
+    if (whylen)
+        why[0] = '\0';
+    if (!json_is_object(rec))
+        return reject(why, whylen, "not a JSON object", "record");
+    const json_t *id = json_object_get(rec, "pfaId");
+    if (!json_is_string(id) || json_string_length(id) == 0 ||
+        json_string_length(id) > PEMS_PFA_ID_MAX)
+        return reject(why, whylen, "must be a string of 1..200 characters", "pfaId");
+    const char *idv = json_string_value(id);
+    for (const char *p = idv; p < idv + json_string_length(id); p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return reject(why, whylen, "holds a control character", "pfaId");
+    out->pfa_id = json_string_value(id);
+    if (pems_version_parse(json_object_get(rec, "version"), &out->version) != 0)
+        return reject(why, whylen, "must be an integer 0..2147483647", "version");
+    const json_t *del = json_object_get(rec, "deleted");
+    if (del && !json_is_boolean(del))
+        return reject(why, whylen, "must be true or false", "deleted");
+    out->deleted = json_is_true(del);
+
+    const json_t *u = json_object_get(rec, "updatedAt");
+    if (u || (flags & PEMS_NEED_UPDATED_AT)) {
+        int64_t ms;
+        if (!json_is_string(u) ||
+            pems_timestamp_parse(json_string_value(u), json_string_length(u), &ms) != 0)
+            return reject(why, whylen, "must be an ISO 8601 timestamp with a zone", "updatedAt");
+        out->updated_at_ms = ms;
+    }
+
+    if (!out->deleted) {
+        json_t *details = NULL;
+        if (pfa_validate_pems_data(json_object_get(rec, "data"), &out->data, &details) != 0) {
+            const json_t *d0 = json_array_get(details, 0);
+            reject(why, whylen, json_string_value(json_object_get(d0, "message")),
+                   json_string_value(json_object_get(d0, "field")));
+            json_decref(details);
+            return PEMS_REJECT_INVALID;
+        }
+    }
+    if (trust_until_ms > 0 && out->updated_at_ms > trust_until_ms) {
+        char ts[32];
+        pems_timestamp_format(out->updated_at_ms, ts, sizeof ts);
+        snprintf(why, whylen, "updatedAt %s is later than this pull's start", ts);
+        return PEMS_REJECT_FUTURE;
+    }
+    return PEMS_REJECT_NONE;
+}
+
+json_t *pems_record_json(const struct pems_record *r)
+{
+    json_t *o = json_pack("{s:s, s:i}", "pfaId", r->pfa_id, "version", r->version);
+    if (!o)
+        return NULL;
+    if (r->updated_at_ms >= 0) {
+        char ts[32];
+        pems_timestamp_format(r->updated_at_ms, ts, sizeof ts);
+        json_object_set_new(o, "updatedAt", json_string(ts));
+    }
+    if (r->deleted)
+        json_object_set_new(o, "deleted", json_true());
+    else
+        json_object_set(o, "data", r->data);
+    return o;
+}
+
+void pems_page_clear(struct pems_page *page)
+{
+    json_decref(page->records);
+    json_decref(page->rejects);
+    free(page->next_cursor);
+    memset(page, 0, sizeof *page);
+    page->newest_ms = -1;
+}
+
+static int page_fail(char *why, size_t whylen, const char *msg)
+{
+    snprintf(why, whylen, "%s", msg);
+    return -1;
+}
+
+int pems_page_parse(const json_t *body, int64_t trust_until_ms, struct pems_page *page,
+                    char *why, size_t whylen)
+{
+    memset(page, 0, sizeof *page);
+    page->newest_ms = -1;
+    const json_t *records = json_object_get(body, "records");
+    if (!json_is_array(records))
+        return page_fail(why, whylen, "no records array");
+    const json_t *next = json_object_get(body, "nextCursor");
+    char buf[32];
+    if (json_is_string(next)) {
+        size_t n = json_string_length(next);
+        if (n > CURSOR_MAX || strlen(json_string_value(next)) != n)
+            return page_fail(why, whylen, "nextCursor longer than 1024 or holding NUL");
+        if (n > 0 && !(page->next_cursor = strdup(json_string_value(next))))
+            return page_fail(why, whylen, "out of memory");
+    } else if (json_is_integer(next)) {
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(next));
+        if (!(page->next_cursor = strdup(buf)))
+            return page_fail(why, whylen, "out of memory");
+    } else if (next && !json_is_null(next)) {
+        return page_fail(why, whylen, "nextCursor must be a string, an integer or null");
+    }
+    page->records = json_array();
+    page->rejects = json_array();
+    if (!page->records || !page->rejects) {
+        pems_page_clear(page);
+        return page_fail(why, whylen, "out of memory");
+    }
+    size_t i;
+    const json_t *rec;
+    json_array_foreach(records, i, rec) {
+        struct pems_record r;
+        char rwhy[200];
+        enum pems_reject rj = pems_record_check(rec, PEMS_NEED_UPDATED_AT, trust_until_ms, &r,
+                                                rwhy, sizeof rwhy);
+        page->received++;
+        /* a record whose data is wrong still moves the cursor past it when its updatedAt
+         * is trustworthy: it comes again when PEMS changes it */
+        if ((rj == PEMS_REJECT_NONE || (rj == PEMS_REJECT_INVALID && r.updated_at_ms >= 0)) &&
+            r.updated_at_ms > page->newest_ms &&
+            (trust_until_ms <= 0 || r.updated_at_ms <= trust_until_ms))
+            page->newest_ms = r.updated_at_ms;
+        if (rj == PEMS_REJECT_NONE) {
+            json_array_append_new(page->records, pems_record_json(&r));
+        } else {
+            json_t *id = r.pfa_id ? json_string(r.pfa_id) : json_null();
+            json_array_append_new(page->rejects,
+                                  json_pack("{s:o, s:s, s:s}", "pfaId", id ? id : json_null(),
+                                            "reason", pems_reject_name(rj), "detail", rwhy));
+        }
+        pems_record_clear(&r);
+    }
+    return 0;
+}

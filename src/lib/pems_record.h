@@ -1,0 +1,67 @@
+#ifndef PEMS_PEMS_RECORD_H
+#define PEMS_PEMS_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/* What a PEMS server sends, checked like a client's input before anything is stored
+ * (README, Security): records of a pull page, a write's result, a 409's current record.
+ * Pure: no I/O, the caller logs, counts and stores the rejects. */
+
+/* Versions are PostgreSQL integers end to end: a larger one is refused, never wrapped. */
+#define PEMS_VERSION_MAX 2147483647LL
+/* How far PEMS's clock may run ahead of ours before an updatedAt is not trusted. */
+#define PEMS_CLOCK_SKEW_MS (120 * 1000LL)
+#define PEMS_PFA_ID_MAX 200
+
+/* Why a record was not taken (the `reason` of logs, metrics and pems_rejected_records). */
+enum pems_reject {
+    PEMS_REJECT_NONE,
+    PEMS_REJECT_INVALID,    /* not a record, pfaId, version, data or updatedAt malformed */
+    PEMS_REJECT_FUTURE,     /* updatedAt later than the pull's start plus the skew */
+};
+const char *pems_reject_name(enum pems_reject r);   /* "invalid", "future_updated_at" */
+
+/* An integer 0..PEMS_VERSION_MAX (JSON integer, not a real or a string). 0 ok, -1 not. */
+int pems_version_parse(const json_t *v, int *out);
+
+/* An ISO 8601 instant: YYYY-MM-DDTHH:MM[:SS[.fraction]] then Z or +-HH[:]MM; a real calendar
+ * date, years 1970..9999. Milliseconds since the epoch (fraction truncated). 0 ok, -1 not. */
+int pems_timestamp_parse(const char *s, size_t len, int64_t *ms);
+/* ms since the epoch as YYYY-MM-DDTHH:MM:SS.mmmZ (out: at least 32 bytes). */
+void pems_timestamp_format(int64_t ms, char *out, size_t outlen);
+
+/* One record checked. flags: PEMS_NEED_UPDATED_AT for pull pages. trust_until_ms: an
+ * updatedAt later than this is PEMS_REJECT_FUTURE (<= 0: no limit). */
+#define PEMS_NEED_UPDATED_AT 0x1
+struct pems_record {
+    const char *pfa_id;        /* borrowed from the checked JSON; NULL when it had none */
+    int version;
+    bool deleted;
+    json_t *data;              /* owned: canonical data; NULL for a deleted record */
+    int64_t updated_at_ms;     /* -1 when absent */
+};
+/* PEMS_REJECT_NONE with *out filled (pems_record_clear it), else the reason with a short
+ * text in why (out->pfa_id still set when the record named one). */
+enum pems_reject pems_record_check(const json_t *rec, unsigned flags, int64_t trust_until_ms,
+                                   struct pems_record *out, char *why, size_t whylen);
+void pems_record_clear(struct pems_record *r);
+/* The checked record as pull_apply takes it: {pfaId, version, updatedAt?, data | deleted}. */
+json_t *pems_record_json(const struct pems_record *r);
+
+/* One page of a pull: {records: [...], nextCursor: string | integer | null}. */
+struct pems_page {
+    json_t *records;           /* the records taken, as pems_record_json */
+    json_t *rejects;           /* [{pfaId, reason, detail}] */
+    size_t received;           /* records on the page, taken or not */
+    int64_t newest_ms;         /* newest trusted updatedAt on the page (-1: none) */
+    char *next_cursor;         /* NULL on the last page */
+};
+/* 0 with *page filled (pems_page_clear it); -1 with why when body is not a page at all. */
+int pems_page_parse(const json_t *body, int64_t trust_until_ms, struct pems_page *page,
+                    char *why, size_t whylen);
+void pems_page_clear(struct pems_page *page);
+
+#endif

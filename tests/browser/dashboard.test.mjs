@@ -1,0 +1,508 @@
+// The dashboard in Debian's chromium (playwright-core drives /usr/bin/chromium) against the real
+// stack: nginx + TLS, pems-fcgi, PostgreSQL, pemsworker and the PEMS simulator. Each test acts
+// as a person would (by role and accessible name) and checks the result where it lands: the
+// API's answers and what the simulator (PEMS) now holds.
+//   node --test dashboard.test.mjs      (scripts/test browser runs it with the stack's env)
+// Screenshots and the axe-core report go to $PEMS_BROWSER_OUT (default ./output).
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import {
+  PEMS_URL, RECORD, api, apiOk, pemsctl, psql, sim, simRecord, tag, until, workerOnce,
+} from './stack.mjs';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const OUT = path.resolve(process.env.PEMS_BROWSER_OUT || path.join(path.dirname(fileURLToPath(import.meta.url)), 'output'));
+mkdirSync(OUT, { recursive: true });
+
+// this machine has no network beyond loopback: nothing in the browser may try to reach out
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const PFA = (n) => `D-${String(n).padStart(2, '0')}`;
+const TOTAL_RECORDS = 12;
+
+let browser;
+let context;
+let page;
+let org;       // {id, code}
+let orgB;      // a second membership, Read only
+let tenant;
+let token;
+let userId;
+let syncMods = [];
+const cspViolations = [];
+const requestedUrls = [];
+const axeReport = [];
+const screenshots = [];
+
+async function shot(name, target = page) {
+  const file = path.join(OUT, `${name}.png`);
+  await target.screenshot({ path: file, fullPage: target === page });
+  screenshots.push(file);
+  console.log(`screenshot: ${file}`);
+}
+
+// axe-core, evaluated through the DevTools protocol (the page's CSP forbids injected scripts)
+async function axe(name, p = page, include = undefined) {
+  await p.evaluate(AXE_SOURCE);
+  const result = await p.evaluate(async (sel) => {
+    const r = await window.axe.run(sel ? { include: [sel] } : document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,
+      targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  }, include);
+  const counts = { critical: 0, serious: 0, moderate: 0, minor: 0 };
+  for (const v of result) counts[v.impact] = (counts[v.impact] || 0) + 1;
+  axeReport.push({ view: name, counts, violations: result });
+  console.log(`axe ${name}: critical ${counts.critical}, serious ${counts.serious}, moderate ${counts.moderate}, minor ${counts.minor}`
+    + (result.length ? ` (${result.map((v) => `${v.id}/${v.impact}`).join(', ')})` : ''));
+  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad, [], `axe: serious or critical violations on ${name}`);
+}
+
+async function newContext(options = {}) {
+  const ctx = await browser.newContext({
+    ignoreHTTPSErrors: true, // the stack's self-signed certificate
+    viewport: { width: 1280, height: 800 },
+    locale: 'en-US',
+    timezoneId: 'UTC',
+    ...options,
+  });
+  ctx.setDefaultTimeout(20000);
+  return ctx;
+}
+
+function watch(p) {
+  p.on('request', (r) => requestedUrls.push(r.url()));
+  p.on('console', (m) => {
+    if (m.type() === 'error') console.log(`browser console: ${m.text()}`);
+  });
+  p.on('pageerror', (e) => console.log(`browser page error: ${e.message}`));
+}
+
+async function recordCsp(p) {
+  await p.exposeFunction('__cspViolation', (v) => cspViolations.push(v));
+  await p.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolation(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+}
+
+async function modify(n, delta, t = token) {
+  const rec = await simRecord(tenant, PFA(n));
+  return apiOk(201, 'POST', '/api/pems/modifications', t, {
+    organizationId: org.id, pfaId: PFA(n), operation: 'update', baseVersion: rec.version, delta,
+  });
+}
+
+const getMod = (id) => apiOk(200, 'GET', `/api/pems/modifications/${id}`, token);
+const modStatus = async (id) => (await getMod(id)).status;
+
+async function conflictOf(modification) {
+  const r = await apiOk(200, 'GET', `/api/pems/conflicts?organizationId=${org.id}&status=unresolved&limit=500`, token);
+  return r.conflicts.find((c) => c.pfaId === modification.pfaId);
+}
+
+// a modification edited upstream on the same fields: queued, written, answered 409, held
+async function makeConflict(n, localDelta, pemsChanges) {
+  const m = await modify(n, localDelta);
+  await sim('POST', tenant, `/records/${PFA(n)}/edit`, { changes: pemsChanges });
+  await apiOk(202, 'POST', '/api/pems/write-sync', token, { organizationId: org.id, modificationIds: [m.id] });
+  await until(`${PFA(n)} to become a conflict`, async () => (await modStatus(m.id)) === 'conflict');
+  return m;
+}
+
+const dialog = () => page.getByRole('dialog', { name: 'Resolve conflict' });
+const conflictsSection = () => page.locator('#conflicts-view');
+const modsSection = () => page.locator('#modifications-view');
+// a record's row in the conflicts list, or in the queue viewer
+const cRow = (text) => conflictsSection().getByRole('row').filter({ hasText: text });
+const mRow = (text) => modsSection().getByRole('row').filter({ hasText: text });
+
+async function textOf(locator) {
+  return (await locator.innerText()).replace(/\s+/g, ' ').trim();
+}
+
+describe('dashboard in chromium against the real stack', () => {
+  before(async () => {
+    tenant = tag('dash');
+    const password = tag('pw');
+    await sim('POST', tenant, '/reset');
+    await sim('POST', tenant, '/config', { username: 'pems-dash', password });
+    await sim('PUT', tenant, '/records', {
+      records: Array.from({ length: TOTAL_RECORDS }, (_, i) => ({ pfaId: PFA(i + 1), version: 1, data: RECORD })),
+    });
+    const code = tag('DASH').toUpperCase();
+    org = { id: pemsctl('org', 'add', '--code', code, '--name', `Dashboard ${code}`), code };
+    const codeB = tag('READ').toUpperCase();
+    orgB = { id: pemsctl('org', 'add', '--code', codeB, '--name', `Read only ${codeB}`), code: codeB };
+    const username = tag('planner');
+    userId = pemsctl('user', 'add', '--username', username, '--email', `${username}@example.test`,
+      '--org', org.id, '--perm', 'Read,Write,Sync');
+    pemsctl('user', 'add', '--username', username, '--email', `${username}@example.test`, '--org', orgB.id, '--perm', 'Read');
+    pemsctl('server', 'add', '--org', org.id, '--url', `${process.env.PEMS_SIM_URL}/t/${tenant}`,
+      '--user', 'pems-dash', '--password', password, '--rps', '100');
+    token = pemsctl('token', '--user', userId, '--ttl', '3600');
+    workerOnce(); // the records into the mirror
+    await until('the mirror to hold the records', async () =>
+      Number(psql(`SELECT count(*) FROM pfa_mirror WHERE organization_id = '${org.id}'`)) === TOTAL_RECORDS
+      || (workerOnce(), false), 60000, 500);
+
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    context = await newContext();
+    page = await context.newPage();
+    watch(page);
+    await recordCsp(page);
+  });
+
+  // a test that failed with the dialog open does not take the next ones down with it
+  afterEach(async () => {
+    if (page && await dialog().isVisible().catch(() => false)) {
+      await page.evaluate(() => document.getElementById('resolve-dialog').close());
+    }
+  });
+
+  after(async () => {
+    writeFileSync(path.join(OUT, 'axe-report.json'), `${JSON.stringify(axeReport, null, 2)}\n`);
+    console.log(`axe report: ${path.join(OUT, 'axe-report.json')}`);
+    console.log(`screenshots (${screenshots.length}):\n${screenshots.map((s) => `  ${s}`).join('\n')}`);
+    if (browser) await browser.close();
+  });
+
+  it('serves the page with its Content-Security-Policy', async () => {
+    const r = await api('GET', '/', null);
+    assert.equal(r.status, 200);
+    assert.match(r.headers['content-type'], /^text\/html/);
+    const csp = r.headers['content-security-policy'] || '';
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    const chart = await api('GET', '/javascript/chart.js/chart.esm.js', null);
+    assert.equal(chart.status, 200, "Debian's Chart.js served by nginx");
+    assert.match(chart.headers['content-type'], /^text\/javascript/);
+    assert.doesNotMatch(r.text, /<script(?![^>]*\bsrc=)[^>]*>/i, 'no inline script');
+    assert.doesNotMatch(r.text, /\sstyle=|<style/i, 'no inline style');
+  });
+
+  it('shows the sign-in view without a token; axe finds nothing serious', async () => {
+    await page.goto(`${PEMS_URL}/`);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Paste a token first.').waitFor();
+    await shot('01-sign-in');
+    await axe('sign-in');
+  });
+
+  it('signs in through the URL fragment, which never reaches a server and leaves the address bar', async () => {
+    await page.goto(`${PEMS_URL}/#token=${token}`);
+    await page.getByRole('heading', { name: 'Sync status' }).waitFor();
+    assert.equal(new URL(page.url()).hash, '', 'the fragment is removed from the address bar');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('pems.token')), token);
+    assert.equal(await page.evaluate(() => history.length >= 1 && !location.href.includes('token')), true);
+    const org_ = page.getByRole('combobox', { name: 'Organization' });
+    const options = await org_.locator('option').allTextContents();
+    assert.equal(options.length, 2, `both memberships listed: ${options}`);
+    assert.ok(options.some((o) => o.includes(org.code)) && options.some((o) => o.includes(orgB.code)));
+    await org_.selectOption(org.id);
+    await page.getByRole('button', { name: 'Sync now' }).waitFor();
+    for (const u of requestedUrls) assert.ok(!u.includes(token), `the token is in no requested URL (${u})`);
+  });
+
+  it('shows the counts of the sync status as the API reports them', async () => {
+    const mods = [];
+    for (const n of [1, 2, 3]) mods.push(await modify(n, { monthlyRate: 12500 + n, areaSilo: `Area ${n}` }));
+    // the list shows them, pending
+    await until('three pending modifications listed', async () =>
+      (await modsSection().locator('tbody').getByText('Pending sync', { exact: true }).count()) === 3);
+    const s = await apiOk(200, 'GET', `/api/pems/sync-status?organizationId=${org.id}`, token);
+    const fmt = (n) => new Intl.NumberFormat('en-US').format(n);
+    const figure = async (label) => textOf(page.locator('#stats div').filter({ hasText: label }).locator('dd'));
+    await until('the figures to be shown', async () => (await figure('Completed')) !== '—', 15000);
+    assert.equal(await figure('Queued'), fmt(s.totalQueued));
+    assert.equal(await figure('Completed'), fmt(s.completed));
+    assert.equal(await figure('Failed'), fmt(s.failed));
+    assert.equal(await figure('Success rate'), s.successRate === null ? '—' : `${s.successRate}%`);
+    assert.match(await textOf(page.locator('#health')), new RegExp(`Health: ${s.health}`));
+    syncMods = mods;
+  });
+
+  it('triggers a sync with "Sync now"; PEMS receives the edits; a toast says the sync finished', async () => {
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    const toasts = page.getByRole('status');
+    await toasts.getByText(/Sync started: 3 modifications queued/).waitFor();
+    for (const [i, m] of syncMods.entries()) {
+      await until(`${m.pfaId} synced`, async () => (await modStatus(m.id)) === 'synced');
+      const rec = await simRecord(tenant, PFA(i + 1));
+      assert.equal(rec.data.monthlyRate, 12500 + i + 1, 'PEMS has the local rate');
+      assert.equal(rec.data.areaSilo, `Area ${i + 1}`, 'PEMS has the local area');
+      assert.equal(rec.version, 2);
+    }
+    await toasts.getByText(/Sync finished for .*: 3 completed/).waitFor({ timeout: 30000 });
+    await until('the list to show them synced', async () =>
+      (await modsSection().locator('tbody').getByText('Synced', { exact: true }).count()) === 3, 20000);
+    const s = await apiOk(200, 'GET', `/api/pems/sync-status?organizationId=${org.id}`, token);
+    assert.equal(s.completed, 3);
+    await until('the Completed figure to follow', async () =>
+      (await textOf(page.locator('#st-completed'))) === '3', 15000);
+    await until('the chart table to count 3 synced', async () => {
+      const cells = await page.locator('#history-table tbody tr td:nth-child(2)').allTextContents();
+      return cells.reduce((n, c) => n + Number(c.replace(/\D/g, '') || 0), 0) === 3;
+    }, 40000, 1000);
+    await page.locator('#status-view').scrollIntoViewIfNeeded();
+    await shot('02-sync-status', page.locator('#status-view'));
+  });
+
+  it('polls with If-None-Match: an unchanged view costs a 304', async () => {
+    const statuses = [];
+    const onResponse = (r) => {
+      if (r.url().includes('/api/pems/sync-status')) statuses.push(r.status());
+    };
+    page.on('response', onResponse);
+    await until('two polls of /sync-status', async () => statuses.length >= 2, 15000);
+    page.off('response', onResponse);
+    assert.ok(statuses.includes(304), `a poll answered 304 (saw ${statuses.join(',')})`);
+  });
+
+  let merged;
+  it('resolves a conflict field by field: an invalid value is shown on its field, the payload before it is sent, and PEMS gets the merge', async () => {
+    merged = await makeConflict(4, { monthlyRate: 13000, model: 'Local M', contract: 'C-LOCAL' },
+      { monthlyRate: 14000, model: 'PEMS M', areaSilo: 'PEMS area' });
+    await until('the badge to count the conflict', async () =>
+      /^1\s*unresolved$/.test(await textOf(page.locator('#conflict-badge'))), 15000);
+    const opener = cRow(PFA(4)).getByRole('button', { name: 'Resolve' });
+    await opener.click();
+    const d = dialog();
+    await d.waitFor();
+    const group = (f) => d.getByRole('group', { name: f, exact: true });
+    // the three columns: base (v1, what the edit was made on), local, PEMS
+    const rate = group('monthlyRate');
+    assert.match(await textOf(rate), /Base v1 12,000 Local 13,000 PEMS v2 14,000/);
+    assert.match(await rate.getAttribute('class'), /conflict/, 'overlapping field highlighted');
+    assert.match(await group('contract').getAttribute('class'), /merged/, 'local-only field shown merged');
+    assert.ok(await group('contract').getByRole('radio', { name: 'Local', exact: true }).isChecked());
+    assert.match(await textOf(group('areaSilo')), /Only PEMS changed this field.*PEMS v2 PEMS area/);
+    await shot('03-resolve-dialog', d);
+    await axe('resolve dialog');
+
+    // an edited value the API refuses: its message lands on the field
+    await rate.getByRole('radio', { name: 'Other value' }).check();
+    await rate.getByRole('textbox').fill('-5');
+    await group('model').getByRole('radio', { name: 'PEMS', exact: true }).check();
+    await d.getByRole('button', { name: 'Merge', exact: true }).click();
+    await d.getByRole('button', { name: 'Send merge' }).click();
+    await rate.locator('.field-error').filter({ hasText: /./ }).waitFor();
+    const fieldError = await textOf(rate.locator('.field-error'));
+    assert.ok(fieldError.length > 0, 'the validation message is on monthlyRate');
+    assert.equal(await rate.getByRole('textbox').getAttribute('aria-invalid'), 'true');
+    assert.equal(await modStatus(merged.id), 'conflict', 'nothing resolved');
+
+    await rate.getByRole('radio', { name: 'Local', exact: true }).check();
+    await d.getByRole('button', { name: 'Merge', exact: true }).click();
+    const payload = JSON.parse(await d.locator('#merge-payload').textContent());
+    assert.deepEqual(payload, {
+      resolution: 'merge',
+      mergedData: { monthlyRate: 13000, model: 'PEMS M', contract: 'C-LOCAL' },
+    }, 'the exact payload is shown before it is sent');
+    await d.getByRole('button', { name: 'Send merge' }).click();
+    await d.waitFor({ state: 'hidden' });
+    await page.getByRole('status').getByText(`Conflict on ${PFA(4)} resolved: merged.`).waitFor();
+    await until('the merge written to PEMS', async () => (await modStatus(merged.id)) === 'synced');
+    const rec = await simRecord(tenant, PFA(4));
+    assert.deepEqual(
+      { monthlyRate: rec.data.monthlyRate, model: rec.data.model, contract: rec.data.contract, areaSilo: rec.data.areaSilo },
+      { monthlyRate: 13000, model: 'PEMS M', contract: 'C-LOCAL', areaSilo: 'PEMS area' },
+      'PEMS holds the per-field merge on top of its own change');
+    assert.equal(rec.version, 3);
+  });
+
+  it('resolves two conflicts at once with the bulk "Use local"', async () => {
+    const a = await makeConflict(5, { monthlyRate: 15005 }, { monthlyRate: 16005 });
+    const b = await makeConflict(6, { monthlyRate: 15006 }, { monthlyRate: 16006 });
+    await until('both listed', async () => (await cRow(PFA(5)).count()) === 1 && (await cRow(PFA(6)).count()) === 1, 15000);
+    await shot('04-conflicts', conflictsSection());
+    await page.getByRole('checkbox', { name: `Select ${PFA(5)}` }).check();
+    await page.getByRole('checkbox', { name: `Select ${PFA(6)}` }).check();
+    await page.getByText('2 selected:').waitFor();
+    await conflictsSection().getByRole('button', { name: 'Use local', exact: true }).click();
+    await page.getByRole('status').getByText('2 conflicts resolved: kept the local edit.').waitFor();
+    for (const [n, m] of [[5, a], [6, b]]) {
+      await until(`${m.pfaId} written`, async () => (await modStatus(m.id)) === 'synced');
+      const rec = await simRecord(tenant, PFA(n));
+      assert.equal(rec.data.monthlyRate, 15000 + n, `PEMS has ${PFA(n)}'s local value`);
+    }
+    await until('the list to empty', async () => (await cRow(PFA(5)).count()) === 0 && (await cRow(PFA(6)).count()) === 0, 15000);
+  });
+
+  it('resolves one conflict by keyboard alone; Esc closes the dialog and focus returns to "Resolve"', async () => {
+    const m = await makeConflict(7, { monthlyRate: 17007 }, { monthlyRate: 18007 });
+    const c = await conflictOf(m);
+    const key = `resolve-${c.id}`;
+    await until('its row', async () => (await cRow(PFA(7)).count()) === 1, 15000);
+    const focusedKey = () => page.evaluate(() => document.activeElement && document.activeElement.dataset.focusKey);
+    // from the top of the page, Tab until the row's Resolve button has focus
+    await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    await page.locator('body').focus();
+    let tabs = 0;
+    while ((await focusedKey()) !== key) {
+      await page.keyboard.press('Tab');
+      tabs += 1;
+      assert.ok(tabs < 200, 'the Resolve button is reachable with Tab');
+    }
+    await page.keyboard.press('Enter');
+    await dialog().waitFor();
+    await page.keyboard.press('Escape');
+    await dialog().waitFor({ state: 'hidden' });
+    assert.equal(await focusedKey(), key, 'focus is back on the Resolve button');
+    await page.keyboard.press('Enter');
+    await dialog().waitFor();
+    // focus starts on the first conflicting field's "Local"; Space chooses it
+    assert.equal(await page.evaluate(() => document.activeElement.labels[0].textContent), 'Local');
+    await page.keyboard.press('Space');
+    const focusedName = () => page.evaluate(() => document.activeElement.textContent);
+    tabs = 0;
+    while ((await focusedName()) !== 'Merge') {
+      await page.keyboard.press('Tab');
+      tabs += 1;
+      assert.ok(tabs < 30, 'Merge is reachable with Tab');
+    }
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'merge-payload', 'focus moves to the payload');
+    assert.deepEqual(JSON.parse(await page.locator('#merge-payload').textContent()),
+      { resolution: 'merge', mergedData: { monthlyRate: 17007 } });
+    await page.keyboard.press('Tab');
+    assert.equal(await focusedName(), 'Send merge');
+    await page.keyboard.press('Enter');
+    await dialog().waitFor({ state: 'hidden' });
+    await until('the keyboard merge written to PEMS', async () => (await modStatus(m.id)) === 'synced');
+    assert.equal((await simRecord(tenant, PFA(7))).data.monthlyRate, 17007);
+  });
+
+  it('retries a failed item with "Retry"', async () => {
+    await sim('POST', tenant, '/faults', { pfaId: PFA(8), status: 400, count: 1 });
+    const m = await modify(8, { model: 'Retried' });
+    await apiOk(202, 'POST', '/api/pems/write-sync', token, { organizationId: org.id, modificationIds: [m.id] });
+    await until('the write to fail for good', async () => (await modStatus(m.id)) === 'sync_error');
+    const r = mRow(PFA(8));
+    await until('the row to show the failure', async () =>
+      /failed.*last HTTP status 400/.test(await textOf(r)), 15000);
+    await shot('05-modifications-failed', modsSection());
+    await r.getByRole('button', { name: 'Retry', exact: true }).click();
+    await page.getByRole('status').getByText(`${PFA(8)} sent to the queue again.`).waitFor();
+    await until('the retry written to PEMS', async () => (await modStatus(m.id)) === 'synced');
+    assert.equal((await simRecord(tenant, PFA(8))).data.model, 'Retried');
+  });
+
+  it('cancels a pending item with "Cancel"; the modification is kept as a draft', async () => {
+    // PEMS answers 503 for this record: the item waits, pending, for its next attempt
+    await sim('POST', tenant, '/faults', { pfaId: PFA(9), status: 503, count: 1000 });
+    try {
+      const m = await modify(9, { model: 'Never sent' });
+      await apiOk(202, 'POST', '/api/pems/write-sync', token, { organizationId: org.id, modificationIds: [m.id] });
+      await until('a failed attempt, item pending again', async () => {
+        const q = (await getMod(m.id)).queueItem;
+        return q && q.status === 'pending' && q.attempts >= 1;
+      });
+      const r = mRow(PFA(9));
+      const cancel = r.getByRole('button', { name: 'Cancel', exact: true });
+      await cancel.waitFor();
+      // what will be sent to PEMS
+      await r.getByText('What will be sent').click();
+      const preview = await textOf(r.locator('pre'));
+      assert.match(preview, new RegExp(`^PUT /pfa/${PFA(9)} \\{ "version": 1, "changes": \\{ "model": "Never sent" \\} \\}$`));
+      await cancel.click();
+      await page.getByRole('status').getByText(`${PFA(9)} taken off the queue`).waitFor();
+      const after_ = await getMod(m.id);
+      assert.equal(after_.status, 'draft');
+      assert.equal(after_.queueItem.status, 'cancelled');
+      await until('the row to show a draft', async () => /Draft/.test(await textOf(mRow(PFA(9)))), 15000);
+      assert.notEqual((await simRecord(tenant, PFA(9))).data.model, 'Never sent', 'nothing reached PEMS');
+    } finally {
+      await sim('DELETE', tenant, '/faults');
+    }
+  });
+
+  it('filters and pages the queue viewer; text from the data stays text', async () => {
+    await modify(10, { model: '<img src=x id=injected>' });
+    await page.getByRole('combobox', { name: 'Status' }).selectOption('pending_sync');
+    await until('only the pending one', async () => (await modsSection().locator('tbody tr').count()) === 1, 15000);
+    await modsSection().locator('.delta').getByText('<img src=x id=injected>').waitFor();
+    assert.equal(await page.locator('#injected').count(), 0, 'no element made from the data');
+    await page.getByRole('combobox', { name: 'Status' }).selectOption('');
+    await page.getByRole('searchbox', { name: 'PFA id' }).fill(PFA(4));
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await until('only D-04', async () => (await modsSection().locator('tbody tr').count()) === 1
+      && /D-04/.test(await textOf(modsSection().locator('tbody'))), 15000);
+    await page.getByRole('searchbox', { name: 'PFA id' }).fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    // 21 modifications in all: a second page
+    for (let n = 0; n < 11; n += 1) await modify(11 + (n % 2), { areaSilo: `Page ${n}` });
+    await modsSection().getByRole('button', { name: 'Next page' }).click();
+    await modsSection().getByText(/21–\d+ of \d+/).waitFor();
+    await modsSection().getByRole('button', { name: 'Previous page' }).click();
+    await modsSection().getByText(/1–20 of \d+/).waitFor();
+    await shot('06-modifications', modsSection());
+  });
+
+  it('passes axe on the whole dashboard at 1280x800', async () => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot('07-dashboard-1280x800');
+    await axe('dashboard 1280x800');
+  });
+
+  it('shows "Sync now" only with the Sync permission', async () => {
+    await page.getByRole('combobox', { name: 'Organization' }).selectOption(orgB.id);
+    await page.getByText('Your role can watch the sync but not start one').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Sync now' }).count(), 0);
+    await page.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
+    await page.getByRole('button', { name: 'Sync now' }).waitFor();
+  });
+
+  it('at phone width in another locale: readable, numbers and dates in that locale, axe clean', async () => {
+    const phone = await newContext({ viewport: { width: 390, height: 844 }, locale: 'de-DE', isMobile: true, hasTouch: true });
+    const p = await phone.newPage();
+    watch(p);
+    await p.goto(`${PEMS_URL}/#token=${token}`);
+    await p.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
+    await p.getByRole('heading', { name: 'Modifications' }).waitFor();
+    await until('the last sync in German', async () => /\d{1,2}\.\d{1,2}\.\d{4}/.test(await textOf(p.locator('#st-last'))), 15000);
+    const width = await p.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `no sideways scrolling (page is ${width}px wide)`);
+    await shot('08-phone', p);
+    await axe('dashboard 390x844 de-DE', p);
+    await phone.close();
+  });
+
+  it('shows the sign-in view again on a 401, and signs in with the paste field', async () => {
+    // a token of the right shape that the server refuses (signed with another key)
+    const [h, claims] = token.split('.');
+    await page.evaluate((t) => sessionStorage.setItem('pems.token', t), `${h}.${claims}.AAAA`);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByText(/token was refused \(HTTP 401\)/).waitFor();
+    await page.getByRole('textbox', { name: 'Access token' }).fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Conflicts' }).waitFor();
+    // an expired token is refused before it is sent
+    const expired = pemsctl('token', '--user', userId, '--ttl', '1');
+    await new Promise((r) => setTimeout(r, 2100));
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('textbox', { name: 'Access token' }).fill(expired);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('This token has expired. Ask for a fresh one.').waitFor();
+  });
+
+  it('broke no Content-Security-Policy rule and put the token in no URL', () => {
+    assert.deepEqual(cspViolations, []);
+    for (const u of requestedUrls) assert.ok(!u.includes(token), `token in ${u}`);
+  });
+});

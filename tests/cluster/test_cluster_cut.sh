@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# One app host cut off the database (its link down) for 10 s mid-drain: its API answers 503
+# service_unavailable (not a hang), its worker stops talking to PEMS once it cannot renew its
+# leases, the other host takes the servers over; once the link is back every record is
+# written exactly once and no stale result is recorded over a newer one.
+. "$(dirname "$0")/cluster_lib.sh"
+cl_require
+rig_heal_all
+trap 'kill $CLIENT 2>/dev/null; rig_heal_all; rm -rf "$TEST_TMP"' EXIT
+RPS=10 ORGS=6 ITEMS=60 CUT=10
+
+test_begin "setup"
+cl_orgs "$ORGS" "$ITEMS" "$RPS" 20 5
+total=$((ORGS * ITEMS))
+pems_tx() {  # bytes host N sent on its link to PEMS
+  ip netns exec "$(ip netns list | awk '{print $1}' | grep -E -- "-app$1\$" | head -n 1)" \
+    cat /sys/class/net/pems/statistics/tx_bytes
+}
+host_addr() { sed -n "s/^ *server \([0-9.]*\.$((10 + $1))\.2\):9000.*/\1/p" "$PEMS_CLUSTER_DIR/nginx/sites-enabled/pems.conf"; }
+
+test_begin "cut mid-drain"
+cl_write_sync
+started() { [ "$(cl_synced)" -ge 20 ]; }
+wait_for 60 started || fail "nothing synced 60 s after write-sync"
+holder() {
+  fx_sql "SELECT locked_by FROM pfa_write_queue WHERE status = 'processing'
+          AND organization_id IN ($(cl_org_list)) GROUP BY locked_by ORDER BY count(*) DESC LIMIT 1"
+}
+victim=""
+for _ in $(seq 1 100); do victim=$(holder); [ -n "$victim" ] && break; sleep 0.1; done
+[ -n "$victim" ] || { fail "no host holds items mid-drain"; finish; exit 1; }
+n=${victim#app}
+held=$(fx_sql "SELECT id || ' ' || claim_seq FROM pfa_write_queue WHERE status = 'processing' AND locked_by = '$victim'")
+rig_ok cut "$n"
+tc=$(date +%s.%N)
+nheld=$(grep -c . <<<"$held")
+say "cut $victim off the database holding $nheld items"
+# the API while the host is cut: one request at a time, "epoch status code"
+(
+  while :; do
+    out=$(curl -sk --max-time 20 -w ' %{http_code}' -H "Authorization: Bearer ${CL_TOKEN[0]}" \
+      "$PEMS_URL/api/pems/modifications?organizationId=${CL_ORG[0]}&limit=1")
+    code=${out##* }
+    echo "$(date +%s.%N) $code $(jq -r '.error.code // "-"' <<<"${out% *}" 2>/dev/null)"
+  done
+) > "$TEST_TMP/client.log" 2>/dev/null &
+CLIENT=$!
+sleep 6
+tx6=$(pems_tx "$n")
+sleep $((CUT - 6))
+tx10=$(pems_tx "$n")
+kill "$CLIENT" 2>/dev/null; wait "$CLIENT" 2>/dev/null
+rig_ok heal "$n"
+th=$(date +%s.%N)
+# requests that ended after the heal may have been answered by the healed host
+m0=$(awk -v a="$tc" -v b="$th" '$1 > a && $1 < b' "$TEST_TMP/client.log")
+
+test_begin "the cut host's API answers 503"
+by_cut=$(awk -v a="$tc" -v b="$th" -v h="$(host_addr "$n"):9000" '$1 > a && $1 < b && $2 == h' "$ACCESS_LOG")
+assert_ge "$(grep -c . <<<"$by_cut")" 1 "requests the cut host answered during the cut"
+assert_eq 0 "$(grep . <<<"$by_cut" | awk '$4 != 503' | wc -l)" "of those, answered other than 503 ($(awk '{print $4}' <<<"$by_cut" | sort | uniq -c | tr '\n' ' '))"
+assert_eq 0 "$(grep . <<<"$m0" | awk '$2 == 503 && $3 != "service_unavailable"' | wc -l)" "503s without code service_unavailable"
+assert_eq 0 "$(grep . <<<"$m0" | awk '$2 != 200 && $2 != 503' | wc -l)" "answers other than 200 or 503 ($(awk '{print $2}' <<<"$m0" | sort | uniq -c | tr '\n' ' '))"
+other_ok=$(awk -v a="$tc" -v b="$th" -v h="$(host_addr "$n"):9000" '$1 > a && $1 < b && $2 != h && $4 == 200' "$ACCESS_LOG" | wc -l)
+assert_ge "$other_ok" 1 "requests the other host answered 200 during the cut"
+
+test_begin "the cut host's worker stops talking to PEMS"
+# it cannot renew its leases (its database calls fail within the connection's 5 s
+# tcp_user_timeout): from then on it must not send PEMS anything (a write is ~700 bytes)
+say "bytes app$n sent to PEMS between 6 s and $CUT s into the cut: $((tx10 - tx6))"
+assert_le "$((tx10 - tx6))" 300 "bytes the cut host sent to PEMS from 6 s into the cut"
+
+test_begin "after the heal: every record once, no stale result"
+wait_for 180 cl_all_synced "$total" || fail "synced 180 s after the heal: $(cl_synced) of $total"
+cl_check_tenants "$ITEMS" "$RPS" "around the cut" "$nheld"
+twice=$(fx_sql "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE action = 'queue_item.completed'
+                AND organization_id IN ($(cl_org_list)) GROUP BY entity_id HAVING count(*) > 1) d")
+assert_eq 0 "$twice" "queue items completed twice"
+# the mirror has what PEMS has: version 2 (one write) and the written value, for every record
+for i in "${!CL_TENANT[@]}"; do
+  sim_control "${CL_TENANT[i]}" GET "/records/PFA-1"
+done
+bad=$(fx_sql "SELECT count(*) FROM pfa_mirror WHERE organization_id IN ($(cl_org_list))
+              AND (version <> 2 OR (data->>'monthlyRate')::numeric <> 15000)")
+assert_eq 0 "$bad" "mirror records not at version 2 with the written value"
+assert_eq "$total" "$(fx_sql "SELECT count(*) FROM pfa_mirror_history WHERE organization_id IN ($(cl_org_list))")" \
+  "superseded versions archived (one per record)"
+stale=$(fx_sql "SELECT count(*) FROM audit_log WHERE actor = '$victim' AND action = 'queue_item.completed'
+                AND created_at > to_timestamp($th)
+                AND entity_id IN (SELECT entity_id FROM audit_log WHERE action = 'queue_item.completed'
+                                  AND actor <> '$victim')")
+assert_eq 0 "$stale" "items the cut host recorded after the heal that the other host had completed"
+
+finish

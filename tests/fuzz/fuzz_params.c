@@ -1,0 +1,37 @@
+/* The request parameter parser: query strings, ISO dates, UTF-8, JSON depth, content types,
+ * ETags, loopback addresses, and the declared query checks of a route. */
+#include "api_params.h"
+#include "fuzz.h"
+
+static const char *const statuses[] = { "pending_sync", "queued", "synced", NULL };
+static const struct api_field fields[] = {
+    { "organizationId", AF_UUID, true, 0, 0, NULL },
+    { "status", AF_ENUM, false, 0, 0, statuses },
+    { "pfaId", AF_STRING, false, 1, 200, NULL },
+    { "limit", AF_INT, false, 1, 500, NULL },
+    { "from", AF_DATETIME, false, 0, 0, NULL },
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = fuzz_str(data, size);
+    struct query_params q;
+    if (api_query_parse(s, &q) == 0) {
+        json_t *details = json_array();
+        api_check_query(&q, fields, sizeof fields / sizeof fields[0], details);
+        api_query_get(&q, "limit");
+        json_decref(details);
+    }
+    bool date_only;
+    long long ms;
+    api_iso_datetime_parse(s, &date_only, &ms);
+    api_utf8_valid((const char *)data, size);
+    api_json_depth((const char *)data, size);
+    api_content_type_is_json(s);
+    api_addr_is_loopback(s);
+    char etag[API_ETAG_SIZE];
+    api_etag_of((const char *)data, size, etag);
+    api_etag_matches(s, etag);
+    free(s);
+    return 0;
+}

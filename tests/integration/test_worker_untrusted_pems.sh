@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# A PEMS server's answers are input like a client's (issue 14, item 5; README, Security):
+# records with wrong field types are not stored (logged with organization and pfaId, counted,
+# /health degraded) while the rest of the page is; an updatedAt beyond the pull's start never
+# becomes the cursor; versions beyond 2^31-1 are refused, never wrapped; a cursor that does
+# not advance ends that organization's pull while the others go on.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fixtures.sh"
+. "$(dirname "$0")/worker_fixtures.sh"
+wfx_require
+
+GOOD=$WFX_RECORD
+good_with() { printf '%s' "$GOOD" | jq -c "$1"; }
+rejects() {  # ORG [PFA_ID] -> rows in pems_rejected_records
+  fx_sql "SELECT count(*) FROM pems_rejected_records WHERE organization_id = :'o'
+          AND (:'p' = '' OR pfa_id = :'p')" -v o="$1" -v p="${2:-}"
+}
+reject_reason() { fx_sql "SELECT reason FROM pems_rejected_records WHERE organization_id = :'o' AND pfa_id = :'p'" -v o="$1" -v p="$2"; }
+mirror_has() { [ "$(fx_sql "SELECT count(*) FROM pfa_mirror WHERE organization_id = :'o' AND pfa_id = :'p'" -v o="$1" -v p="$2")" = 1 ]; }
+rejected_metric() {
+  curl -sk "$PEMS_URL/api/pems/metrics" |
+    sed -n "s/^pems_upstream_rejected_total{reason=\"$1\"} \([0-9]*\)$/\1/p"
+}
+health_field() { curl -sk "$PEMS_URL/api/pems/health" | jq -r ".$1"; }
+pull_since() { fx_sql "SELECT coalesce(pull_since, '') FROM api_servers WHERE organization_id = :'o'" -v o="$1"; }
+iso_ago() { date -u -d "@$(($(date +%s) - $1))" +%Y-%m-%dT%H:%M:%S.000Z; }
+cleanup_org() { fx_sql "DELETE FROM pems_rejected_records WHERE organization_id = :'o'" -v o="$1" >/dev/null; }
+
+# --- 1. wrong field types ----------------------------------------------------------------------
+test_begin "records with wrong types are not stored, the rest of the page is"
+wfx_org typed
+ORG=$W_ORG TEN=$W_TENANT
+BIG=$(head -c 100000 /dev/zero | tr '\0' 'x')
+RECS=$(jq -cn --argjson g "$GOOD" --arg big "$BIG" '[
+  {pfaId:"T-ok1", version:1, data:$g},
+  {pfaId:"T-cat", version:1, data:($g + {category:5})},
+  {pfaId:"T-rate", version:1, data:($g + {monthlyRate:"abc"})},
+  {pfaId:"T-src", version:1, data:($g + {source:["Rental"]})},
+  {pfaId:"T-neg", version:1, data:($g + {purchasePrice:-5})},
+  {pfaId:"T-big", version:1, data:($g + {model:$big})},
+  {pfaId:"T-req", version:1, data:{model:"no category, source or dor"}},
+  {pfaId:"T-ok2", version:1, data:$g}]')
+sim_seed "$TEN" "$RECS"
+before=$(rejected_metric invalid)
+wfx_once
+assert_eq 0 "$WORKER_RC" "pemsworker --once exit status"
+for id in T-ok1 T-ok2; do mirror_has "$ORG" "$id" || fail "$id not stored"; done
+pass
+for id in T-cat T-rate T-src T-neg T-big T-req; do
+  mirror_has "$ORG" "$id" && fail "$id stored in the mirror"
+  assert_eq invalid "$(reject_reason "$ORG" "$id")" "$id recorded as rejected"
+  grep -qE "event=pems_record_rejected org=$ORG pfa_id=\"?$id\"? reason=invalid" "$TEST_TMP/worker.log" ||
+    fail "$id: no log line with organization and pfaId"
+done
+assert_ge "$(rejected_metric invalid)" $((before + 6)) "pems_upstream_rejected_total{reason=invalid}"
+assert_eq degraded "$(health_field status)" "health status while records are rejected"
+assert_eq rejected "$(health_field pemsData)" "health pemsData"
+
+test_begin "a valid later version clears the reject"
+sim_edit "$TEN" T-cat '{"category":"Cranes"}'
+wfx_drive 20 mirror_has "$ORG" T-cat || fail "T-cat not stored after PEMS fixed it"
+assert_eq 0 "$(rejects "$ORG" T-cat)" "T-cat no longer rejected"
+assert_eq 2 "$(mirror_version "$ORG" T-cat)" "T-cat at its valid version"
+assert_eq 5 "$(rejects "$ORG")" "the others still rejected"
+cleanup_org "$ORG"
+
+# --- 2. updatedAt ------------------------------------------------------------------------------
+test_begin "an updatedAt beyond the pull's start is not trusted as the cursor"
+wfx_org clock
+ORG=$W_ORG TEN=$W_TENANT
+PAST=$(iso_ago 3600)
+PAGE=$(jq -cn --argjson g "$GOOD" --arg past "$PAST" '{records:[
+  {pfaId:"C-past", version:1, updatedAt:$past, data:$g},
+  {pfaId:"C-future", version:1, updatedAt:"2999-01-01T00:00:00Z", data:$g},
+  {pfaId:"C-garbage", version:1, updatedAt:"yesterday at noon", data:$g},
+  {pfaId:"C-none", version:1, data:$g}], nextCursor:null}')
+sim_fault "$TEN" "$(jq -cn --arg b "$PAGE" '{status:200, match:"pull", count:1, body:$b}')"
+wfx_once
+assert_eq 0 "$WORKER_RC" "pemsworker --once exit status"
+mirror_has "$ORG" C-past || fail "C-past not stored"
+pass
+for id in C-future C-garbage C-none; do mirror_has "$ORG" "$id" && fail "$id stored"; done
+assert_eq future_updated_at "$(reject_reason "$ORG" C-future)" "C-future rejected as from the future"
+assert_eq invalid "$(reject_reason "$ORG" C-garbage)" "C-garbage rejected"
+assert_eq "${PAST%Z}" "$(pull_since "$ORG" | sed 's/Z$//')" "the cursor is the newest trusted updatedAt"
+cleanup_org "$ORG"
+
+test_begin "a stored cursor that is garbage or in the future is not sent again"
+for bad in 'garbage' '2999-01-01T00:00:00Z'; do
+  wfx_org since
+  ORG=$W_ORG TEN=$W_TENANT
+  sim_seed "$TEN" "$(wfx_records S 2)"
+  fx_sql "UPDATE api_servers SET pull_since = :'s' WHERE organization_id = :'o'" -v s="$bad" -v o="$ORG" >/dev/null
+  wfx_once
+  assert_eq 0 "$(sim_count "$TEN" "GET /pfa" 400)" "since=$bad: no 400 from PEMS"
+  assert_eq 2 "$(org_mirror_count "$ORG")" "since=$bad: the records are pulled"
+  assert_match '^20[0-9]{2}-' "$(pull_since "$ORG")" "since=$bad: a real cursor stored"
+  assert_ne "$bad" "$(pull_since "$ORG")" "since=$bad: replaced"
+done
+
+# --- 3. versions -------------------------------------------------------------------------------
+test_begin "a 409 whose version is beyond 2^31-1 does not wrap into the mirror"
+wfx_org version
+ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
+sim_seed "$TEN" "$(wfx_records V 1)"
+wfx_drive 20 org_mirror_is "$ORG" 1 || fail "V-1 not pulled"
+wfx_mod MOD "$TOK" "$ORG" V-1 1 '{"monthlyRate":13000}'
+EVIL=$(jq -cn --argjson g "$GOOD" '{pfaId:"V-1", version:4294967298, data:($g + {category:"Evil"})}')
+sim_fault "$TEN" "$(jq -cn --arg b "$EVIL" '{status:409, pfaId:"V-1", match:"writes", count:1, body:$b}')"
+before=$(rejected_metric invalid)
+wfx_write_sync "$TOK" "$ORG" 1
+wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(mod_status "$MOD")"
+assert_ne Evil "$(mirror_field "$ORG" V-1 category)" "the 409 body's data never reached the mirror"
+assert_eq 2 "$(mirror_version "$ORG" V-1)" "mirror at the version of the real write"
+assert_eq 13000 "$(mirror_field "$ORG" V-1 monthlyRate)" "mirror has the local change"
+assert_ge "$(rejected_metric invalid)" $((before + 1)) "the 409 body counted as rejected"
+# the write's own result is a valid version of V-1: the reject was cleared with it
+assert_eq 0 "$(rejects "$ORG" V-1)" "reject cleared by the valid version"
+assert_eq 0 "$(fx_sql "SELECT count(*) FROM pfa_mirror_history WHERE organization_id = :'o' AND data->>'category' = 'Evil'" -v o="$ORG")" "no history from the 409 body"
+cleanup_org "$ORG"
+
+test_begin "a 200 write result with wrong types leaves the mirror to the next pull"
+wfx_org result
+ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
+sim_seed "$TEN" "$(wfx_records R 1)"
+wfx_drive 20 org_mirror_is "$ORG" 1 || fail "R-1 not pulled"
+wfx_mod MOD "$TOK" "$ORG" R-1 1 '{"monthlyRate":14000}'
+BAD=$(jq -cn --argjson g "$GOOD" '{pfaId:"R-1", version:2, data:($g + {category:5, monthlyRate:"abc"})}')
+sim_fault "$TEN" "$(jq -cn --arg b "$BAD" '{status:200, pfaId:"R-1", match:"writes", count:1, body:$b}')"
+wfx_write_sync "$TOK" "$ORG" 1
+wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(mod_status "$MOD")"
+assert_eq Cranes "$(mirror_field "$ORG" R-1 category)" "the result's category never reached the mirror"
+assert_eq 1 "$(mirror_version "$ORG" R-1)" "mirror left at its version for the next pull"
+assert_eq invalid "$(reject_reason "$ORG" R-1)" "the result recorded as rejected"
+cleanup_org "$ORG"
+
+test_begin "a 200 write result without data is the record written, on its version"
+wfx_org bare
+ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
+sim_seed "$TEN" "$(wfx_records B 1)"
+wfx_drive 20 org_mirror_is "$ORG" 1 || fail "B-1 not pulled"
+wfx_mod MOD "$TOK" "$ORG" B-1 1 '{"monthlyRate":15000}'
+sim_fault "$TEN" '{"status":200, "pfaId":"B-1", "match":"writes", "count":1, "body":"{\"pfaId\":\"B-1\",\"version\":7}"}'
+wfx_write_sync "$TOK" "$ORG" 1
+wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(mod_status "$MOD")"
+assert_eq 7 "$(mirror_version "$ORG" B-1)" "mirror at the version PEMS answered"
+assert_eq 15000 "$(mirror_field "$ORG" B-1 monthlyRate)" "mirror has what was written"
+assert_eq 0 "$(rejects "$ORG")" "nothing rejected"
+
+# --- 4. cursors --------------------------------------------------------------------------------
+test_begin "a cursor that does not advance ends that organization's pull, the others go on"
+wfx_org stuck
+STUCK=$W_ORG STEN=$W_TENANT
+wfx_org healthy
+OK_ORG=$W_ORG OTEN=$W_TENANT
+sim_seed "$OTEN" "$(wfx_records OK 3)"
+LOOP=$(jq -cn --argjson g "$GOOD" --arg t "$(iso_ago 60)" \
+  '{records:[{pfaId:"L-1", version:1, updatedAt:$t, data:$g}], nextCursor:"same"}')
+sim_fault "$STEN" "$(jq -cn --arg b "$LOOP" '{status:200, match:"pull", count:-1, body:$b}')"
+before=$(rejected_metric stuck_cursor)
+: > "$TEST_TMP/worker.log"
+wfx_once
+grep -q "event=pull_cursor_stuck org=$STUCK" "$TEST_TMP/worker.log" || { fail "no pull_cursor_stuck for the looping org"; worker_log_tail; }
+assert_le "$(sim_count "$STEN" "GET /pfa" '*')" 6 "pull requests to the looping server"
+assert_eq 3 "$(org_mirror_count "$OK_ORG")" "the other organization was pulled"
+assert_ge "$(rejected_metric stuck_cursor)" $((before + 1)) "pems_upstream_rejected_total{reason=stuck_cursor}"
+sim_ok "$STEN" DELETE /faults
+
+test_begin "a page that brings nothing but a cursor ends the pull"
+EMPTY='{"records":[],"nextCursor":"more"}'
+sim_fault "$STEN" "$(jq -cn --arg b "$EMPTY" '{status:200, match:"pull", count:-1, body:$b}')"
+: > "$TEST_TMP/worker.log"
+wfx_once
+grep -q "event=pull_cursor_stuck org=$STUCK" "$TEST_TMP/worker.log" || fail "no pull_cursor_stuck for an empty page with a cursor"
+assert_le "$(sim_count "$STEN" "GET /pfa" '*')" 12 "pull requests to the server sending empty pages"
+sim_ok "$STEN" DELETE /faults
+cleanup_org "$STUCK"
+finish

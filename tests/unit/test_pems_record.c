@@ -1,0 +1,176 @@
+#include "pems_record.h"
+
+#include <string.h>
+
+#include "unit.h"
+
+static json_t *J(const char *text)
+{
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    return j;
+}
+
+static int64_t ts(const char *s)
+{
+    int64_t ms = -2;
+    CU_ASSERT_EQUAL(pems_timestamp_parse(s, strlen(s), &ms), 0);
+    return ms;
+}
+
+static void test_timestamps(void)
+{
+    int64_t ms;
+    CU_ASSERT_EQUAL(ts("1970-01-01T00:00:00Z"), 0);
+    CU_ASSERT_EQUAL(ts("2026-03-01T12:30:05.123Z"), 1772368205123LL);
+    CU_ASSERT_EQUAL(ts("2026-03-01T12:30:05.123456789Z"), 1772368205123LL);
+    CU_ASSERT_EQUAL(ts("2026-03-01T14:30:05+02:00"), 1772368205000LL);
+    CU_ASSERT_EQUAL(ts("2026-03-01T07:30:05-0500"), 1772368205000LL);
+    CU_ASSERT_EQUAL(ts("2026-03-01T12:30Z"), 1772368200000LL);
+    static const char *const bad[] = {
+        "", "garbage", "2026-03-01", "2026-03-01T12:30:05", "2026-02-30T00:00:00Z",
+        "2026-13-01T00:00:00Z", "2026-03-01T24:00:00Z", "2026-03-01T12:60:00Z",
+        "1969-12-31T23:59:59Z", "2026-03-01T12:30:05.Z", "2026-03-01T12:30:05Zjunk",
+        "2026-03-01T12:30:05+2:00", "+2026-03-01T12:30:05Z", "2026-03-01T12:30:05.1234567890Z",
+        "1970-01-01T00:00:00+01:00",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CU_ASSERT_EQUAL(pems_timestamp_parse(bad[i], strlen(bad[i]), &ms), -1);
+    char out[32];
+    pems_timestamp_format(1772368205123LL, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "2026-03-01T12:30:05.123Z");
+    pems_timestamp_format(ts("2000-02-29T23:59:59.999Z"), out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "2000-02-29T23:59:59.999Z");
+    pems_timestamp_format(ts("9999-12-31T23:59:59Z"), out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "9999-12-31T23:59:59.000Z");
+}
+
+static void test_versions(void)
+{
+    int v = -1;
+    json_t *j = J("2147483647");
+    CU_ASSERT_EQUAL(pems_version_parse(j, &v), 0);
+    CU_ASSERT_EQUAL(v, 2147483647);
+    json_decref(j);
+    static const char *const bad[] = { "4294967298", "2147483648", "-1", "1.0", "\"3\"", "null" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = J(bad[i]);
+        CU_ASSERT_EQUAL(pems_version_parse(j, &v), -1);
+        json_decref(j);
+    }
+    CU_ASSERT_EQUAL(pems_version_parse(NULL, &v), -1);
+}
+
+static enum pems_reject check(const char *text, int64_t trust_until, char *why)
+{
+    json_t *j = J(text);
+    struct pems_record r;
+    enum pems_reject rj = pems_record_check(j, PEMS_NEED_UPDATED_AT, trust_until, &r, why, 200);
+    pems_record_clear(&r);
+    json_decref(j);
+    return rj;
+}
+
+#define GOOD_DATA "{\"category\":\"Cranes\",\"source\":\"Rental\",\"dor\":\"BEO\",\"monthlyRate\":5}"
+
+static void test_records(void)
+{
+    char why[200];
+    int64_t until = ts("2026-03-01T12:00:00Z");
+    CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\","
+                          "\"data\":" GOOD_DATA "}", until, why), PEMS_REJECT_NONE);
+    static const char *const invalid[] = {
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        "{\"category\":5,\"source\":\"Rental\",\"dor\":\"BEO\"}}",
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        "{\"category\":\"C\",\"source\":[\"Rental\"],\"dor\":\"BEO\"}}",
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        "{\"category\":\"C\",\"source\":\"Rental\",\"dor\":\"BEO\",\"purchasePrice\":-5}}",
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        "{\"category\":\"C\",\"source\":\"Rental\",\"dor\":\"BEO\",\"monthlyRate\":\"abc\"}}",
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        "{\"model\":\"only\"}}",
+        "{\"pfaId\":\"A\",\"version\":4294967298,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        GOOD_DATA "}",
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"yesterday\",\"data\":" GOOD_DATA "}",
+        "{\"pfaId\":\"A\",\"version\":1,\"data\":" GOOD_DATA "}",
+        "{\"pfaId\":\"A\\u0001\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        GOOD_DATA "}",
+        "{\"pfaId\":\"\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":" GOOD_DATA "}",
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"deleted\":\"yes\"}",
+        "[1,2]",
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        CU_ASSERT_EQUAL(check(invalid[i], until, why), PEMS_REJECT_INVALID);
+        CU_ASSERT_NOT_EQUAL(why[0], '\0');
+    }
+    CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2999-01-01T00:00:00Z\","
+                          "\"data\":" GOOD_DATA "}", until, why), PEMS_REJECT_FUTURE);
+    /* deleted records need no data; unknown fields are PEMS's own and kept */
+    CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":2,\"updatedAt\":\"2026-03-01T11:00:00Z\","
+                          "\"deleted\":true}", until, why), PEMS_REJECT_NONE);
+    json_t *j = J("{\"pfaId\":\"A\",\"version\":3,\"updatedAt\":\"2026-03-01T11:00:00+01:00\","
+                  "\"data\":{\"category\":\" Cranes \",\"source\":\"Rental\",\"dor\":\"BEO\","
+                  "\"monthlyRate\":\"12000\",\"pemsOwn\":[1]}}");
+    struct pems_record r;
+    CU_ASSERT_EQUAL(pems_record_check(j, PEMS_NEED_UPDATED_AT, until, &r, why, sizeof why),
+                    PEMS_REJECT_NONE);
+    json_t *out = pems_record_json(&r);
+    char *s = json_dumps(out, JSON_SORT_KEYS | JSON_COMPACT);
+    CU_ASSERT_STRING_EQUAL(s, "{\"data\":{\"category\":\"Cranes\",\"dor\":\"BEO\","
+                              "\"monthlyRate\":12000,\"pemsOwn\":[1],\"source\":\"Rental\"},"
+                              "\"pfaId\":\"A\",\"updatedAt\":\"2026-03-01T10:00:00.000Z\","
+                              "\"version\":3}");
+    free(s);
+    json_decref(out);
+    pems_record_clear(&r);
+    json_decref(j);
+}
+
+static void test_pages(void)
+{
+    char why[200];
+    struct pems_page pg;
+    int64_t until = ts("2026-03-01T12:00:00Z");
+    json_t *body = J("{\"records\":["
+        "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T10:00:00Z\",\"data\":" GOOD_DATA "},"
+        "{\"pfaId\":\"B\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":{\"category\":5}},"
+        "{\"pfaId\":\"C\",\"version\":1,\"updatedAt\":\"2999-01-01T00:00:00Z\",\"data\":" GOOD_DATA "},"
+        "{\"pfaId\":\"D\",\"version\":1,\"updatedAt\":\"garbage\",\"data\":" GOOD_DATA "}"
+        "],\"nextCursor\":7}");
+    CU_ASSERT_EQUAL_FATAL(pems_page_parse(body, until, &pg, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(pg.received, 4);
+    CU_ASSERT_EQUAL(json_array_size(pg.records), 1);
+    CU_ASSERT_EQUAL(json_array_size(pg.rejects), 3);
+    /* B's data is wrong but its time is sound: the cursor moves past it, never to C's */
+    CU_ASSERT_EQUAL(pg.newest_ms, ts("2026-03-01T11:00:00Z"));
+    CU_ASSERT_STRING_EQUAL(pg.next_cursor, "7");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(pg.rejects, 1), "reason")),
+                           "future_updated_at");
+    pems_page_clear(&pg);
+    json_decref(body);
+    static const char *const bad[] = { "{}", "{\"records\":{}}", "[]",
+                                       "{\"records\":[],\"nextCursor\":[1]}" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        body = J(bad[i]);
+        CU_ASSERT_EQUAL(pems_page_parse(body, until, &pg, why, sizeof why), -1);
+        json_decref(body);
+    }
+    body = J("{\"records\":[],\"nextCursor\":null}");
+    CU_ASSERT_EQUAL(pems_page_parse(body, until, &pg, why, sizeof why), 0);
+    CU_ASSERT_PTR_NULL(pg.next_cursor);
+    CU_ASSERT_EQUAL(pg.newest_ms, -1);
+    pems_page_clear(&pg);
+    json_decref(body);
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        { "timestamps", test_timestamps },
+        { "versions", test_versions },
+        { "records", test_records },
+        { "pages", test_pages },
+    };
+    return UNIT_RUN("pems_record", NULL, tests);
+}
