@@ -609,7 +609,7 @@ static int cmd_server_add(struct ctx *c)
         return usage_error(c->cmd, "--rps must be an integer between 1 and 100000");
     long max_in_flight = 0;
     if (opt(c, "max-in-flight") &&
-        parse_long(opt(c, "max-in-flight"), 1, 10000, &max_in_flight) < 0)
+        !util_parse_long(opt(c, "max-in-flight"), 1, 10000, &max_in_flight))
         return usage_error(c->cmd, "--max-in-flight must be an integer between 1 and 10000");
     unsigned char key[CRYPTO_KEY_LEN];
     if (crypto_key_from_hex(c->cfg.encryption_key, key) < 0)

@@ -39,11 +39,11 @@ setup() {
   [ -n "${5:-}" ] && fx_sql "UPDATE api_servers SET max_in_flight = :'k' WHERE organization_id = :'o'" \
     -v k="$5" -v o="$W_ORG" >/dev/null
   sim_seed "$W_TENANT" "$(wfx_records R "$n")"
-  sim_ok "$W_TENANT" POST /config "{\"latencyMs\":$lat}"
+  sim_control_ok "$W_TENANT" POST /config "{\"latencyMs\":$lat}"
 }
 mods() { wfx_mods_sql "$1" "$2" R "$3" 1 '{"monthlyRate":42000}'; }
 pull_all() { once; assert_eq 0 "$WORKER_RC" "pull run exit status"; }
-stats_reset() { sim_ok "$1" POST /stats/reset; }
+stats_reset() { sim_control_ok "$1" POST /stats/reset; }
 queue_org() {  # ORG: POST /write-sync for every pending_sync modification of ORG
   api_as "$(fx_token "$(fx_user "$1" Read,Write,Sync)")" POST /api/pems/write-sync \
     "{\"organizationId\":\"$1\"}"
@@ -80,7 +80,7 @@ once
 took=$(($(now_ms) - t0))
 printf 'info: 60 writes at 10 req/s, 250 ms latency: %d ms\n' "$took" >&2
 assert_eq 0 "$WORKER_RC" "exit status"
-assert_eq 60 "$(org_mods "$ORG" synced)" "modifications synced"
+assert_eq 60 "$(fx_org_mods "$ORG" synced)" "modifications synced"
 assert_eq 60 "$(sim_stat "$TEN" .writesApplied)" "writesApplied"
 printf 'info: simulator: %s arrived in its busiest second, %s answered 429\n' \
   "$(sim_stat "$TEN" .maxRequestsInAnySecond)" "$(sim_stat "$TEN" .rateLimited)" >&2
@@ -105,7 +105,7 @@ for i in "${!ORGS[@]}"; do mods "${ORGS[$i]}" "${USRS[$i]}" 20; done
 sleep 1.1
 queue_org "$SOLO_ORG"
 t0=$(now_ms); once; solo=$(($(now_ms) - t0))
-assert_eq 20 "$(org_mods "$SOLO_ORG" synced)" "one organization: synced"
+assert_eq 20 "$(fx_org_mods "$SOLO_ORG" synced)" "one organization: synced"
 for o in "${ORGS[@]}"; do queue_org "$o"; done
 for t in "${TENS[@]}"; do stats_reset "$t"; done
 t0=$(now_ms); once; many=$(($(now_ms) - t0))
@@ -113,7 +113,7 @@ printf 'info: one organization %d ms, twenty side by side %d ms\n' "$solo" "$man
 assert_eq 0 "$WORKER_RC" "exit status"
 synced=0 applied=0 maxsec=0 overlapped=0 persec=""
 for i in "${!ORGS[@]}"; do
-  synced=$((synced + $(org_mods "${ORGS[$i]}" synced)))
+  synced=$((synced + $(fx_org_mods "${ORGS[$i]}" synced)))
   applied=$((applied + $(sim_stat "${TENS[$i]}" .writesApplied)))
   s=$(starts_max_1s "${ORGS[$i]}"); [ "$s" -gt "$maxsec" ] && maxsec=$s
   persec+=" $(sim_stat "${TENS[$i]}" .maxRequestsInAnySecond)"
@@ -140,8 +140,8 @@ sleep 0.05
 wfx_write_sync "$TOK" "$ORG" 8 "[\"$M2\",$(IFS=,; echo "${OTHERS[*]}")]"
 stats_reset "$TEN"
 once
-assert_eq synced "$(mod_status "$M1")" "first edit synced"
-assert_eq synced "$(mod_status "$M2")" "second edit synced"
+assert_eq synced "$(fx_mod_status "$M1")" "first edit synced"
+assert_eq synced "$(fx_mod_status "$M2")" "second edit synced"
 assert_eq 3 "$(sim_record "$TEN" R-1 .version)" "two writes on the record"
 assert_eq '111|second' "$(sim_record "$TEN" R-1 '"\(.data.monthlyRate)|\(.data.model)"')" "both edits at PEMS"
 assert_eq monthlyRate "$(history_changed "$ORG" R-1 1)" "the first edit was written first"
@@ -157,30 +157,30 @@ HORG=$W_ORG HTEN=$W_TENANT HTOK=$W_TOKEN HUSR=$W_USER
 fx_sql "UPDATE api_servers SET timeout_ms = 1500 WHERE organization_id = :'o'" -v o="$HORG" >/dev/null
 setup healthy 10 100 40
 GORG=$W_ORG GTEN=$W_TENANT GTOK=$W_TOKEN
-sim_ok "$HTEN" POST /config '{"latencyMs":0}'   # the pull answers, then the server hangs
+sim_control_ok "$HTEN" POST /config '{"latencyMs":0}'   # the pull answers, then the server hangs
 pull_all
 mods "$HORG" "$HUSR" 6
 mods "$GORG" "$W_USER" 40
-sim_ok "$HTEN" POST /config '{"latencyMs":4000}'
+sim_control_ok "$HTEN" POST /config '{"latencyMs":4000}'
 sleep 1.1
 wfx_write_sync "$HTOK" "$HORG" 6
 wfx_write_sync "$GTOK" "$GORG" 40
 stats_reset "$HTEN"; stats_reset "$GTEN"
 # the worker's cap is small: the hung server holds at most its own 3
 once PEMS_WORKER_MAX_IN_FLIGHT=6
-assert_eq 40 "$(org_mods "$GORG" synced)" "healthy server: every write synced"
+assert_eq 40 "$(fx_org_mods "$GORG" synced)" "healthy server: every write synced"
 assert_eq 10 "$(starts_max_1s "$GORG")" "healthy server driven at its limit"
 # counted as they arrive (they are answered 4 s later): the pull's GET /health and GET /pfa,
 # then each item once
 assert_eq 8 "$(sim_stat "$HTEN" .totalRequests)" "hung server: each item tried once, then rescheduled"
-assert_eq 0 "$(org_mods "$HORG" synced)" "hung server: nothing synced"
+assert_eq 0 "$(fx_org_mods "$HORG" synced)" "hung server: nothing synced"
 assert_eq 0 "$(fx_count pfa_write_queue "organization_id = :'o' AND status = 'processing'" -v o="$HORG")" \
   "hung server's items not left processing"
 assert_eq 6 "$(fx_count pfa_write_queue "organization_id = :'o' AND status = 'pending' AND attempts = 1
   AND last_error ILIKE '%timeout%'" -v o="$HORG")" "timed-out items rescheduled with an attempt used"
 # out of the way of the next runs
 fx_sql "UPDATE api_servers SET write_enabled = false WHERE organization_id = :'o'" -v o="$HORG" >/dev/null
-sim_ok "$HTEN" POST /config '{"latencyMs":0}'
+sim_control_ok "$HTEN" POST /config '{"latencyMs":0}'
 
 # --- the per-server cap ---------------------------------------------------------------------------
 test_begin "a server's max_in_flight caps its requests in flight"
@@ -191,7 +191,7 @@ mods "$ORG" "$W_USER" 9
 queue_org "$ORG"
 stats_reset "$TEN"
 once
-assert_eq 9 "$(org_mods "$ORG" synced)" "synced"
+assert_eq 9 "$(fx_org_mods "$ORG" synced)" "synced"
 assert_eq 3 "$(sim_stat "$TEN" .maxInFlight)" "3 in flight at most, and at once"
 
 # --- two workers at once ------------------------------------------------------------------------
@@ -214,7 +214,7 @@ pb=$!
 wait "$pa" "$pb"
 for i in "${!T_ORGS[@]}"; do
   o=${T_ORGS[$i]} t=${T_TENS[$i]}
-  assert_eq 25 "$(org_mods "$o" synced)" "server $i: synced"
+  assert_eq 25 "$(fx_org_mods "$o" synced)" "server $i: synced"
   assert_eq 25 "$(sim_stat "$t" .writesApplied)" "server $i: each write applied once"
   assert_eq 0 "$(sim_stat "$t" .duplicateWrites)" "server $i: no write sent twice"
   assert_le "$(starts_max_1s "$o")" 10 "server $i: limit held across both workers"
@@ -240,7 +240,7 @@ printf 'info: killed with %s requests in flight at PEMS\n' "$flying" >&2
 assert_eq 100 "$flying" "killed with 100 in flight"
 sleep 5   # the requests land at PEMS and the item leases (4 s) expire
 once PEMS_LEASE_SECONDS=4
-assert_eq 100 "$(org_mods "$ORG" synced)" "nothing lost: every modification synced"
+assert_eq 100 "$(fx_org_mods "$ORG" synced)" "nothing lost: every modification synced"
 assert_eq 100 "$(sim_stat "$TEN" .writesApplied)" "nothing applied twice at PEMS"
 # the recovery's pull sees PEMS at the written values (converged, nothing to send); a write
 # sent again carries its Idempotency-Key and is answered from PEMS's memory
@@ -272,12 +272,12 @@ assert_le "$took" 18000 "within PEMS_SHUTDOWN_TIMEOUT"
 assert_eq 0 "$(sim_stat "$TEN" .inFlight)" "nothing left in flight at PEMS"
 applied=$(sim_stat "$TEN" .writesApplied)
 assert_eq 40 "$applied" "the 40 in flight finished, nothing new started"
-assert_eq "$applied" "$(org_mods "$ORG" synced)" "every write PEMS applied is recorded"
+assert_eq "$applied" "$(fx_org_mods "$ORG" synced)" "every write PEMS applied is recorded"
 assert_eq 0 "$(fx_count pfa_write_queue "organization_id = :'o' AND status = 'processing'" -v o="$ORG")" \
   "no item left leased"
-assert_eq 60 "$(org_queue "$ORG" pending)" "the others handed back"
+assert_eq 60 "$(fx_org_items "$ORG" pending)" "the others handed back"
 once
-assert_eq 100 "$(org_mods "$ORG" synced)" "the next run writes the rest"
+assert_eq 100 "$(fx_org_mods "$ORG" synced)" "the next run writes the rest"
 assert_eq 100 "$(sim_stat "$TEN" .writesApplied)" "each write applied once"
 assert_eq 0 "$(sim_stat "$TEN" .duplicateWrites)" "none sent twice"
 finish
