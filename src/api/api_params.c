@@ -99,18 +99,6 @@ bool api_content_type_is_json(const char *ct)
     return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf8", 4) == 0;
 }
 
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 static bool real_date(int y, int m, int d)
 {
     return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= util_days_in_month(y, m);
@@ -119,8 +107,8 @@ static bool real_date(int y, int m, int d)
 bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms)
 {
     int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off_min = 0;
-    if (!s || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || !real_date(y, mo, d))
+    if (!s || strlen(s) < 10 || !util_digits(s, 4, &y) || s[4] != '-' || !util_digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !util_digits(s + 8, 2, &d) || !real_date(y, mo, d))
         return false;
     if (date_only)
         *date_only = s[10] == '\0';
@@ -129,11 +117,11 @@ bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms)
         if (*p != 'T' && *p != 't' && *p != ' ')
             return false;
         p++;
-        if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi) || h > 23 || mi > 59)
+        if (!util_digits(p, 2, &h) || p[2] != ':' || !util_digits(p + 3, 2, &mi) || h > 23 || mi > 59)
             return false;
         p += 5;
         if (*p == ':') {
-            if (!digits(p + 1, 2, &sec) || sec > 59)
+            if (!util_digits(p + 1, 2, &sec) || sec > 59)
                 return false;
             p += 3;
             if (*p == '.') {
@@ -157,7 +145,7 @@ bool api_iso_datetime_parse(const char *s, bool *date_only, long long *epoch_ms)
                 return false;
         } else if (*p == '+' || *p == '-') {
             int oh, om;
-            if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 14 ||
+            if (!util_digits(p + 1, 2, &oh) || p[3] != ':' || !util_digits(p + 4, 2, &om) || oh > 14 ||
                 om > 59 || p[6] != '\0')
                 return false;
             off_min = (*p == '+' ? 1 : -1) * (oh * 60 + om);

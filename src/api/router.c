@@ -50,11 +50,10 @@ static bool pattern_match(const char *pattern, const char *path, struct http_req
         s++;
         size_t plen = strcspn(p, "/"), slen = strcspn(s, "/");
         if (*p == ':') {
-            if (slen == 0 || np >= HTTP_MAX_ROUTE_PARAMS)
+            /* the same limits with and without req: a path that matches must also fill it */
+            if (slen == 0 || slen >= sizeof req->param_value[0] || np >= HTTP_MAX_ROUTE_PARAMS)
                 return false;
             if (req) {
-                if (slen >= sizeof req->param_value[0])
-                    return false;
                 req->param_name[np] = NULL;
                 memcpy(req->param_value[np], s, slen);
                 req->param_value[np][slen] = '\0';

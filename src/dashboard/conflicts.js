@@ -45,7 +45,11 @@ export class ConflictsView {
     this.dialog.addEventListener('close', () => this.afterClose());
     $('resolve-local').addEventListener('click', () => this.send('use_local'));
     $('resolve-pems').addEventListener('click', () => this.send('use_pems'));
-    $('resolve-merge').addEventListener('click', () => this.previewMerge());
+    // Merge shows the payload; pressed again with the payload on screen, it sends it
+    $('resolve-merge').addEventListener('click', () => {
+      if (!$('merge-preview').hidden && this.payload) this.send('merge');
+      else this.previewMerge();
+    });
     $('merge-send').addEventListener('click', () => this.send('merge'));
     $('resolve-form').addEventListener('submit', (e) => e.preventDefault());
     $('resolve-form').addEventListener('change', () => this.choicesChanged());
@@ -257,7 +261,10 @@ export class ConflictsView {
     $('resolve-error').hidden = true;
     $('merge-preview').hidden = true;
     replaceChildren($('resolve-fields'), this.fields.map((f) => this.fieldBox(f, c)));
+    this.payload = null;
     this.setBusy(false);
+    // the list's own "Use local" / "Use PEMS" are out of the way while the dialog is open
+    $('conflicts-toolbar').hidden = true;
     this.dialog.showModal();
     const first = this.dialog.querySelector('fieldset.conflict input[type="radio"]');
     (first || $('resolve-local')).focus();
@@ -310,6 +317,7 @@ export class ConflictsView {
 
   choicesChanged() {
     $('merge-preview').hidden = true;
+    this.payload = null;
     for (const box of this.dialog.querySelectorAll('fieldset.field')) {
       const checked = box.querySelector('input[type="radio"]:checked');
       for (const s of box.querySelectorAll('.side')) s.classList.toggle('chosen', !!checked && s.classList.contains(checked.value));
@@ -421,6 +429,7 @@ export class ConflictsView {
     if (this.dialog.open) return;
     this.current = null;
     this.payload = null;
+    this.updateToolbar();
     // focus goes back to the button that opened the dialog (or its re-rendered twin)
     const again = this.openerKey
       && document.querySelector(`[data-focus-key="${CSS.escape(this.openerKey)}"]`);

@@ -72,7 +72,7 @@ export class StatusView {
     this.last = s;
     if (!prev) {
       this.toldSyncAt = s.lastSyncAt;
-      this.toldAt = 0;
+      this.untoldSince = 0;
     }
     setText($('st-queued'), fmtNumber(s.totalQueued));
     setText($('st-processing'), fmtNumber(s.processing));
@@ -85,12 +85,13 @@ export class StatusView {
     const health = $('health');
     health.className = `health ${s.health || ''}`;
     setText(health, s.health ? `Health: ${s.health}` : '');
-    // a sync finished since the last look: tell it once the queue is idle (or every 30 s of a
+    // a sync finished since the last look: tell it once the queue is idle (or after 30 s of a
     // long drain), not on the first load of an organization
-    if (prev && s.lastSyncAt && s.lastSyncAt !== this.toldSyncAt
-        && (!s.totalQueued && !s.processing || Date.now() - this.toldAt > 30000)) {
+    const untold = prev && s.lastSyncAt && s.lastSyncAt !== this.toldSyncAt;
+    if (untold && !this.untoldSince) this.untoldSince = Date.now();
+    if (untold && (!s.totalQueued && !s.processing || Date.now() - this.untoldSince > 30000)) {
       this.toldSyncAt = s.lastSyncAt;
-      this.toldAt = Date.now();
+      this.untoldSince = 0;
       const parts = [`${fmtNumber(s.completed)} completed`];
       if (s.failed) parts.push(`${fmtNumber(s.failed)} failed`);
       if (s.totalQueued) parts.push(`${fmtNumber(s.totalQueued)} still queued`);

@@ -2,7 +2,6 @@
 #include "util.h"
 #include "validation.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,34 +29,21 @@ int pems_version_parse(const json_t *v, int *out)
     return 0;
 }
 
-/* n decimal digits at s into *v; false on anything else */
-static bool digits(const char *s, size_t n, int *v)
-{
-    int x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        x = x * 10 + (s[i] - '0');
-    }
-    *v = x;
-    return true;
-}
-
 int pems_timestamp_parse(const char *s, size_t len, int64_t *ms)
 {
     int y, mo, d, h, mi, sec = 0, frac_ms = 0, oh = 0, om = 0;
     size_t i;
 
-    if (!s || len < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi))
+    if (!s || len < 16 || !util_digits(s, 4, &y) || s[4] != '-' || !util_digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !util_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !util_digits(s + 11, 2, &h) || s[13] != ':' || !util_digits(s + 14, 2, &mi))
         return -1;
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > util_days_in_month(y, mo) || h > 23 ||
         mi > 59)
         return -1;
     i = 16;
     if (i < len && s[i] == ':') {
-        if (len < i + 3 || !digits(s + i + 1, 2, &sec) || sec > 60)
+        if (len < i + 3 || !util_digits(s + i + 1, 2, &sec) || sec > 60)
             return -1;
         i += 3;
         if (i < len && s[i] == '.') {
@@ -82,12 +68,12 @@ int pems_timestamp_parse(const char *s, size_t len, int64_t *ms)
     } else if (s[i] == '+' || s[i] == '-') {
         int sign = s[i] == '-' ? -1 : 1;
         i++;
-        if (len < i + 2 || !digits(s + i, 2, &oh) || oh > 23)
+        if (len < i + 2 || !util_digits(s + i, 2, &oh) || oh > 23)
             return -1;
         i += 2;
         if (i < len && s[i] == ':')
             i++;
-        if (len != i + 2 || !digits(s + i, 2, &om) || om > 59)
+        if (len != i + 2 || !util_digits(s + i, 2, &om) || om > 59)
             return -1;
         oh *= sign;
         om *= sign;
@@ -105,25 +91,9 @@ int pems_timestamp_parse(const char *s, size_t len, int64_t *ms)
 
 void pems_timestamp_format(int64_t ms, char *out, size_t outlen)
 {
-    if (ms < 0)
-        ms = 0;
-    int64_t secs = ms / 1000;
-    int64_t days = secs / 86400, rem = secs % 86400;
-    /* civil_from_days (Howard Hinnant), days >= 0 */
-    int64_t z = days + 719468;
-    int64_t era = z / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2)
-        y++;
-    snprintf(out, outlen, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
-             ":%02" PRId64 ".%03" PRId64 "Z", y, m, d, rem / 3600, rem / 60 % 60, rem % 60,
-             ms % 1000);
+    char iso[UTIL_ISO_SIZE];
+    util_iso_time(iso, ms < 0 ? 0 : ms);
+    snprintf(out, outlen, "%s", iso);
 }
 
 void pems_record_clear(struct pems_record *r)

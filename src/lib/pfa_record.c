@@ -182,29 +182,17 @@ fail:
     return NULL;
 }
 
-static bool digits(const char *s, int n, long *out)
-{
-    long v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 bool pfa_date_parse(const char *s, long *days)
 {
-    long y, m, d;
+    int y, m, d;
 
     if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
         return false;
-    if (!digits(s, 4, &y) || !digits(s + 5, 2, &m) || !digits(s + 8, 2, &d))
+    if (!util_digits(s, 4, &y) || !util_digits(s + 5, 2, &m) || !util_digits(s + 8, 2, &d))
         return false;
-    if (y < 1 || m < 1 || m > 12 || d < 1 || d > util_days_in_month(y, (int)m))
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > util_days_in_month(y, m))
         return false;
     if (days)
-        *days = util_days_from_civil(y, (int)m, (int)d);
+        *days = util_days_from_civil(y, m, d);
     return true;
 }

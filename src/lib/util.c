@@ -52,6 +52,18 @@ bool util_hex_decode(const char *hex, unsigned char *out, size_t len)
     return true;
 }
 
+bool util_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
 bool util_parse_long(const char *s, long lo, long hi, long *out)
 {
     if (!s)
@@ -117,8 +129,8 @@ int64_t util_wall_ms(void)
 void util_iso_time(char out[UTIL_ISO_SIZE], int64_t epoch_ms)
 {
     time_t secs = (time_t)(epoch_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
+    struct tm tm = { .tm_mday = 1, .tm_year = 70 };
+    gmtime_r(&secs, &tm);   /* fails only past the year 2^31: the epoch then */
     char buf[64];   /* what the compiler allows for any int fields; a real date needs 25 */
     snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,

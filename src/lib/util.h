@@ -21,6 +21,9 @@ void util_hex_encode(const unsigned char *buf, size_t len, char *out);
  * is shorter, longer or holds a non-digit. */
 bool util_hex_decode(const char *hex, unsigned char *out, size_t len);
 
+/* Exactly n decimal digits at s (n <= 9), their value in *out; false on anything else. */
+bool util_digits(const char *s, int n, int *out);
+
 /* A whole decimal integer in [lo, hi]: an optional sign then digits only (no blanks). */
 bool util_parse_long(const char *s, long lo, long hi, long *out);
 
@@ -37,7 +40,7 @@ int64_t util_wall_ns(void);
 int64_t util_mono_ms(void);
 int64_t util_wall_ms(void);
 
-/* epoch_ms as ISO 8601 UTC with milliseconds and Z: 2026-01-31T08:05:09.042Z */
+/* epoch_ms (>= 0) as ISO 8601 UTC with milliseconds and Z: 2026-01-31T08:05:09.042Z */
 #define UTIL_ISO_SIZE 32
 void util_iso_time(char out[UTIL_ISO_SIZE], int64_t epoch_ms);
 

@@ -279,10 +279,13 @@ describe('dashboard in chromium against the real stack', () => {
       { monthlyRate: 14000, model: 'PEMS M', areaSilo: 'PEMS area' });
     await until('the badge to count the conflict', async () =>
       /^1\s*unresolved$/.test(await textOf(page.locator('#conflict-badge'))), 15000);
+    await page.getByRole('status').getByText(`1 new conflict to resolve in ${org.code}.`).waitFor();
     const opener = cRow(PFA(4)).getByRole('button', { name: 'Resolve' });
     await opener.click();
     const d = dialog();
     await d.waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Use local', exact: true }).count(), 1,
+      "only the dialog's own Use local while it is open");
     const group = (f) => d.getByRole('group', { name: f, exact: true });
     // the three columns: base (v1, what the edit was made on), local, PEMS
     const rate = group('monthlyRate');
@@ -299,7 +302,7 @@ describe('dashboard in chromium against the real stack', () => {
     await rate.getByRole('textbox').fill('-5');
     await group('model').getByRole('radio', { name: 'PEMS', exact: true }).check();
     await d.getByRole('button', { name: 'Merge', exact: true }).click();
-    await d.getByRole('button', { name: 'Send merge' }).click();
+    await d.getByRole('button', { name: 'Send', exact: true }).click();
     await rate.locator('.field-error').filter({ hasText: /./ }).waitFor();
     const fieldError = await textOf(rate.locator('.field-error'));
     assert.ok(fieldError.length > 0, 'the validation message is on monthlyRate');
@@ -313,7 +316,8 @@ describe('dashboard in chromium against the real stack', () => {
       resolution: 'merge',
       mergedData: { monthlyRate: 13000, model: 'PEMS M', contract: 'C-LOCAL' },
     }, 'the exact payload is shown before it is sent');
-    await d.getByRole('button', { name: 'Send merge' }).click();
+    // with the payload on screen, Merge again sends it
+    await d.getByRole('button', { name: 'Merge', exact: true }).click();
     await d.waitFor({ state: 'hidden' });
     await page.getByRole('status').getByText(`Conflict on ${PFA(4)} resolved: merged.`).waitFor();
     await until('the merge written to PEMS', async () => (await modStatus(merged.id)) === 'synced');
@@ -380,7 +384,7 @@ describe('dashboard in chromium against the real stack', () => {
     assert.deepEqual(JSON.parse(await page.locator('#merge-payload').textContent()),
       { resolution: 'merge', mergedData: { monthlyRate: 17007 } });
     await page.keyboard.press('Tab');
-    assert.equal(await focusedName(), 'Send merge');
+    assert.equal(await focusedName(), 'Send');
     await page.keyboard.press('Enter');
     await dialog().waitFor({ state: 'hidden' });
     await until('the keyboard merge written to PEMS', async () => (await modStatus(m.id)) === 'synced');
@@ -402,16 +406,20 @@ describe('dashboard in chromium against the real stack', () => {
     assert.equal((await simRecord(tenant, PFA(8))).data.model, 'Retried');
   });
 
-  it('cancels a pending item with "Cancel"; the modification is kept as a draft', async () => {
-    // PEMS answers 503 for this record: the item waits, pending, for its next attempt
-    await sim('POST', tenant, '/faults', { pfaId: PFA(9), status: 503, count: 1000 });
+  it('cancels a pending item with "Cancel", then two at once; the modifications are kept as drafts', async () => {
+    // PEMS answers 503 for these records: the items wait, pending, for their next attempt
+    for (const n of [9, 11, 12]) await sim('POST', tenant, '/faults', { pfaId: PFA(n), status: 503, count: 1000 });
     try {
       const m = await modify(9, { model: 'Never sent' });
-      await apiOk(202, 'POST', '/api/pems/write-sync', token, { organizationId: org.id, modificationIds: [m.id] });
-      await until('a failed attempt, item pending again', async () => {
-        const q = (await getMod(m.id)).queueItem;
-        return q && q.status === 'pending' && q.attempts >= 1;
-      });
+      const more = [await modify(11, { model: 'Never sent 11' }), await modify(12, { model: 'Never sent 12' })];
+      await apiOk(202, 'POST', '/api/pems/write-sync', token,
+        { organizationId: org.id, modificationIds: [m.id, ...more.map((x) => x.id)] });
+      for (const x of [m, ...more]) {
+        await until(`a failed attempt of ${x.pfaId}, pending again`, async () => {
+          const q = (await getMod(x.id)).queueItem;
+          return q && q.status === 'pending' && q.attempts >= 1;
+        });
+      }
       const r = mRow(PFA(9));
       const cancel = r.getByRole('button', { name: 'Cancel', exact: true });
       await cancel.waitFor();
@@ -426,6 +434,21 @@ describe('dashboard in chromium against the real stack', () => {
       assert.equal(after_.queueItem.status, 'cancelled');
       await until('the row to show a draft', async () => /Draft/.test(await textOf(mRow(PFA(9)))), 15000);
       assert.notEqual((await simRecord(tenant, PFA(9))).data.model, 'Never sent', 'nothing reached PEMS');
+
+      // the other two together: select, choose the action, apply
+      for (const x of more) {
+        await until(`${x.pfaId}'s checkbox`, async () => (await mRow(x.pfaId).getByRole('checkbox').count()) === 1, 15000);
+        await mRow(x.pfaId).getByRole('checkbox').check();
+      }
+      await page.getByText('2 selected:').waitFor();
+      await page.getByRole('combobox', { name: 'Action for the selected items' }).selectOption('cancel');
+      await page.getByRole('button', { name: 'Apply to selected' }).click();
+      await page.getByRole('status').getByText('2 items taken off the queue (kept as drafts).').waitFor();
+      for (const x of more) {
+        const after2 = await getMod(x.id);
+        assert.equal(`${after2.status}/${after2.queueItem.status}`, 'draft/cancelled', x.pfaId);
+        assert.notEqual((await simRecord(tenant, x.pfaId)).data.model, x.delta.model, 'nothing reached PEMS');
+      }
     } finally {
       await sim('DELETE', tenant, '/faults');
     }

@@ -83,6 +83,13 @@ cl_synced() {
   fx_sql "SELECT count(*) FROM pfa_modification WHERE organization_id IN ($(cl_org_list)) AND status = 'synced'"
 }
 cl_all_synced() { [ "$(cl_synced)" = "$1" ]; }
+cl_synced_at_least() { [ "$(cl_synced)" -ge "$1" ]; }  # N
+
+# cl_busiest_holder -> the worker holding the most processing items of cl_orgs (empty: none)
+cl_busiest_holder() {
+  fx_sql "SELECT locked_by FROM pfa_write_queue WHERE status = 'processing'
+          AND organization_id IN ($(cl_org_list)) GROUP BY locked_by ORDER BY count(*) DESC LIMIT 1"
+}
 
 # cl_completed_by -> "worker count" of the queue items of cl_orgs completed, by worker id
 cl_completed_by() {
@@ -108,7 +115,10 @@ cl_check_tenants() {
     [ "$applied" = "$items" ] || { bad_w=$((bad_w + 1)); say "tenant $i: writesApplied $applied"; }
     [ "$dup" = 0 ] || say "tenant $i: duplicateWrites $dup (replayed by idempotency key, not applied)"
     dups=$((dups + dup))
-    [ "$max" -gt "$rps" ] && say "tenant $i: $max requests in one second (limit $rps): $(jq -c .requests <<<"$st")"
+    if [ "$max" -gt "$rps" ]; then
+      say "tenant $i: $max requests in one second (limit $rps): $(jq -c .requests <<<"$st")"
+      cl_densest_second "${CL_TENANT[i]}" >&2
+    fi
     [ "$max" -gt "$worst" ] && worst=$max
   done
   assert_eq 0 "$bad_w" "$label: servers where not every record was written exactly once"
@@ -123,4 +133,16 @@ rig_setting() {
   local v
   v=$(sed -n "s/^$1=//p" "$PEMS_CLUSTER_DIR/settings" 2>/dev/null | tail -n 1)
   echo "${v:-$2}"
+}
+
+# cl_densest_second TENANT: the requests of the busiest one-second window at the simulator
+# (its log: arrival time, client address = which host; app N's link to PEMS is 10.x.(150+N).1)
+cl_densest_second() {
+  grep -F "tenant=$1 " "$PEMS_CLUSTER_DIR/log/pems-sim.log" 2>/dev/null \
+    | sed -n 's/^pems-sim: \([A-Z]*\) \([^ ]*\) .*status=\([0-9]*\) arrived=\([0-9.]*\) from=\([0-9.?]*\).*/\4 \5 \1 \2 \3/p' \
+    | sort -n | awk '{ t[NR] = $1; l[NR] = $0 }
+      END { best = 0; j = 1
+            for (i = 1; i <= NR; i++) { while (t[i] - t[j] >= 1.0) j++; if (i - j + 1 > best) { best = i - j + 1; bi = j; bj = i } }
+            printf "  busiest second: %d requests (arrival, from, method, path, status):\n", best
+            for (k = bi; k <= bj; k++) print "    " l[k] }'
 }

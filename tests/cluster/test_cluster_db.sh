@@ -12,8 +12,7 @@ test_begin "PostgreSQL restarted under both hosts"
 cl_orgs "$ORGS" "$ITEMS" "$RPS" 20 5
 total=$((ORGS * ITEMS))
 cl_write_sync
-started() { [ "$(cl_synced)" -ge 30 ]; }
-wait_for 60 started || fail "nothing synced 60 s after write-sync"
+wait_for 60 cl_synced_at_least 30 || fail "nothing synced 60 s after write-sync"
 rig_ok db-stop
 td=$(date +%s.%N)
 sleep 2

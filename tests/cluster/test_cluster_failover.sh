@@ -42,14 +42,9 @@ test_begin "kill -9 of the host holding items"
 cl_write_sync
 client > "$TEST_TMP/client.log" 2>/dev/null &
 CLIENT=$!
-holder() {
-  fx_sql "SELECT locked_by FROM pfa_write_queue WHERE status = 'processing'
-          AND organization_id IN ($(cl_org_list)) GROUP BY locked_by ORDER BY count(*) DESC LIMIT 1"
-}
-started() { [ "$(cl_synced)" -ge 20 ]; }
-wait_for 60 started || fail "nothing synced 60 s after write-sync"
+wait_for 60 cl_synced_at_least 20 || fail "nothing synced 60 s after write-sync"
 victim=""
-for _ in $(seq 1 100); do victim=$(holder); [ -n "$victim" ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do victim=$(cl_busiest_holder); [ -n "$victim" ] && break; sleep 0.1; done
 [ -n "$victim" ] || { fail "no host holds items mid-drain"; finish; exit 1; }
 n=${victim#app}
 rig_ok kill "$n"

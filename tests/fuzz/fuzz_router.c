@@ -14,8 +14,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct route *rt = NULL;
     char allow[128];
     enum route_match m = router_match(method, req.path, &req, &rt, allow, sizeof allow);
-    if (m == ROUTE_FOUND && !rt)
-        abort();
+    if (m == ROUTE_FOUND) {
+        /* a route found has every :param of its pattern, each non-empty and one segment */
+        size_t want = 0;
+        if (!rt)
+            abort();
+        for (const char *c = strchr(rt->pattern, ':'); c; c = strchr(c + 1, ':'))
+            want++;
+        if (req.nparams != want)
+            abort();
+        for (size_t i = 0; i < req.nparams; i++)
+            if (!req.param_name[i] || !req.param_value[i][0] || strchr(req.param_value[i], '/'))
+                abort();
+    }
     free(method);
     free(path);
     return 0;

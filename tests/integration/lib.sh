@@ -66,7 +66,19 @@ wait_for() {
   done
 }
 
+# A call of a helper or program that does not exist (a fixture renamed under a test) fails
+# the test, also from inside $(...), whose own fail would be counted in the subshell only.
+command_not_found_handle() {
+  printf 'FAIL [%s] no such command or helper: %s\n' "$CURRENT_TEST" "$1" >&2
+  printf '%s\n' "$1" >> "$TEST_TMP/missing_commands"
+  return 127
+}
+
 finish() {
+  if [ -s "$TEST_TMP/missing_commands" ]; then
+    FAILED=$((FAILED + $(wc -l < "$TEST_TMP/missing_commands")))
+    : > "$TEST_TMP/missing_commands"
+  fi
   printf '%s: %d passed, %d failed\n' "$(basename "$0" .sh)" "$PASSED" "$FAILED"
   [ "$FAILED" -eq 0 ]
 }

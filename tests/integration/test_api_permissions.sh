@@ -23,7 +23,7 @@ expect() {
     case $b in @*) b=$(${b#@}) ;; esac
     u=$path   # a fresh item or conflict for each caller
     case $u in *@ITEM*) u=${u//@ITEM/$(new_item)} ;; esac
-    case $u in *@CONFLICT*) u=${u//@CONFLICT/$(new_conflict)} ;; esac
+    case $u in *@CONFLICT*) u=${u//@CONFLICT/$(new_conflict_id)} ;; esac
     api_as "${T[$p]}" "$method" "$u" "$b"
     if [ "$p" = "$need" ] || [ "$p" = Admin ]; then
       assert_eq "$ok" "$HTTP_STATUS" "$label as $p: $(printf '%s' "$BODY" | head -c 200)"
@@ -33,18 +33,18 @@ expect() {
   done
 }
 new_item() { fx_queue "$ORG" "$(fx_mod "$ORG" PFA-P1 "$AUTHOR" queued 2 '{"model":"q"}')" pending '1 hour'; }
-new_conflict() {
+new_conflict_id() {
   fx_conflict "$ORG" "$(fx_mod "$ORG" PFA-P1 "$AUTHOR" conflict 1 '{"model":"c"}')" PFA-P1 1 2 model \
     '{"model":"c"}' "$FX_RECORD"
 }
-mod_body() { printf '{"organizationId":"%s","pfaId":"PFA-P1","operation":"update","baseVersion":2,"delta":{"model":"n"}}' "$ORG"; }
+create_body() { printf '{"organizationId":"%s","pfaId":"PFA-P1","operation":"update","baseVersion":2,"delta":{"model":"n"}}' "$ORG"; }
 
 expect "GET /sync-status" Read 200 GET "/api/pems/sync-status?organizationId=$ORG"
 expect "GET /sync-history" Read 200 GET "/api/pems/sync-history?organizationId=$ORG"
 expect "GET /conflicts" Read 200 GET "/api/pems/conflicts?organizationId=$ORG"
 expect "GET /modifications" Read 200 GET "/api/pems/modifications?organizationId=$ORG"
 expect "GET /modifications/:id" Read 200 GET "/api/pems/modifications/$MOD"
-expect "POST /modifications" Write 201 POST /api/pems/modifications @mod_body
+expect "POST /modifications" Write 201 POST /api/pems/modifications @create_body
 expect "POST /write-sync" Sync 202 POST /api/pems/write-sync "{\"organizationId\":\"$ORG\"}"
 expect "POST /queue/:id/cancel" Sync 200 POST "/api/pems/queue/@ITEM/cancel"
 expect "POST /conflicts/:id/resolve" Sync 200 POST "/api/pems/conflicts/@CONFLICT/resolve" '{"resolution":"use_pems"}'

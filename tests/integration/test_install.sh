@@ -31,7 +31,8 @@ sed 's/^/  /' "$TEST_TMP/tree" >&2
 test_begin "the installed tree"
 for f in /usr/sbin/pemsd /usr/sbin/pemsworker /usr/bin/pemsctl /usr/libexec/pems-sync/pems-fcgi \
          /usr/share/pems-sync/openapi.yaml /usr/share/pems-sync/nginx/pems-site.conf \
-         /usr/share/pems-sync/nginx/pems-fastcgi.conf /usr/share/pems-sync/sql/001_schema.sql \
+         /usr/share/pems-sync/nginx/pems-fastcgi.conf /usr/share/pems-sync/nginx/pems-dashboard.conf \
+         /usr/share/pems-sync/dashboard/index.html /usr/share/pems-sync/sql/001_schema.sql \
          /usr/share/doc/pems-sync/README.md /usr/share/doc/pems-sync/pems.conf.example \
          /usr/share/doc/pems-sync/pems.env.example \
          /usr/share/man/man1/pemsctl.1 /usr/share/man/man5/pems.conf.5 /usr/share/man/man8/pemsd.8 \

@@ -79,6 +79,22 @@ assert_eq 1 "$(grep -c '^pid ' "$ETC/nginx.conf")" "nginx.conf keeps its one pid
 assert_eq "" "$(grep -E '^\s*(pid|user|error_log|access_log|include .*mime|default_type application/octet)' "$ETC/sites-available/pems")" \
   "the site sets nothing nginx.conf sets"
 
+test_begin "the site make install puts in pkgdatadir: nginx -t"
+BUILT=${BUILD_DIR:-$PEMS_ROOT/build}/nginx/pems-site.conf
+if [ ! -f "$BUILT" ]; then
+  fail "$BUILT not built (make renders it)"
+else
+  fresh_etc
+  # as installed, but with the test's certificate where Debian's snakeoil pair would be
+  sed -e "s|/etc/ssl/certs/ssl-cert-snakeoil.pem|$TEST_TMP/cert.pem|" \
+      -e "s|/etc/ssl/private/ssl-cert-snakeoil.key|$TEST_TMP/key.pem|" "$BUILT" > "$ETC/sites-available/pems"
+  assert_eq 2 "$(diff "$BUILT" "$ETC/sites-available/pems" | grep -c '^>')" "only the two certificate lines differ"
+  ln -s ../sites-available/pems "$ETC/sites-enabled/pems"
+  out=$(check_output)
+  assert_match "test is successful" "$out" "test"
+  assert_eq "" "$(grep -E '\[(warn|emerg|crit|alert)\]' <<<"$out")" "no warning, no error"
+fi
+
 test_begin "conf.d/pems.conf: nginx -t"
 fresh_etc
 render_site 443 > "$ETC/conf.d/pems.conf"

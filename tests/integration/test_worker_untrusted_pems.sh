@@ -109,7 +109,7 @@ EVIL=$(jq -cn --argjson g "$GOOD" '{pfaId:"V-1", version:4294967298, data:($g + 
 sim_fault "$TEN" "$(jq -cn --arg b "$EVIL" '{status:409, pfaId:"V-1", match:"writes", count:1, body:$b}')"
 before=$(rejected_metric invalid)
 wfx_write_sync "$TOK" "$ORG" 1
-wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(mod_status "$MOD")"
+wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(fx_mod_status "$MOD")"
 assert_ne Evil "$(mirror_field "$ORG" V-1 category)" "the 409 body's data never reached the mirror"
 assert_eq 2 "$(mirror_version "$ORG" V-1)" "mirror at the version of the real write"
 assert_eq 13000 "$(mirror_field "$ORG" V-1 monthlyRate)" "mirror has the local change"
@@ -128,7 +128,7 @@ wfx_mod MOD "$TOK" "$ORG" R-1 1 '{"monthlyRate":14000}'
 BAD=$(jq -cn --argjson g "$GOOD" '{pfaId:"R-1", version:2, data:($g + {category:5, monthlyRate:"abc"})}')
 sim_fault "$TEN" "$(jq -cn --arg b "$BAD" '{status:200, pfaId:"R-1", match:"writes", count:1, body:$b}')"
 wfx_write_sync "$TOK" "$ORG" 1
-wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(mod_status "$MOD")"
+wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(fx_mod_status "$MOD")"
 assert_eq Cranes "$(mirror_field "$ORG" R-1 category)" "the result's category never reached the mirror"
 assert_eq 1 "$(mirror_version "$ORG" R-1)" "mirror left at its version for the next pull"
 assert_eq invalid "$(reject_reason "$ORG" R-1)" "the result recorded as rejected"
@@ -142,7 +142,7 @@ wfx_drive 20 org_mirror_is "$ORG" 1 || fail "B-1 not pulled"
 wfx_mod MOD "$TOK" "$ORG" B-1 1 '{"monthlyRate":15000}'
 sim_fault "$TEN" '{"status":200, "pfaId":"B-1", "match":"writes", "count":1, "body":"{\"pfaId\":\"B-1\",\"version\":7}"}'
 wfx_write_sync "$TOK" "$ORG" 1
-wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(mod_status "$MOD")"
+wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(fx_mod_status "$MOD")"
 assert_eq 7 "$(mirror_version "$ORG" B-1)" "mirror at the version PEMS answered"
 assert_eq 15000 "$(mirror_field "$ORG" B-1 monthlyRate)" "mirror has what was written"
 assert_eq 0 "$(rejects "$ORG")" "nothing rejected"
@@ -164,7 +164,7 @@ grep -q "event=pull_cursor_stuck org=$STUCK" "$TEST_TMP/worker.log" || { fail "n
 assert_le "$(sim_count "$STEN" "GET /pfa" '*')" 6 "pull requests to the looping server"
 assert_eq 3 "$(org_mirror_count "$OK_ORG")" "the other organization was pulled"
 assert_ge "$(rejected_metric stuck_cursor)" $((before + 1)) "pems_upstream_rejected_total{reason=stuck_cursor}"
-sim_ok "$STEN" DELETE /faults
+sim_control_ok "$STEN" DELETE /faults
 
 test_begin "a page that brings nothing but a cursor ends the pull"
 EMPTY='{"records":[],"nextCursor":"more"}'
@@ -173,6 +173,6 @@ sim_fault "$STEN" "$(jq -cn --arg b "$EMPTY" '{status:200, match:"pull", count:-
 wfx_once
 grep -q "event=pull_cursor_stuck org=$STUCK" "$TEST_TMP/worker.log" || fail "no pull_cursor_stuck for an empty page with a cursor"
 assert_le "$(sim_count "$STEN" "GET /pfa" '*')" 12 "pull requests to the server sending empty pages"
-sim_ok "$STEN" DELETE /faults
+sim_control_ok "$STEN" DELETE /faults
 cleanup_org "$STUCK"
 finish

@@ -125,14 +125,25 @@ static enum MHD_Result tenant_request(struct sim *s, struct MHD_Connection *c,
         .body_len = ctx->len,
         .body_too_large = ctx->too_large,
     };
+    struct timespec arrived;
+    clock_gettime(CLOCK_REALTIME, &arrived);
     sim_request(s, tenant, &rq, &rep);
     if (rep.delay_ms > 0)
         sleep_ms(rep.delay_ms);
     if (rep.deferred)
         sim_execute(s, tenant, &rq, &rep);
-    if (verbose)
-        fprintf(stderr, "pems-sim: %s %s tenant=%s status=%d\n", method, url, tenant,
-                rep.status);
+    if (verbose) {
+        /* arrival time and client address: which host sent what when (scripts/cluster) */
+        char from[INET_ADDRSTRLEN] = "?";
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, from,
+                      sizeof from);
+        fprintf(stderr, "pems-sim: %s %s tenant=%s status=%d arrived=%lld.%06ld from=%s\n",
+                method, url, tenant, rep.status, (long long)arrived.tv_sec,
+                arrived.tv_nsec / 1000, from);
+    }
     enum MHD_Result ret = send_reply(c, &rep);
     sim_reply_clear(&rep);
     sim_request_done(s, tenant);

@@ -6,18 +6,6 @@
 
 #include "unit.h"
 
-static time_t utc(const char *iso)
-{
-    struct tm tm = { 0 };
-
-    if (sscanf(iso, "%d-%d-%dT%d:%d:%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6)
-        abort();
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return timegm(&tm);
-}
-
 static void test_delay_schedule(void)
 {
     CU_ASSERT_EQUAL(backoff_delay(1, -1), 5);
@@ -42,7 +30,7 @@ static void test_delay_retry_after(void)
 
 static void test_parse_seconds(void)
 {
-    time_t now = utc("2026-01-15T10:00:00Z");
+    time_t now = unit_utc("2026-01-15T10:00:00Z");
 
     CU_ASSERT_EQUAL(retry_after_parse("120", now), 120);
     CU_ASSERT_EQUAL(retry_after_parse("0", now), 0);
@@ -55,7 +43,7 @@ static void test_parse_seconds(void)
 
 static void test_parse_garbage(void)
 {
-    time_t now = utc("2026-01-15T10:00:00Z");
+    time_t now = unit_utc("2026-01-15T10:00:00Z");
 
     CU_ASSERT_EQUAL(retry_after_parse(NULL, now), -1);
     CU_ASSERT_EQUAL(retry_after_parse("", now), -1);
@@ -79,7 +67,7 @@ static void test_parse_garbage(void)
 
 static void test_parse_http_date(void)
 {
-    time_t now = utc("2015-10-21T07:27:00Z");
+    time_t now = unit_utc("2015-10-21T07:27:00Z");
 
     CU_ASSERT_EQUAL(retry_after_parse("Wed, 21 Oct 2015 07:28:00 GMT", now), 60);
     CU_ASSERT_EQUAL(retry_after_parse("Wed, 21 Oct 2015 07:27:00 GMT", now), 0);
@@ -92,8 +80,8 @@ static void test_parse_http_date(void)
     CU_ASSERT_EQUAL(retry_after_parse("Wed Oct 21 07:28:05 2015", now), 65);
     CU_ASSERT_EQUAL(retry_after_parse("Sun Nov  6 08:49:37 1994", now), 0);
     CU_ASSERT_EQUAL(retry_after_parse("Wed Oct 21 7:28:05 2015", now), -1);
-    CU_ASSERT_EQUAL(retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", utc("1994-11-06T08:49:00Z")), 37);
-    CU_ASSERT_EQUAL(retry_after_parse("Tue, 29 Feb 2028 00:00:10 GMT", utc("2028-02-29T00:00:00Z")), 10);
+    CU_ASSERT_EQUAL(retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", unit_utc("1994-11-06T08:49:00Z")), 37);
+    CU_ASSERT_EQUAL(retry_after_parse("Tue, 29 Feb 2028 00:00:10 GMT", unit_utc("2028-02-29T00:00:00Z")), 10);
 }
 
 int main(void)

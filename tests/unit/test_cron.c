@@ -9,18 +9,6 @@
 
 #define NY "America/New_York"
 
-static time_t utc(const char *iso)
-{
-    struct tm tm = { 0 };
-
-    if (sscanf(iso, "%d-%d-%dT%d:%d:%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6)
-        abort();
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return timegm(&tm);
-}
-
 /* ISO-8601 UTC of a fire time, "none" for (time_t)-1; rotating static buffers. */
 static const char *iso(time_t t)
 {
@@ -45,7 +33,7 @@ static const char *next(const char *expr, const char *after, const char *tz)
 
     if (!ce)
         return "parse-error";
-    r = iso(cron_next(ce, utc(after), tz));
+    r = iso(cron_next(ce, unit_utc(after), tz));
     cron_free(ce);
     return r;
 }
@@ -129,7 +117,7 @@ static void test_fast(void)
     struct cron_expr *never = cron_parse("0 0 31 2 *", NULL, 0);
     struct cron_expr *often = cron_parse("* * * * *", NULL, 0);
     struct timespec a, b;
-    time_t start = utc("2026-03-01T00:00:00Z");
+    time_t start = unit_utc("2026-03-01T00:00:00Z");
     double elapsed;
 
     CU_ASSERT_FATAL(rare && never && often);
@@ -216,7 +204,7 @@ static void test_new_york_spring_forward(void)
     /* a whole day of an every-minute job: 23 real hours */
     {
         struct cron_expr *ce = cron_parse("* * * * *", NULL, 0);
-        time_t t = utc("2026-03-08T05:00:00Z"), end = utc("2026-03-09T04:00:00Z");
+        time_t t = unit_utc("2026-03-08T05:00:00Z"), end = unit_utc("2026-03-09T04:00:00Z");
         int fires = 0;
         CU_ASSERT_FATAL(ce != NULL);
         while ((t = cron_next(ce, t, NY)) != (time_t)-1 && t <= end && fires < 5000)
@@ -235,7 +223,7 @@ static void test_new_york_fall_back(void)
         "2026-11-01T06:30:00Z", "2026-11-01T06:45:00Z", "2026-11-01T07:00:00Z",
     };
     struct cron_expr *ce = cron_parse("*/15 * * * *", NULL, 0);
-    time_t t = utc("2026-11-01T04:50:00Z");
+    time_t t = unit_utc("2026-11-01T04:50:00Z");
 
     /* fixed time: once, at the first occurrence (01:30 EDT) */
     CU_ASSERT_STRING_EQUAL(next("30 1 * * *", "2026-11-01T04:00:00Z", NY), "2026-11-01T05:30:00Z");
@@ -273,7 +261,7 @@ static void test_other_zones(void)
 static void test_unknown_zone(void)
 {
     struct cron_expr *ce = cron_parse("* * * * *", NULL, 0);
-    time_t t = utc("2026-01-15T10:20:30Z");
+    time_t t = unit_utc("2026-01-15T10:20:30Z");
 
     CU_ASSERT_FATAL(ce != NULL);
     CU_ASSERT_EQUAL(cron_next(ce, t, "Mars/Olympus_Mons"), (time_t)-1);
@@ -293,7 +281,7 @@ static void test_unknown_zone(void)
 static void test_tz_restored(void)
 {
     struct cron_expr *ce = cron_parse("0 9 * * *", NULL, 0);
-    time_t t = utc("2026-06-01T00:00:00Z");
+    time_t t = unit_utc("2026-06-01T00:00:00Z");
     struct tm tm;
 
     CU_ASSERT_FATAL(ce != NULL);

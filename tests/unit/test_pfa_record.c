@@ -8,17 +8,6 @@
 
 #include "pfa_record.h"
 
-/* CUnit's string assertion dereferences NULL; this one fails instead. */
-#define ASSERT_STR_EQ(actual, expected) CU_ASSERT_TRUE(str_eq((actual), (expected)))
-
-static bool str_eq(const char *actual, const char *expected)
-{
-    if (actual && strcmp(actual, expected) == 0)
-        return true;
-    fprintf(stderr, "got \"%s\", want \"%s\"\n", actual ? actual : "(null)", expected);
-    return false;
-}
-
 static json_t *parse(const char *text)
 {
     json_error_t err;

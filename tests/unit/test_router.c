@@ -143,6 +143,23 @@ static void test_permissions(void)
     CU_ASSERT_PTR_NULL(auth_need(&req));
 }
 
+/* found by fuzz_router (tests/fuzz/corpus/fuzz_router/crash-param-longer-than-127): a param
+ * too long to keep matched without being filled in */
+static void test_long_param(void)
+{
+    struct http_request req;
+    const struct route *rt = NULL;
+    char allow[128], path[300];
+    memset(&req, 0, sizeof req);
+    snprintf(path, sizeof path, "/api/pems/conflicts/%0128d/resolve", 7);
+    CU_ASSERT_EQUAL(router_match("POST", path, &req, &rt, allow, sizeof allow), ROUTE_NOT_FOUND);
+    CU_ASSERT_EQUAL(req.nparams, 0);
+    snprintf(path, sizeof path, "/api/pems/conflicts/%0127d/resolve", 7);
+    CU_ASSERT_EQUAL(router_match("POST", path, &req, &rt, allow, sizeof allow), ROUTE_FOUND);
+    CU_ASSERT_EQUAL(req.nparams, 1);
+    CU_ASSERT_EQUAL(strlen(http_param(&req, "conflictId")), 127);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -152,6 +169,7 @@ int main(void)
         { "route params", test_params },
         { "404 and 405", test_not_found_and_method },
         { "permissions", test_permissions },
+        { "a param longer than its buffer matches nothing", test_long_param },
     };
     return UNIT_RUN("router", NULL, tests);
 }

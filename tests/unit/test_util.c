@@ -36,6 +36,20 @@ static void test_hex_digit(void)
     CU_ASSERT_EQUAL(util_hex_digit('\0'), -1);
 }
 
+static void test_digits(void)
+{
+    int v = -1;
+    CU_ASSERT_TRUE(util_digits("2024-", 4, &v));
+    CU_ASSERT_EQUAL(v, 2024);
+    CU_ASSERT_TRUE(util_digits("07", 2, &v));
+    CU_ASSERT_EQUAL(v, 7);
+    v = -1;
+    CU_ASSERT_FALSE(util_digits("2O24", 4, &v));
+    CU_ASSERT_FALSE(util_digits("-1", 2, &v));
+    CU_ASSERT_FALSE(util_digits("1", 2, &v));   /* the NUL is no digit */
+    CU_ASSERT_EQUAL(v, -1);
+}
+
 static void test_hex_codec(void)
 {
     const unsigned char bytes[] = { 0x00, 0x7f, 0x80, 0xff, 0x1a };
@@ -147,6 +161,7 @@ int main(void)
     static const struct unit_test tests[] = {
         { "is_uuid", test_is_uuid },
         { "hex_digit", test_hex_digit },
+        { "digits", test_digits },
         { "hex_codec", test_hex_codec },
         { "parse_long", test_parse_long },
         { "days_from_civil", test_days_from_civil },

@@ -7,17 +7,6 @@
 
 #include "validation.h"
 
-/* CUnit's string assertion dereferences NULL; this one fails instead. */
-#define ASSERT_STR_EQ(actual, expected) CU_ASSERT_TRUE(str_eq((actual), (expected)))
-
-static bool str_eq(const char *actual, const char *expected)
-{
-    if (actual && strcmp(actual, expected) == 0)
-        return true;
-    fprintf(stderr, "got \"%s\", want \"%s\"\n", actual ? actual : "(null)", expected);
-    return false;
-}
-
 static const char *rental_record =
     "{\"category\":\"Cranes\",\"class\":\"Mobile Crane\",\"source\":\"Rental\",\"dor\":\"PROJECT\","
     "\"monthlyRate\":12000,\"forecastStart\":\"2025-03-01\",\"forecastEnd\":\"2025-09-30\","
