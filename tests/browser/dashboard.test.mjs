@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import {
-  PEMS_URL, RECORD, api, apiOk, pemsctl, psql, sim, simRecord, tag, until, workerOnce,
+  PEMS_URL, RECORD, api, apiOk, pemsctl, psql, sim, stack, simRecord, tag, until, workerOnce,
 } from './stack.mjs';
 
 const require = createRequire(import.meta.url);
@@ -486,6 +486,9 @@ describe('dashboard in chromium against the real stack', () => {
     await page.getByRole('combobox', { name: 'Organization' }).selectOption(orgB.id);
     await page.getByText('Your role can watch the sync but not start one').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Sync now' }).count(), 0);
+    // an organization with nothing yet: empty states that say what happens next
+    await conflictsSection().getByText(/^No unresolved conflicts\. Nothing needs you here\./).waitFor();
+    await modsSection().getByText(/^No local modifications yet\./).waitFor();
     await page.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
     await page.getByRole('button', { name: 'Sync now' }).waitFor();
   });
@@ -503,6 +506,21 @@ describe('dashboard in chromium against the real stack', () => {
     await shot('08-phone', p);
     await axe('dashboard 390x844 de-DE', p);
     await phone.close();
+  });
+
+  it('says what is wrong and what to do while the database is down, and recovers by itself', async () => {
+    await page.getByRole('heading', { name: 'Sync status' }).waitFor();
+    stack('db-stop');
+    try {
+      const error = page.locator('#app-error');
+      await until('the error state', async () =>
+        /not answering properly .*keeps trying every few seconds/.test(await textOf(error)), 30000);
+      assert.equal(await error.getAttribute('role'), 'alert');
+      await shot('09-service-down', page.locator('main'));
+    } finally {
+      stack('db-start');
+    }
+    await page.locator('#app-error').waitFor({ state: 'hidden', timeout: 30000 });
   });
 
   it('shows the sign-in view again on a 401, and signs in with the paste field', async () => {
