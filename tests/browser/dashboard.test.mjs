@@ -6,7 +6,7 @@
 // Screenshots and the axe-core report go to $PEMS_BROWSER_OUT (default ./output).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -247,7 +247,7 @@ describe('dashboard in chromium against the real stack', () => {
       assert.equal(rec.data.areaSilo, `Area ${i + 1}`, 'PEMS has the local area');
       assert.equal(rec.version, 2);
     }
-    await toasts.getByText(/Sync finished for .*: 3 completed/).waitFor({ timeout: 30000 });
+    await toasts.getByText(`Sync finished for ${org.code}: 3 completed.`, { exact: true }).waitFor();
     await until('the list to show them synced', async () =>
       (await modsSection().locator('tbody').getByText('Synced', { exact: true }).count()) === 3, 20000);
     const s = await apiOk(200, 'GET', `/api/pems/sync-status?organizationId=${org.id}`, token);
@@ -524,8 +524,16 @@ describe('dashboard in chromium against the real stack', () => {
     await page.getByText('This token has expired. Ask for a fresh one.').waitFor();
   });
 
-  it('broke no Content-Security-Policy rule and put the token in no URL', () => {
+  it('broke no Content-Security-Policy rule, put the token in no URL and in no log line', async () => {
     assert.deepEqual(cspViolations, []);
     for (const u of requestedUrls) assert.ok(!u.includes(token), `token in ${u}`);
+    // nginx's access log is buffered (flush=5s); then every log of the stack
+    await new Promise((r) => setTimeout(r, 6000));
+    const logDir = path.join(process.env.STACK_DIR, 'log');
+    const files = readdirSync(logDir).filter((f) => statSync(path.join(logDir, f)).isFile());
+    assert.ok(files.some((f) => f.startsWith('nginx')), `nginx logs among ${files}`);
+    for (const f of files) {
+      assert.ok(!readFileSync(path.join(logDir, f), 'latin1').includes(token.split('.')[2]), `token in ${f}`);
+    }
   });
 });
