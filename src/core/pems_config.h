@@ -24,6 +24,7 @@ struct pems_config {
     char *metrics_file;            /* shared counters file for the whole service */
     char *sql_dir;                 /* migrations */
     char *worker_id;               /* defaults to host:pid */
+    int worker_max_in_flight;      /* PEMS requests one pemsworker keeps in flight at most */
 };
 
 /* Loads defaults, then the file (if path non-NULL), then the environment.

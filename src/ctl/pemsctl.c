@@ -136,11 +136,11 @@ static const struct command commands[] = {
       "users with their organizations and permissions (one row per membership)", "org= json", 0,
       CONFIG_NEED_DB, cmd_list, &user_list },
     { "server add",
-      "--org ORG_ID --url URL --user U --password P|- [--rps N] [--read-only] [--api-key K]"
-      " [--replace]",
+      "--org ORG_ID --url URL --user U --password P|- [--rps N] [--max-in-flight N] [--read-only]"
+      " [--api-key K] [--replace]",
       "register the organization's PEMS server (credentials encrypted), print its id; "
       "an organization has one: --replace replaces it",
-      "org= url= user= password= api-key= rps= read-only replace", 0,
+      "org= url= user= password= api-key= rps= max-in-flight= read-only replace", 0,
       CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, cmd_server_add, NULL },
     { "server list", "[--org ORG_ID] [--json]",
       "PEMS servers: organization, URL, auth, rate limit, writes, health (never credentials)",
@@ -607,6 +607,10 @@ static int cmd_server_add(struct ctx *c)
     long rps = 10;
     if (opt(c, "rps") && !util_parse_long(opt(c, "rps"), 1, 100000, &rps))
         return usage_error(c->cmd, "--rps must be an integer between 1 and 100000");
+    long max_in_flight = 0;
+    if (opt(c, "max-in-flight") &&
+        !util_parse_long(opt(c, "max-in-flight"), 1, 10000, &max_in_flight))
+        return usage_error(c->cmd, "--max-in-flight must be an integer between 1 and 10000");
     unsigned char key[CRYPTO_KEY_LEN];
     if (crypto_key_from_hex(c->cfg.encryption_key, key) < 0)
         return failf("ENCRYPTION_KEY must be 64 hex characters");
@@ -654,8 +658,8 @@ static int cmd_server_add(struct ctx *c)
                    json_string_value(json_object_get(before, "baseUrl")));
         goto cleanup;
     }
-    int src = pems_server_save(c->db, org, url, auth, user, secret, (int)rps, write_enabled, key,
-                               id);
+    int src = pems_server_save(c->db, org, url, auth, user, secret, (int)rps, (int)max_in_flight,
+                               write_enabled, key, id);
     if (src != DB_OK) {
         if (src == DB_ERROR && !db_sqlstate(c->db)[0]) {
             db_rollback(c->db);

@@ -34,13 +34,14 @@ static unsigned char *hex_decode(const char *s, size_t *len)
 
 int pems_server_save(db_t *db, const char *org_id, const char *base_url, enum pems_auth auth,
                      const char *username, const char *secret, int rate_limit_rps,
-                     bool write_enabled, const unsigned char key[CRYPTO_KEY_LEN],
+                     int max_in_flight, bool write_enabled,
+                     const unsigned char key[CRYPTO_KEY_LEN],
                      char id_out[37])
 {
     unsigned char *sealed = NULL;
     size_t sealed_len = 0;
     char *hex = NULL;
-    char rps[16];
+    char rps[16], cap[16];
     int rc = DB_ERROR;
 
     if (crypto_seal(key, (const unsigned char *)(secret ? secret : ""),
@@ -48,18 +49,20 @@ int pems_server_save(db_t *db, const char *org_id, const char *base_url, enum pe
         !(hex = hex_encode(sealed, sealed_len)))
         goto cleanup;
     snprintf(rps, sizeof rps, "%d", rate_limit_rps > 0 ? rate_limit_rps : 10);
+    snprintf(cap, sizeof cap, "%d", max_in_flight);
     const char *params[] = { org_id, base_url, auth == PEMS_AUTH_API_KEY ? "api_key" : "basic",
-                             username, hex, rps, write_enabled ? "true" : "false" };
+                             username, hex, rps, write_enabled ? "true" : "false",
+                             max_in_flight > 0 ? cap : NULL };
     /* a new base URL is another server: its pull cursor and pause do not carry over */
     PGresult *res = db_query(
         db, "pems_server_save",
         "INSERT INTO api_servers (organization_id, base_url, auth_type, username,"
-        " credentials_enc, rate_limit_rps, write_enabled)"
-        " VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7)"
+        " credentials_enc, rate_limit_rps, write_enabled, max_in_flight)"
+        " VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, $8::int)"
         " ON CONFLICT (organization_id) DO UPDATE SET base_url = EXCLUDED.base_url,"
         " auth_type = EXCLUDED.auth_type, username = EXCLUDED.username,"
         " credentials_enc = EXCLUDED.credentials_enc, rate_limit_rps = EXCLUDED.rate_limit_rps,"
-        " write_enabled = EXCLUDED.write_enabled,"
+        " write_enabled = EXCLUDED.write_enabled, max_in_flight = EXCLUDED.max_in_flight,"
         " pull_since = CASE WHEN api_servers.base_url = EXCLUDED.base_url"
         "   THEN api_servers.pull_since END,"
         " last_pull_at = CASE WHEN api_servers.base_url = EXCLUDED.base_url"
@@ -68,7 +71,7 @@ int pems_server_save(db_t *db, const char *org_id, const char *base_url, enum pe
         "   THEN api_servers.paused_until END,"
         " updated_at = now()"
         " RETURNING id",
-        7, params);
+        8, params);
     if (!res) {
         rc = db_last_status(db);
         goto cleanup;
@@ -94,7 +97,8 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     PGresult *res = db_query(db, "pems_server_load",
                              "SELECT id, organization_id, base_url, auth_type, username,"
                              " credentials_enc, timeout_ms, rate_limit_rps, write_enabled,"
-                             " (SELECT code FROM organizations o WHERE o.id = organization_id)"
+                             " (SELECT code FROM organizations o WHERE o.id = organization_id),"
+                             " api_server_in_flight_cap(max_in_flight, rate_limit_rps)"
                              " FROM api_servers WHERE organization_id = $1",
                              1, params);
     if (!res)
@@ -124,6 +128,7 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
     out->timeout_ms = atol(PQgetvalue(res, 0, 6));
     out->rate_limit_rps = atoi(PQgetvalue(res, 0, 7));
     out->write_enabled = PQgetvalue(res, 0, 8)[0] == 't';
+    out->max_in_flight = atoi(PQgetvalue(res, 0, 10));
     if (!out->base_url || !out->secret || !out->org_code ||
         (db_value(res, 0, 4) && !out->username)) {
         free(out->base_url);

@@ -14,14 +14,24 @@
 #define DEFAULT_TIMEOUT_MS 30000L
 #define MAX_BODY (8u * 1024 * 1024)
 
+#define IDLE_MAX 4
+
 struct pems_client {
-    CURL *curl;
     char *base;                 /* without trailing slashes */
     char *auth_header;          /* "Authorization: Basic ..." or "x-api-key: ..." */
     long timeout_ms;
     long connects;              /* new connections opened so far */
+    CURL *idle[IDLE_MAX];       /* handles between requests: each keeps its connections */
+    int nidle;
+};
+
+struct pems_request {
+    struct pems_client *pc;
+    CURL *curl;
+    struct curl_slist *hdrs;
+    char *url;
+    char *body;                 /* PUT body, NULL for GET/DELETE */
     char errbuf[CURL_ERROR_SIZE];
-    /* per request */
     char *buf;
     size_t len, cap;
     bool too_large;
@@ -66,6 +76,13 @@ static void response_init(struct pems_response *out)
     memset(out, 0, sizeof(*out));
     out->outcome = PEMS_RETRYABLE;
     out->retry_after_s = -1;
+}
+
+static int oom(struct pems_response *out)
+{
+    response_init(out);
+    snprintf(out->error, sizeof(out->error), "out of memory");
+    return -1;
 }
 
 static char *b64_encode(const unsigned char *in, size_t n)
@@ -116,7 +133,7 @@ static char *make_auth_header(const struct pems_server *srv)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
-    struct pems_client *pc = userp;
+    struct pems_request *pc = userp;
     size_t n = size * nmemb;
     if (pc->len + n > MAX_BODY) {
         pc->too_large = true;
@@ -140,7 +157,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
-    struct pems_client *pc = userp;
+    struct pems_request *pc = userp;
     size_t n = size * nmemb;
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         pc->retry_after[0] = '\0';   /* a new response (e.g. after 100 Continue) */
@@ -177,31 +194,10 @@ struct pems_client *pems_client_new(const struct pems_server *srv)
     pc->base = strndup(srv->base_url, n);
     pc->auth_header = make_auth_header(srv);
     pc->timeout_ms = srv->timeout_ms > 0 ? srv->timeout_ms : DEFAULT_TIMEOUT_MS;
-    pc->curl = curl_easy_init();
-    if (!pc->base || !pc->auth_header || !pc->curl) {
+    if (!pc->base || !pc->auth_header) {
         pems_client_free(pc);
         return NULL;
     }
-    CURL *c = pc->curl;
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, pc->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "pems-sync/" PACKAGE_VERSION);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, pc->errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, pc);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, pc);
     return pc;
 }
 
@@ -209,14 +205,13 @@ void pems_client_free(struct pems_client *pc)
 {
     if (!pc)
         return;
-    if (pc->curl)
-        curl_easy_cleanup(pc->curl);
+    for (int i = 0; i < pc->nidle; i++)
+        curl_easy_cleanup(pc->idle[i]);
     if (pc->auth_header) {
         memset(pc->auth_header, 0, strlen(pc->auth_header));
         free(pc->auth_header);
     }
     free(pc->base);
-    free(pc->buf);
     free(pc);
 }
 
@@ -261,84 +256,16 @@ static void describe(char *dst, size_t n, long status, const json_t *body, const
             *p = ' ';
 }
 
-enum method { M_GET, M_PUT, M_DELETE };
-
-static int perform(struct pems_client *pc, enum method m, const char *url, const char *body,
-                   const char *idempotency_key, struct pems_response *out)
+void pems_response_parse(long status, const char *retry_after, const char *body, size_t len,
+                         time_t now, struct pems_response *out)
 {
-    CURL *c = pc->curl;
-    struct curl_slist *hdrs = NULL, *tmp;
-    char *idem = NULL;
-    int rc = -1;
-
-    pc->len = 0;
-    pc->too_large = false;
-    pc->retry_after[0] = '\0';
-    pc->errbuf[0] = '\0';
-    if (pc->buf)
-        pc->buf[0] = '\0';
-
-#define ADD(h)                                   \
-    do {                                         \
-        if (!(tmp = curl_slist_append(hdrs, h))) \
-            goto cleanup;                        \
-        hdrs = tmp;                              \
-    } while (0)
-    ADD(pc->auth_header);
-    ADD("Content-Type: application/json");
-    ADD("Accept: application/json");
-    ADD("Expect:");
-    if (idempotency_key && *idempotency_key) {
-        if (asprintf(&idem, "Idempotency-Key: %s", idempotency_key) < 0) {
-            idem = NULL;
-            goto cleanup;
-        }
-        ADD(idem);
-    }
-#undef ADD
-
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (m == M_PUT) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
-    } else {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m == M_DELETE ? "DELETE" : NULL);
-    }
-
-    CURLcode cc = curl_easy_perform(c);
-    long connects = 0;
-    if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
-        pc->connects += connects;
-    /* the body pointer must not outlive this call */
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-
-    if (cc != CURLE_OK) {
-        out->outcome = PEMS_RETRYABLE;
-        out->http_status = 0;
-        if (pc->too_large)
-            snprintf(out->error, sizeof(out->error),
-                     "PEMS response larger than %u bytes", MAX_BODY);
-        else
-            snprintf(out->error, sizeof(out->error), "PEMS transport error: %s%s%.150s",
-                     curl_easy_strerror(cc), pc->errbuf[0] ? ": " : "", pc->errbuf);
-        rc = 0;
-        goto cleanup;
-    }
-
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     out->http_status = status;
-    if (pc->retry_after[0])
-        out->retry_after_s = retry_after_parse(pc->retry_after, time(NULL));
-    if (pc->len > 0)
-        out->body = json_loadb(pc->buf, pc->len, 0, NULL);
-
+    if (retry_after && *retry_after)
+        out->retry_after_s = retry_after_parse(retry_after, now);
+    if (len > 0 && body)
+        out->body = json_loadb(body, len, 0, NULL);
     if (status >= 200 && status < 300) {
-        if (pc->len == 0) {
+        if (len == 0) {
             /* a 204, or a write acknowledged without a body: applied all the same */
             out->outcome = PEMS_OK;
         } else if (!json_is_object(out->body)) {
@@ -350,27 +277,164 @@ static int perform(struct pems_client *pc, enum method m, const char *url, const
         } else {
             out->outcome = PEMS_OK;
         }
-    } else {
-        describe(out->error, sizeof(out->error), status, out->body, pc->buf);
-        if (status == 409)
-            out->outcome = PEMS_CONFLICT;
-        else if (status == 429)
-            out->outcome = PEMS_RATE_LIMITED;
-        else if (status >= 500 || status == 408)
-            out->outcome = PEMS_RETRYABLE;
-        else
-            out->outcome = PEMS_PERMANENT;   /* 4xx, and redirects we do not follow */
+        return;
     }
-    rc = 0;
-
-cleanup:
-    if (rc != 0) {
+    char raw[128] = "";
+    if (body && len > 0)
+        snprintf(raw, sizeof raw, "%.*s", (int)(len < sizeof raw - 1 ? len : sizeof raw - 1), body);
+    describe(out->error, sizeof(out->error), status, out->body, raw);
+    if (status == 409)
+        out->outcome = PEMS_CONFLICT;
+    else if (status == 429)
+        out->outcome = PEMS_RATE_LIMITED;
+    else if (status >= 500 || status == 408)
         out->outcome = PEMS_RETRYABLE;
-        snprintf(out->error, sizeof(out->error), "out of memory");
+    else
+        out->outcome = PEMS_PERMANENT;   /* 4xx, and redirects we do not follow */
+}
+
+enum method { M_GET, M_PUT, M_DELETE };
+
+static CURL *client_handle(struct pems_client *pc)
+{
+    if (pc->nidle > 0)
+        return pc->idle[--pc->nidle];
+    return curl_easy_init();
+}
+
+void pems_request_free(struct pems_request *rq)
+{
+    if (!rq)
+        return;
+    struct pems_client *pc = rq->pc;
+    if (rq->curl) {
+        /* keeps its connections, loses its options and the pointers into rq */
+        curl_easy_reset(rq->curl);
+        if (pc->nidle < IDLE_MAX)
+            pc->idle[pc->nidle++] = rq->curl;
+        else
+            curl_easy_cleanup(rq->curl);
     }
-    curl_slist_free_all(hdrs);
-    free(idem);
-    return rc;
+    curl_slist_free_all(rq->hdrs);
+    free(rq->url);
+    free(rq->body);
+    free(rq->buf);
+    free(rq);
+}
+
+/* Takes url and body (malloc'd) whatever happens. */
+static struct pems_request *request_new(struct pems_client *pc, enum method m, char *url,
+                                        char *body, const char *idempotency_key)
+{
+    struct pems_request *rq = calloc(1, sizeof(*rq));
+    if (!rq || !url) {
+        free(rq);
+        free(url);
+        free(body);
+        return NULL;
+    }
+    rq->pc = pc;
+    rq->url = url;
+    rq->body = body;
+    rq->curl = client_handle(pc);
+    if (!rq->curl) {
+        pems_request_free(rq);
+        return NULL;
+    }
+    struct curl_slist *tmp;
+#define ADD(h)                                       \
+    do {                                             \
+        if (!(tmp = curl_slist_append(rq->hdrs, h))) \
+            goto fail;                               \
+        rq->hdrs = tmp;                              \
+    } while (0)
+    ADD(pc->auth_header);
+    ADD("Content-Type: application/json");
+    ADD("Accept: application/json");
+    ADD("Expect:");
+    if (idempotency_key && *idempotency_key) {
+        char idem[300];
+        snprintf(idem, sizeof idem, "Idempotency-Key: %.250s", idempotency_key);
+        ADD(idem);
+    }
+#undef ADD
+    CURL *c = rq->curl;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, rq);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, pc->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    /* no CURLOPT_PIPEWAIT: a transfer waiting for a connection to say whether it multiplexes
+     * is sent later than the rate window counted it; an HTTP/2 connection, once open, carries
+     * the next requests all the same (CURLPIPE_MULTIPLEX on the worker's multi handle) */
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "pems-sync/" PACKAGE_VERSION);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, rq->errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rq);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, rq);
+    curl_easy_setopt(c, CURLOPT_URL, rq->url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, rq->hdrs);
+    if (m == M_PUT) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(rq->body));
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        if (m == M_DELETE)
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    return rq;
+fail:
+    pems_request_free(rq);
+    return NULL;
+}
+
+CURL *pems_request_easy(struct pems_request *rq)
+{
+    return rq->curl;
+}
+
+void pems_request_finish(struct pems_request *rq, CURLcode cc, struct pems_response *out)
+{
+    response_init(out);
+    long connects = 0;
+    if (curl_easy_getinfo(rq->curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+        rq->pc->connects += connects;
+    if (cc != CURLE_OK) {
+        out->outcome = PEMS_RETRYABLE;
+        out->http_status = 0;
+        if (rq->too_large)
+            snprintf(out->error, sizeof(out->error),
+                     "PEMS response larger than %u bytes", MAX_BODY);
+        else
+            snprintf(out->error, sizeof(out->error), "PEMS transport error: %s%s%.150s",
+                     curl_easy_strerror(cc), rq->errbuf[0] ? ": " : "", rq->errbuf);
+        return;
+    }
+    long status = 0;
+    curl_easy_getinfo(rq->curl, CURLINFO_RESPONSE_CODE, &status);
+    pems_response_parse(status, rq->retry_after, rq->buf, rq->len, time(NULL), out);
+}
+
+/* Performs rq at once and frees it. */
+static int perform(struct pems_request *rq, struct pems_response *out)
+{
+    if (!rq)
+        return oom(out);
+    CURLcode cc = curl_easy_perform(rq->curl);
+    pems_request_finish(rq, cc, out);
+    pems_request_free(rq);
+    return 0;
 }
 
 /* {base}/pfa/{escaped id}[suffix] */
@@ -378,7 +442,7 @@ static char *record_url(struct pems_client *pc, const char *pfa_id, const char *
 {
     /* "." and ".." stay unescaped by curl_easy_escape and would be dot segments of the path */
     bool dots = strcmp(pfa_id, ".") == 0 || strcmp(pfa_id, "..") == 0;
-    char *esc = dots ? NULL : curl_easy_escape(pc->curl, pfa_id, 0);
+    char *esc = dots ? NULL : curl_easy_escape(NULL, pfa_id, 0);
     char *url = NULL;
     if (!dots && !esc)
         return NULL;
@@ -389,70 +453,38 @@ static char *record_url(struct pems_client *pc, const char *pfa_id, const char *
     return url;
 }
 
-static int oom(struct pems_response *out)
+struct pems_request *pems_request_update(struct pems_client *pc, const char *pfa_id,
+                                         int version, const json_t *changes,
+                                         const char *idempotency_key)
 {
-    out->outcome = PEMS_RETRYABLE;
-    snprintf(out->error, sizeof(out->error), "out of memory");
-    return -1;
-}
-
-int pems_client_update(struct pems_client *pc, const char *pfa_id, int version,
-                       const json_t *changes, const char *idempotency_key,
-                       struct pems_response *out)
-{
-    response_init(out);
-    json_t *body = json_object();
-    char *text = NULL, *url = NULL;
-    int rc = -1;
-    if (!body || json_object_set_new(body, "version", json_integer(version)) != 0 ||
-        json_object_set(body, "changes", (json_t *)changes) != 0 ||
-        !(text = json_dumps(body, JSON_COMPACT)) || !(url = record_url(pc, pfa_id, NULL))) {
-        rc = oom(out);
-        goto cleanup;
-    }
-    rc = perform(pc, M_PUT, url, text, idempotency_key, out);
-cleanup:
+    json_t *body = json_pack("{s:i, s:O}", "version", version, "changes", changes);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    free(text);
-    free(url);
-    return rc;
+    if (!text)
+        return NULL;
+    return request_new(pc, M_PUT, record_url(pc, pfa_id, NULL), text, idempotency_key);
 }
 
-int pems_client_delete(struct pems_client *pc, const char *pfa_id, int version,
-                       const char *idempotency_key, struct pems_response *out)
+struct pems_request *pems_request_delete(struct pems_client *pc, const char *pfa_id,
+                                         int version, const char *idempotency_key)
 {
-    response_init(out);
     char suffix[32];
     snprintf(suffix, sizeof(suffix), "?version=%d", version);
-    char *url = record_url(pc, pfa_id, suffix);
-    if (!url)
-        return oom(out);
-    int rc = perform(pc, M_DELETE, url, NULL, idempotency_key, out);
-    free(url);
-    return rc;
+    return request_new(pc, M_DELETE, record_url(pc, pfa_id, suffix), NULL, idempotency_key);
 }
 
-int pems_client_get(struct pems_client *pc, const char *pfa_id, struct pems_response *out)
+struct pems_request *pems_request_get(struct pems_client *pc, const char *pfa_id)
 {
-    response_init(out);
-    char *url = record_url(pc, pfa_id, NULL);
-    if (!url)
-        return oom(out);
-    int rc = perform(pc, M_GET, url, NULL, NULL, out);
-    free(url);
-    return rc;
+    return request_new(pc, M_GET, record_url(pc, pfa_id, NULL), NULL, NULL);
 }
 
-int pems_client_pull(struct pems_client *pc, const char *updated_since, const char *cursor,
-                     int limit, struct pems_response *out)
+struct pems_request *pems_request_pull(struct pems_client *pc, const char *updated_since,
+                                       const char *cursor, int limit)
 {
-    response_init(out);
     char *since = NULL, *cur = NULL, *url = NULL;
-    int rc = -1;
-    if (updated_since && *updated_since &&
-        !(since = curl_easy_escape(pc->curl, updated_since, 0)))
+    if (updated_since && *updated_since && !(since = curl_easy_escape(NULL, updated_since, 0)))
         goto cleanup;
-    if (cursor && *cursor && !(cur = curl_easy_escape(pc->curl, cursor, 0)))
+    if (cursor && *cursor && !(cur = curl_easy_escape(NULL, cursor, 0)))
         goto cleanup;
     size_t n = strlen(pc->base) + (since ? strlen(since) : 0) + (cur ? strlen(cur) : 0) + 64;
     if (!(url = malloc(n)))
@@ -469,23 +501,45 @@ int pems_client_pull(struct pems_client *pc, const char *updated_since, const ch
     }
     if (limit > 0)
         snprintf(url + off, n - (size_t)off, "%climit=%d", sep, limit);
-    rc = perform(pc, M_GET, url, NULL, NULL, out);
 cleanup:
-    if (rc != 0 && !url)
-        oom(out);
     curl_free(since);
     curl_free(cur);
-    free(url);
-    return rc;
+    return url ? request_new(pc, M_GET, url, NULL, NULL) : NULL;
+}
+
+struct pems_request *pems_request_health(struct pems_client *pc)
+{
+    char *url = NULL;
+    if (asprintf(&url, "%s/health", pc->base) < 0)
+        url = NULL;
+    return request_new(pc, M_GET, url, NULL, NULL);
+}
+
+int pems_client_update(struct pems_client *pc, const char *pfa_id, int version,
+                       const json_t *changes, const char *idempotency_key,
+                       struct pems_response *out)
+{
+    return perform(pems_request_update(pc, pfa_id, version, changes, idempotency_key), out);
+}
+
+int pems_client_delete(struct pems_client *pc, const char *pfa_id, int version,
+                       const char *idempotency_key, struct pems_response *out)
+{
+    return perform(pems_request_delete(pc, pfa_id, version, idempotency_key), out);
+}
+
+int pems_client_get(struct pems_client *pc, const char *pfa_id, struct pems_response *out)
+{
+    return perform(pems_request_get(pc, pfa_id), out);
+}
+
+int pems_client_pull(struct pems_client *pc, const char *updated_since, const char *cursor,
+                     int limit, struct pems_response *out)
+{
+    return perform(pems_request_pull(pc, updated_since, cursor, limit), out);
 }
 
 int pems_client_health(struct pems_client *pc, struct pems_response *out)
 {
-    response_init(out);
-    char *url = NULL;
-    if (asprintf(&url, "%s/health", pc->base) < 0)
-        return oom(out);
-    int rc = perform(pc, M_GET, url, NULL, NULL, out);
-    free(url);
-    return rc;
+    return perform(pems_request_health(pc), out);
 }

@@ -38,7 +38,8 @@ static void usage(void)
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
           "\n"
-          "Signals: SIGTERM, SIGINT  finish the item in hand, then exit 0\n"
+          "Signals: SIGTERM, SIGINT  start nothing new, let the requests in flight finish\n"
+          "                          (PEMS_SHUTDOWN_TIMEOUT), record them, exit 0\n"
           "Exit status: 0 done, 1 configuration or run error, 2 usage error.\n"
           "See pemsworker(8) and pems.conf(5).\n",
           stdout);

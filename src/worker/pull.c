@@ -12,7 +12,6 @@
 
 #define PULL_PAGE 500
 #define PULL_MAX_PAGES 100000
-#define SLOT_WAIT_MS 5000
 
 static int record_version(const json_t *rec)
 {
@@ -172,130 +171,128 @@ static int64_t since_trusted(const char *org_id, const char *since, int64_t trus
     return -1;
 }
 
-int pull_server(db_t *db, struct server_lease *sl, volatile sig_atomic_t *stop,
-                struct pull_stats *st)
+int pull_begin(db_t *db, const struct server_lock *sl, struct pull_job *job)
 {
+    memset(job, 0, sizeof *job);
     int rc = DB_OK;
     char *stored = load_pull_since(db, sl->srv.id, &rc);
-    /* PEMS's updatedAt beyond this is not trusted as a cursor (README, Security) */
-    int64_t trust_until = util_wall_ms() + PEMS_CLOCK_SKEW_MS;
-    int64_t since_ms = since_trusted(sl->srv.org_id, stored, trust_until);
-    int64_t newest_ms = since_ms;
-    char since[32], newest[32];
-    pems_timestamp_format(since_ms, since, sizeof since);
-    snprintf(newest, sizeof newest, "%s", since);
-    json_t *cursors = json_object();   /* every cursor sent: one coming back is a loop */
-    char *cursor = NULL;
-    int result = 0;
     if (rc != DB_OK) {
-        result = rc;
-        goto cleanup;
+        free(stored);
+        return rc;
     }
-    for (int page = 0; page < PULL_MAX_PAGES && !*stop; page++) {
-        if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0) {
-            log_info("pull_deferred", "org=%s org_code=%s reason=rate_window", sl->srv.org_id,
-                     sl->srv.org_code);
-            result = 1;
-            break;
-        }
-        struct pems_response resp;
-        /* the first pull asks for everything, still naming updatedSince, which PEMS requires */
-        if (pems_client_pull(sl->client, since_ms >= 0 ? since : PULL_EPOCH, cursor, PULL_PAGE,
-                             &resp) != 0) {
-            pems_response_clear(&resp);
-            result = 1;
-            break;
-        }
-        metrics_upstream_inc((int)resp.http_status);
-        if (resp.outcome != PEMS_OK) {
-            log_warn("pull_failed", "org=%s org_code=%s http_status=%ld error=\"%s\"",
-                     sl->srv.org_id, sl->srv.org_code,
-                     resp.http_status, resp.error);
-            if (resp.outcome == PEMS_RATE_LIMITED)
-                server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
-            pems_response_clear(&resp);
-            result = 1;
-            break;
-        }
-        struct pems_page pg;
-        char why[200];
-        int parsed = pems_page_parse(resp.body, trust_until, &pg, why, sizeof why);
-        pems_response_clear(&resp);
-        if (parsed != 0) {
-            log_warn("pull_failed", "org=%s org_code=%s error=\"%s\"", sl->srv.org_id,
-                     sl->srv.org_code, why);
-            result = 1;
-            break;
-        }
-        int noted = upstream_rejects_note(db, sl->srv.org_id, pg.rejects);
-        if (pg.newest_ms > newest_ms) {
-            newest_ms = pg.newest_ms;
-            pems_timestamp_format(newest_ms, newest, sizeof newest);
-        }
-        int applied = noted == DB_OK ? pull_apply(db, sl->srv.org_id, pg.records,
-                                                  newest_ms >= 0 ? newest : NULL)
-                                     : noted;
-        if (applied < 0) {
-            pems_page_clear(&pg);
-            result = applied;
-            break;
-        }
-        st->pages++;
-        st->applied += applied;
-        if (cursor)
-            json_object_set_new(cursors, cursor, json_true());
-        free(cursor);
-        cursor = pg.next_cursor;
-        pg.next_cursor = NULL;
-        /* a cursor sent before, or a page that brought nothing but a cursor, would never end */
-        bool stuck = cursor && (pg.received == 0 || json_object_get(cursors, cursor));
-        pems_page_clear(&pg);
-        if (stuck) {
-            char safe[64];
-            size_t n = 0;
-            for (const char *c = cursor; *c && n + 1 < sizeof safe; c++)
-                safe[n++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? '?' : *c;
-            safe[n] = '\0';
-            log_error("pull_cursor_stuck", "org=%s org_code=%s pages=%d cursor=\"%s\"",
-                      sl->srv.org_id, sl->srv.org_code, st->pages, safe);
-            metrics_upstream_rejected("stuck_cursor");
-            result = 1;
-            break;
-        }
-        if (!cursor)
-            break;
-    }
-    if (st->applied)
-        log_info("pull_done", "org=%s org_code=%s pages=%d applied=%d since=\"%s\"",
-                 sl->srv.org_id, sl->srv.org_code, st->pages, st->applied,
-                 newest_ms >= 0 ? newest : "");
-cleanup:
-    json_decref(cursors);
+    /* PEMS's updatedAt beyond this is not trusted as a cursor (README, Security) */
+    job->trust_until_ms = util_wall_ms() + PEMS_CLOCK_SKEW_MS;
+    job->since_ms = since_trusted(sl->srv.org_id, stored, job->trust_until_ms);
     free(stored);
-    free(cursor);
-    return result;
+    job->newest_ms = job->since_ms;
+    pems_timestamp_format(job->since_ms, job->since, sizeof job->since);
+    snprintf(job->newest, sizeof job->newest, "%s", job->since);
+    job->cursors = json_object();
+    job->state = PULL_HEALTH;
+    return job->cursors ? STEP_OK : STEP_ERROR;
 }
 
-int pull_health_check(db_t *db, struct server_lease *sl)
+void pull_job_clear(struct pull_job *job)
 {
-    if (server_lease_wait_slot(sl, SLOT_WAIT_MS) != 0)
-        return 1;
-    struct pems_response resp;
-    int local = pems_client_health(sl->client, &resp);
-    metrics_upstream_inc((int)resp.http_status);
-    bool ok = local == 0 && resp.outcome == PEMS_OK;
+    json_decref(job->cursors);
+    free(job->cursor);
+    memset(job, 0, sizeof *job);
+}
+
+struct pems_request *pull_request(const struct server_lock *sl, struct pull_job *job)
+{
+    if (job->state == PULL_HEALTH)
+        return pems_request_health(sl->client);
+    /* the first pull asks for everything, still naming updatedSince, which PEMS requires */
+    return pems_request_pull(sl->client, job->since_ms >= 0 ? job->since : PULL_EPOCH,
+                             job->cursor, PULL_PAGE);
+}
+
+static int health_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
+                         const struct pems_response *resp)
+{
+    bool ok = resp->outcome == PEMS_OK;
     char err[300];
     if (!ok)
-        snprintf(err, sizeof err, "%s%s", resp.http_status ? "HTTP error: " : "",
-                 resp.error[0] ? resp.error : "health check failed");
-    if (resp.outcome == PEMS_RATE_LIMITED)
-        server_lease_pause(db, sl, resp.retry_after_s > 0 ? resp.retry_after_s : 1);
-    pems_response_clear(&resp);
+        snprintf(err, sizeof err, "%s%s", resp->http_status ? "HTTP error: " : "",
+                 resp->error[0] ? resp->error : "health check failed");
+    if (resp->outcome == PEMS_RATE_LIMITED)
+        server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
     const char *params[] = { sl->srv.id, ok ? "true" : "false", ok ? NULL : err };
     int rc = db_exec(db, "pull_health",
                      "UPDATE api_servers SET health_ok = $2::boolean, health_error = $3,"
                      " health_checked_at = now() WHERE id = $1", 3, params);
     if (rc != DB_OK)
         return rc;
-    return ok ? 0 : 1;
+    job->state = PULL_PAGES;
+    return STEP_AGAIN;
+}
+
+static int finished(struct server_lock *sl, struct pull_job *job)
+{
+    if (job->st.applied)
+        log_info("pull_done", "org=%s org_code=%s pages=%d applied=%d since=\"%s\"",
+                 sl->srv.org_id, sl->srv.org_code, job->st.pages, job->st.applied,
+                 job->newest_ms >= 0 ? job->newest : "");
+    job->state = PULL_FINISHED;
+    return STEP_DONE;
+}
+
+int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
+                const struct pems_response *resp)
+{
+    metrics_upstream_inc((int)resp->http_status);
+    if (job->state == PULL_HEALTH)
+        return health_answer(db, sl, job, resp);
+    if (resp->outcome != PEMS_OK) {
+        log_warn("pull_failed", "org=%s org_code=%s http_status=%ld error=\"%s\"",
+                 sl->srv.org_id, sl->srv.org_code, resp->http_status, resp->error);
+        if (resp->outcome == PEMS_RATE_LIMITED)
+            server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
+        return finished(sl, job);
+    }
+    struct pems_page pg;
+    char why[200];
+    if (pems_page_parse(resp->body, job->trust_until_ms, &pg, why, sizeof why) != 0) {
+        log_warn("pull_failed", "org=%s org_code=%s error=\"%s\"", sl->srv.org_id,
+                 sl->srv.org_code, why);
+        return finished(sl, job);
+    }
+    /* where a pulled record is accepted: pems_page_parse took it, the rejects are noted */
+    int noted = upstream_rejects_note(db, sl->srv.org_id, pg.rejects);
+    if (pg.newest_ms > job->newest_ms) {
+        job->newest_ms = pg.newest_ms;
+        pems_timestamp_format(job->newest_ms, job->newest, sizeof job->newest);
+    }
+    int applied = noted == DB_OK ? pull_apply(db, sl->srv.org_id, pg.records,
+                                              job->newest_ms >= 0 ? job->newest : NULL)
+                                 : noted;
+    if (applied < 0) {
+        pems_page_clear(&pg);
+        return applied;
+    }
+    job->st.pages++;
+    job->st.applied += applied;
+    if (job->cursor)
+        json_object_set_new(job->cursors, job->cursor, json_true());
+    free(job->cursor);
+    job->cursor = pg.next_cursor;
+    pg.next_cursor = NULL;
+    /* a cursor sent before, or a page that brought nothing but a cursor, would never end */
+    bool stuck = job->cursor && (pg.received == 0 || json_object_get(job->cursors, job->cursor));
+    pems_page_clear(&pg);
+    if (stuck) {
+        char safe[64];
+        size_t n = 0;
+        for (const char *c = job->cursor; *c && n + 1 < sizeof safe; c++)
+            safe[n++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? '?' : *c;
+        safe[n] = '\0';
+        log_error("pull_cursor_stuck", "org=%s org_code=%s pages=%d cursor=\"%s\"",
+                  sl->srv.org_id, sl->srv.org_code, job->st.pages, safe);
+        metrics_upstream_rejected("stuck_cursor");
+        return finished(sl, job);
+    }
+    if (!job->cursor || job->st.pages >= PULL_MAX_PAGES)
+        return finished(sl, job);
+    return STEP_AGAIN;
 }

@@ -1,3 +1,22 @@
+/* pemsworker's run loop (README, "The worker").
+ *
+ * Event driven on libcurl's multi interface: every PEMS request of every server is a transfer
+ * on one multi handle, and the loop's one wait is curl_multi_poll, given as extra descriptors
+ * the LISTEN connection's socket and the sockets of the result flushes in flight, with a
+ * timeout that is the nearest timer (a rate-window slot, a batch to flush, a heartbeat, the
+ * next look for due work). Why curl_multi_poll rather than multi_socket + epoll: the
+ * descriptors are a few hundred at most (PEMS_WORKER_MAX_IN_FLIGHT transfers, two database
+ * connections and LISTEN), which poll(2) walks in microseconds, at rates of a few thousand
+ * requests per second; multi_socket would add the socket and timer callbacks and an epoll
+ * set to keep in step with them for no measurable gain at that size.
+ *
+ * A lane is one PEMS server this worker holds the server lock of (server_lock.h). It pulls
+ * first when the run pulls (pull.h), then claims items (their item leases, write_queue.h),
+ * plans them (write_sync.h) and starts their requests as the server's rate window and its
+ * in-flight cap allow; a request the window does not allow yet waits for its slot as a timer.
+ * Writes of one record never overlap: an item waits while another item of its record is
+ * planned or in flight, and until that one's result is recorded, then reads the mirror again.
+ * Results go to the result pipeline (results.h). Nothing in the loop sleeps. */
 #include "worker.h"
 #include "cron.h"
 #include "crypto.h"
@@ -5,11 +24,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "pull.h"
-#include "server_lease.h"
+#include "results.h"
+#include "server_lock.h"
+#include "step.h"
 #include "write_queue.h"
 #include "write_sync.h"
 #include "util.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -18,30 +40,47 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_LANES 32
 #define HEARTBEAT_S 5
 #define DISCOVER_NS 500000000LL        /* look for newly due servers twice a second */
-#define FLUSH_AGE_NS 50000000LL        /* results wait at most 50 ms to be recorded */
-#define FLUSH_COUNT 50             /* results sent to the database while requests go on */
-#define FLUSH_MAX 100              /* results gathered while a flush is in flight, at most */
-#define RESULT_CONNS 2             /* flushes in flight at once, each on its own connection */
 #define LANE_GIVE_UP_NS 2000000000LL   /* a server paused longer than this is left for later */
 #define BUSY_RETRY_S 1.0               /* due work on a server another worker holds */
 #define ONCE_LOCK_WAIT_NS 60000000000LL
+#define WAIT_MAX_MS 200                /* the loop looks at the stop flag this often at least */
 #define NS_PER_S 1000000000LL
+
+enum slot_state {
+    SLOT_NEW,       /* claimed, not planned */
+    SLOT_READY,     /* planned: its request waits for the rate window and the caps */
+    SLOT_FLIGHT,    /* its request is in flight */
+    SLOT_DONE       /* its result is in the result pipeline */
+};
+
+/* One claimed item of a lane. */
+struct slot {
+    struct wq_item it;
+    struct write_plan plan;
+    enum slot_state st;
+    bool stale;         /* its record was written since the claim: read the mirror again */
+};
 
 struct lane {
     char org_id[37];
-    struct server_lease sl;
-    struct wq_item *items;
-    int n;
-    int next;
-    bool planned;
-    struct write_plan plan;
-    json_t *written;          /* pfa ids written since the last claim, or whose results were
-                                 not recorded yet when it was made */
+    struct server_lock sl;
+    bool writes;        /* claims items (writes enabled for the server and the worker) */
+    bool pulling;       /* its pull has not finished */
+    bool pull_begun, pull_flight;
+    struct pull_job pull;
+    struct slot **slots;
+    int nslots, capslots;
+    json_t *busy;       /* pfa_id -> slots of that record planned or in flight */
+    int inflight, cap;
+    bool drained;       /* the last claim found nothing due */
+    bool closing;       /* starts nothing more; closes once nothing is in flight */
     int64_t extended_ns;
+    int64_t next_start_ns;   /* monotonic: the rate window's next slot, 0 = none waited for */
 };
+
+struct xfer;
 
 struct worker {
     const struct pems_config *cfg;
@@ -57,22 +96,19 @@ struct worker {
     int64_t last_heartbeat_ns;
     time_t next_cron;
     bool woken;
-    bool busy_elsewhere;       /* the last drain left due work held by another worker */
+    bool busy_elsewhere;       /* the last run left due work held by another worker */
     json_t *unleasable;        /* orgs the last discovery could not lock a server for (its
                                   credentials cannot be read): their due items are not due */
-    struct lane lanes[MAX_LANES];
-    int nlanes;
-    /* Results are recorded on connections of their own, by other backends, while this one
-     * claims and plans: the batch of results[gathering] gathers, and goes out on its
-     * connection while the next one gathers. */
-    struct {
-        db_t *db;
-        struct wq_batch batch;
-    } results[RESULT_CONNS];
-    int gathering;
-    int64_t batch_since_ns;
+    CURLM *multi;
+    struct xfer *xfers;        /* the transfers in flight */
+    struct lane **lanes;
+    int nlanes, caplanes;
+    int next_lane;             /* where the next round of starts begins (fairness) */
+    int inflight;
+    struct results *results;
     struct sync_stats stats;
 };
+
 
 /* ---- LISTEN pfa_write_queue on its own connection ---- */
 
@@ -223,140 +259,107 @@ static void batch_row_finish(struct worker *w, const char *id)
         log_warn("batch_not_recorded", "batch=%s error=\"%s\"", id, db_errmsg(w->db));
 }
 
-/* ---- lanes: one held PEMS server each ---- */
-
-static struct wq_batch *gathering(struct worker *w)
-{
-    return &w->results[w->gathering].batch;
-}
-
-/* Waits for every flush sent by flush_async, if any. */
-static int collect_sent(struct worker *w)
-{
-    int rc = 0;
-    for (int i = 0; i < RESULT_CONNS; i++) {
-        int r = wq_batch_settle(w->results[i].db, &w->results[i].batch);
-        if (r < 0 && rc == 0)
-            rc = r;
-    }
-    return rc;
-}
+/* ---- lanes: one locked PEMS server each ---- */
 
 static int settle_results(void *w)
 {
-    return collect_sent(w);
-}
-
-/* Hands the gathered results to the database without waiting for them; the next connection's
- * batch gathers from now on. Its connection must have nothing in flight. */
-static int send_results(struct worker *w)
-{
-    struct wq_batch *b = gathering(w);
-    db_t *db = w->results[w->gathering].db;
-    int n = wq_batch_count(b);
-    if (n == 0)
-        return 0;
-    int rc = wq_batch_send(db, w->worker_id, b);
-    if (rc < 0) {
-        log_warn("results_not_recorded", "count=%d error=\"%s\"", n, db_errmsg(db));
-        return rc;
-    }
-    w->gathering = (w->gathering + 1) % RESULT_CONNS;
-    w->batch_since_ns = 0;
-    return 0;
-}
-
-/* Sends the results gathered so far without waiting, so that the database records them
- * while the next requests go out. While the previous flush of the gathering batch's
- * connection is still being executed the results keep gathering, up to FLUSH_MAX: then the
- * worker waits for it (memory stays bounded, and requests do not run ahead of their
- * recording). */
-static int flush_async(struct worker *w)
-{
-    db_t *db = w->results[w->gathering].db;
-    if (db_sent(db)) {
-        if (!db_send_done(db) && wq_batch_count(gathering(w)) < FLUSH_MAX)
-            return 0;
-        int rc = wq_batch_settle(db, gathering(w));
-        if (rc < 0)
-            return rc;
-    }
-    return send_results(w);
-}
-
-/* Records every result gathered or sent so far, and waits until it is. */
-static int flush_results(struct worker *w)
-{
-    int rc = collect_sent(w);
-    if (rc == 0)
-        rc = send_results(w);
-    if (rc == 0)
-        rc = collect_sent(w);
-    return rc;
+    return results_settle(((struct worker *)w)->results);
 }
 
 static struct write_ctx lane_ctx(struct worker *w, struct lane *ln)
 {
     struct write_ctx c = { .db = w->db, .worker_id = w->worker_id,
                            .max_attempts = w->cfg->max_attempts, .sl = &ln->sl,
-                           .batch = gathering(w), .settle = settle_results, .settle_arg = w,
-                           .stats = &w->stats };
+                           .batch = results_batch(w->results), .settle = settle_results,
+                           .settle_arg = w, .stats = &w->stats };
     return c;
 }
 
-static void lane_drop_items(struct lane *ln)
+static void busy_add(struct lane *ln, const char *pfa_id, int d)
 {
-    write_plan_clear(&ln->plan);
-    ln->planned = false;
-    wq_items_free(ln->items, ln->n);
-    ln->items = NULL;
-    ln->n = ln->next = 0;
+    json_int_t n = json_integer_value(json_object_get(ln->busy, pfa_id)) + d;
+    if (n > 0)
+        json_object_set_new(ln->busy, pfa_id, json_integer(n));
+    else
+        json_object_del(ln->busy, pfa_id);
 }
 
-/* Hands back every claimed item not yet started (they go out with the next flush). */
-static int lane_release_items(struct worker *w, struct lane *ln)
+static void slot_set(struct lane *ln, struct slot *s, enum slot_state st)
+{
+    bool was = s->st == SLOT_READY || s->st == SLOT_FLIGHT;
+    bool is = st == SLOT_READY || st == SLOT_FLIGHT;
+    if (was != is)
+        busy_add(ln, s->it.pfa_id, is ? 1 : -1);
+    s->st = st;
+}
+
+static void slot_free(struct slot *s)
+{
+    write_plan_clear(&s->plan);
+    wq_item_clear(&s->it);
+    free(s);
+}
+
+/* Hands back every item not started yet (the result pipeline records it). */
+static int lane_release_unstarted(struct worker *w, struct lane *ln)
 {
     struct write_ctx c = lane_ctx(w, ln);
-    for (int i = ln->next; i < ln->n; i++)
-        if (write_sync_release(&c, &ln->items[i]) != 0)
-            return DB_ERROR;
-    if (ln->n > ln->next) {
-        log_debug("items_released", "org=%s count=%d", ln->org_id, ln->n - ln->next);
-        if (w->batch_since_ns == 0)
-            w->batch_since_ns = util_mono_ns();
+    int n = 0;
+    for (int i = 0; i < ln->nslots; i++) {
+        struct slot *s = ln->slots[i];
+        if (s->st != SLOT_NEW && s->st != SLOT_READY)
+            continue;
+        if (write_sync_release(&c, &s->it) != 0)
+            return STEP_ERROR;
+        slot_set(ln, s, SLOT_DONE);
+        n++;
     }
-    lane_drop_items(ln);
-    return 0;
+    if (n) {
+        results_touch(w->results);
+        log_debug("items_released", "org=%s count=%d", ln->org_id, n);
+    }
+    return STEP_OK;
+}
+
+/* No new requests on this lane: it closes once its requests in flight are answered. */
+static int lane_quiesce(struct worker *w, struct lane *ln)
+{
+    ln->closing = true;
+    if (ln->pulling && !ln->pull_flight)
+        ln->pulling = false;
+    return lane_release_unstarted(w, ln);
+}
+
+static void lane_free(struct lane *ln)
+{
+    for (int i = 0; i < ln->nslots; i++)
+        slot_free(ln->slots[i]);
+    free(ln->slots);
+    json_decref(ln->busy);
+    pull_job_clear(&ln->pull);
+    free(ln);
 }
 
 /* db_ok false: the connection is gone, leave the database alone (leases expire). */
 static void lane_close(struct worker *w, int idx, bool db_ok)
 {
-    struct lane *ln = &w->lanes[idx];
+    struct lane *ln = w->lanes[idx];
     if (db_ok) {
-        lane_release_items(w, ln);
-        flush_results(w);
-        server_lease_release(w->db, &ln->sl);
+        lane_release_unstarted(w, ln);
+        /* released items are pending before another worker can lock the server */
+        results_flush(w->results);
     } else {
         ln->sl.held = false;
-        server_lease_release(w->db, &ln->sl);
     }
-    lane_drop_items(ln);
-    json_decref(ln->written);
+    server_lock_release(w->db, &ln->sl);
+    lane_free(ln);
     w->lanes[idx] = w->lanes[--w->nlanes];
-    memset(&w->lanes[w->nlanes], 0, sizeof w->lanes[w->nlanes]);
-}
-
-static void close_all_lanes(struct worker *w, bool db_ok)
-{
-    while (w->nlanes > 0)
-        lane_close(w, w->nlanes - 1, db_ok);
 }
 
 static bool lane_open_for(const struct worker *w, const char *org_id)
 {
     for (int i = 0; i < w->nlanes; i++)
-        if (strcmp(w->lanes[i].org_id, org_id) == 0)
+        if (strcmp(w->lanes[i]->org_id, org_id) == 0)
             return true;
     return false;
 }
@@ -379,58 +382,91 @@ static bool org_in(const json_t *orgs, const char *org_id)
     return false;
 }
 
-/* Locks one organization's server. 1 acquired, 0 not (busy: *busy set), DB status < 0. */
-static int lease_org(struct worker *w, const char *org_id, struct server_lease *sl, bool *busy)
+/* Opens a lane for org_id: STEP_OK, STEP_DECLINED (*busy set when another worker holds its
+ * server), or a DB status < 0. */
+static int lane_open(struct worker *w, const char *org_id, bool pull, bool *busy)
 {
-    int rc = server_lease_acquire(w->db, org_id, w->key, sl);
-    if (rc == SERVER_LEASE_OK) {
-        json_object_del(w->logged_orgs, org_id);
-        return 1;
+    struct lane *ln = calloc(1, sizeof *ln);
+    if (!ln || (w->nlanes == w->caplanes && w->caplanes >= 4096)) {
+        free(ln);
+        return STEP_DECLINED;
     }
-    if (rc == SERVER_LEASE_BUSY)
-        *busy = true;
-    else if (rc == SERVER_LEASE_NONE)
-        log_once(w, org_id, "server_missing", "no PEMS server configured");
-    else if (rc == SERVER_LEASE_BAD_SECRET) {
-        log_once(w, org_id, "server_credentials_unreadable",
-                 "the PEMS credentials cannot be decrypted with ENCRYPTION_KEY");
-        if (!org_in(w->unleasable, org_id))   /* pull_all leases too, every scheduled run */
-            json_array_append_new(w->unleasable, json_string(org_id));
+    if (w->nlanes == w->caplanes) {
+        int cap = w->caplanes ? 2 * w->caplanes : 16;
+        struct lane **l = realloc(w->lanes, sizeof *l * (size_t)cap);
+        if (!l) {
+            free(ln);
+            return STEP_DECLINED;
+        }
+        w->lanes = l;
+        w->caplanes = cap;
     }
-    return rc < 0 ? rc : 0;
+    enum server_lock_why why = 0;
+    int rc = server_lock_acquire(w->db, org_id, w->key, &ln->sl, &why);
+    if (rc != STEP_OK) {
+        free(ln);
+        if (rc < 0)
+            return rc;
+        if (why == SERVER_LOCK_BUSY)
+            *busy = true;
+        else if (why == SERVER_LOCK_NONE)
+            log_once(w, org_id, "server_missing", "no PEMS server configured");
+        else if (why == SERVER_LOCK_BAD_SECRET) {
+            log_once(w, org_id, "server_credentials_unreadable",
+                     "the PEMS credentials cannot be decrypted with ENCRYPTION_KEY");
+            if (!org_in(w->unleasable, org_id))
+                json_array_append_new(w->unleasable, json_string(org_id));
+        }
+        return STEP_DECLINED;
+    }
+    json_object_del(w->logged_orgs, org_id);
+    snprintf(ln->org_id, sizeof ln->org_id, "%s", org_id);
+    ln->busy = json_object();
+    ln->writes = w->cfg->write_sync_enabled && ln->sl.srv.write_enabled;
+    ln->pulling = pull;
+    ln->cap = ln->sl.srv.max_in_flight > 0 ? ln->sl.srv.max_in_flight : 2;
+    ln->extended_ns = util_mono_ns();
+    w->lanes[w->nlanes++] = ln;
+    return STEP_OK;
 }
 
-static int discover(struct worker *w, bool *busy)
+/* Opens lanes for the organizations with due items and for those still to pull (removed
+ * from pull_todo once pulled or declined for good). */
+static int discover(struct worker *w, json_t *pull_todo, bool keep_busy)
 {
     json_t *orgs = NULL;
     json_array_clear(w->unleasable);
-    int rc = wq_due_orgs(w->db, &orgs);
+    int rc = w->cfg->write_sync_enabled ? wq_due_orgs(w->db, &orgs) : DB_OK;
     if (rc != DB_OK)
         return rc;
+    if (!orgs)
+        orgs = json_array();
+    bool busy = false;
+    for (size_t i = 0; i < json_array_size(pull_todo) && !*w->stop;) {
+        const char *org = json_string_value(json_array_get(pull_todo, i));
+        bool b = false;
+        rc = lane_open_for(w, org) ? STEP_DECLINED : lane_open(w, org, true, &b);
+        if (rc < 0)
+            break;
+        busy = busy || b;
+        if (b && keep_busy)
+            i++;
+        else
+            json_array_remove(pull_todo, i);
+    }
     size_t i;
     json_t *o;
     json_array_foreach(orgs, i, o) {
-        const char *org = json_string_value(o);
-        if (w->nlanes >= MAX_LANES || *w->stop)
+        if (rc < 0 || *w->stop)
             break;
+        const char *org = json_string_value(o);
         if (lane_open_for(w, org))
             continue;
-        struct lane *ln = &w->lanes[w->nlanes];
-        memset(ln, 0, sizeof *ln);
-        rc = lease_org(w, org, &ln->sl, busy);
-        if (rc < 0) {
-            json_decref(orgs);
-            return rc;
-        }
-        if (rc == 1) {
-            snprintf(ln->org_id, sizeof ln->org_id, "%s", org);
-            ln->written = json_object();
-            ln->extended_ns = util_mono_ns();
-            w->nlanes++;
-        }
+        rc = lane_open(w, org, false, &busy);
     }
     json_decref(orgs);
-    return DB_OK;
+    w->busy_elsewhere = busy;
+    return rc < 0 ? rc : STEP_OK;
 }
 
 static int claim_size(const struct worker *w, const struct lane *ln)
@@ -443,225 +479,520 @@ static int claim_size(const struct worker *w, const struct lane *ln)
     return n < 1 ? 1 : (int)n;
 }
 
-/* One step of a lane. Returns 1 progress, 0 waiting (*wait_ns set), 2 lane finished,
- * DB status < 0. */
-static int lane_step(struct worker *w, struct lane *ln, int64_t *wait_ns)
+/* Drops finished slots and claims more: STEP_OK, STEP_DONE (nothing due), DB status < 0. */
+static int lane_claim(struct worker *w, struct lane *ln)
 {
-    if (ln->next >= ln->n) {
-        lane_drop_items(ln);
-        /* The claim does not wait for results in flight on the other connection. A record
-         * written by a result not recorded yet is read here at its old version, so this
-         * claim's items of that record are handed back (below) and taken again once it is;
-         * items handed back in flight are still processing and not claimed meanwhile. */
-        int rc = wq_claim(w->db, w->worker_id, ln->org_id, claim_size(w, ln),
-                          w->cfg->lease_seconds, &ln->items);
-        if (rc < 0)
-            return rc;
-        if (rc == 0)
-            return 2;
-        ln->n = rc;
-        ln->next = 0;
-        json_object_clear(ln->written);
-        for (int i = 0; i < RESULT_CONNS; i++)
-            wq_batch_written(&w->results[i].batch, ln->written);
-        ln->extended_ns = util_mono_ns();
-        rc = flush_async(w);
-        return rc < 0 ? rc : 1;
+    int keep = 0;
+    for (int i = 0; i < ln->nslots; i++) {
+        if (ln->slots[i]->st == SLOT_DONE)
+            slot_free(ln->slots[i]);
+        else
+            ln->slots[keep++] = ln->slots[i];
     }
-    struct write_ctx c = lane_ctx(w, ln);
-    struct wq_item *it = &ln->items[ln->next];
-    if (!ln->planned) {
-        int rc;
-        if (json_object_get(ln->written, it->pfa_id)) {
-            /* its mirror changes with the write before it: take it in the next claim */
-            rc = write_sync_release(&c, it);
-        } else {
-            rc = write_sync_prepare(&c, it, &ln->plan);
-            if (rc == WRITE_NEEDS_REQUEST) {
-                ln->planned = true;
-                return 1;
-            }
+    ln->nslots = keep;
+    struct wq_item *items = NULL;
+    int n = wq_claim(w->db, w->worker_id, ln->org_id, claim_size(w, ln), w->cfg->lease_seconds,
+                     &items);
+    if (n <= 0)
+        return n < 0 ? n : STEP_DONE;
+    if (ln->nslots + n > ln->capslots) {
+        int cap = ln->nslots + n + 16;
+        struct slot **sl = realloc(ln->slots, sizeof *sl * (size_t)cap);
+        if (!sl) {
+            wq_items_free(items, n);
+            return STEP_ERROR;
         }
-        if (rc < 0)
-            return rc;
-        ln->next++;
-        if (w->batch_since_ns == 0)
-            w->batch_since_ns = util_mono_ns();
-        return 1;
+        ln->slots = sl;
+        ln->capslots = cap;
     }
-    if (!server_lease_valid(w->db, &ln->sl))
-        return 2;
-    /* before the slot: the start the limiter records is the request's start, not a
-     * database round trip earlier */
-    if (util_mono_ns() - ln->extended_ns > (int64_t)w->cfg->lease_seconds * NS_PER_S / 3) {
-        /* it updates items a flush in flight updates too, in another order: settle first;
-         * results lost there must not have their items' leases extended */
-        int rc = collect_sent(w);
-        if (rc < 0)
-            return rc;
-        rc = wq_extend_leases(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
-        if (rc != DB_OK)
-            return rc;
-        ln->extended_ns = util_mono_ns();
+    /* a record whose write is not recorded yet is read here at its old version */
+    json_t *written = json_object();
+    results_written(w->results, written);
+    for (int i = 0; i < n; i++) {
+        struct slot *s = calloc(1, sizeof *s);
+        if (!s) {
+            json_decref(written);
+            wq_items_free(items + i, n - i);  /* the rest come back as their lease ends */
+            return STEP_ERROR;
+        }
+        s->it = items[i];
+        s->st = SLOT_NEW;
+        s->stale = json_object_get(ln->busy, s->it.pfa_id) || json_object_get(written, s->it.pfa_id);
+        ln->slots[ln->nslots++] = s;
     }
-    int64_t wait = server_lease_try_slot(&ln->sl);
-    if (wait > 0) {
-        *wait_ns = wait;
-        return 0;
-    }
-    json_object_set_new(ln->written, it->pfa_id, json_true());
-    int rc = write_sync_execute(&c, it, &ln->plan);
-    write_plan_clear(&ln->plan);
-    ln->planned = false;
-    ln->next++;
-    if (w->batch_since_ns == 0)
-        w->batch_since_ns = util_mono_ns();
-    return rc < 0 ? rc : 1;
+    json_decref(written);
+    free(items);
+    ln->extended_ns = util_mono_ns();
+    return STEP_OK;
 }
 
-/* Drains every due item this worker can lock a server for. 0 or a DB status < 0. */
-static int drain(struct worker *w)
+/* Plans the claimed items in claim order, each once its record is free. Returns how many
+ * were planned or finished, or a DB status < 0. */
+static int lane_plan(struct worker *w, struct lane *ln, json_t **written)
 {
-    int64_t last_discover = 0;
+    int done = 0;
+    for (int i = 0; i < ln->nslots; i++) {
+        struct slot *s = ln->slots[i];
+        if (s->st != SLOT_NEW || json_object_get(ln->busy, s->it.pfa_id))
+            continue;
+        if (s->stale) {
+            if (!*written) {
+                *written = json_object();
+                results_written(w->results, *written);
+            }
+            if (json_object_get(*written, s->it.pfa_id))
+                continue;   /* wait until the write before it is recorded */
+            int rc = results_settle(w->results);
+            if (rc == STEP_OK)
+                rc = wq_item_refresh(w->db, &s->it);
+            if (rc != STEP_OK)
+                return rc;
+            s->stale = false;
+        }
+        struct write_ctx c = lane_ctx(w, ln);
+        int rc = write_sync_prepare(&c, &s->it, &s->plan);
+        if (rc < 0)
+            return rc;
+        slot_set(ln, s, rc == STEP_AGAIN ? SLOT_READY : SLOT_DONE);
+        if (rc != STEP_AGAIN)
+            results_touch(w->results);
+        done++;
+    }
+    return done;
+}
+
+/* What a transfer in flight belongs to: kept beside the request, found by the easy handle. */
+struct xfer {
+    struct lane *ln;
+    struct slot *slot;          /* NULL: the lane's pull */
+    struct pems_request *rq;
+    struct xfer *prev, *next;   /* every transfer in flight (worker.xfers) */
+};
+
+static struct xfer *xfer_new(struct worker *w, struct lane *ln, struct slot *s,
+                             struct pems_request *rq)
+{
+    struct xfer *x = calloc(1, sizeof *x);
+    if (x) {
+        x->ln = ln;
+        x->slot = s;
+        x->rq = rq;
+        x->next = w->xfers;
+        if (w->xfers)
+            w->xfers->prev = x;
+        w->xfers = x;
+    }
+    return x;
+}
+
+static void xfer_free(struct worker *w, struct xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        w->xfers = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    free(x);
+}
+
+/* Takes a slot of the rate window: true when one was free now; else ln->next_start_ns says
+ * when it will be. */
+static bool take_slot(struct lane *ln)
+{
+    int64_t wait = server_lock_try_slot(&ln->sl);
+    if (wait <= 0) {
+        ln->next_start_ns = 0;
+        return true;
+    }
+    ln->next_start_ns = util_mono_ns() + wait;
+    return false;
+}
+
+static bool room(const struct worker *w, const struct lane *ln)
+{
+    return ln->inflight < ln->cap && w->inflight < w->cfg->worker_max_in_flight;
+}
+
+/* Starts one request (the pull's next one, else the oldest planned item's) if the caps and
+ * the rate window allow. true when one was started. */
+static bool lane_start_one(struct worker *w, struct lane *ln)
+{
+    if (ln->closing || !room(w, ln))
+        return false;
+    struct slot *s = NULL;
+    if (ln->pulling) {
+        if (ln->pull_flight || !ln->pull_begun)
+            return false;
+    } else {
+        for (int i = 0; i < ln->nslots && !s; i++)
+            if (ln->slots[i]->st == SLOT_READY)
+                s = ln->slots[i];
+        if (!s)
+            return false;
+    }
+    if (!take_slot(ln))
+        return false;
+    struct write_ctx c = lane_ctx(w, ln);
+    struct pems_request *rq = s ? write_sync_request(&c, &s->it, &s->plan)
+                                : pull_request(&ln->sl, &ln->pull);
+    struct xfer *x = rq ? xfer_new(w, ln, s, rq) : NULL;
+    if (!x) {
+        pems_request_free(rq);
+        log_error("request_not_made", "org=%s reason=\"out of memory\"", ln->org_id);
+        return false;
+    }
+    CURL *e = pems_request_easy(rq);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+        log_error("request_not_started", "org=%s", ln->org_id);
+        pems_request_free(rq);
+        xfer_free(w, x);
+        return false;
+    }
+    ln->inflight++;
+    w->inflight++;
+    log_debug("request_started", "org=%s wall_us=%lld", ln->org_id, (long long)(util_wall_ns() / 1000));
+    if (s)
+        slot_set(ln, s, SLOT_FLIGHT);
+    else
+        ln->pull_flight = true;
+    return true;
+}
+
+/* One pass over a lane: pull, claim, plan. Returns > 0 when it did something, 0 when it
+ * waits (for answers, results or the rate window), or a DB status < 0. */
+static int lane_work(struct worker *w, struct lane *ln, json_t **written)
+{
+    if (ln->closing)
+        return 0;
+    if (!server_lock_valid(w->db, &ln->sl)) {
+        /* the connection holding the lock was lost: another worker may hold it now */
+        log_warn("server_lock_lost", "org=%s", ln->org_id);
+        return lane_quiesce(w, ln) < 0 ? STEP_ERROR : 1;
+    }
+    if (*w->stop)
+        return lane_quiesce(w, ln) < 0 ? STEP_ERROR : 1;
+    if (ln->pulling) {
+        if (!ln->pull_begun) {
+            int rc = pull_begin(w->db, &ln->sl, &ln->pull);
+            if (rc < 0)
+                return rc;
+            ln->pull_begun = true;
+            return 1;
+        }
+        return 0;
+    }
+    if (!ln->writes) {
+        ln->drained = true;
+        return 0;
+    }
+    int live = 0;
+    for (int i = 0; i < ln->nslots; i++)
+        live += ln->slots[i]->st == SLOT_NEW || ln->slots[i]->st == SLOT_READY;
+    int did = 0;
+    if (live == 0 && !ln->drained && ln->inflight < ln->cap) {
+        int rc = lane_claim(w, ln);
+        if (rc < 0)
+            return rc;
+        if (rc == STEP_DONE)
+            ln->drained = true;
+        did = 1;
+    }
+    int planned = lane_plan(w, ln, written);
+    if (planned < 0)
+        return planned;
+    return did + planned;
+}
+
+/* The server paused us (429) for long: hand its items back, look again later. */
+static int lane_check_pause(struct worker *w, struct lane *ln)
+{
+    if (ln->closing || ln->next_start_ns == 0 ||
+        ln->next_start_ns - util_mono_ns() <= LANE_GIVE_UP_NS)
+        return STEP_OK;
+    if (ln->pulling && !ln->pull_flight)
+        log_info("pull_deferred", "org=%s reason=rate_window", ln->org_id);
+    return lane_quiesce(w, ln);
+}
+
+static bool lane_finished(const struct lane *ln)
+{
+    if (ln->inflight > 0)
+        return false;
+    if (ln->closing)
+        return true;
+    if (ln->pulling)
+        return false;
+    for (int i = 0; i < ln->nslots; i++)
+        if (ln->slots[i]->st != SLOT_DONE)
+            return false;
+    return ln->drained || !ln->writes;
+}
+
+static int lane_extend_leases(struct worker *w, struct lane *ln)
+{
+    if (util_mono_ns() - ln->extended_ns <= (int64_t)w->cfg->lease_seconds * NS_PER_S / 3)
+        return STEP_OK;
+    bool held = false;
+    for (int i = 0; i < ln->nslots && !held; i++)
+        held = ln->slots[i]->st != SLOT_DONE;
+    ln->extended_ns = util_mono_ns();
+    if (!held)
+        return STEP_OK;
+    /* it updates items a flush in flight updates too, in another order: settle first;
+     * results lost there must not have their items' leases extended */
+    int rc = results_settle(w->results);
+    if (rc == STEP_OK)
+        rc = wq_item_leases_extend(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
+    return rc;
+}
+
+/* A transfer ended: its answer goes to the pull or to the item's write. */
+static int on_done(struct worker *w, CURL *e, CURLcode cc)
+{
+    struct xfer *x = NULL;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+    curl_multi_remove_handle(w->multi, e);
+    struct lane *ln = x->ln;
+    struct slot *s = x->slot;
+    struct pems_response resp;
+    pems_request_finish(x->rq, cc, &resp);
+    pems_request_free(x->rq);
+    xfer_free(w, x);
+    ln->inflight--;
+    w->inflight--;
+    int rc;
+    if (!s) {
+        ln->pull_flight = false;
+        rc = pull_answer(w->db, &ln->sl, &ln->pull, &resp);
+        if (rc != STEP_AGAIN) {
+            w->stats.pulled += ln->pull.st.applied;
+            ln->pulling = false;
+        } else if (ln->closing) {
+            ln->pulling = false;
+        }
+    } else {
+        struct write_ctx c = lane_ctx(w, ln);
+        rc = write_sync_answer(&c, &s->it, &s->plan, &resp);
+        if (rc == STEP_AGAIN && ln->closing) {
+            /* a follow-up request, but nothing more starts: back to pending */
+            rc = write_sync_release(&c, &s->it) == 0 ? STEP_DONE : STEP_ERROR;
+        }
+        if (rc == STEP_AGAIN) {
+            slot_set(ln, s, SLOT_READY);
+        } else if (rc >= 0) {
+            slot_set(ln, s, SLOT_DONE);
+            results_touch(w->results);
+            /* the next items of its record read the mirror again once this is recorded */
+            for (int i = 0; i < ln->nslots; i++)
+                if (ln->slots[i]->st == SLOT_NEW && strcmp(ln->slots[i]->it.pfa_id, s->it.pfa_id) == 0)
+                    ln->slots[i]->stale = true;
+        }
+    }
+    pems_response_clear(&resp);
+    return rc < 0 ? rc : STEP_OK;
+}
+
+/* Gives up the requests still in flight (the shutdown's time is up, or the database is
+ * gone): their items stay leased and come back when the lease ends; the Idempotency-Key
+ * makes PEMS apply a write that did arrive only once. */
+static void abandon_transfers(struct worker *w)
+{
+    int n = 0;
+    for (int i = 0; i < w->nlanes; i++)
+        w->lanes[i]->closing = true;
+    while (w->xfers) {
+        struct xfer *x = w->xfers;
+        curl_multi_remove_handle(w->multi, pems_request_easy(x->rq));
+        x->ln->inflight--;
+        if (x->slot)
+            slot_set(x->ln, x->slot, SLOT_DONE);
+        else
+            x->ln->pull_flight = x->ln->pulling = false;
+        pems_request_free(x->rq);
+        xfer_free(w, x);
+        n++;
+    }
+    w->inflight = 0;
+    if (n)
+        log_warn("requests_abandoned", "count=%d", n);
+}
+
+static void close_all_lanes(struct worker *w, bool db_ok)
+{
+    abandon_transfers(w);
+    while (w->nlanes > 0)
+        lane_close(w, w->nlanes - 1, db_ok);
+}
+
+/* The loop's one wait: transfers, LISTEN, result flushes, and the nearest timer. */
+static void wait_events(struct worker *w, int64_t timeout_ns)
+{
+    struct curl_waitfd fds[4];
+    int n = 0, listen_at = -1;
+    if (w->listen && PQsocket(w->listen) >= 0) {
+        listen_at = n;
+        fds[n++] = (struct curl_waitfd){ .fd = PQsocket(w->listen), .events = CURL_WAIT_POLLIN };
+    }
+    n += results_waitfds(w->results, fds + n, 4 - n);
+    int ms = timeout_ns <= 0 ? 0 : (int)((timeout_ns + 999999) / 1000000);
+    if (ms > WAIT_MAX_MS)
+        ms = WAIT_MAX_MS;
+    int numfds = 0;
+    curl_multi_poll(w->multi, fds, (unsigned int)n, ms, &numfds);
+    if (listen_at >= 0 && (fds[listen_at].revents & CURL_WAIT_POLLIN) && listen_drain(w))
+        w->woken = true;
+}
+
+/* One run: pulls every organization's server when with_pull, and writes every due item this
+ * worker can lock a server for, all servers side by side, until nothing is due or in flight
+ * (or the stop flag: nothing new starts, what is in flight is answered within
+ * PEMS_SHUTDOWN_TIMEOUT and recorded). 0 or a DB status < 0. */
+static int engine_run(struct worker *w, bool with_pull)
+{
+    json_t *pull_todo = json_array();
+    if (with_pull) {
+        PGresult *res = db_query(w->db, "worker_pull_orgs",
+                                 "SELECT organization_id FROM api_servers ORDER BY organization_id",
+                                 0, NULL);
+        if (!res) {
+            json_decref(pull_todo);
+            return db_last_status(w->db);
+        }
+        for (int i = 0; i < PQntuples(res); i++)
+            json_array_append_new(pull_todo, json_string(PQgetvalue(res, i, 0)));
+        PQclear(res);
+    }
+    bool once = w->opt->mode != WORKER_SCHEDULE;
     int64_t once_deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
-    int rc = 0;
+    int64_t last_discover = 0, stop_deadline = 0;
+    int rc = STEP_OK;
     w->busy_elsewhere = false;
+    int running = 0;
     for (;;) {
-        if (*w->stop)
-            break;
         int64_t now = util_mono_ns();
-        if (w->woken || now - last_discover >= DISCOVER_NS || w->nlanes == 0) {
+        if (*w->stop && stop_deadline == 0) {
+            int budget = w->cfg->shutdown_timeout > 2 ? w->cfg->shutdown_timeout - 2 : 1;
+            stop_deadline = now + (int64_t)budget * NS_PER_S;
+            log_info("worker_stopping", "in_flight=%d budget_s=%d", w->inflight, budget);
+        }
+        if (*w->stop && (w->inflight == 0 || now >= stop_deadline))
+            break;
+        bool did = false;
+        curl_multi_perform(w->multi, &running);
+        if (!*w->stop && (w->woken || now - last_discover >= DISCOVER_NS || last_discover == 0)) {
             w->woken = false;
-            bool busy = false;
-            rc = discover(w, &busy);
+            /* --once waits for a server another worker holds, so that when it returns
+             * nothing is due and every server was pulled */
+            rc = discover(w, pull_todo, once && now < once_deadline);
             if (rc < 0)
                 break;
             last_discover = now;
-            w->busy_elsewhere = busy;
-            if (w->nlanes == 0) {
-                /* --once waits for a server another worker is draining, so that when it
-                 * returns nothing is due */
-                if (busy && w->opt->mode != WORKER_SCHEDULE && now < once_deadline) {
-                    wait_for(w, DISCOVER_NS / 5);
-                    continue;
-                }
-                break;
+            if (w->nlanes == 0 && w->inflight == 0) {
+                if (!(once && w->busy_elsewhere && now < once_deadline))
+                    break;
             }
         }
-        bool progress = false;
-        int64_t min_wait = DISCOVER_NS;
-        for (int i = 0; i < w->nlanes && !*w->stop; i++) {
-            int64_t wait = 0;
-            rc = lane_step(w, &w->lanes[i], &wait);
-            if (rc < 0)
-                break;
-            if (rc == 2) {
-                lane_close(w, i, true);
-                i--;
-                progress = true;
-            } else if (rc == 1) {
-                progress = true;
-            } else {
-                if (wait > LANE_GIVE_UP_NS) {
-                    /* paused by a 429: hand its items back; discovery skips it until then */
-                    lane_close(w, i, true);
-                    i--;
-                    continue;
-                }
-                if (wait < min_wait)
-                    min_wait = wait;
+        curl_multi_perform(w->multi, &running);
+        CURLMsg *m;
+        int left = 0;
+        while ((m = curl_multi_info_read(w->multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            int r = on_done(w, m->easy_handle, m->data.result);
+            if (r < 0 && rc >= 0)
+                rc = r;
+            did = true;
+        }
+        if (rc >= 0) {
+            int r = results_collect(w->results);
+            if (r < 0)
+                rc = r;
+            else if (r > 0)
+                did = true;
+        }
+        if (rc >= 0)
+            rc = results_pump(w->results);
+        if (rc < 0)
+            break;
+        json_t *written = NULL;
+        for (int i = 0; i < w->nlanes && rc >= 0; i++) {
+            int r = lane_work(w, w->lanes[i], &written);
+            if (r < 0)
+                rc = r;
+            else if (r > 0)
+                did = true;
+        }
+        json_decref(written);
+        if (rc < 0)
+            break;
+        /* starts, round robin over the lanes so one server cannot take every global slot */
+        bool started = true;
+        while (started && w->inflight < w->cfg->worker_max_in_flight) {
+            started = false;
+            for (int k = 0; k < w->nlanes; k++) {
+                struct lane *ln = w->lanes[(w->next_lane + k) % w->nlanes];
+                if (lane_start_one(w, ln))
+                    started = did = true;
             }
+            if (w->nlanes)
+                w->next_lane = (w->next_lane + 1) % w->nlanes;
+        }
+        /* send what just started at once: the rate window counted it as started now, and
+         * PEMS counts it when it arrives */
+        curl_multi_perform(w->multi, &running);
+        for (int i = 0; i < w->nlanes && rc >= 0; i++) {
+            rc = lane_check_pause(w, w->lanes[i]);
+            if (rc >= 0)
+                rc = lane_extend_leases(w, w->lanes[i]);
         }
         if (rc < 0)
             break;
-        if (wq_batch_count(gathering(w)) >= FLUSH_COUNT ||
-            (w->batch_since_ns && util_mono_ns() - w->batch_since_ns >= FLUSH_AGE_NS)) {
-            rc = flush_async(w);
-            if (rc < 0)
-                break;
+        for (int i = 0; i < w->nlanes; i++) {
+            if (lane_finished(w->lanes[i])) {
+                lane_close(w, i, true);
+                i--;
+                did = true;
+                if (w->nlanes == 0)
+                    last_discover = 0;   /* look again now: done, or more work */
+            }
         }
-        heartbeat_if_due(w, "running");
-        if (!progress) {
-            rc = flush_results(w);
-            if (rc < 0)
-                break;
-            wait_for(w, min_wait);
+        heartbeat_if_due(w, *w->stop ? "stopping" : "running");
+        if (did)
+            continue;
+        int64_t timeout = DISCOVER_NS - (util_mono_ns() - last_discover);
+        int64_t due = results_due_in(w->results);
+        if (due < timeout)
+            timeout = due;
+        for (int i = 0; i < w->nlanes; i++) {
+            int64_t at = w->lanes[i]->next_start_ns;
+            if (at && at - util_mono_ns() < timeout)
+                timeout = at - util_mono_ns();
         }
+        if (timeout < 0)
+            timeout = 0;
+        wait_events(w, timeout);
     }
+    json_decref(pull_todo);
     if (rc < 0) {
         log_warn("drain_aborted", "error=\"%s\"", db_errmsg(w->db));
-        /* results gathered are still recorded where their connection works (each is fenced
-         * by its claim, so a late one changes nothing); what cannot be is dropped, and its
-         * items come back when their lease expires */
-        flush_results(w);   /* leaves nothing in flight, whatever failed */
-        for (int i = 0; i < RESULT_CONNS; i++)
-            json_array_clear(w->results[i].batch.rows);
-        /* when only the results' connection failed, this one still holds the servers' locks:
-         * hand the items back and release them */
+        /* results gathered are still recorded where their connection works; what cannot be
+         * is dropped, and its items come back when their lease expires */
+        abandon_transfers(w);
+        results_abandon(w->results);
+        /* when only the results' connection failed, this one still holds the servers'
+         * locks: hand the items back and release them */
         PGconn *pg = db_pg(w->db);
         close_all_lanes(w, pg && PQstatus(pg) == CONNECTION_OK);
         return rc;
     }
+    if (w->inflight > 0)
+        log_warn("shutdown_timeout", "in_flight=%d", w->inflight);
     close_all_lanes(w, true);
-    rc = flush_results(w);
+    rc = results_flush(w->results);
     return rc < 0 ? rc : 0;
 }
-
-/* ---- pull + health for every organization with a server ---- */
-
-static int pull_all(struct worker *w)
-{
-    PGresult *res = db_query(w->db, "worker_pull_orgs",
-                             "SELECT organization_id FROM api_servers ORDER BY organization_id",
-                             0, NULL);
-    if (!res)
-        return db_last_status(w->db);
-    int n = PQntuples(res);
-    json_t *orgs = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(orgs, json_string(PQgetvalue(res, i, 0)));
-    PQclear(res);
-    int rc = DB_OK;
-    size_t i;
-    json_t *o;
-    json_array_foreach(orgs, i, o) {
-        if (*w->stop)
-            break;
-        const char *org = json_string_value(o);
-        struct server_lease sl;
-        int64_t deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
-        int got;
-        for (;;) {
-            bool busy = false;
-            got = lease_org(w, org, &sl, &busy);
-            if (got != 0 || !busy || w->opt->mode == WORKER_SCHEDULE || util_mono_ns() > deadline ||
-                *w->stop)
-                break;
-            wait_for(w, DISCOVER_NS / 5);
-        }
-        if (got < 0) {
-            rc = got;
-            break;
-        }
-        if (got == 0)
-            continue;
-        int hrc = pull_health_check(w->db, &sl);
-        struct pull_stats ps = { 0, 0 };
-        int prc = hrc < 0 ? hrc : pull_server(w->db, &sl, w->stop, &ps);
-        w->stats.pulled += ps.applied;
-        if (hrc < 0 || prc < 0) {
-            rc = hrc < 0 ? hrc : prc;
-            sl.held = false;
-            server_lease_release(w->db, &sl);
-            break;
-        }
-        server_lease_release(w->db, &sl);
-        heartbeat_if_due(w, "pulling");
-    }
-    json_decref(orgs);
-    return rc;
-}
-
 static void log_blocked(struct worker *w)
 {
     json_t *blocked = NULL;
@@ -692,18 +1023,13 @@ static int run(struct worker *w, bool with_pull)
         if (rc != DB_OK)
             return rc;
         heartbeat(w, "pulling", false, false);
-        rc = pull_all(w);
-        if (rc < 0) {
-            batch_row_finish(w, batch_id);
-            return rc;
-        }
     }
     int rc = 0;
-    if (w->cfg->write_sync_enabled && !*w->stop) {
-        rc = drain(w);
+    if (with_pull || (w->cfg->write_sync_enabled && !*w->stop)) {
+        rc = engine_run(w, with_pull);
         /* a scan of every organization's due items: once per scheduled run, not on each
          * wake-up by a write-sync */
-        if (with_pull)
+        if (with_pull && w->cfg->write_sync_enabled && rc >= 0)
             log_blocked(w);
     }
     bool did = w->stats.processed || w->stats.pulled;
@@ -713,7 +1039,8 @@ static int run(struct worker *w, bool with_pull)
         batch_row_finish(w, batch_id);
     /* a run that found nothing to do is the normal idle minute: debug */
     if (did || with_pull)
-        log_event(did ? PEMS_LOG_INFO : PEMS_LOG_DEBUG, "run_done", "batch=%s processed=%d successful=%d failed=%d conflicts=%d"
+        log_event(did ? PEMS_LOG_INFO : PEMS_LOG_DEBUG, "run_done", "batch=%s processed=%d"
+                 " successful=%d failed=%d conflicts=%d"
                  " skipped=%d merged=%d pulled=%d ms=%lld", batch_id, w->stats.processed,
                  w->stats.successful, w->stats.failed, w->stats.conflicts, w->stats.skipped,
                  w->stats.merged, w->stats.pulled, (long long)((util_mono_ns() - t0) / 1000000));
@@ -803,47 +1130,17 @@ static int run_schedule(struct worker *w)
     return 0;
 }
 
-static int run_until_idle(struct worker *w)
-{
-    int64_t deadline = util_mono_ns() + (int64_t)w->opt->idle_timeout_s * NS_PER_S;
-    int rc = run(w, true);
-    while (rc >= 0 && !*w->stop && w->cfg->write_sync_enabled && util_mono_ns() < deadline) {
-        double due = 0;
-        if (wq_next_due(w->db, w->unleasable, &due) != DB_OK)
-            return DB_UNAVAILABLE;
-        if (due > 1e8)
-            break;
-        int64_t left = deadline - util_mono_ns();
-        int64_t ns = due > 0 ? (int64_t)(due * 1e9) : 0;
-        if (w->busy_elsewhere && ns < 200000000LL)
-            ns = 200000000LL;
-        if (ns > left)
-            break;
-        while (ns > 0 && !*w->stop) {
-            int64_t step = ns < NS_PER_S ? ns : NS_PER_S;
-            wait_for(w, step);
-            ns -= step;
-            heartbeat_if_due(w, "waiting");
-        }
-        rc = run(w, false);
-    }
-    return rc;
-}
-
 int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
                 volatile sig_atomic_t *stop)
 {
     struct worker *w = calloc(1, sizeof *w);
     int status = 1;
-    bool dbs;
     char err[256];
     if (!w)
         return 1;
     w->cfg = cfg;
     w->opt = opt;
     w->stop = stop;
-    for (int i = 0; i < RESULT_CONNS; i++)
-        wq_batch_init(&w->results[i].batch);
     w->logged_orgs = json_object();
     w->unleasable = json_array();
     if (gethostname(w->hostname, sizeof w->hostname) != 0)
@@ -862,20 +1159,25 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
         log_error("worker_start_failed", "reason=\"PEMS_WRITE_SYNC_SCHEDULE: %s\"", err);
         goto cleanup;
     }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(w->multi = curl_multi_init())) {
+        log_error("worker_start_failed", "reason=\"libcurl cannot start\"");
+        goto cleanup;
+    }
+    /* connections stay open for reuse across every server's requests (keep-alive); HTTP/2
+     * servers get their requests multiplexed on one connection */
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cfg->worker_max_in_flight + 16);
+    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     if (cfg->metrics_file && *cfg->metrics_file)
         metrics_open(cfg->metrics_file);
     w->db = db_new(cfg->database_url);
-    if (!w->db)
+    if (!w->db || !(w->results = results_new(cfg->database_url, w->worker_id)))
         goto cleanup;
-    for (int i = 0; i < RESULT_CONNS; i++)
-        if (!(w->results[i].db = db_new(cfg->database_url)))
-            goto cleanup;
     w->next_cron = next_fire(w, time(NULL));
-    log_info("worker_started", "worker=%s mode=%s write_sync=%s schedule=\"%s\" tz=%s batch=%d",
-             w->worker_id, opt->mode == WORKER_SCHEDULE ? "schedule" :
-             opt->mode == WORKER_ONCE ? "once" : "until-idle",
+    log_info("worker_started", "worker=%s mode=%s write_sync=%s schedule=\"%s\" tz=%s batch=%d"
+             " max_in_flight=%d", w->worker_id,
+             opt->mode == WORKER_SCHEDULE ? "schedule" : "once",
              cfg->write_sync_enabled ? "on" : "off", cfg->write_sync_schedule, cfg->write_sync_tz,
-             cfg->batch_size);
+             cfg->batch_size, cfg->worker_max_in_flight);
     if (opt->mode == WORKER_SCHEDULE) {
         if (db_connect(w->db) == DB_OK)
             heartbeat(w, "starting", true, false);
@@ -886,20 +1188,17 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
             goto cleanup;
         }
         heartbeat(w, "running", true, false);
-        int rc = opt->mode == WORKER_ONCE ? run(w, true) : run_until_idle(w);
-        status = rc < 0 ? 1 : 0;
+        status = run(w, true) < 0 ? 1 : 0;
     }
     heartbeat(w, "stopped", false, false);
     log_info("worker_stopped", "worker=%s", w->worker_id);
 cleanup:
-    dbs = w->db != NULL;
-    for (int i = 0; i < RESULT_CONNS; i++)
-        dbs = dbs && w->results[i].db;
-    close_all_lanes(w, dbs);
-    for (int i = 0; i < RESULT_CONNS; i++) {
-        wq_batch_clear(&w->results[i].batch);
-        db_free(w->results[i].db);
-    }
+    if (w->multi)
+        close_all_lanes(w, w->db && w->results);
+    free(w->lanes);
+    results_free(w->results);
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
     json_decref(w->logged_orgs);
     json_decref(w->unleasable);
     listen_close(w);

@@ -8,7 +8,8 @@
 
 /* pemsworker's run loop: pulls and drains on PEMS_WRITE_SYNC_SCHEDULE, woken at once by
  * NOTIFY pfa_write_queue and when a rescheduled item falls due; heartbeats every few seconds.
- * Stops when *stop becomes non-zero (finishing the item in flight, handing the others back). */
+ * Stops when *stop becomes non-zero: nothing new starts, the requests in flight are answered
+ * (within PEMS_SHUTDOWN_TIMEOUT) and their results recorded, the other items handed back. */
 
 enum worker_mode {
     WORKER_SCHEDULE,    /* the daemon */

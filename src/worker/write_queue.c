@@ -141,12 +141,37 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
     return n;
 }
 
-int wq_extend_leases(db_t *db, const char *worker_id, const char *org_id, int lease_seconds)
+int wq_item_refresh(db_t *db, struct wq_item *it)
+{
+    char sbase[16];
+    snprintf(sbase, sizeof sbase, "%d", it->base_version);
+    const char *params[] = { it->org_id, it->pfa_id, sbase };
+    PGresult *res = db_query(db, "wq_item_refresh",
+        "SELECT mm.version, mm.deleted, mm.data::text,"
+        "  (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb)"
+        "     FROM pfa_mirror_history h, unnest(h.changed_fields) f"
+        "    WHERE h.organization_id = $1 AND h.pfa_id = $2 AND h.version >= $3::int)::text"
+        " FROM (SELECT 1) one LEFT JOIN pfa_mirror mm"
+        "   ON mm.organization_id = $1 AND mm.pfa_id = $2", 3, params);
+    if (!res)
+        return db_last_status(db);
+    it->has_mirror = !PQgetisnull(res, 0, 0);
+    it->mirror_version = it->has_mirror ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    it->mirror_deleted = it->has_mirror && PQgetvalue(res, 0, 1)[0] == 't';
+    json_decref(it->mirror_data);
+    it->mirror_data = parse_json_col(res, 0, 2, json_object());
+    json_decref(it->changed_since_base);
+    it->changed_since_base = parse_json_col(res, 0, 3, json_array());
+    PQclear(res);
+    return DB_OK;
+}
+
+int wq_item_leases_extend(db_t *db, const char *worker_id, const char *org_id, int lease_seconds)
 {
     char slease[16];
     snprintf(slease, sizeof slease, "%d", lease_seconds);
     const char *params[] = { worker_id, org_id, slease };
-    return db_exec(db, "wq_extend_leases",
+    return db_exec(db, "wq_item_leases_extend",
         "UPDATE pfa_write_queue SET locked_until = now() + make_interval(secs => $3::int)"
         " WHERE status = 'processing' AND locked_by = $1 AND organization_id = $2", 3, params);
 }

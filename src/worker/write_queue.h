@@ -46,8 +46,13 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
              struct wq_item **items);
 void wq_items_free(struct wq_item *items, int n);
 
-/* Pushes locked_until to now + lease_seconds for every item of org_id this worker holds. */
-int wq_extend_leases(db_t *db, const char *worker_id, const char *org_id, int lease_seconds);
+/* Re-reads the item's mirror record and the fields PEMS changed since its base version (its
+ * record was written since the claim). DB_OK or a failure status. */
+int wq_item_refresh(db_t *db, struct wq_item *it);
+
+/* The item lease: pushes locked_until to now + lease_seconds for every item of org_id this
+ * worker holds. */
+int wq_item_leases_extend(db_t *db, const char *worker_id, const char *org_id, int lease_seconds);
 
 /* Seconds until the next item becomes due (may be <= 0), or a large value when none; the
  * organizations in skip_orgs (a JSON array of ids, may be NULL) are left out. Returns DB_OK

@@ -15,7 +15,6 @@
 
 #define MAX_409_ROUNDS 3
 #define RATE_DEFERRAL_CAP 20
-#define FOLLOW_UP_WAIT_MS 2000
 
 void write_plan_clear(struct write_plan *p)
 {
@@ -126,7 +125,9 @@ static void details_text(const json_t *details, char *out, size_t outlen)
 static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
                   int http_status, int attempts_inc)
 {
+    int round = plan->round;
     write_plan_clear(plan);
+    plan->round = round;
     plan->version = it->mirror_version;
     json_t *sanitized = NULL, *details = NULL;
     int rc;
@@ -144,7 +145,7 @@ static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *pl
         }
         json_decref(sanitized);
         plan->merged = it->base_version < it->mirror_version;
-        return WRITE_NEEDS_REQUEST;
+        return STEP_AGAIN;
     }
 
     struct conflict_result cr;
@@ -181,13 +182,19 @@ static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *pl
         return finish_converged(c, it, attempts_inc);
     }
     plan->changes = sanitized;
-    return WRITE_NEEDS_REQUEST;
+    return STEP_AGAIN;
+}
+
+/* decide's 0 (a result added) is STEP_DONE to the caller */
+static int decided(int rc)
+{
+    return rc == 0 ? STEP_DONE : rc;
 }
 
 int write_sync_prepare(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
-    return decide(c, it, plan, 0, 0);
+    return decided(decide(c, it, plan, 0, 0));
 }
 
 int write_sync_release(struct write_ctx *c, const struct wq_item *it)
@@ -294,7 +301,7 @@ static int on_rate_limited(struct write_ctx *c, struct wq_item *it,
                            const struct pems_response *resp)
 {
     long wait_s = resp->retry_after_s > 0 ? resp->retry_after_s : 1;
-    server_lease_pause(c->db, c->sl, wait_s);
+    server_lock_pause(c->db, c->sl, wait_s);
     if (it->deferrals >= RATE_DEFERRAL_CAP) {
         char err[400];
         response_error(resp, err, sizeof err);
@@ -312,33 +319,23 @@ static int on_rate_limited(struct write_ctx *c, struct wq_item *it,
     return finish(c, it, &r);
 }
 
-/* 409: the mirror learns PEMS's current record (archiving the version it had). */
-static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
-                                 const struct pems_response *resp, bool *refreshed)
+/* 409: the mirror learns PEMS's current record (archiving the version it had). body is the
+ * 409's or the GET's; *usable is false when it carries no record fit for the mirror (a body
+ * that is no record at all, an error text, is no reject), *refreshed when it was newer. */
+static int refresh_apply(struct write_ctx *c, struct wq_item *it, const json_t *body,
+                         bool *usable, bool *refreshed)
 {
-    *refreshed = false;
-    const json_t *b = resp->body;
-    /* a body that is no record at all (an error text) is no reject: the record is read */
-    bool record_like = json_object_get(b, "version") || json_object_get(b, "data");
-    json_t *current = record_like ? checked_record(c, it, b, NULL) : NULL;
-    if (!current) {
-        if (server_lease_wait_slot(c->sl, FOLLOW_UP_WAIT_MS) != 0)
-            return 0;
-        struct pems_response get;
-        pems_client_get(c->sl->client, it->pfa_id, &get);
-        metrics_upstream_inc((int)get.http_status);
-        if (get.outcome == PEMS_OK && json_is_object(get.body))
-            current = checked_record(c, it, get.body, NULL);
-        pems_response_clear(&get);
-        if (!current)
-            return 0;
-    }
+    *usable = *refreshed = false;
+    bool record_like = json_object_get(body, "version") || json_object_get(body, "data");
+    json_t *current = record_like ? checked_record(c, it, body, NULL) : NULL;
+    if (!current)
+        return 0;
+    *usable = true;
     int version = (int)json_integer_value(json_object_get(current, "version"));
     if (version <= it->mirror_version) {
         json_decref(current);
         return 0;
     }
-    json_object_set_new(current, "pfaId", json_string(it->pfa_id));
     int rc = c->settle(c->settle_arg);
     if (rc == 0) {
         json_t *records = json_pack("[O]", current);
@@ -368,68 +365,96 @@ static int refresh_from_conflict(struct write_ctx *c, struct wq_item *it,
     return 0;
 }
 
-int write_sync_execute(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
+struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
+                                        const struct write_plan *plan)
 {
-    for (int round = 0;; round++) {
-        char key[96];
-        snprintf(key, sizeof key, "%s:%d", it->id, plan->version);
-        struct pems_response resp;
-        int local;
-        if (it->op == PFA_OP_DELETE)
-            local = pems_client_delete(c->sl->client, it->pfa_id, plan->version, key, &resp);
-        else
-            local = pems_client_update(c->sl->client, it->pfa_id, plan->version, plan->changes,
-                                       key, &resp);
-        if (local != 0) {
-            resp.outcome = PEMS_RETRYABLE;
-            if (!resp.error[0])
-                snprintf(resp.error, sizeof resp.error, "local failure");
-        }
-        metrics_upstream_inc((int)resp.http_status);
-        int rc = 0;
-        switch (resp.outcome) {
-        case PEMS_OK:
-            rc = on_success(c, it, plan, &resp);
-            break;
-        case PEMS_PERMANENT: {
-            char err[400];
-            response_error(&resp, err, sizeof err);
-            rc = finish_failed(c, it, err, (int)resp.http_status, 1);
-            break;
-        }
-        case PEMS_RATE_LIMITED:
-            rc = on_rate_limited(c, it, &resp);
-            break;
-        case PEMS_RETRYABLE:
-            rc = on_retryable(c, it, &resp);
-            break;
-        case PEMS_CONFLICT: {
-            bool refreshed = false;
-            rc = round < MAX_409_ROUNDS ? refresh_from_conflict(c, it, &resp, &refreshed) : 0;
-            if (rc < 0)
-                break;
-            if (!refreshed) {
-                rc = on_retryable(c, it, &resp);
-                break;
-            }
-            log_info("item_version_conflict",
-                     "item=%s org_code=%s pfa_id=%s written_on=%d pems_version=%d", it->id,
-                     org_code(c), it->pfa_id, plan->version, it->mirror_version);
-            rc = decide(c, it, plan, 409, 1);
-            if (rc != WRITE_NEEDS_REQUEST)
-                break;
-            if (server_lease_wait_slot(c->sl, FOLLOW_UP_WAIT_MS) != 0) {
-                struct wq_result r = { .outcome = WQ_RETRY, .delay_ms = 1000,
-                                       .error = "HTTP 409: rebased, waiting for the rate window",
-                                       .http_status = 409 };
-                rc = finish(c, it, &r);
-                break;
-            }
-            pems_response_clear(&resp);
-            continue;
-        }
-        }
-        pems_response_clear(&resp);
-        return rc < 0 ? rc : 0;
+    if (plan->get)
+        return pems_request_get(c->sl->client, it->pfa_id);
+    /* the same key for the same write: a re-claimed item is applied by PEMS once */
+    char key[96];
+    snprintf(key, sizeof key, "%s:%d", it->id, plan->version);
+    if (it->op == PFA_OP_DELETE)
+        return pems_request_delete(c->sl->client, it->pfa_id, plan->version, key);
+    return pems_request_update(c->sl->client, it->pfa_id, plan->version, plan->changes, key);
+}
+
+/* After a 409 refreshed the mirror: decide again; a rebased write is another request. */
+static int after_refresh(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
+{
+    log_info("item_version_conflict",
+             "item=%s org_code=%s pfa_id=%s written_on=%d pems_version=%d", it->id,
+             org_code(c), it->pfa_id, plan->version, it->mirror_version);
+    plan->round++;
+    return decided(decide(c, it, plan, 409, 1));
+}
+
+/* The 409 could not be resolved (no usable current record, or too many rounds). */
+static int conflict_unresolved(struct write_ctx *c, struct wq_item *it, const char *error)
+{
+    struct pems_response resp = { .outcome = PEMS_CONFLICT, .http_status = 409,
+                                  .retry_after_s = -1 };
+    snprintf(resp.error, sizeof resp.error, "%s", error);
+    return decided(on_retryable(c, it, &resp));
+}
+
+static int answer_get(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
+                      const struct pems_response *resp)
+{
+    plan->get = false;
+    bool usable = false, refreshed = false;
+    if (resp->outcome == PEMS_OK && json_is_object(resp->body)) {
+        int rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
+        if (rc < 0)
+            return rc;
     }
+    if (!refreshed)
+        return conflict_unresolved(c, it, plan->conflict_error);
+    return after_refresh(c, it, plan);
+}
+
+int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
+                      const struct pems_response *resp)
+{
+    metrics_upstream_inc((int)resp->http_status);
+    if (plan->get)
+        return answer_get(c, it, plan, resp);
+    int rc = 0;
+    switch (resp->outcome) {
+    case PEMS_OK:
+        rc = on_success(c, it, plan, resp);
+        break;
+    case PEMS_PERMANENT: {
+        char err[400];
+        response_error(resp, err, sizeof err);
+        rc = finish_failed(c, it, err, (int)resp->http_status, 1);
+        break;
+    }
+    case PEMS_RATE_LIMITED:
+        rc = on_rate_limited(c, it, resp);
+        break;
+    case PEMS_RETRYABLE:
+        rc = on_retryable(c, it, resp);
+        break;
+    case PEMS_CONFLICT: {
+        if (plan->round >= MAX_409_ROUNDS) {
+            rc = on_retryable(c, it, resp);
+            break;
+        }
+        bool usable = false, refreshed = false;
+        rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
+        if (rc < 0)
+            return rc;
+        if (refreshed)
+            return after_refresh(c, it, plan);
+        if (!usable) {
+            /* no current record fit for the mirror in the 409: read it */
+            snprintf(plan->conflict_error, sizeof plan->conflict_error, "%s", resp->error);
+            plan->get = true;
+            return STEP_AGAIN;
+        }
+        rc = on_retryable(c, it, resp);
+        break;
+    }
+    }
+    return decided(rc);
 }

@@ -5,12 +5,15 @@
 #include <jansson.h>
 
 #include "db.h"
-#include "server_lease.h"
+#include "server_lock.h"
+#include "step.h"
 #include "write_queue.h"
 
 /* One queue item (src/README.md, How a modification flows): conflict check -> validation ->
- * PEMS call -> result. The result of a finished item is added to the batch (recorded by
- * wq_batch_send), except a conflict, which is recorded at once in its own transaction. */
+ * PEMS request(s) -> result. The result of a finished item is added to the batch (the result
+ * pipeline, results.h), except a conflict, which is recorded at once in its own transaction.
+ * The requests are made here and performed by the caller (pems_request), so many items are
+ * in flight at once. */
 
 struct sync_stats {
     int processed;
@@ -26,7 +29,7 @@ struct write_ctx {
     db_t *db;
     const char *worker_id;
     int max_attempts;
-    struct server_lease *sl;
+    struct server_lock *sl;
     struct wq_batch *batch;
     int (*settle)(void *arg);   /* waits for results in flight: before writes of a record */
     void *settle_arg;
@@ -38,23 +41,27 @@ struct write_plan {
     json_t *changes;     /* update: the sanitized delta on the current version */
     int version;         /* the version written on */
     bool merged;
+    bool get;            /* the next request reads the record (a 409 without it) */
+    int round;           /* 409 rounds so far */
+    char conflict_error[256];   /* the 409 that led to the GET (pems_response.error) */
 };
 void write_plan_clear(struct write_plan *p);
 
-enum write_step {
-    WRITE_DONE = 0,        /* finished without a request (conflict, invalid, converged) */
-    WRITE_NEEDS_REQUEST = 1
-};
-
-/* Conflict check and validation. WRITE_DONE / WRITE_NEEDS_REQUEST, or a DB status < 0. */
+/* Conflict check and validation: STEP_AGAIN (a request is planned), STEP_DONE (finished
+ * without one: conflict, invalid, converged), or a DB status < 0. */
 int write_sync_prepare(struct write_ctx *c, struct wq_item *it, struct write_plan *plan);
 
-/* The caller has taken a slot of the rate window: sends the write and handles the answer
- * (409: refresh, re-check, retry at once or conflict). 0, or a DB status < 0. */
-int write_sync_execute(struct write_ctx *c, struct wq_item *it, struct write_plan *plan);
+/* The planned request (the write, or the GET after a 409), to be started once the server's
+ * rate window allows it. NULL when out of memory. */
+struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
+                                        const struct write_plan *plan);
 
-/* The item goes back to pending untouched (shutdown, or a second item on a record already
- * written in this batch). */
+/* Handles the answer to that request (409: refresh, re-check, then another request or a
+ * conflict): STEP_AGAIN (another request is planned), STEP_DONE, or a DB status < 0. */
+int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
+                      const struct pems_response *resp);
+
+/* The item goes back to pending untouched (shutdown, or its server went away). */
 int write_sync_release(struct write_ctx *c, const struct wq_item *it);
 
 #endif

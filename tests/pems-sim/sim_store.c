@@ -820,9 +820,11 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
     struct tenant *t = tenant_get(s, tenant);
     const char *pfa_id;
     enum route rt = classify(rq, &pfa_id);
-    int64_t now = mono_ns();
 
     pthread_mutex_lock(&t->mu);
+    /* read under the lock: a thread preempted between its clock read and the lock would push
+     * an older arrival behind a newer one, and the windows would count it wrong */
+    int64_t now = mono_ns();
     t->total++;
     if (++t->in_flight > t->max_in_flight)
         t->max_in_flight = t->in_flight;

@@ -1,9 +1,8 @@
-#include "server_lease.h"
+#include "server_lock.h"
 #include "log.h"
 #include "pems_server.h"
 #include "util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +11,11 @@
 #define NS_PER_S 1000000000LL
 /* cap of the window handed over: at most one second of starts */
 #define WINDOW_MAX 20000
-/* request arrival jitter allowed for; costs 0.5 % of the rate */
-#define JITTER_MARGIN_NS 5000000LL
+/* request arrival jitter allowed for (a new connection's request reaches PEMS a little
+ * later than one on a kept-alive connection, and a loaded PEMS reads it later); costs
+ * 1 % of the rate */
+#define JITTER_MARGIN_NS 10000000LL
 #define MARGIN_MAX_RPS 1000
-
-static void sleep_ns(int64_t ns)
-{
-    struct timespec ts = { (time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S) };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* "{1,2,3}" -> values; returns the count */
 static int parse_bigint_array(const char *s, int64_t *out, int max)
@@ -58,16 +52,19 @@ static int lock_server(db_t *db, const char *server_id, const char *stmt, const 
     return DB_OK;
 }
 
-int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
-                         struct server_lease *out)
+int server_lock_acquire(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
+                        struct server_lock *out, enum server_lock_why *why)
 {
     memset(out, 0, sizeof *out);
     int rc = pems_server_load(db, org_id, key, &out->srv);
-    if (rc == 1)
-        return SERVER_LEASE_NONE;
+    if (rc == 1) {
+        *why = SERVER_LOCK_NONE;
+        return STEP_DECLINED;
+    }
     if (rc == -3) {
         pems_server_clear(&out->srv);
-        return SERVER_LEASE_BAD_SECRET;
+        *why = SERVER_LOCK_BAD_SECRET;
+        return STEP_DECLINED;
     }
     if (rc != 0) {
         pems_server_clear(&out->srv);
@@ -77,7 +74,8 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
     rc = lock_server(db, out->srv.id, "lease_try_lock", "pg_try_advisory_lock", &got);
     if (rc != DB_OK || !got) {
         pems_server_clear(&out->srv);
-        return rc != DB_OK ? rc : SERVER_LEASE_BUSY;
+        *why = SERVER_LOCK_BUSY;
+        return rc != DB_OK ? rc : STEP_DECLINED;
     }
     out->session = db_session(db);
     out->held = true;
@@ -91,7 +89,7 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
         "           (extract(epoch FROM old.paused_until) * 1e9)::bigint", 1, params);
     if (!res) {
         rc = db_last_status(db);
-        server_lease_release(db, out);
+        server_lock_release(db, out);
         return rc;
     }
     int rps = out->srv.rate_limit_rps > 0 ? out->srv.rate_limit_rps : 10;
@@ -101,7 +99,7 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
     out->client = pems_client_new(&out->srv);
     if (!out->rl || !out->client) {
         PQclear(res);
-        server_lease_release(db, out);
+        server_lock_release(db, out);
         return DB_ERROR;
     }
     if (PQntuples(res) == 1) {
@@ -127,17 +125,17 @@ int server_lease_acquire(db_t *db, const char *org_id, const unsigned char key[C
     PQclear(res);
     log_debug("server_acquired", "server=%s org=%s org_code=%s rps=%d", out->srv.id, org_id,
               out->srv.org_code, rps);
-    return SERVER_LEASE_OK;
+    return STEP_OK;
 }
 
-bool server_lease_valid(db_t *db, const struct server_lease *sl)
+bool server_lock_valid(db_t *db, const struct server_lock *sl)
 {
     return sl->held && sl->session != 0 && db_session(db) == sl->session;
 }
 
-void server_lease_release(db_t *db, struct server_lease *sl)
+void server_lock_release(db_t *db, struct server_lock *sl)
 {
-    if (sl->held && server_lease_valid(db, sl)) {
+    if (sl->held && server_lock_valid(db, sl)) {
         char *window = NULL;
         if (sl->rl) {
             int rps = sl->srv.rate_limit_rps > 0 ? sl->srv.rate_limit_rps : 10;
@@ -179,36 +177,31 @@ void server_lease_release(db_t *db, struct server_lease *sl)
     memset(sl, 0, sizeof *sl);
 }
 
-int64_t server_lease_try_slot(struct server_lease *sl)
+int64_t server_lock_try_slot(struct server_lock *sl)
 {
     int64_t now = util_wall_ns();
     int rps = rate_limiter_rate(sl->rl);
-    if (sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS) {
-        /* PEMS counts arrivals, we count starts: keep the oldest start of a full window a
-         * little more than a second behind, so arrival jitter cannot put rps + 1 requests
-         * into one of PEMS's seconds */
+    int64_t gap = sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS ? NS_PER_S / rps : 0;
+    if (gap) {
+        /* PEMS counts arrivals, we count starts. Starts are spread 1/rps apart (one that
+         * fires late may catch up by half a gap): a steady stream keeps a few connections
+         * busy, where bursts open new ones, whose requests reach PEMS later than those on a
+         * kept-alive connection. And the oldest start of a full window is kept a little
+         * more than a second behind, so arrival jitter cannot put rps + 1 requests into
+         * one of PEMS's seconds. */
+        if (now < sl->pace_ns - gap / 2)
+            return sl->pace_ns - gap / 2 - now;
         int n = rate_limiter_recent(sl->rl, sl->recent, rps);
         if (n == rps && now - sl->recent[0] < NS_PER_S + JITTER_MARGIN_NS)
             return sl->recent[0] + NS_PER_S + JITTER_MARGIN_NS - now;
     }
-    return rate_limiter_acquire(sl->rl, now);
+    int64_t wait = rate_limiter_acquire(sl->rl, now);
+    if (wait == 0 && gap)
+        sl->pace_ns = (sl->pace_ns > now - gap / 2 ? sl->pace_ns : now - gap / 2) + gap;
+    return wait;
 }
 
-int server_lease_wait_slot(struct server_lease *sl, long max_wait_ms)
-{
-    int64_t deadline = util_wall_ns() + (int64_t)max_wait_ms * 1000000LL;
-    for (;;) {
-        int64_t now = util_wall_ns();
-        int64_t wait = server_lease_try_slot(sl);
-        if (wait <= 0)
-            return 0;
-        if (now + wait > deadline)
-            return -1;
-        sleep_ns(wait);
-    }
-}
-
-void server_lease_pause(db_t *db, struct server_lease *sl, long seconds)
+void server_lock_pause(db_t *db, struct server_lock *sl, long seconds)
 {
     if (seconds < 1)
         seconds = 1;
