@@ -108,7 +108,10 @@ async function start() {
   }
   ctx.orgs = orgs;
   const select = $('org');
-  select.replaceChildren(...orgs.map((o) => h('option', { value: o.id }, `${o.name} (${o.code})`)));
+  // each organization by its name; its code is added only where two share a name
+  const names = orgs.map((o) => o.name);
+  select.replaceChildren(...orgs.map((o) => h('option', { value: o.id },
+    names.indexOf(o.name) === names.lastIndexOf(o.name) ? o.name : `${o.name} (${o.code})`)));
   const saved = sessionStorage.getItem(ORG_KEY);
   const chosen = orgs.find((o) => o.id === saved) || orgs[0];
   select.value = chosen.id;

@@ -261,7 +261,7 @@ export class ConflictsView {
     $('resolve-error').hidden = true;
     $('merge-preview').hidden = true;
     replaceChildren($('resolve-fields'), this.fields.map((f) => this.fieldBox(f, c)));
-    this.payload = null;
+    this.choicesChanged();
     this.setBusy(false);
     // the list's own "Use local" / "Use PEMS" are out of the way while the dialog is open
     $('conflicts-toolbar').hidden = true;
@@ -279,7 +279,7 @@ export class ConflictsView {
       local: 'Only the local edit changed this field: merged as local.',
       pems: 'Only PEMS changed this field: merged as PEMS has it.',
     };
-    const side = (label, value, version, choice) => {
+    const side = (label, version, choice) => {
       const id = newId('opt');
       const valueId = newId('val');
       const radio = choice && f.kind !== 'pems'
@@ -296,9 +296,9 @@ export class ConflictsView {
       h('legend', {}, f.name),
       h('p', { class: 'hint', id: noteId }, notes[f.kind]),
       h('div', { class: 'sides' },
-        side('Base', f.base, c.localVersion, null),
-        side('Local', f.local, null, 'local'),
-        side('PEMS', f.pems, c.pemsVersion, 'pems')),
+        side('Base', c.localVersion, null),
+        side('Local', null, 'local'),
+        side('PEMS', c.pemsVersion, 'pems')),
     ];
     if (f.kind !== 'pems') {
       const otherId = newId('opt');

@@ -131,7 +131,8 @@ export class StatusView {
     const org = this.ctx.org;
     const bucket = $('range').value;
     const now = Date.now();
-    const q = query({ organizationId: org.id, bucket, from: isoNoMs(now - RANGES[bucket]), to: isoNoMs(now) });
+    // no `to`: the server's now, so what finished this very second is counted already
+    const q = query({ organizationId: org.id, bucket, from: isoNoMs(now - RANGES[bucket]) });
     this.historyAt = now;
     const { data } = await this.ctx.api.get(`/sync-history${q}`);
     if (org !== this.ctx.org || bucket !== $('range').value) return;

@@ -6,13 +6,13 @@
 // Screenshots and the axe-core report go to $PEMS_BROWSER_OUT (default ./output).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import {
-  PEMS_URL, RECORD, api, apiOk, pemsctl, psql, sim, simRecord, tag, until, workerOnce,
+  PEMS_URL, RECORD, api, apiOk, pemsctl, psql, sim, stack, simRecord, tag, until, workerOnce,
 } from './stack.mjs';
 
 const require = createRequire(import.meta.url);
@@ -212,8 +212,8 @@ describe('dashboard in chromium against the real stack', () => {
     const org_ = page.getByRole('combobox', { name: 'Organization' });
     const options = await org_.locator('option').allTextContents();
     assert.equal(options.length, 2, `both memberships listed: ${options}`);
-    assert.ok(options.some((o) => o.includes(org.code)) && options.some((o) => o.includes(orgB.code)));
-    await org_.selectOption(org.id);
+    assert.deepEqual(options.sort(), [`Dashboard ${org.code}`, `Read only ${orgB.code}`].sort(), 'by name');
+    await org_.selectOption({ label: `Dashboard ${org.code}` });
     await page.getByRole('button', { name: 'Sync now' }).waitFor();
     for (const u of requestedUrls) assert.ok(!u.includes(token), `the token is in no requested URL (${u})`);
   });
@@ -247,7 +247,7 @@ describe('dashboard in chromium against the real stack', () => {
       assert.equal(rec.data.areaSilo, `Area ${i + 1}`, 'PEMS has the local area');
       assert.equal(rec.version, 2);
     }
-    await toasts.getByText(/Sync finished for .*: 3 completed/).waitFor({ timeout: 30000 });
+    await toasts.getByText(`Sync finished for ${org.code}: 3 completed.`, { exact: true }).waitFor();
     await until('the list to show them synced', async () =>
       (await modsSection().locator('tbody').getByText('Synced', { exact: true }).count()) === 3, 20000);
     const s = await apiOk(200, 'GET', `/api/pems/sync-status?organizationId=${org.id}`, token);
@@ -486,6 +486,9 @@ describe('dashboard in chromium against the real stack', () => {
     await page.getByRole('combobox', { name: 'Organization' }).selectOption(orgB.id);
     await page.getByText('Your role can watch the sync but not start one').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Sync now' }).count(), 0);
+    // an organization with nothing yet: empty states that say what happens next
+    await conflictsSection().getByText(/^No unresolved conflicts\. Nothing needs you here\./).waitFor();
+    await modsSection().getByText(/^No local modifications yet\./).waitFor();
     await page.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
     await page.getByRole('button', { name: 'Sync now' }).waitFor();
   });
@@ -503,6 +506,21 @@ describe('dashboard in chromium against the real stack', () => {
     await shot('08-phone', p);
     await axe('dashboard 390x844 de-DE', p);
     await phone.close();
+  });
+
+  it('says what is wrong and what to do while the database is down, and recovers by itself', async () => {
+    await page.getByRole('heading', { name: 'Sync status' }).waitFor();
+    stack('db-stop');
+    try {
+      const error = page.locator('#app-error');
+      await until('the error state', async () =>
+        /not answering properly .*keeps trying every few seconds/.test(await textOf(error)), 30000);
+      assert.equal(await error.getAttribute('role'), 'alert');
+      await shot('09-service-down', page.locator('main'));
+    } finally {
+      stack('db-start');
+    }
+    await page.locator('#app-error').waitFor({ state: 'hidden', timeout: 30000 });
   });
 
   it('shows the sign-in view again on a 401, and signs in with the paste field', async () => {
@@ -524,8 +542,16 @@ describe('dashboard in chromium against the real stack', () => {
     await page.getByText('This token has expired. Ask for a fresh one.').waitFor();
   });
 
-  it('broke no Content-Security-Policy rule and put the token in no URL', () => {
+  it('broke no Content-Security-Policy rule, put the token in no URL and in no log line', async () => {
     assert.deepEqual(cspViolations, []);
     for (const u of requestedUrls) assert.ok(!u.includes(token), `token in ${u}`);
+    // nginx's access log is buffered (flush=5s); then every log of the stack
+    await new Promise((r) => setTimeout(r, 6000));
+    const logDir = path.join(process.env.STACK_DIR, 'log');
+    const files = readdirSync(logDir).filter((f) => statSync(path.join(logDir, f)).isFile());
+    assert.ok(files.some((f) => f.startsWith('nginx')), `nginx logs among ${files}`);
+    for (const f of files) {
+      assert.ok(!readFileSync(path.join(logDir, f), 'latin1').includes(token.split('.')[2]), `token in ${f}`);
+    }
   });
 });

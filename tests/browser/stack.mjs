@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function need(name) {
   const v = process.env[name];
@@ -27,6 +28,12 @@ export function pemsctl(...args) {
 export function psql(sql) {
   return execFileSync('psql', ['-qtAX', need('DATABASE_URL'), '-v', 'ON_ERROR_STOP=1', '-c', sql],
     { encoding: 'utf8', timeout: 30000 }).trim();
+}
+
+// scripts/stack VERB on the stack under test (db-stop / db-start for the outage test)
+const STACK_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/stack');
+export function stack(verb) {
+  execFileSync(STACK_SCRIPT, [verb], { stdio: 'ignore', timeout: 120000 });
 }
 
 export function workerOnce() {

@@ -18,8 +18,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *changed = json_array_get(in, 0), *delta = json_array_get(in, 1);
     json_t *current = json_array_get(in, 2), *merged = json_array_get(in, 3);
     struct conflict_result res;
-    if (conflict_detect(base, mirror, changed, delta, current, &res) == 0)
+    if (conflict_detect(base, mirror, changed, delta, current, &res) == 0) {
+        /* nothing to merge when PEMS did not move on; an overlap names fields of the delta */
+        if (base >= mirror && res.outcome != CONFLICT_NONE)
+            abort();
+        if (res.outcome == CONFLICT_OVERLAP && json_array_size(res.conflict_fields) == 0)
+            abort();
+        size_t i;
+        json_t *f;
+        json_array_foreach(res.conflict_fields, i, f)
+            if (!json_object_get(delta, json_string_value(f)))
+                abort();
         conflict_result_clear(&res);
+    }
     json_t *diff = pfa_diff_fields(json_is_object(delta) ? delta : NULL,
                                    json_is_object(current) ? current : NULL);
     json_decref(diff);

@@ -17,6 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *s = fuzz_str(data, size);
     struct query_params q;
     if (api_query_parse(s, &q) == 0) {
+        /* what the parser lets through is UTF-8, names and values alike */
+        for (size_t i = 0; i < q.n; i++)
+            if (!api_utf8_valid(q.name[i], strlen(q.name[i])) ||
+                !api_utf8_valid(q.value[i], strlen(q.value[i])))
+                abort();
         json_t *details = json_array();
         api_check_query(&q, fields, sizeof fields / sizeof fields[0], details);
         api_query_get(&q, "limit");

@@ -11,7 +11,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *current = json_loads(b, JSON_DECODE_ANY, NULL);
     json_t *clean = NULL, *details = NULL;
     for (int op = PFA_OP_UPDATE; op <= PFA_OP_DELETE; op++) {
-        pfa_validate_modification((enum pfa_op)op, delta, current, &clean, &details);
+        if (pfa_validate_modification((enum pfa_op)op, delta, current, &clean, &details) == 0) {
+            /* a sanitized delta is valid as it is, and stays what it is */
+            json_t *again = NULL, *d2 = NULL;
+            if (pfa_validate_modification((enum pfa_op)op, op == PFA_OP_DELETE ? NULL : clean,
+                                          current, &again, &d2) != 0 ||
+                !json_equal(clean, again))
+                abort();
+            json_decref(again);
+            json_decref(d2);
+        }
         json_decref(clean);
         json_decref(details);
     }
