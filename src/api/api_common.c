@@ -99,6 +99,22 @@ void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details)
     http_send_error(req, 400, "validation_failed", "The request is not valid", details);
 }
 
+bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
+                      const struct api_field *fields, size_t n)
+{
+    json_t *details = json_array();
+    if (api_query_parse(req->query, q) < 0)
+        api_detail_add(details, "query", "malformed query string");
+    else
+        api_check_query(q, fields, n, details);
+    if (json_array_size(details) > 0) {
+        api_reject(ctx, req, details);
+        return false;
+    }
+    json_decref(details);
+    return true;
+}
+
 /* The next fire time after now is the same for every now before it, so it is computed (a
  * time zone switch, with file reads) once per fire time rather than once per request. */
 time_t api_next_run(struct api_ctx *ctx, time_t now)

@@ -35,6 +35,13 @@ json_t *api_body_object(struct http_request *req, bool allow_empty);
 /* 400 validation_failed with details (stolen) — but 401 first when the token's user is gone. */
 void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
 
+/* Reads the request's query into q and checks it against the route's n fields: false, with
+ * the answer sent (api_reject), when it is malformed or refused. */
+struct query_params;
+struct api_field;
+bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
+                      const struct api_field *fields, size_t n);
+
 /* Seconds a worker heartbeat may be old before the worker counts as stale
  * (3 schedule periods), and the next scheduled run after now. */
 long api_stale_seconds(struct api_ctx *ctx, time_t now);

@@ -96,16 +96,8 @@ static void send_page(struct api_ctx *ctx, struct http_request *req, PGresult *r
 void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;
-    json_t *details = json_array();
-    if (api_query_parse(req->query, &q) < 0)
-        api_detail_add(details, "query", "malformed query string");
-    else
-        api_check_query(&q, list_fields, sizeof list_fields / sizeof list_fields[0], details);
-    if (json_array_size(details) > 0) {
-        api_reject(ctx, req, details);
+    if (!api_query_accept(ctx, req, &q, list_fields, sizeof list_fields / sizeof list_fields[0]))
         return;
-    }
-    json_decref(details);
     const char *org = api_query_get(&q, "organizationId");
     const char *status = api_query_get(&q, "status");
     const char *limit = api_query_get(&q, "limit");

@@ -196,16 +196,8 @@ static const struct api_field list_fields[] = {
 void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;
-    json_t *details = json_array();
-    if (api_query_parse(req->query, &q) < 0)
-        api_detail_add(details, "query", "malformed query string");
-    else
-        api_check_query(&q, list_fields, sizeof list_fields / sizeof list_fields[0], details);
-    if (json_array_size(details) > 0) {
-        api_reject(ctx, req, details);
+    if (!api_query_accept(ctx, req, &q, list_fields, sizeof list_fields / sizeof list_fields[0]))
         return;
-    }
-    json_decref(details);
     const char *limit = api_query_get(&q, "limit");
     const char *offset = api_query_get(&q, "offset");
     const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),

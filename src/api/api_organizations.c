@@ -7,16 +7,8 @@
 void api_organizations(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;
-    json_t *details = json_array();
-    if (api_query_parse(req->query, &q) < 0)
-        api_detail_add(details, "query", "malformed query string");
-    else
-        api_check_query(&q, NULL, 0, details);
-    if (json_array_size(details) > 0) {
-        api_reject(ctx, req, details);
+    if (!api_query_accept(ctx, req, &q, NULL, 0))
         return;
-    }
-    json_decref(details);
     const char *params[] = { req->user_id };
     PGresult *res = db_query(ctx->db, "organizations",
                              "SELECT pems_user_organizations(u.id)::text FROM users u"

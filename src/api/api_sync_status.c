@@ -85,16 +85,8 @@ static const char status_sql_scanned[] = STATUS_SQL(STATUS_FIGURES_SCANNED);
 void api_sync_status(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;
-    json_t *details = json_array();
-    if (api_query_parse(req->query, &q) < 0)
-        api_detail_add(details, "query", "malformed query string");
-    else
-        api_check_query(&q, fields, sizeof fields / sizeof fields[0], details);
-    if (json_array_size(details) > 0) {
-        api_reject(ctx, req, details);
+    if (!api_query_accept(ctx, req, &q, fields, sizeof fields / sizeof fields[0]))
         return;
-    }
-    json_decref(details);
 
     /* a date-only endDate includes that whole day */
     char end[40];

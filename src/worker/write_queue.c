@@ -261,85 +261,6 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
     return json_array_append_new(b->rows, row);
 }
 
-/* One statement, so one transaction: the fenced queue UPDATE decides which results count,
- * and every other change joins on what it returned. */
-static const char FLUSH_SQL[] =
-    "WITH r AS ("
-    "  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(item uuid, seq bigint, outcome text,"
-    "    att int, dfr int, delay_ms bigint, err text, http int, wrote boolean, pfa_id text,"
-    "    old_version int, new_version int, new_data jsonb, deleted boolean, changed text[],"
-    "    written jsonb, merged boolean)"
-    "), q AS ("
-    "  UPDATE pfa_write_queue w SET"
-    "    status = CASE r.outcome WHEN 'synced' THEN 'completed' WHEN 'failed' THEN 'failed'"
-    "             ELSE 'pending' END,"
-    "    attempts = w.attempts + r.att,"
-    "    deferrals = w.deferrals + r.dfr,"
-    "    scheduled_at = CASE WHEN r.outcome IN ('retry', 'defer')"
-    "                   THEN now() + r.delay_ms * interval '1 millisecond' ELSE w.scheduled_at END,"
-    "    locked_by = NULL, locked_until = NULL,"
-    "    last_error = CASE WHEN r.outcome = 'release' THEN w.last_error ELSE r.err END,"
-    "    last_http_status = CASE WHEN r.outcome = 'release' THEN w.last_http_status ELSE r.http END,"
-    "    completed_at = CASE WHEN r.outcome IN ('synced', 'failed') THEN now() END,"
-    "    duration_ms = CASE WHEN r.outcome IN ('synced', 'failed')"
-    "                  THEN greatest(0, (extract(epoch FROM clock_timestamp() - w.started_at) * 1000)::int)"
-    "                  ELSE w.duration_ms END,"
-    "    updated_at = now()"
-    "  FROM r"
-    "  WHERE w.id = r.item AND w.status = 'processing' AND w.locked_by = $1 AND w.claim_seq = r.seq"
-    "  RETURNING w.id, w.organization_id, w.modification_id, w.status, w.attempts, w.scheduled_at,"
-    "            r.outcome, r.att, r.err, r.http, r.wrote, r.pfa_id, r.new_version, r.new_data,"
-    "            r.deleted, r.changed, r.written, r.merged"
-    "), mods AS ("
-    "  SELECT q.*, m.status AS old_mod_status FROM q JOIN pfa_modification m ON m.id = q.modification_id"
-    "  WHERE q.outcome IN ('synced', 'failed')"
-    "), mu AS ("
-    "  UPDATE pfa_modification m SET updated_at = now(),"
-    "    status = CASE WHEN mods.outcome = 'synced' THEN 'synced' ELSE 'sync_error' END"
-    "  FROM mods WHERE m.id = mods.modification_id"
-    "  RETURNING m.id"
-    "), hist AS ("
-    "  INSERT INTO pfa_mirror_history (organization_id, pfa_id, version, data, changed_fields,"
-    "                                  superseded_by)"
-    "  SELECT mm.organization_id, mm.pfa_id, mm.version, mm.data, coalesce(q.changed, '{}'),"
-    "         q.new_version"
-    "  FROM q JOIN pfa_mirror mm ON mm.organization_id = q.organization_id AND mm.pfa_id = q.pfa_id"
-    "  WHERE q.outcome = 'synced' AND q.wrote AND q.new_version > mm.version"
-    "  ON CONFLICT (organization_id, pfa_id, version) DO NOTHING"
-    "  RETURNING 1"
-    "), mir AS ("
-    "  UPDATE pfa_mirror mm SET version = q.new_version, data = coalesce(q.new_data, mm.data),"
-    "         deleted = coalesce(q.deleted, false), updated_at = now()"
-    "  FROM q WHERE q.outcome = 'synced' AND q.wrote AND mm.organization_id = q.organization_id"
-    "    AND mm.pfa_id = q.pfa_id AND q.new_version > mm.version"
-    "  RETURNING 1"
-    "), aud AS ("
-    "  INSERT INTO audit_log (organization_id, user_id, actor, action, entity_type, entity_id,"
-    "                         before, after)"
-    "  SELECT q.organization_id, NULL::uuid, $1,"
-    "         'queue_item.' || CASE q.outcome WHEN 'synced' THEN 'completed' WHEN 'failed' THEN 'failed'"
-    "                          WHEN 'retry' THEN 'retry_scheduled' ELSE 'deferred' END,"
-    "         'pfa_write_queue', q.id::text,"
-    "         jsonb_build_object('status', 'processing', 'attempts', q.attempts - q.att),"
-    "         jsonb_strip_nulls(jsonb_build_object('status', q.status, 'attempts', q.attempts,"
-    "           'scheduledAt', CASE WHEN q.status = 'pending' THEN pems_iso(q.scheduled_at) END,"
-    "           'lastError', q.err, 'lastHttpStatus', q.http))"
-    "  FROM q WHERE q.outcome <> 'release'"
-    "  UNION ALL"
-    "  SELECT mods.organization_id, NULL::uuid, $1,"
-    "         CASE WHEN mods.outcome = 'synced' THEN 'modification.synced'"
-    "              ELSE 'modification.sync_error' END,"
-    "         'pfa_modification', mods.modification_id::text,"
-    "         jsonb_build_object('status', mods.old_mod_status),"
-    "         jsonb_strip_nulls(jsonb_build_object("
-    "           'status', CASE WHEN mods.outcome = 'synced' THEN 'synced' ELSE 'sync_error' END,"
-    "           'queueItemId', mods.id, 'version', mods.new_version, 'written', mods.written,"
-    "           'merged', mods.merged, 'error', mods.err))"
-    "  FROM mods"
-    "  RETURNING 1"
-    ")"
-    " SELECT q.id FROM q";
-
 static int flush_result(db_t *db, PGresult *res, int n)
 {
     if (!res)
@@ -363,7 +284,8 @@ int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b)
         return DB_ERROR;
     }
     const char *params[] = { worker_id, json };
-    int rc = db_send(db, "wq_flush", FLUSH_SQL, 2, params);
+    /* one transaction, fenced by each item's claim (sql/018_worker_functions.sql) */
+    int rc = db_send(db, "wq_flush", "SELECT pfa_write_queue_record($1, $2::jsonb)", 2, params);
     free(json);
     if (rc != DB_OK) {
         json_decref(next);

@@ -179,13 +179,6 @@ assert_error_envelope() {
   assert_eq true "$(jbody '((.error.details // []) | type == "array")')" "$1 (error.details array)"
 }
 
-# assert_in ACTUAL "a b c" MESSAGE
-assert_in() {
-  local v
-  for v in $2; do [ "$1" = "$v" ] && { pass; return; }; done
-  fail "$3: '$1' not in {$2}"
-}
-
 # the modification object's pinned keys, checked at JQ_PATH
 MOD_KEYS="id organizationId pfaId operation baseVersion delta status createdAt updatedAt modifiedBy queueItem"
 QITEM_KEYS="id status priority attempts scheduledAt lastError lastHttpStatus completedAt"

@@ -62,7 +62,9 @@ assert_eq 200 "$HTTP_STATUS" "status ($BODY)"
 assert_jq .success true "success"
 assert_jq .conflictId "$CA" "conflictId"
 assert_match "$ISO_RE" "$(jbody .resolvedAt)" "resolvedAt"
-assert_in "$(fx_mod_status "$MA")" "queued synced" "modification queued"
+assert_eq "conflict|queued" "$(fx_sql "SELECT concat_ws('|', before->>'status', after->>'status')
+  FROM audit_log WHERE entity_type = 'pfa_modification' AND entity_id = :'m'
+  AND action = 'modification.rebase'" -v m="$MA")" "the resolution queued the modification"
 wfx_drive 20 mod_is "$MA" synced || { fail "use_local not synced: $(fx_mod_status "$MA")"; worker_log_tail; }
 assert_eq 13000 "$(sim_record "$TEN" K-1 .data.monthlyRate)" "PEMS has the local value"
 assert_eq "Local A" "$(sim_record "$TEN" K-1 .data.model)" "PEMS has the other local field"
