@@ -22,12 +22,17 @@ for _ in $(seq 1 100); do victim=$(cl_busiest_holder); [ -n "$victim" ] && break
 [ -n "$victim" ] || { fail "no host holds items mid-drain"; finish; exit 1; }
 n=${victim#app}
 held=$(fx_sql "SELECT id || ' ' || claim_seq FROM pfa_write_queue WHERE status = 'processing' AND locked_by = '$victim'")
-tc=$(date +%s.%N)
+# the leases it holds, as the database has them, just before the cut and once it is cut off
+# (it cannot renew them from then on): "org pfa_id locked_until"
+leases_of() {
+  fx_sql "SELECT q.organization_id || ' ' || m.pfa_id || ' ' || extract(epoch FROM q.locked_until)
+          FROM pfa_write_queue q JOIN pfa_modification m ON m.id = q.modification_id
+          WHERE q.status = 'processing' AND q.locked_by = '$victim'"
+}
+leases=$(leases_of)
 rig_ok cut "$n"
-# the leases it holds, as the database has them: from now on it cannot renew them
-leases=$(fx_sql "SELECT q.organization_id || ' ' || m.pfa_id || ' ' || extract(epoch FROM q.locked_until)
-                 FROM pfa_write_queue q JOIN pfa_modification m ON m.id = q.modification_id
-                 WHERE q.status = 'processing' AND q.locked_by = '$victim'")
+tc=$(date +%s.%N)
+leases+=$'\n'$(leases_of)
 nheld=$(grep -c . <<<"$held")
 say "cut $victim off the database holding $nheld items"
 # the API while the host is cut: one request at a time, "epoch status code"
@@ -70,7 +75,7 @@ for i in "${!CL_TENANT[@]}"; do echo "${CL_TENANT[i]} ${CL_ORG[i]}"; done > "$TE
 printf '%s\n' "$leases" > "$TEST_TMP/leases"
 unleased=$(awk -v v="$vaddr" '
   FILENAME == ARGV[1] { org[$1] = $2; next }
-  FILENAME == ARGV[2] { until[$1 " " $2] = $3; next }
+  FILENAME == ARGV[2] { k = $1 " " $2; if (!(k in until) || $3 > until[k]) until[k] = $3; next }
   $2 == v && ($4 == "PUT" || $4 == "DELETE") {
     id = $5; sub(/.*\//, "", id); k = org[$3] " " id
     if (!(k in until) || $1 >= until[k]) print $0 " lease_until=" (k in until ? until[k] : "none") }' \
