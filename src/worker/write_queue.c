@@ -1,6 +1,7 @@
 #include "write_queue.h"
 #include "log.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +129,10 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
         it->pfa_id = strdup(PQgetvalue(res, i, 7));
         if (pfa_op_parse(PQgetvalue(res, i, 8), &it->op) != 0)
             it->op = PFA_OP_UPDATE;
-        it->base_version = atoi(PQgetvalue(res, i, 9));
+        it->base_version = atoll(PQgetvalue(res, i, 9));
         it->delta = parse_json_col(res, i, 10, json_object());
         it->has_mirror = !PQgetisnull(res, i, 11);
-        it->mirror_version = it->has_mirror ? atoi(PQgetvalue(res, i, 11)) : 0;
+        it->mirror_version = it->has_mirror ? atoll(PQgetvalue(res, i, 11)) : 0;
         it->mirror_deleted = it->has_mirror && PQgetvalue(res, i, 12)[0] == 't';
         it->mirror_data = parse_json_col(res, i, 13, json_object());
         it->changed_since_base = parse_json_col(res, i, 14, json_array());
@@ -143,20 +144,20 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
 
 int wq_item_refresh(db_t *db, struct wq_item *it)
 {
-    char sbase[16];
-    snprintf(sbase, sizeof sbase, "%d", it->base_version);
+    char sbase[24];
+    snprintf(sbase, sizeof sbase, "%" PRId64, it->base_version);
     const char *params[] = { it->org_id, it->pfa_id, sbase };
     PGresult *res = db_query(db, "wq_item_refresh",
         "SELECT mm.version, mm.deleted, mm.data::text,"
         "  (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb)"
         "     FROM pfa_mirror_history h, unnest(h.changed_fields) f"
-        "    WHERE h.organization_id = $1 AND h.pfa_id = $2 AND h.version >= $3::int)::text"
+        "    WHERE h.organization_id = $1 AND h.pfa_id = $2 AND h.version >= $3::bigint)::text"
         " FROM (SELECT 1) one LEFT JOIN pfa_mirror mm"
         "   ON mm.organization_id = $1 AND mm.pfa_id = $2", 3, params);
     if (!res)
         return db_last_status(db);
     it->has_mirror = !PQgetisnull(res, 0, 0);
-    it->mirror_version = it->has_mirror ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    it->mirror_version = it->has_mirror ? atoll(PQgetvalue(res, 0, 0)) : 0;
     it->mirror_deleted = it->has_mirror && PQgetvalue(res, 0, 1)[0] == 't';
     json_decref(it->mirror_data);
     it->mirror_data = parse_json_col(res, 0, 2, json_object());
@@ -249,8 +250,8 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
     json_object_set_new(row, "http", r->http_status ? json_integer(r->http_status) : json_null());
     if (r->outcome == WQ_SYNCED) {
         json_object_set_new(row, "wrote", json_boolean(r->wrote));
-        json_object_set_new(row, "old_version", json_integer(r->old_version));
-        json_object_set_new(row, "new_version", json_integer(r->new_version));
+        json_object_set_new(row, "old_version", json_integer((json_int_t)r->old_version));
+        json_object_set_new(row, "new_version", json_integer((json_int_t)r->new_version));
         json_object_set_new(row, "new_data", r->new_data ? json_deep_copy(r->new_data) : json_null());
         json_object_set_new(row, "deleted", json_boolean(r->deleted));
         json_object_set_new(row, "changed",
@@ -260,85 +261,6 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
     }
     return json_array_append_new(b->rows, row);
 }
-
-/* One statement, so one transaction: the fenced queue UPDATE decides which results count,
- * and every other change joins on what it returned. */
-static const char FLUSH_SQL[] =
-    "WITH r AS ("
-    "  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(item uuid, seq bigint, outcome text,"
-    "    att int, dfr int, delay_ms bigint, err text, http int, wrote boolean, pfa_id text,"
-    "    old_version int, new_version int, new_data jsonb, deleted boolean, changed text[],"
-    "    written jsonb, merged boolean)"
-    "), q AS ("
-    "  UPDATE pfa_write_queue w SET"
-    "    status = CASE r.outcome WHEN 'synced' THEN 'completed' WHEN 'failed' THEN 'failed'"
-    "             ELSE 'pending' END,"
-    "    attempts = w.attempts + r.att,"
-    "    deferrals = w.deferrals + r.dfr,"
-    "    scheduled_at = CASE WHEN r.outcome IN ('retry', 'defer')"
-    "                   THEN now() + r.delay_ms * interval '1 millisecond' ELSE w.scheduled_at END,"
-    "    locked_by = NULL, locked_until = NULL,"
-    "    last_error = CASE WHEN r.outcome = 'release' THEN w.last_error ELSE r.err END,"
-    "    last_http_status = CASE WHEN r.outcome = 'release' THEN w.last_http_status ELSE r.http END,"
-    "    completed_at = CASE WHEN r.outcome IN ('synced', 'failed') THEN now() END,"
-    "    duration_ms = CASE WHEN r.outcome IN ('synced', 'failed')"
-    "                  THEN greatest(0, (extract(epoch FROM clock_timestamp() - w.started_at) * 1000)::int)"
-    "                  ELSE w.duration_ms END,"
-    "    updated_at = now()"
-    "  FROM r"
-    "  WHERE w.id = r.item AND w.status = 'processing' AND w.locked_by = $1 AND w.claim_seq = r.seq"
-    "  RETURNING w.id, w.organization_id, w.modification_id, w.status, w.attempts, w.scheduled_at,"
-    "            r.outcome, r.att, r.err, r.http, r.wrote, r.pfa_id, r.new_version, r.new_data,"
-    "            r.deleted, r.changed, r.written, r.merged"
-    "), mods AS ("
-    "  SELECT q.*, m.status AS old_mod_status FROM q JOIN pfa_modification m ON m.id = q.modification_id"
-    "  WHERE q.outcome IN ('synced', 'failed')"
-    "), mu AS ("
-    "  UPDATE pfa_modification m SET updated_at = now(),"
-    "    status = CASE WHEN mods.outcome = 'synced' THEN 'synced' ELSE 'sync_error' END"
-    "  FROM mods WHERE m.id = mods.modification_id"
-    "  RETURNING m.id"
-    "), hist AS ("
-    "  INSERT INTO pfa_mirror_history (organization_id, pfa_id, version, data, changed_fields,"
-    "                                  superseded_by)"
-    "  SELECT mm.organization_id, mm.pfa_id, mm.version, mm.data, coalesce(q.changed, '{}'),"
-    "         q.new_version"
-    "  FROM q JOIN pfa_mirror mm ON mm.organization_id = q.organization_id AND mm.pfa_id = q.pfa_id"
-    "  WHERE q.outcome = 'synced' AND q.wrote AND q.new_version > mm.version"
-    "  ON CONFLICT (organization_id, pfa_id, version) DO NOTHING"
-    "  RETURNING 1"
-    "), mir AS ("
-    "  UPDATE pfa_mirror mm SET version = q.new_version, data = coalesce(q.new_data, mm.data),"
-    "         deleted = coalesce(q.deleted, false), updated_at = now()"
-    "  FROM q WHERE q.outcome = 'synced' AND q.wrote AND mm.organization_id = q.organization_id"
-    "    AND mm.pfa_id = q.pfa_id AND q.new_version > mm.version"
-    "  RETURNING 1"
-    "), aud AS ("
-    "  INSERT INTO audit_log (organization_id, user_id, actor, action, entity_type, entity_id,"
-    "                         before, after)"
-    "  SELECT q.organization_id, NULL::uuid, $1,"
-    "         'queue_item.' || CASE q.outcome WHEN 'synced' THEN 'completed' WHEN 'failed' THEN 'failed'"
-    "                          WHEN 'retry' THEN 'retry_scheduled' ELSE 'deferred' END,"
-    "         'pfa_write_queue', q.id::text,"
-    "         jsonb_build_object('status', 'processing', 'attempts', q.attempts - q.att),"
-    "         jsonb_strip_nulls(jsonb_build_object('status', q.status, 'attempts', q.attempts,"
-    "           'scheduledAt', CASE WHEN q.status = 'pending' THEN pems_iso(q.scheduled_at) END,"
-    "           'lastError', q.err, 'lastHttpStatus', q.http))"
-    "  FROM q WHERE q.outcome <> 'release'"
-    "  UNION ALL"
-    "  SELECT mods.organization_id, NULL::uuid, $1,"
-    "         CASE WHEN mods.outcome = 'synced' THEN 'modification.synced'"
-    "              ELSE 'modification.sync_error' END,"
-    "         'pfa_modification', mods.modification_id::text,"
-    "         jsonb_build_object('status', mods.old_mod_status),"
-    "         jsonb_strip_nulls(jsonb_build_object("
-    "           'status', CASE WHEN mods.outcome = 'synced' THEN 'synced' ELSE 'sync_error' END,"
-    "           'queueItemId', mods.id, 'version', mods.new_version, 'written', mods.written,"
-    "           'merged', mods.merged, 'error', mods.err))"
-    "  FROM mods"
-    "  RETURNING 1"
-    ")"
-    " SELECT q.id FROM q";
 
 static int flush_result(db_t *db, PGresult *res, int n)
 {
@@ -363,7 +285,8 @@ int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b)
         return DB_ERROR;
     }
     const char *params[] = { worker_id, json };
-    int rc = db_send(db, "wq_flush", FLUSH_SQL, 2, params);
+    /* one transaction, fenced by each item's claim (sql/018_worker_functions.sql) */
+    int rc = db_send(db, "wq_flush", "SELECT pfa_write_queue_record($1, $2::jsonb)", 2, params);
     free(json);
     if (rc != DB_OK) {
         json_decref(next);
