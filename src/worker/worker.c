@@ -73,6 +73,7 @@ struct lane {
     struct slot **slots;
     int nslots, capslots;
     json_t *busy;       /* pfa_id -> slots of that record planned or in flight */
+    int n_new, n_ready; /* slots in those states: most passes over a lane look at these only */
     int inflight, cap;
     bool drained;       /* the last claim found nothing due */
     bool closing;       /* starts nothing more; closes once nothing is in flight */
@@ -290,6 +291,8 @@ static void slot_set(struct lane *ln, struct slot *s, enum slot_state st)
     bool is = st == SLOT_READY || st == SLOT_FLIGHT;
     if (was != is)
         busy_add(ln, s->it.pfa_id, is ? 1 : -1);
+    ln->n_new += (st == SLOT_NEW) - (s->st == SLOT_NEW);
+    ln->n_ready += (st == SLOT_READY) - (s->st == SLOT_READY);
     s->st = st;
 }
 
@@ -517,6 +520,7 @@ static int lane_claim(struct worker *w, struct lane *ln)
         }
         s->it = items[i];
         s->st = SLOT_NEW;
+        ln->n_new++;
         s->stale = json_object_get(ln->busy, s->it.pfa_id) || json_object_get(written, s->it.pfa_id);
         ln->slots[ln->nslots++] = s;
     }
@@ -531,7 +535,7 @@ static int lane_claim(struct worker *w, struct lane *ln)
 static int lane_plan(struct worker *w, struct lane *ln, json_t **written)
 {
     int done = 0;
-    for (int i = 0; i < ln->nslots; i++) {
+    for (int i = 0; i < ln->nslots && ln->n_new > 0; i++) {
         struct slot *s = ln->slots[i];
         if (s->st != SLOT_NEW || json_object_get(ln->busy, s->it.pfa_id))
             continue;
@@ -625,6 +629,8 @@ static bool lane_start_one(struct worker *w, struct lane *ln)
         if (ln->pull_flight || !ln->pull_begun)
             return false;
     } else {
+        if (ln->n_ready == 0)
+            return false;
         for (int i = 0; i < ln->nslots && !s; i++)
             if (ln->slots[i]->st == SLOT_READY)
                 s = ln->slots[i];
@@ -687,9 +693,7 @@ static int lane_work(struct worker *w, struct lane *ln, json_t **written)
         ln->drained = true;
         return 0;
     }
-    int live = 0;
-    for (int i = 0; i < ln->nslots; i++)
-        live += ln->slots[i]->st == SLOT_NEW || ln->slots[i]->st == SLOT_READY;
+    int live = ln->n_new + ln->n_ready;
     int did = 0;
     if (live == 0 && !ln->drained && ln->inflight < ln->cap) {
         int rc = lane_claim(w, ln);
@@ -722,11 +726,8 @@ static bool lane_finished(const struct lane *ln)
         return false;
     if (ln->closing)
         return true;
-    if (ln->pulling)
+    if (ln->pulling || ln->n_new + ln->n_ready > 0)
         return false;
-    for (int i = 0; i < ln->nslots; i++)
-        if (ln->slots[i]->st != SLOT_DONE)
-            return false;
     return ln->drained || !ln->writes;
 }
 
