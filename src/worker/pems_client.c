@@ -14,7 +14,7 @@
 #define DEFAULT_TIMEOUT_MS 30000L
 #define MAX_BODY (8u * 1024 * 1024)
 
-#define IDLE_MAX 2
+#define IDLE_MAX 1
 
 struct pems_client {
     char *base;                 /* without trailing slashes */

@@ -865,7 +865,7 @@ static int engine_run(struct worker *w, bool with_pull)
             json_array_append_new(pull_todo, json_string(PQgetvalue(res, i, 0)));
         PQclear(res);
     }
-    bool once = w->opt->mode != WORKER_SCHEDULE;
+    bool once = w->opt->mode != WORKER_SCHEDULE;   /* --once and --until-idle */
     int64_t once_deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
     int64_t last_discover = 0, stop_deadline = 0;
     int rc = STEP_OK;
@@ -1131,6 +1131,35 @@ static int run_schedule(struct worker *w)
     return 0;
 }
 
+/* --until-idle: a run, then the retries it scheduled as they fall due, until none is pending
+ * (or idle_timeout_s). */
+static int run_until_idle(struct worker *w)
+{
+    int64_t deadline = util_mono_ns() + (int64_t)w->opt->idle_timeout_s * NS_PER_S;
+    int rc = run(w, true);
+    while (rc >= 0 && !*w->stop && w->cfg->write_sync_enabled && util_mono_ns() < deadline) {
+        double due = 0;
+        if (wq_next_due(w->db, w->unleasable, &due) != DB_OK)
+            return DB_UNAVAILABLE;
+        if (due > 1e8)
+            break;
+        int64_t ns = due > 0 ? (int64_t)(due * 1e9) : 0;
+        if (w->busy_elsewhere && ns < NS_PER_S / 5)
+            ns = NS_PER_S / 5;
+        if (ns > deadline - util_mono_ns())
+            break;
+        /* between runs nothing is in flight: the wait is the LISTEN connection's */
+        int64_t until = util_mono_ns() + ns;
+        while (util_mono_ns() < until && !*w->stop) {
+            int64_t left = until - util_mono_ns();
+            wait_for(w, left < NS_PER_S ? left : NS_PER_S);
+            heartbeat_if_due(w, "waiting");
+        }
+        rc = run(w, false);
+    }
+    return rc;
+}
+
 int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
                 volatile sig_atomic_t *stop)
 {
@@ -1176,7 +1205,8 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     w->next_cron = next_fire(w, time(NULL));
     log_info("worker_started", "worker=%s mode=%s write_sync=%s schedule=\"%s\" tz=%s batch=%d"
              " max_in_flight=%d", w->worker_id,
-             opt->mode == WORKER_SCHEDULE ? "schedule" : "once",
+             opt->mode == WORKER_SCHEDULE ? "schedule" :
+             opt->mode == WORKER_ONCE ? "once" : "until-idle",
              cfg->write_sync_enabled ? "on" : "off", cfg->write_sync_schedule, cfg->write_sync_tz,
              cfg->batch_size, cfg->worker_max_in_flight);
     if (opt->mode == WORKER_SCHEDULE) {
@@ -1189,7 +1219,8 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
             goto cleanup;
         }
         heartbeat(w, "running", true, false);
-        status = run(w, true) < 0 ? 1 : 0;
+        int rc = opt->mode == WORKER_ONCE ? run(w, true) : run_until_idle(w);
+        status = rc < 0 ? 1 : 0;
     }
     heartbeat(w, "stopped", false, false);
     log_info("worker_stopped", "worker=%s", w->worker_id);
