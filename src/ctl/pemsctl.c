@@ -96,15 +96,17 @@ static const struct listing user_list = {
 };
 static const char *const server_list_keys[] = {
     "id", "organizationId", "organizationCode", "baseUrl", "authType", "username",
-    "#rateLimitRps", "?writeEnabled", "pausedUntil", "lastPullAt", "?healthOk", "healthError",
+    "#rateLimitRps", "#maxInFlight", "?writeEnabled", "pausedUntil", "lastPullAt", "?healthOk",
+    "healthError",
 };
 static const struct listing server_list = {
     "SELECT s.id, s.organization_id, o.code, s.base_url, s.auth_type, s.username,"
-    " s.rate_limit_rps, s.write_enabled, pems_iso(s.paused_until), pems_iso(s.last_pull_at),"
+    " s.rate_limit_rps, s.max_in_flight, s.write_enabled, pems_iso(s.paused_until),"
+    " pems_iso(s.last_pull_at),"
     " s.health_ok, s.health_error"
     " FROM api_servers s JOIN organizations o ON o.id = s.organization_id"
     " WHERE $1::uuid IS NULL OR s.organization_id = $1::uuid ORDER BY o.code",
-    1, server_list_keys, 12,
+    1, server_list_keys, 13,
 };
 /* the most recently changed first: a failed item is where an operator starts */
 static const char *const queue_list_keys[] = {

@@ -106,6 +106,30 @@ int64_t rate_limiter_acquire(struct rate_limiter *rl, int64_t now_ns)
     return 0;
 }
 
+bool rate_limiter_restamp(struct rate_limiter *rl, int64_t from_ns, int64_t to_ns)
+{
+    if (rl->rps <= 0 || to_ns <= from_ns)
+        return false;
+    /* the newest first: a request leaves soon after its start */
+    int k = rl->count - 1;
+    while (k >= 0 && rl->starts[(rl->head + k) % rl->rps] != from_ns)
+        k--;
+    if (k < 0)
+        return false;
+    rl->starts[(rl->head + k) % rl->rps] = to_ns;
+    /* keep the window oldest first */
+    for (; k + 1 < rl->count; k++) {
+        int64_t *a = &rl->starts[(rl->head + k) % rl->rps];
+        int64_t *b = &rl->starts[(rl->head + k + 1) % rl->rps];
+        if (*a <= *b)
+            break;
+        int64_t t = *a;
+        *a = *b;
+        *b = t;
+    }
+    return true;
+}
+
 void rate_limiter_pause_until(struct rate_limiter *rl, int64_t until_ns)
 {
     if (until_ns > rl->paused_until)

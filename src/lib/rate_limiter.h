@@ -1,6 +1,7 @@
 #ifndef PEMS_RATE_LIMITER_H
 #define PEMS_RATE_LIMITER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* At most `rps` request starts in any one-second interval (a sliding window, not a bucket
@@ -17,6 +18,10 @@ int rate_limiter_rate(const struct rate_limiter *rl);
 int64_t rate_limiter_acquire(struct rate_limiter *rl, int64_t now_ns);
 /* Nothing starts before until_ns (PEMS answered 429); a later pause extends an earlier one. */
 void rate_limiter_pause_until(struct rate_limiter *rl, int64_t until_ns);
+
+/* The request recorded as starting at from_ns actually left at to_ns (> from_ns): the window
+ * counts it from then. false when from_ns is no longer in the window. */
+bool rate_limiter_restamp(struct rate_limiter *rl, int64_t from_ns, int64_t to_ns);
 
 /* Recent starts (oldest first) for a hand-over; returns the count written (<= max). */
 int rate_limiter_recent(const struct rate_limiter *rl, int64_t *out, int max);

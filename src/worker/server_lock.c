@@ -177,9 +177,16 @@ void server_lock_release(db_t *db, struct server_lock *sl)
     memset(sl, 0, sizeof *sl);
 }
 
-int64_t server_lock_try_slot(struct server_lock *sl)
+int64_t server_lock_sending(struct server_lock *sl, int64_t started_ns)
 {
     int64_t now = util_wall_ns();
+    return rate_limiter_restamp(sl->rl, started_ns, now) ? now : started_ns;
+}
+
+int64_t server_lock_try_slot(struct server_lock *sl, int64_t *started_ns)
+{
+    int64_t now = util_wall_ns();
+    *started_ns = now;
     int rps = rate_limiter_rate(sl->rl);
     int64_t gap = sl->recent && rps > 0 && rps <= MARGIN_MAX_RPS ? NS_PER_S / rps : 0;
     if (gap) {

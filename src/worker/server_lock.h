@@ -42,8 +42,13 @@ void server_lock_release(db_t *db, struct server_lock *sl);
 /* Still ours: the connection that took the lock is the one we are using. */
 bool server_lock_valid(db_t *db, const struct server_lock *sl);
 
-/* Starts one request now if the window allows: 0, or nanoseconds to wait. */
-int64_t server_lock_try_slot(struct server_lock *sl);
+/* Starts one request now if the window allows: 0 (*started_ns: the wall-clock time the
+ * window recorded), or nanoseconds to wait. */
+int64_t server_lock_try_slot(struct server_lock *sl, int64_t *started_ns);
+/* The request the window recorded at started_ns is being sent only now (the loop was busy
+ * in between, or its connection was being opened): PEMS counts it from when it arrives, so
+ * the window does too. Returns the new stamp. */
+int64_t server_lock_sending(struct server_lock *sl, int64_t started_ns);
 /* PEMS answered 429: nothing starts on this server (in any worker) for seconds. */
 void server_lock_pause(db_t *db, struct server_lock *sl, long seconds);
 

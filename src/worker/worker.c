@@ -47,6 +47,11 @@
 #define ONCE_LOCK_WAIT_NS 60000000000LL
 #define WAIT_MAX_MS 200                /* the loop looks at the stop flag this often at least */
 #define NS_PER_S 1000000000LL
+/* A request starts only within this long of an answer on the connection holding the server
+ * locks: a worker cut off the database stops at once, before PostgreSQL can end its session
+ * and let another worker take the servers (src/worker/README.md, Leases) */
+#define SESSION_FRESH_NS 2000000000LL
+#define SESSION_CONFIRM_NS 1000000000LL
 
 enum slot_state {
     SLOT_NEW,       /* claimed, not planned */
@@ -61,6 +66,7 @@ struct slot {
     struct write_plan plan;
     enum slot_state st;
     bool stale;         /* its record was written since the claim: read the mirror again */
+    int64_t leased_ns;  /* monotonic: when the claim or extension that leased it was sent */
 };
 
 struct lane {
@@ -106,6 +112,7 @@ struct worker {
     int nlanes, caplanes;
     int next_lane;             /* where the next round of starts begins (fairness) */
     int inflight;
+    int64_t confirmed_ns;      /* monotonic: when the last statement answered on db was sent */
     struct results *results;
     struct sync_stats stats;
 };
@@ -405,6 +412,7 @@ static int lane_open(struct worker *w, const char *org_id, bool pull, bool *busy
         w->caplanes = cap;
     }
     enum server_lock_why why = 0;
+    int64_t sent = util_mono_ns();
     int rc = server_lock_acquire(w->db, org_id, w->key, &ln->sl, &why);
     if (rc != STEP_OK) {
         free(ln);
@@ -429,6 +437,7 @@ static int lane_open(struct worker *w, const char *org_id, bool pull, bool *busy
     ln->pulling = pull;
     ln->cap = ln->sl.srv.max_in_flight > 0 ? ln->sl.srv.max_in_flight : 2;
     ln->extended_ns = util_mono_ns();
+    w->confirmed_ns = sent;
     w->lanes[w->nlanes++] = ln;
     return STEP_OK;
 }
@@ -494,10 +503,14 @@ static int lane_claim(struct worker *w, struct lane *ln)
     }
     ln->nslots = keep;
     struct wq_item *items = NULL;
+    int64_t sent = util_mono_ns();
     int n = wq_claim(w->db, w->worker_id, ln->org_id, claim_size(w, ln), w->cfg->lease_seconds,
                      &items);
-    if (n <= 0)
-        return n < 0 ? n : STEP_DONE;
+    if (n < 0)
+        return n;
+    w->confirmed_ns = sent;
+    if (n == 0)
+        return STEP_DONE;
     if (ln->nslots + n > ln->capslots) {
         int cap = ln->nslots + n + 16;
         struct slot **sl = realloc(ln->slots, sizeof *sl * (size_t)cap);
@@ -521,12 +534,12 @@ static int lane_claim(struct worker *w, struct lane *ln)
         s->it = items[i];
         s->st = SLOT_NEW;
         ln->n_new++;
+        s->leased_ns = sent;
         s->stale = json_object_get(ln->busy, s->it.pfa_id) || json_object_get(written, s->it.pfa_id);
         ln->slots[ln->nslots++] = s;
     }
     json_decref(written);
     free(items);
-    ln->extended_ns = util_mono_ns();
     return STEP_OK;
 }
 
@@ -570,6 +583,7 @@ struct xfer {
     struct lane *ln;
     struct slot *slot;          /* NULL: the lane's pull */
     struct pems_request *rq;
+    int64_t stamp_ns;           /* its start in the server's rate window (wall clock) */
     struct xfer *prev, *next;   /* every transfer in flight (worker.xfers) */
 };
 
@@ -602,9 +616,9 @@ static void xfer_free(struct worker *w, struct xfer *x)
 
 /* Takes a slot of the rate window: true when one was free now; else ln->next_start_ns says
  * when it will be. */
-static bool take_slot(struct lane *ln)
+static bool take_slot(struct lane *ln, int64_t *stamp_ns)
 {
-    int64_t wait = server_lock_try_slot(&ln->sl);
+    int64_t wait = server_lock_try_slot(&ln->sl, stamp_ns);
     if (wait <= 0) {
         ln->next_start_ns = 0;
         return true;
@@ -616,6 +630,25 @@ static bool take_slot(struct lane *ln)
 static bool room(const struct worker *w, const struct lane *ln)
 {
     return ln->inflight < ln->cap && w->inflight < w->cfg->worker_max_in_flight;
+}
+
+/* libcurl is about to send the request (its connection is open): from now on it counts in the
+ * server's rate window, however long the loop or the connect took since its slot was taken
+ * (curl_easy_setopt(3), CURLOPT_PREREQFUNCTION). */
+static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    struct xfer *x = arg;
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    int64_t was = x->stamp_ns;
+    x->stamp_ns = server_lock_sending(&x->ln->sl, was);
+    if (x->stamp_ns - was > 5000000)
+        log_debug("request_sent_late", "org=%s late_us=%lld", x->ln->org_id,
+                  (long long)((x->stamp_ns - was) / 1000));
+    return CURL_PREREQFUNC_OK;
 }
 
 /* Starts one request (the pull's next one, else the oldest planned item's) if the caps and
@@ -637,7 +670,15 @@ static bool lane_start_one(struct worker *w, struct lane *ln)
         if (!s)
             return false;
     }
-    if (!take_slot(ln))
+    /* nothing starts on a lock session not heard from lately, nor for an item whose lease
+     * has less than a third left (the extensions, every third, keep more than that) */
+    int64_t now = util_mono_ns();
+    if (now - w->confirmed_ns > SESSION_FRESH_NS)
+        return false;
+    if (s && now - s->leased_ns > (int64_t)w->cfg->lease_seconds * NS_PER_S * 2 / 3)
+        return false;
+    int64_t stamp = 0;
+    if (!take_slot(ln, &stamp))
         return false;
     struct write_ctx c = lane_ctx(w, ln);
     struct pems_request *rq = s ? write_sync_request(&c, &s->it, &s->plan)
@@ -648,8 +689,11 @@ static bool lane_start_one(struct worker *w, struct lane *ln)
         log_error("request_not_made", "org=%s reason=\"out of memory\"", ln->org_id);
         return false;
     }
+    x->stamp_ns = stamp;
     CURL *e = pems_request_easy(rq);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
         log_error("request_not_started", "org=%s", ln->org_id);
         pems_request_free(rq);
@@ -744,8 +788,15 @@ static int lane_extend_leases(struct worker *w, struct lane *ln)
     /* it updates items a flush in flight updates too, in another order: settle first;
      * results lost there must not have their items' leases extended */
     int rc = results_settle(w->results);
+    int64_t sent = util_mono_ns();
     if (rc == STEP_OK)
         rc = wq_item_leases_extend(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);
+    if (rc == STEP_OK) {
+        w->confirmed_ns = sent;
+        for (int i = 0; i < ln->nslots; i++)
+            if (ln->slots[i]->st != SLOT_DONE)
+                ln->slots[i]->leased_ns = sent;
+    }
     return rc;
 }
 
@@ -825,6 +876,19 @@ static void close_all_lanes(struct worker *w, bool db_ok)
     abandon_transfers(w);
     while (w->nlanes > 0)
         lane_close(w, w->nlanes - 1, db_ok);
+}
+
+/* Asks the connection holding the server locks for an answer when none came lately (a cut
+ * link blocks here, up to its tcp_user_timeout, and nothing starts meanwhile). */
+static int session_confirm(struct worker *w)
+{
+    int64_t sent = util_mono_ns();
+    if (w->nlanes == 0 || sent - w->confirmed_ns <= SESSION_CONFIRM_NS)
+        return STEP_OK;
+    int rc = db_exec(w->db, "worker_session_confirm", "SELECT 1", 0, NULL);
+    if (rc == DB_OK)
+        w->confirmed_ns = sent;
+    return rc;
 }
 
 /* The loop's one wait: transfers, LISTEN, result flushes, and the nearest timer. */
@@ -915,6 +979,9 @@ static int engine_run(struct worker *w, bool with_pull)
         }
         if (rc >= 0)
             rc = results_pump(w->results);
+        if (rc < 0)
+            break;
+        rc = session_confirm(w);
         if (rc < 0)
             break;
         json_t *written = NULL;

@@ -199,11 +199,14 @@ assert_fails 2 "uuid" "user list with a malformed org"
 ctl server list --org "$ORG"
 assert_eq 0 "$RC" "server list exit status ($ERR)"
 assert_eq 2 "$(lines "$OUT")" "header and one server"
-assert_eq "$SRV|$ORG|ctl-$SUFFIX|https://pems.example.com/api|basic|pemsuser|10|false" \
-  "$(tail -n 1 <<<"$OUT" | cut -f1-8 | tr '\t' '|')" "server list row"
+assert_eq "$SRV|$ORG|ctl-$SUFFIX|https://pems.example.com/api|basic|pemsuser|10||false" \
+  "$(tail -n 1 <<<"$OUT" | cut -f1-9 | tr '\t' '|')" "server list row (no --max-in-flight: empty)"
 ctl server list --json
-assert_eq "false 10" "$(jq -r --arg s "$SRV" '.[] | select(.id == $s) | "\(.writeEnabled) \(.rateLimitRps)"' <<<"$OUT")" \
+assert_eq "false 10 null" "$(jq -r --arg s "$SRV" '.[] | select(.id == $s) | "\(.writeEnabled) \(.rateLimitRps) \(.maxInFlight)"' <<<"$OUT")" \
   "server list --json: typed values"
+ctl server add --org "$ORG2" --url http://127.0.0.1:18080/t/x --api-key "key-$SUFFIX" --max-in-flight 7 --replace
+ctl server list --org "$ORG2" --json
+assert_eq 7 "$(jq -r '.[0].maxInFlight' <<<"$OUT")" "server list: the --max-in-flight given"
 assert_eq "" "$(grep -e "$PASSWORD" -e "key-$SUFFIX" <<<"$OUT")" "no credentials listed"
 assert_eq "" "$(jq -r '.[] | keys[]' <<<"$OUT" | sort -u | grep -i -e cred -e password -e secret)" "no credential fields"
 

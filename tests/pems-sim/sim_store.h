@@ -20,6 +20,7 @@ struct sim_req {
     const char *body;
     size_t body_len;
     bool body_too_large;
+    long long waited_ns;           /* how long ago its last bytes reached the socket (0: now) */
 };
 
 /* A control request under /__sim/: path is what follows /__sim, e.g. "/stats". */

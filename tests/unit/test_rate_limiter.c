@@ -200,6 +200,35 @@ static void test_clock_steps_back(void)
     rate_limiter_free(rl);
 }
 
+/* A request that leaves later than its start counts from when it left: the window then holds
+ * the next start back, and the sends never put 3 into one second (they would at the starts). */
+static void test_restamp(void)
+{
+    struct rate_limiter *rl = rate_limiter_new(2);
+    int64_t sent[3];
+
+    CU_ASSERT_FATAL(rl != NULL);
+    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0), 0);
+    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + 500 * MS), 0);
+    /* the first left only 600 ms after its start: now the second is the oldest */
+    CU_ASSERT_TRUE(rate_limiter_restamp(rl, T0, T0 + 600 * MS));
+    sent[0] = T0 + 600 * MS;
+    sent[1] = T0 + 500 * MS;
+    int64_t out[2];
+    CU_ASSERT_EQUAL(rate_limiter_recent(rl, out, 2), 2);
+    CU_ASSERT_EQUAL(out[0], T0 + 500 * MS);
+    CU_ASSERT_EQUAL(out[1], T0 + 600 * MS);
+    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + S), 500 * MS);
+    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + S + 500 * MS), 0);
+    sent[2] = T0 + S + 500 * MS;
+    CU_ASSERT_TRUE(max_in_any_second(sent, 3) <= 2);
+    /* a start no longer in the window, or a stamp moved back, changes nothing */
+    CU_ASSERT_FALSE(rate_limiter_restamp(rl, T0, T0 + 2 * S));
+    CU_ASSERT_FALSE(rate_limiter_restamp(rl, T0 + S + 500 * MS, T0));
+    CU_ASSERT_EQUAL(rate_limiter_acquire(rl, T0 + S + 600 * MS), 0);
+    rate_limiter_free(rl);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -211,6 +240,7 @@ int main(void)
         { "seed/recent round trip", test_seed_recent_round_trip },
         { "unlimited", test_unlimited },
         { "clock steps back", test_clock_steps_back },
+        { "a late send counts from when it left", test_restamp },
     };
     return UNIT_RUN("rate_limiter", NULL, tests);
 }
