@@ -158,7 +158,7 @@ struct locked_conflict {
     char operation[8];
     json_t *delta;          /* the modification's delta */
     json_t *mirror;         /* the mirror's current data; NULL when the record is gone */
-    char mirror_version[16];
+    char mirror_version[24];
 };
 
 static void locked_conflict_clear(struct locked_conflict *lc)
@@ -322,7 +322,7 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
     } else {
         const char *p[] = { lc.modification_id, lc.mirror_version, delta_text, operation };
         if (db_exec(ctx->db, "conflict_rebase",
-                    "UPDATE pfa_modification SET base_version = $2::int, delta = $3::jsonb,"
+                    "UPDATE pfa_modification SET base_version = $2::bigint, delta = $3::jsonb,"
                     " operation = $4, status = 'queued', updated_at = now()"
                     " WHERE id = $1::uuid",
                     4, p) != DB_OK)

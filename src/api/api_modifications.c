@@ -3,6 +3,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "pems_record.h"
 #include "util.h"
 #include "validation.h"
 
@@ -38,7 +39,7 @@ static const struct api_field create_fields[] = {
     { "organizationId", AF_UUID, true, 0, 0, NULL },
     { "pfaId", AF_STRING, true, 1, 200, NULL },
     { "operation", AF_ENUM, true, 0, 0, op_values },
-    { "baseVersion", AF_INT, true, 0, INT32_MAX, NULL },
+    { "baseVersion", AF_INT, true, 0, PEMS_VERSION_MAX, NULL },
     { "delta", AF_OBJECT, false, 0, 0, NULL },
 };
 
@@ -88,14 +89,14 @@ void api_modification_create(struct api_ctx *ctx, struct http_request *req)
         http_send_error(req, 404, "not_found", "No such PFA record in this organization", NULL);
         goto cleanup;
     }
-    long mirror_version = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    long long mirror_version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     current = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
     PQclear(res);
     res = NULL;
     if (base_version > mirror_version) {
         details = json_array();
         char msg[96];
-        snprintf(msg, sizeof msg, "is newer than the mirror's version %ld", mirror_version);
+        snprintf(msg, sizeof msg, "is newer than the mirror's version %lld", mirror_version);
         api_detail_add(details, "baseVersion", msg);
         http_send_error(req, 400, "validation_failed", "The request is not valid", details);
         details = NULL;
@@ -119,7 +120,7 @@ void api_modification_create(struct api_ctx *ctx, struct http_request *req)
     res = db_query(ctx->db, "modification_insert",
                    "INSERT INTO pfa_modification (organization_id, pfa_id, operation,"
                    " base_version, delta, status, modified_by)"
-                   " VALUES ($1::uuid, $2, $3, $4::int, $5::jsonb, 'pending_sync', $6::uuid)"
+                   " VALUES ($1::uuid, $2, $3, $4::bigint, $5::jsonb, 'pending_sync', $6::uuid)"
                    " RETURNING id::text",
                    6, ip);
     free(delta_text);

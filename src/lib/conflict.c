@@ -44,7 +44,7 @@ static int sort_names(json_t *names)
     return rc;
 }
 
-int conflict_detect(int base_version, int mirror_version, const json_t *pems_changed_fields,
+int conflict_detect(int64_t base_version, int64_t mirror_version, const json_t *pems_changed_fields,
                     const json_t *local_delta, const json_t *pems_current,
                     struct conflict_result *out)
 {

@@ -2,6 +2,7 @@
 #define PEMS_CONFLICT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "pfa_record.h"
@@ -22,7 +23,7 @@ struct conflict_result {
 
 /* pems_changed_fields: names PEMS changed since base_version (union of the history rows'
  * changed_fields for versions >= base_version); pems_current: the mirror's data now. */
-int conflict_detect(int base_version, int mirror_version, const json_t *pems_changed_fields,
+int conflict_detect(int64_t base_version, int64_t mirror_version, const json_t *pems_changed_fields,
                     const json_t *local_delta, const json_t *pems_current,
                     struct conflict_result *out);
 void conflict_result_clear(struct conflict_result *res);

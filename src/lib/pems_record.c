@@ -18,15 +18,105 @@ const char *pems_reject_name(enum pems_reject r)
     return "invalid";
 }
 
-int pems_version_parse(const json_t *v, int *out)
+int pems_version_parse(const json_t *v, int64_t *out)
 {
+    _Static_assert(sizeof(json_int_t) >= sizeof(int64_t), "json_int_t holds a version");
     if (!json_is_integer(v))
         return -1;
     json_int_t n = json_integer_value(v);
     if (n < 0 || n > PEMS_VERSION_MAX)
         return -1;
-    *out = (int)n;
+    *out = (int64_t)n;
     return 0;
+}
+
+/* Does the integer token s[0..n) (optional '-', digits) fit json_int_t? */
+static bool int_token_fits(const char *s, size_t n)
+{
+    static const char max[] = "9223372036854775807";
+    bool neg = n > 0 && s[0] == '-';
+    if (neg) {
+        s++;
+        n--;
+    }
+    while (n > 1 && s[0] == '0') {
+        s++;
+        n--;
+    }
+    if (n != sizeof max - 1)
+        return n < sizeof max - 1;
+    int c = memcmp(s, max, n);
+    /* -9223372036854775808 fits too */
+    return c <= 0 || (neg && memcmp(s, "9223372036854775808", n) == 0);
+}
+
+static size_t digits(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    return i;
+}
+
+json_t *pems_json_loadb(const char *buf, size_t len)
+{
+    json_error_t err;
+    json_t *j = json_loadb(buf, len, 0, &err);
+    if (j || json_error_code(&err) != json_error_numeric_overflow)
+        return j;
+    /* every integer token outside strings that does not fit gets a ".0": the same JSON
+     * number, now a real (jansson reads reals up to DBL_MAX) */
+    char *copy = malloc(len + len / 2 + 1);
+    if (!copy)
+        return NULL;
+    size_t o = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len;) {
+        char ch = buf[i];
+        if (in_str) {
+            copy[o++] = buf[i++];
+            if (ch == '\\' && i < len)
+                copy[o++] = buf[i++];
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = true;
+            copy[o++] = buf[i++];
+            continue;
+        }
+        if (ch != '-' && (ch < '0' || ch > '9')) {
+            copy[o++] = buf[i++];
+            continue;
+        }
+        size_t start = i;
+        bool integer = true;
+        if (buf[i] == '-')
+            i++;
+        i += digits(buf + i, len - i);
+        if (i < len && buf[i] == '.') {
+            integer = false;
+            i++;
+            i += digits(buf + i, len - i);
+        }
+        if (i < len && (buf[i] == 'e' || buf[i] == 'E')) {
+            integer = false;
+            i++;
+            if (i < len && (buf[i] == '+' || buf[i] == '-'))
+                i++;
+            i += digits(buf + i, len - i);
+        }
+        memcpy(copy + o, buf + start, i - start);
+        o += i - start;
+        if (integer && !int_token_fits(buf + start, i - start)) {
+            memcpy(copy + o, ".0", 2);
+            o += 2;
+        }
+    }
+    j = json_loadb(copy, o, 0, NULL);
+    free(copy);
+    return j;
 }
 
 int pems_timestamp_parse(const char *s, size_t len, int64_t *ms)
@@ -131,7 +221,7 @@ enum pems_reject pems_record_check(const json_t *rec, unsigned flags, int64_t tr
             return reject(why, whylen, "holds a control character", "pfaId");
     out->pfa_id = json_string_value(id);
     if (pems_version_parse(json_object_get(rec, "version"), &out->version) != 0)
-        return reject(why, whylen, "must be an integer 0..2147483647", "version");
+        return reject(why, whylen, "must be an integer 0..9223372036854775807", "version");
     const json_t *del = json_object_get(rec, "deleted");
     if (del && !json_is_boolean(del))
         return reject(why, whylen, "must be true or false", "deleted");
@@ -167,7 +257,7 @@ enum pems_reject pems_record_check(const json_t *rec, unsigned flags, int64_t tr
 
 json_t *pems_record_json(const struct pems_record *r)
 {
-    json_t *o = json_pack("{s:s, s:i}", "pfaId", r->pfa_id, "version", r->version);
+    json_t *o = json_pack("{s:s, s:I}", "pfaId", r->pfa_id, "version", (json_int_t)r->version);
     if (!o)
         return NULL;
     if (r->updated_at_ms >= 0) {

@@ -10,8 +10,9 @@
  * (README, Security): records of a pull page, a write's result, a 409's current record.
  * Pure: no I/O, the caller logs, counts and stores the rejects. */
 
-/* Versions are PostgreSQL integers end to end: a larger one is refused, never wrapped. */
-#define PEMS_VERSION_MAX 2147483647LL
+/* Versions are 64-bit integers end to end (bigint columns, int64_t here): 0..INT64_MAX is
+ * taken exactly, anything else is refused, never wrapped or rounded. */
+#define PEMS_VERSION_MAX INT64_MAX
 /* How far PEMS's clock may run ahead of ours before an updatedAt is not trusted. */
 #define PEMS_CLOCK_SKEW_MS (120 * 1000LL)
 #define PEMS_PFA_ID_MAX 200
@@ -25,7 +26,13 @@ enum pems_reject {
 const char *pems_reject_name(enum pems_reject r);   /* "invalid", "future_updated_at" */
 
 /* An integer 0..PEMS_VERSION_MAX (JSON integer, not a real or a string). 0 ok, -1 not. */
-int pems_version_parse(const json_t *v, int *out);
+int pems_version_parse(const json_t *v, int64_t *out);
+
+/* A PEMS response body decoded as json_loadb does, except that an integer too large for 64
+ * bits (which json_loadb refuses, failing the whole body) is read as the real number it also
+ * is: the record holding it is then refused alone, by pems_record_check. NULL when the body
+ * is not JSON. */
+json_t *pems_json_loadb(const char *buf, size_t len);
 
 /* An ISO 8601 instant: YYYY-MM-DDTHH:MM[:SS[.fraction]] then Z or +-HH[:]MM; a real calendar
  * date, years 1970..9999. Milliseconds since the epoch (fraction truncated). 0 ok, -1 not. */
@@ -38,7 +45,7 @@ void pems_timestamp_format(int64_t ms, char *out, size_t outlen);
 #define PEMS_NEED_UPDATED_AT 0x1
 struct pems_record {
     const char *pfa_id;        /* borrowed from the checked JSON; NULL when it had none */
-    int version;
+    int64_t version;
     bool deleted;
     json_t *data;              /* owned: canonical data; NULL for a deleted record */
     int64_t updated_at_ms;     /* -1 when absent */

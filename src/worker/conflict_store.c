@@ -1,19 +1,20 @@
 #include "conflict_store.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 int conflict_store_changed_since(db_t *db, const char *org_id, const char *pfa_id,
-                                 int base_version, json_t **fields)
+                                 int64_t base_version, json_t **fields)
 {
     *fields = NULL;
-    char sbase[16];
-    snprintf(sbase, sizeof sbase, "%d", base_version);
+    char sbase[24];
+    snprintf(sbase, sizeof sbase, "%" PRId64, base_version);
     const char *params[] = { org_id, pfa_id, sbase };
     PGresult *res = db_query(db, "conflict_changed_since",
         "SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb)::text"
         " FROM pfa_mirror_history h, unnest(h.changed_fields) f"
-        " WHERE h.organization_id = $1 AND h.pfa_id = $2 AND h.version >= $3::int", 3, params);
+        " WHERE h.organization_id = $1 AND h.pfa_id = $2 AND h.version >= $3::bigint", 3, params);
     if (!res)
         return db_last_status(db);
     json_t *arr = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
@@ -23,13 +24,13 @@ int conflict_store_changed_since(db_t *db, const char *org_id, const char *pfa_i
 }
 
 int conflict_store_record(db_t *db, const char *worker_id, const struct wq_item *it,
-                          const json_t *conflict_fields, int pems_version,
+                          const json_t *conflict_fields, int64_t pems_version,
                           const json_t *pems_data, int http_status, int attempts_inc)
 {
-    char sseq[24], shttp[16], sver[16], satt[16];
+    char sseq[24], shttp[16], sver[24], satt[16];
     snprintf(sseq, sizeof sseq, "%lld", it->claim_seq);
     snprintf(shttp, sizeof shttp, "%d", http_status);
-    snprintf(sver, sizeof sver, "%d", pems_version);
+    snprintf(sver, sizeof sver, "%" PRId64, pems_version);
     snprintf(satt, sizeof satt, "%d", attempts_inc);
     char *fields = json_dumps(conflict_fields, JSON_COMPACT);
     char *pdata = json_dumps(pems_data, JSON_COMPACT);
@@ -38,9 +39,9 @@ int conflict_store_record(db_t *db, const char *worker_id, const struct wq_item 
         goto cleanup;
     const char *params[] = { it->id, worker_id, sseq, http_status ? shttp : NULL, satt, sver,
                              fields, pdata };
-    /* sql/018_worker_functions.sql */
+    /* sql/018_worker_functions.sql, its version a bigint since 019_version_bigint.sql */
     PGresult *res = db_query(db, "conflict_record",
-        "SELECT pfa_sync_conflict_record($1::uuid, $2, $3::bigint, $4::int, $5::int, $6::int,"
+        "SELECT pfa_sync_conflict_record($1::uuid, $2, $3::bigint, $4::int, $5::int, $6::bigint,"
         " $7::jsonb, $8::jsonb)", 8, params);
     if (!res) {
         rc = db_last_status(db);

@@ -2,6 +2,7 @@
 #include "pems_client.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "pems_record.h"
 
 #define DEFAULT_TIMEOUT_MS 30000L
 #define MAX_BODY (8u * 1024 * 1024)
@@ -263,7 +265,7 @@ void pems_response_parse(long status, const char *retry_after, const char *body,
     if (retry_after && *retry_after)
         out->retry_after_s = retry_after_parse(retry_after, now);
     if (len > 0 && body)
-        out->body = json_loadb(body, len, 0, NULL);
+        out->body = pems_json_loadb(body, len);
     if (status >= 200 && status < 300) {
         if (len == 0) {
             /* a 204, or a write acknowledged without a body: applied all the same */
@@ -454,10 +456,10 @@ static char *record_url(struct pems_client *pc, const char *pfa_id, const char *
 }
 
 struct pems_request *pems_request_update(struct pems_client *pc, const char *pfa_id,
-                                         int version, const json_t *changes,
+                                         int64_t version, const json_t *changes,
                                          const char *idempotency_key)
 {
-    json_t *body = json_pack("{s:i, s:O}", "version", version, "changes", changes);
+    json_t *body = json_pack("{s:I, s:O}", "version", (json_int_t)version, "changes", changes);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text)
@@ -466,10 +468,10 @@ struct pems_request *pems_request_update(struct pems_client *pc, const char *pfa
 }
 
 struct pems_request *pems_request_delete(struct pems_client *pc, const char *pfa_id,
-                                         int version, const char *idempotency_key)
+                                         int64_t version, const char *idempotency_key)
 {
     char suffix[32];
-    snprintf(suffix, sizeof(suffix), "?version=%d", version);
+    snprintf(suffix, sizeof(suffix), "?version=%" PRId64, version);
     return request_new(pc, M_DELETE, record_url(pc, pfa_id, suffix), NULL, idempotency_key);
 }
 
@@ -515,14 +517,14 @@ struct pems_request *pems_request_health(struct pems_client *pc)
     return request_new(pc, M_GET, url, NULL, NULL);
 }
 
-int pems_client_update(struct pems_client *pc, const char *pfa_id, int version,
+int pems_client_update(struct pems_client *pc, const char *pfa_id, int64_t version,
                        const json_t *changes, const char *idempotency_key,
                        struct pems_response *out)
 {
     return perform(pems_request_update(pc, pfa_id, version, changes, idempotency_key), out);
 }
 
-int pems_client_delete(struct pems_client *pc, const char *pfa_id, int version,
+int pems_client_delete(struct pems_client *pc, const char *pfa_id, int64_t version,
                        const char *idempotency_key, struct pems_response *out)
 {
     return perform(pems_request_delete(pc, pfa_id, version, idempotency_key), out);

@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 #include <jansson.h>
 
@@ -62,10 +63,10 @@ void pems_client_free(struct pems_client *pc);
  * NULL when out of memory. The client must outlive its requests. */
 struct pems_request;
 struct pems_request *pems_request_update(struct pems_client *pc, const char *pfa_id,
-                                         int version, const json_t *changes,
+                                         int64_t version, const json_t *changes,
                                          const char *idempotency_key);
 struct pems_request *pems_request_delete(struct pems_client *pc, const char *pfa_id,
-                                         int version, const char *idempotency_key);
+                                         int64_t version, const char *idempotency_key);
 struct pems_request *pems_request_get(struct pems_client *pc, const char *pfa_id);
 /* updated_since and cursor may be NULL; limit 1..500 */
 struct pems_request *pems_request_pull(struct pems_client *pc, const char *updated_since,
@@ -81,10 +82,10 @@ void pems_request_free(struct pems_request *rq);
 /* The same, performed at once (curl_easy_perform). Each returns 0 when a response (of any
  * outcome) was obtained and -1 only on local failure (out of memory); out is always
  * initialised. */
-int pems_client_update(struct pems_client *pc, const char *pfa_id, int version,
+int pems_client_update(struct pems_client *pc, const char *pfa_id, int64_t version,
                        const json_t *changes, const char *idempotency_key,
                        struct pems_response *out);
-int pems_client_delete(struct pems_client *pc, const char *pfa_id, int version,
+int pems_client_delete(struct pems_client *pc, const char *pfa_id, int64_t version,
                        const char *idempotency_key, struct pems_response *out);
 int pems_client_get(struct pems_client *pc, const char *pfa_id, struct pems_response *out);
 int pems_client_pull(struct pems_client *pc, const char *updated_since, const char *cursor,

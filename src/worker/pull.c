@@ -13,10 +13,10 @@
 #define PULL_PAGE 500
 #define PULL_MAX_PAGES 100000
 
-static int record_version(const json_t *rec)
+static int64_t record_version(const json_t *rec)
 {
     json_t *v = json_object_get(rec, "version");
-    return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+    return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
 /* pfaId -> the newest record of the page; invalid records are skipped with a log line */
@@ -27,7 +27,7 @@ static json_t *newest_per_record(const json_t *records)
     json_t *rec;
     json_array_foreach(records, i, rec) {
         const char *id = json_string_value(json_object_get(rec, "pfaId"));
-        int version = record_version(rec);
+        int64_t version = record_version(rec);
         bool deleted = json_is_true(json_object_get(rec, "deleted"));
         json_t *data = json_object_get(rec, "data");
         if (!id || !*id || strlen(id) > 200 || version < 0 || (!deleted && !json_is_object(data))) {
@@ -68,14 +68,14 @@ int pull_apply(db_t *db, const char *org_id, const json_t *records, const char *
     for (int r = 0; r < PQntuples(res); r++) {
         json_t *data = json_loads(PQgetvalue(res, r, 2), 0, NULL);
         json_object_set_new(old, PQgetvalue(res, r, 0),
-                            json_pack("{s:i, s:o}", "version", atoi(PQgetvalue(res, r, 1)),
+                            json_pack("{s:I, s:o}", "version", (json_int_t)atoll(PQgetvalue(res, r, 1)),
                                       "data", data ? data : json_object()));
     }
     PQclear(res);
     res = NULL;
     json_object_foreach(by_id, key, rec) {
         json_t *prev = json_object_get(old, key);
-        int version = record_version(rec);
+        int64_t version = record_version(rec);
         if (prev && record_version(prev) >= version)
             continue;
         bool deleted = json_is_true(json_object_get(rec, "deleted"));
@@ -83,8 +83,8 @@ int pull_apply(db_t *db, const char *org_id, const json_t *records, const char *
         json_t *data = deleted ? (prev_data ? prev_data : NULL) : json_object_get(rec, "data");
         json_t *changed = pfa_diff_fields(prev_data, deleted ? NULL : data);
         json_t *updated_at = json_object_get(rec, "updatedAt");
-        json_array_append_new(rows, json_pack("{s:s, s:s, s:i, s:O, s:b, s:O, s:o}",
-            "organization_id", org_id, "pfa_id", key, "version", version,
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:I, s:O, s:b, s:O, s:o}",
+            "organization_id", org_id, "pfa_id", key, "version", (json_int_t)version,
             "data", data ? data : json_object(),
             "deleted", deleted, "updated_at", json_is_string(updated_at) ? updated_at : json_null(),
             "changed", changed ? changed : json_array()));

@@ -1,6 +1,7 @@
 #include "write_queue.h"
 #include "log.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +129,10 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
         it->pfa_id = strdup(PQgetvalue(res, i, 7));
         if (pfa_op_parse(PQgetvalue(res, i, 8), &it->op) != 0)
             it->op = PFA_OP_UPDATE;
-        it->base_version = atoi(PQgetvalue(res, i, 9));
+        it->base_version = atoll(PQgetvalue(res, i, 9));
         it->delta = parse_json_col(res, i, 10, json_object());
         it->has_mirror = !PQgetisnull(res, i, 11);
-        it->mirror_version = it->has_mirror ? atoi(PQgetvalue(res, i, 11)) : 0;
+        it->mirror_version = it->has_mirror ? atoll(PQgetvalue(res, i, 11)) : 0;
         it->mirror_deleted = it->has_mirror && PQgetvalue(res, i, 12)[0] == 't';
         it->mirror_data = parse_json_col(res, i, 13, json_object());
         it->changed_since_base = parse_json_col(res, i, 14, json_array());
@@ -143,20 +144,20 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
 
 int wq_item_refresh(db_t *db, struct wq_item *it)
 {
-    char sbase[16];
-    snprintf(sbase, sizeof sbase, "%d", it->base_version);
+    char sbase[24];
+    snprintf(sbase, sizeof sbase, "%" PRId64, it->base_version);
     const char *params[] = { it->org_id, it->pfa_id, sbase };
     PGresult *res = db_query(db, "wq_item_refresh",
         "SELECT mm.version, mm.deleted, mm.data::text,"
         "  (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb)"
         "     FROM pfa_mirror_history h, unnest(h.changed_fields) f"
-        "    WHERE h.organization_id = $1 AND h.pfa_id = $2 AND h.version >= $3::int)::text"
+        "    WHERE h.organization_id = $1 AND h.pfa_id = $2 AND h.version >= $3::bigint)::text"
         " FROM (SELECT 1) one LEFT JOIN pfa_mirror mm"
         "   ON mm.organization_id = $1 AND mm.pfa_id = $2", 3, params);
     if (!res)
         return db_last_status(db);
     it->has_mirror = !PQgetisnull(res, 0, 0);
-    it->mirror_version = it->has_mirror ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    it->mirror_version = it->has_mirror ? atoll(PQgetvalue(res, 0, 0)) : 0;
     it->mirror_deleted = it->has_mirror && PQgetvalue(res, 0, 1)[0] == 't';
     json_decref(it->mirror_data);
     it->mirror_data = parse_json_col(res, 0, 2, json_object());
@@ -249,8 +250,8 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
     json_object_set_new(row, "http", r->http_status ? json_integer(r->http_status) : json_null());
     if (r->outcome == WQ_SYNCED) {
         json_object_set_new(row, "wrote", json_boolean(r->wrote));
-        json_object_set_new(row, "old_version", json_integer(r->old_version));
-        json_object_set_new(row, "new_version", json_integer(r->new_version));
+        json_object_set_new(row, "old_version", json_integer((json_int_t)r->old_version));
+        json_object_set_new(row, "new_version", json_integer((json_int_t)r->new_version));
         json_object_set_new(row, "new_data", r->new_data ? json_deep_copy(r->new_data) : json_null());
         json_object_set_new(row, "deleted", json_boolean(r->deleted));
         json_object_set_new(row, "changed",

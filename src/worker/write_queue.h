@@ -2,6 +2,7 @@
 #define PEMS_WRITE_QUEUE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "db.h"
@@ -22,10 +23,10 @@ struct wq_item {
     int priority;
     char *pfa_id;
     enum pfa_op op;
-    int base_version;
+    int64_t base_version;
     json_t *delta;
     bool has_mirror;
-    int mirror_version;
+    int64_t mirror_version;
     bool mirror_deleted;
     json_t *mirror_data;        /* {} when no mirror row */
     json_t *changed_since_base; /* sorted array of field names */
@@ -76,8 +77,8 @@ struct wq_result {
     int http_status;            /* 0 = none */
     /* SYNCED only */
     bool wrote;                 /* false: converged, nothing was sent */
-    int old_version;
-    int new_version;
+    int64_t old_version;
+    int64_t new_version;
     const json_t *new_data;     /* NULL keeps the mirror's data */
     bool deleted;
     const json_t *changed_fields;

@@ -10,6 +10,7 @@
 #include "upstream_rejects.h"
 #include "validation.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +42,7 @@ static int finish(struct write_ctx *c, const struct wq_item *it, const struct wq
             c->stats->merged++;
             metrics_sync_item("merged");
         }
-        log_debug("item_synced", "item=%s pfa_id=%s version=%d wrote=%d merged=%d", it->id,
+        log_debug("item_synced", "item=%s pfa_id=%s version=%" PRId64 " wrote=%d merged=%d", it->id,
                   it->pfa_id, r->new_version, r->wrote, r->merged);
         break;
     case WQ_FAILED:
@@ -98,7 +99,8 @@ static int finish_conflict(struct write_ctx *c, const struct wq_item *it, const 
     metrics_sync_item("conflict");
     char *f = json_dumps(fields, JSON_COMPACT);
     log_info("item_conflict",
-             "item=%s org_code=%s pfa_id=%s base_version=%d pems_version=%d fields=%s",
+             "item=%s org_code=%s pfa_id=%s base_version=%" PRId64 " pems_version=%" PRId64
+             " fields=%s",
              it->id, org_code(c), it->pfa_id, it->base_version, it->mirror_version, f ? f : "");
     free(f);
     return 0;
@@ -214,7 +216,7 @@ static void response_error(const struct pems_response *resp, char *out, size_t o
 
 /* What a write's 200 leaves out, taken from what was written. */
 struct result_defaults {
-    int version;        /* -1: none */
+    int64_t version;    /* -1: none */
     bool deleted;
     json_t *data;       /* borrowed; NULL: none */
 };
@@ -233,7 +235,7 @@ static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, con
     if (def && def->deleted && !json_object_get(rec, "deleted"))
         json_object_set_new(rec, "deleted", json_true());
     if (def && def->version >= 0 && !json_object_get(rec, "version"))
-        json_object_set_new(rec, "version", json_integer(def->version));
+        json_object_set_new(rec, "version", json_integer((json_int_t)def->version));
     if (def && def->data && !json_object_get(rec, "data"))
         json_object_set(rec, "data", def->data);
     enum pems_reject rj = pems_record_check(rec, 0, 0, &r, why, sizeof why);
@@ -248,18 +250,20 @@ static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, con
 static int on_success(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
                       const struct pems_response *resp)
 {
-    int new_version = plan->version + 1;
+    /* a write acknowledged without a version is the next one (none after the largest) */
+    int64_t next = plan->version < PEMS_VERSION_MAX ? plan->version + 1 : -1;
+    int64_t new_version = next >= 0 ? next : plan->version;
     json_t *new_data = NULL;
     json_t *written = it->op == PFA_OP_UPDATE ? pfa_apply_delta(it->mirror_data, plan->changes)
                                               : NULL;
     if (json_object_get(resp->body, "version") || json_object_get(resp->body, "data")) {
         /* the write happened; a result unfit for the mirror leaves the mirror as it is, and
          * the next pull brings PEMS's record (checked again) */
-        struct result_defaults def = { .version = plan->version + 1,
+        struct result_defaults def = { .version = next,
                                        .deleted = it->op == PFA_OP_DELETE, .data = written };
         json_t *rec = checked_record(c, it, resp->body, &def);
         if (rec) {
-            new_version = (int)json_integer_value(json_object_get(rec, "version"));
+            new_version = json_integer_value(json_object_get(rec, "version"));
             if (it->op == PFA_OP_UPDATE)
                 new_data = json_incref(json_object_get(rec, "data"));
         } else {
@@ -331,7 +335,7 @@ static int refresh_apply(struct write_ctx *c, struct wq_item *it, const json_t *
     if (!current)
         return 0;
     *usable = true;
-    int version = (int)json_integer_value(json_object_get(current, "version"));
+    int64_t version = json_integer_value(json_object_get(current, "version"));
     if (version <= it->mirror_version) {
         json_decref(current);
         return 0;
@@ -372,7 +376,7 @@ struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
         return pems_request_get(c->sl->client, it->pfa_id);
     /* the same key for the same write: a re-claimed item is applied by PEMS once */
     char key[96];
-    snprintf(key, sizeof key, "%s:%d", it->id, plan->version);
+    snprintf(key, sizeof key, "%s:%" PRId64, it->id, plan->version);
     if (it->op == PFA_OP_DELETE)
         return pems_request_delete(c->sl->client, it->pfa_id, plan->version, key);
     return pems_request_update(c->sl->client, it->pfa_id, plan->version, plan->changes, key);
@@ -382,7 +386,7 @@ struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
 static int after_refresh(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
 {
     log_info("item_version_conflict",
-             "item=%s org_code=%s pfa_id=%s written_on=%d pems_version=%d", it->id,
+             "item=%s org_code=%s pfa_id=%s written_on=%" PRId64 " pems_version=%" PRId64, it->id,
              org_code(c), it->pfa_id, plan->version, it->mirror_version);
     plan->round++;
     return decided(decide(c, it, plan, 409, 1));

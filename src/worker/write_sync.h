@@ -2,6 +2,7 @@
 #define PEMS_WRITE_SYNC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "db.h"
@@ -39,7 +40,7 @@ struct write_ctx {
 /* What to send, decided before the request. */
 struct write_plan {
     json_t *changes;     /* update: the sanitized delta on the current version */
-    int version;         /* the version written on */
+    int64_t version;     /* the version written on */
     bool merged;
     bool get;            /* the next request reads the record (a 409 without it) */
     int round;           /* 409 rounds so far */

@@ -32,8 +32,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(j);
     }
     pems_record_clear(&r);
-    int v;
-    pems_version_parse(body, &v);
+    int64_t v;
+    if (pems_version_parse(body, &v) == 0 && v < 0)
+        abort();
     json_decref(body);
+    /* the response decoder: whatever json_loadb takes, it takes the same */
+    json_t *whole = pems_json_loadb((const char *)data, size);
+    json_t *plain = json_loadb((const char *)data, size, 0, NULL);
+    if (plain && (!whole || !json_equal(whole, plain)))
+        abort();
+    json_decref(plain);
+    json_decref(whole);
     return 0;
 }

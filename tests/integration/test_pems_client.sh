@@ -53,6 +53,23 @@ probe c delete P2 3
 assert_eq conflict "$(out .outcome)" "stale delete"
 assert_eq 4 "$(out .body.version)" "stale delete body"
 
+test_begin "64-bit versions"
+# beyond 2^53, where a double cannot tell 9007199254740992 from 9007199254740993; read as text
+raw_version() { printf '%s' "$OUT" | grep -oE '"version" *: *[0-9]+' | head -n 1 | grep -oE '[0-9]+$'; }
+sim_setup PUT "/__sim/records?tenant=v64" \
+  '{"records":[{"pfaId":"W","version":9007199254740993,"data":{"category":"Crane"}}]}'
+probe v64 update W 9007199254740992 '{"class":"X"}'
+assert_eq conflict "$(out .outcome)" "PUT version 9007199254740992 is not PEMS's"
+assert_eq 9007199254740993 "$(raw_version)" "409 body: the version exactly"
+probe v64 update W 9007199254740993 '{"class":"C1"}' key-v64
+assert_eq ok "$(out .outcome)" "PUT {version: 9007199254740993}"
+assert_eq 9007199254740994 "$(raw_version)" "update: the new version exactly"
+probe v64 delete W 9007199254740993
+assert_eq conflict "$(out .outcome)" "DELETE ?version=9007199254740993 is stale"
+probe v64 delete W 9007199254740994
+assert_eq ok "$(out .outcome)" "DELETE ?version=9007199254740994"
+assert_eq 9007199254740995 "$(raw_version)" "delete: the new version exactly"
+
 test_begin "permanent"
 probe c get NOPE
 assert_eq permanent "$(out .outcome)" "404"

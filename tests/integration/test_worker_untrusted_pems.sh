@@ -2,8 +2,9 @@
 # A PEMS server's answers are input like a client's (issue 14, item 5; README, Security):
 # records with wrong field types are not stored (logged with organization and pfaId, counted,
 # /health degraded) while the rest of the page is; an updatedAt beyond the pull's start never
-# becomes the cursor; versions beyond 2^31-1 are refused, never wrapped; a cursor that does
-# not advance ends that organization's pull while the others go on.
+# becomes the cursor; versions are 64-bit: taken exactly up to 2^63-1 (beyond 2^31 and 2^53
+# too), refused beyond, never wrapped; a cursor that does not advance ends that organization's
+# pull while the others go on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 . "$(dirname "$0")/worker_fixtures.sh"
@@ -99,24 +100,107 @@ for bad in 'garbage' '2999-01-01T00:00:00Z'; do
 done
 
 # --- 3. versions -------------------------------------------------------------------------------
-test_begin "a 409 whose version is beyond 2^31-1 does not wrap into the mirror"
+mirror_is_version() { sql_is "$3" "SELECT version FROM pfa_mirror WHERE organization_id = :'o' AND pfa_id = :'p'" -v o="$1" -v p="$2"; }
+superseded_by() {  # ORG PFA_ID VERSION -> the version that replaced it in the history
+  fx_sql "SELECT superseded_by FROM pfa_mirror_history WHERE organization_id = :'o' AND pfa_id = :'p'
+          AND version = :'v'" -v o="$1" -v p="$2" -v v="$3"
+}
+# the integer after "KEY": in a raw JSON text (jq 1.6 reads numbers as doubles)
+raw_int() { printf '%s' "$2" | grep -oE "\"$1\" *: *[0-9]+" | head -n 1 | grep -oE '[0-9]+$'; }
+
+test_begin "a 409 at version 4294967298 moves the mirror there; the next write carries it"
 wfx_org version
 ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
-sim_seed "$TEN" "$(wfx_records V 1)"
-wfx_drive 20 org_mirror_is "$ORG" 1 || fail "V-1 not pulled"
-wfx_mod MOD "$TOK" "$ORG" V-1 1 '{"monthlyRate":13000}'
-EVIL=$(jq -cn --argjson g "$GOOD" '{pfaId:"V-1", version:4294967298, data:($g + {category:"Evil"})}')
-sim_fault "$TEN" "$(jq -cn --arg b "$EVIL" '{status:409, pfaId:"V-1", match:"writes", count:1, body:$b}')"
-before=$(rejected_metric invalid)
+sim_seed "$TEN" "$(wfx_records V 1 4294967297)"
+wfx_drive 20 mirror_is_version "$ORG" V-1 4294967297 || fail "V-1 not pulled at 4294967297: $(mirror_version "$ORG" V-1)"
+wfx_mod MOD "$TOK" "$ORG" V-1 4294967297 '{"monthlyRate":13000}'
+assert_eq 4294967297 "$(raw_int baseVersion "$BODY")" "POST /modifications answers baseVersion 4294967297"
+assert_eq 4294967297 "$(mod_base "$MOD")" "baseVersion stored as sent"
+# PEMS moves on; the write on 4294967297 gets PEMS's own 409 with the record at 4294967298
+sim_edit "$TEN" V-1 '{"category":"Upstream"}'
+sim_control_ok "$TEN" GET /records/V-1
+CUR=$SIM_BODY
+assert_eq 4294967298 "$(raw_int version "$CUR")" "PEMS at 4294967298"
+sim_fault "$TEN" "$(jq -cn --arg b "$CUR" '{status:409, pfaId:"V-1", match:"writes", count:1, body:$b}')"
 wfx_write_sync "$TOK" "$ORG" 1
 wfx_drive 40 mod_is "$MOD" synced || fail "modification not synced: $(fx_mod_status "$MOD")"
-assert_ne Evil "$(mirror_field "$ORG" V-1 category)" "the 409 body's data never reached the mirror"
-assert_eq 2 "$(mirror_version "$ORG" V-1)" "mirror at the version of the real write"
-assert_eq 13000 "$(mirror_field "$ORG" V-1 monthlyRate)" "mirror has the local change"
-assert_ge "$(rejected_metric invalid)" $((before + 1)) "the 409 body counted as rejected"
-# the write's own result is a valid version of V-1: the reject was cleared with it
-assert_eq 0 "$(rejects "$ORG" V-1)" "reject cleared by the valid version"
-assert_eq 0 "$(fx_sql "SELECT count(*) FROM pfa_mirror_history WHERE organization_id = :'o' AND data->>'category' = 'Evil'" -v o="$ORG")" "no history from the 409 body"
+# PEMS applies a write only on its own version: it took one on 4294967298
+assert_eq 4294967299 "$(sim_record "$TEN" V-1 .version)" "PEMS applied the write made on 4294967298"
+assert_eq 13000 "$(sim_record "$TEN" V-1 .data.monthlyRate)" "PEMS has the local change"
+assert_eq 4294967299 "$(mirror_version "$ORG" V-1)" "mirror at the version the write made"
+assert_eq 4294967298 "$(superseded_by "$ORG" V-1 4294967297)" "4294967297 superseded by 4294967298, not wrapped"
+assert_eq 4294967299 "$(superseded_by "$ORG" V-1 4294967298)" "4294967298 superseded by the write's version"
+assert_eq "Upstream|13000" "$(mirror_col "$ORG" V-1 "concat_ws('|', data->>'category', data->>'monthlyRate')")" "mirror has both changes"
+assert_eq 0 "$(rejects "$ORG")" "nothing rejected"
+# the Idempotency-Key of that write was <item>:4294967298: PEMS answers a replay under that
+# key from its memory, and a write under any other key is new (and stale: 409)
+ITEM=$(queue_cols "$MOD" id)
+sim_control_ok "$TEN" POST /config '{"apiKey":"v64-replay"}'
+replay() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X PUT -H 'x-api-key: v64-replay' \
+    -H "Idempotency-Key: $1" -H 'Content-Type: application/json' \
+    --data-binary '{"version":4294967298,"changes":{"monthlyRate":13000}}' "$PEMS_SIM_URL/t/$TEN/pfa/V-1"
+}
+dup=$(sim_stat "$TEN" .duplicateWrites)
+assert_eq 409 "$(replay "$ITEM:2")" "a write under key <item>:2 is not one PEMS saw"
+assert_eq 200 "$(replay "$ITEM:4294967298")" "PEMS saw the write under key <item>:4294967298"
+assert_eq $((dup + 1)) "$(sim_stat "$TEN" .duplicateWrites)" "answered from PEMS's key memory"
+assert_eq 4294967299 "$(sim_record "$TEN" V-1 .version)" "the replay changed nothing"
+cleanup_org "$ORG"
+
+test_begin "a record at version 9007199254740993 (beyond 2^53) is exact in the mirror and the API"
+wfx_org huge
+ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
+# jq 1.6 would round it: the JSON is written as text
+sim_seed "$TEN" "$(wfx_records H 1 | sed 's/"version":1,/"version":9007199254740993,/')"
+wfx_drive 20 mirror_is_version "$ORG" H-1 9007199254740993 || fail "H-1 not pulled at 9007199254740993: $(mirror_version "$ORG" H-1)"
+mod_body() { printf '{"organizationId":"%s","pfaId":"H-1","operation":"update","baseVersion":%s,"delta":{"monthlyRate":%s}}' "$ORG" "$1" "$2"; }
+api_as "$TOK" POST /api/pems/modifications "$(mod_body 9007199254740994 13000)"
+assert_error 400 validation_failed "a baseVersion newer than the mirror's"
+assert_match "newer than the mirror's version 9007199254740993" "$BODY" "the message names the mirror's exact version"
+api_as "$TOK" POST /api/pems/modifications "$(mod_body 9223372036854775808 13000)"
+assert_eq 400 "$HTTP_STATUS" "a baseVersion beyond 2^63-1 ($(printf '%s' "$BODY" | head -c 200))"
+api_as "$TOK" POST /api/pems/modifications "$(mod_body 9007199254740993 13000)"
+assert_eq 201 "$HTTP_STATUS" "POST /modifications on 9007199254740993 ($(printf '%s' "$BODY" | head -c 300))"
+MOD=$(jbody .id)
+assert_eq 9007199254740993 "$(raw_int baseVersion "$BODY")" "POST answers baseVersion exactly"
+api_as "$TOK" GET "/api/pems/modifications/$MOD"
+assert_eq 9007199254740993 "$(raw_int baseVersion "$BODY")" "GET /modifications/{id} baseVersion exactly"
+# PEMS changes the same field: a conflict between 9007199254740993 and 9007199254740994
+sim_edit "$TEN" H-1 '{"monthlyRate":999}'
+wfx_write_sync "$TOK" "$ORG" 1
+wfx_drive 40 mod_is "$MOD" conflict || fail "no conflict: $(fx_mod_status "$MOD")"
+api_as "$TOK" GET "/api/pems/conflicts?organizationId=$ORG"
+assert_eq 200 "$HTTP_STATUS" "GET /conflicts"
+assert_eq 9007199254740993 "$(raw_int localVersion "$BODY")" "conflict localVersion exactly"
+assert_eq 9007199254740994 "$(raw_int pemsVersion "$BODY")" "conflict pemsVersion exactly"
+assert_eq 9007199254740994 "$(mirror_version "$ORG" H-1)" "mirror at PEMS's version"
+cleanup_org "$ORG"
+
+test_begin "a version beyond 2^63-1 is refused for its record alone, logged and counted"
+wfx_org toobig
+ORG=$W_ORG TEN=$W_TENANT
+PAST=$(iso_ago 3600)
+PAGE=$(jq -cn --argjson g "$GOOD" --arg past "$PAST" '{records:[
+  {pfaId:"Z-max", version:"@MAX@", updatedAt:$past, data:$g},
+  {pfaId:"Z-huge", version:"@HUGE@", updatedAt:$past, data:$g},
+  {pfaId:"Z-real", version:"@REAL@", updatedAt:$past, data:$g}], nextCursor:null}' |
+  sed 's/"@MAX@"/9223372036854775807/; s/"@HUGE@"/9223372036854775808/; s/"@REAL@"/4294967298.0/')
+# every pull gets the page while this test's worker runs (the stack's worker may pull too)
+sim_fault "$TEN" "$(jq -cn --arg b "$PAGE" '{status:200, match:"pull", count:-1, body:$b}')"
+before=$(rejected_metric invalid)
+: > "$TEST_TMP/worker.log"
+wfx_once
+sim_control_ok "$TEN" DELETE /faults
+assert_eq 0 "$WORKER_RC" "pemsworker --once exit status"
+assert_eq 9223372036854775807 "$(mirror_version "$ORG" Z-max)" "2^63-1 stored exactly, on the same page"
+for id in Z-huge Z-real; do
+  mirror_has "$ORG" "$id" && fail "$id stored in the mirror"
+  assert_eq invalid "$(reject_reason "$ORG" "$id")" "$id recorded as rejected"
+  grep -qE "event=pems_record_rejected org=$ORG pfa_id=\"?$id\"? reason=invalid" "$TEST_TMP/worker.log" ||
+    fail "$id: no log line with organization and pfaId"
+done
+assert_ge "$(rejected_metric invalid)" $((before + 2)) "pems_upstream_rejected_total{reason=invalid}"
 cleanup_org "$ORG"
 
 test_begin "a 200 write result with wrong types leaves the mirror to the next pull"

@@ -63,13 +63,13 @@ static int run_call(struct pems_client *pc, int nargs, char **args)
             fprintf(stderr, "pems-client-probe: CHANGES_JSON is not JSON\n");
             return 2;
         }
-        got = pems_client_update(pc, args[0], atoi(args[1]), changes,
+        got = pems_client_update(pc, args[0], atoll(args[1]), changes,
                                  nargs > 3 ? args[3] : NULL, &r);
         json_decref(changes);
     } else if (strcmp(cmd, "delete") == 0) {
         if (nargs < 2 || nargs > 3)
             return usage();
-        got = pems_client_delete(pc, args[0], atoi(args[1]), nargs > 2 ? args[2] : NULL, &r);
+        got = pems_client_delete(pc, args[0], atoll(args[1]), nargs > 2 ? args[2] : NULL, &r);
     } else if (strcmp(cmd, "get") == 0) {
         if (nargs != 1)
             return usage();

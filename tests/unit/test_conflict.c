@@ -36,7 +36,7 @@ static bool json_text_equal(const json_t *v, const char *text)
 }
 
 /* conflict_detect on JSON texts; returns its result code. */
-static int detect(int base, int mirror, const char *changed, const char *delta, const char *now,
+static int detect(int64_t base, int64_t mirror, const char *changed, const char *delta, const char *now,
                   struct conflict_result *res)
 {
     json_t *c = parse(changed);
@@ -66,6 +66,21 @@ static void test_no_conflict_when_base_current(void)
     CU_ASSERT_EQUAL(detect(5, 4, pems_changed, "{\"monthlyRate\":99}", pems_now, &res), 0);
     CU_ASSERT_EQUAL(res.outcome, CONFLICT_NONE);
     CU_ASSERT_TRUE(json_text_equal(res.rebased_delta, "{\"monthlyRate\":99}"));
+    conflict_result_clear(&res);
+
+    /* 64-bit versions compare whole: 2^32+5 is newer than 4, and 2^32+1 older than 2^32+2
+     * (as 32-bit ints they would be 5 > 4 and 1 < 2, and 2^31 would be negative) */
+    CU_ASSERT_EQUAL(detect(4294967301LL, 4294967301LL, pems_changed, "{\"monthlyRate\":99}",
+                           pems_now, &res), 0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_NONE);
+    conflict_result_clear(&res);
+    CU_ASSERT_EQUAL(detect(2147483648LL, 5, pems_changed, "{\"monthlyRate\":99}", pems_now, &res),
+                    0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_NONE);
+    conflict_result_clear(&res);
+    CU_ASSERT_EQUAL(detect(4, 4294967301LL, pems_changed, "{\"monthlyRate\":99}", pems_now, &res),
+                    0);
+    CU_ASSERT_EQUAL(res.outcome, CONFLICT_OVERLAP);
     conflict_result_clear(&res);
 }
 

@@ -47,18 +47,63 @@ static void test_timestamps(void)
 
 static void test_versions(void)
 {
-    int v = -1;
-    json_t *j = J("2147483647");
-    CU_ASSERT_EQUAL(pems_version_parse(j, &v), 0);
-    CU_ASSERT_EQUAL(v, 2147483647);
-    json_decref(j);
-    static const char *const bad[] = { "4294967298", "2147483648", "-1", "1.0", "\"3\"", "null" };
+    int64_t v = -1;
+    static const struct { const char *text; int64_t want; } good[] = {
+        { "0", 0 }, { "2147483647", 2147483647LL }, { "2147483648", 2147483648LL },
+        { "4294967298", 4294967298LL }, { "9007199254740993", 9007199254740993LL },
+        { "9223372036854775807", INT64_MAX },
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        json_t *j = J(good[i].text);
+        CU_ASSERT_EQUAL(pems_version_parse(j, &v), 0);
+        CU_ASSERT_EQUAL(v, good[i].want);
+        json_decref(j);
+    }
+    static const char *const bad[] = { "-1", "-9223372036854775808", "1.0", "1.5", "4294967298.0",
+                                       "1e3", "\"3\"", "null", "true", "[1]" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        j = J(bad[i]);
+        json_t *j = J(bad[i]);
+        v = 77;
         CU_ASSERT_EQUAL(pems_version_parse(j, &v), -1);
+        CU_ASSERT_EQUAL(v, 77);
         json_decref(j);
     }
     CU_ASSERT_EQUAL(pems_version_parse(NULL, &v), -1);
+}
+
+/* A response body: an integer beyond 64 bits makes its record a reject, not the body garbage. */
+static void test_response_decode(void)
+{
+    static const char body[] = "{\"records\":["
+        "{\"pfaId\":\"A\",\"version\":9223372036854775808,\"n\":\"9223372036854775808 \\\" 1\"},"
+        "{\"pfaId\":\"B\",\"version\":9223372036854775807,\"r\":1.5e3,\"x\":-99999999999999999999}]}";
+    json_t *j = pems_json_loadb(body, strlen(body));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    json_t *recs = json_object_get(j, "records");
+    json_t *a = json_array_get(recs, 0), *b = json_array_get(recs, 1);
+    CU_ASSERT_TRUE(json_is_real(json_object_get(a, "version")));
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(a, "version")), 9223372036854775808.0, 1);
+    /* strings are left as they are */
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(a, "n")), "9223372036854775808 \" 1");
+    CU_ASSERT_TRUE(json_is_integer(json_object_get(b, "version")));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(b, "version")), INT64_MAX);
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(b, "r")), 1500.0, 0);
+    CU_ASSERT_TRUE(json_is_real(json_object_get(b, "x")));
+    int64_t v;
+    CU_ASSERT_EQUAL(pems_version_parse(json_object_get(a, "version"), &v), -1);
+    json_decref(j);
+    /* what json_loadb takes is taken the same; what is no JSON stays no JSON */
+    static const char plain[] = "{\"version\":4294967298,\"v\":[1,2.5,-3]}";
+    j = pems_json_loadb(plain, strlen(plain));
+    json_t *k = json_loads(plain, 0, NULL);
+    CU_ASSERT_TRUE(json_equal(j, k));
+    json_decref(j);
+    json_decref(k);
+    static const char *const garbage[] = { "{\"a\":1", "{\"a\":99999999999999999999", "nope",
+                                           "{\"a\":1.99999999999999999999e99999}",
+                                           "{\"a\":1e99999}" };
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++)
+        CU_ASSERT_PTR_NULL(pems_json_loadb(garbage[i], strlen(garbage[i])));
 }
 
 static enum pems_reject check(const char *text, int64_t trust_until, char *why)
@@ -90,8 +135,12 @@ static void test_records(void)
         "{\"category\":\"C\",\"source\":\"Rental\",\"dor\":\"BEO\",\"monthlyRate\":\"abc\"}}",
         "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
         "{\"model\":\"only\"}}",
-        "{\"pfaId\":\"A\",\"version\":4294967298,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        "{\"pfaId\":\"A\",\"version\":-1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
         GOOD_DATA "}",
+        "{\"pfaId\":\"A\",\"version\":4294967298.0,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
+        GOOD_DATA "}",
+        "{\"pfaId\":\"A\",\"version\":9223372036854775808.0,\"updatedAt\":\"2026-03-01T11:00:00Z\","
+        "\"data\":" GOOD_DATA "}",
         "{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"yesterday\",\"data\":" GOOD_DATA "}",
         "{\"pfaId\":\"A\",\"version\":1,\"data\":" GOOD_DATA "}",
         "{\"pfaId\":\"A\\u0001\",\"version\":1,\"updatedAt\":\"2026-03-01T11:00:00Z\",\"data\":"
@@ -104,12 +153,15 @@ static void test_records(void)
         CU_ASSERT_EQUAL(check(invalid[i], until, why), PEMS_REJECT_INVALID);
         CU_ASSERT_NOT_EQUAL(why[0], '\0');
     }
+    /* versions beyond 32 bits are PEMS's to use */
+    CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":4294967298,\"updatedAt\":\"2026-03-01T11:00:00Z\","
+                          "\"data\":" GOOD_DATA "}", until, why), PEMS_REJECT_NONE);
     CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2999-01-01T00:00:00Z\","
                           "\"data\":" GOOD_DATA "}", until, why), PEMS_REJECT_FUTURE);
     /* deleted records need no data; unknown fields are PEMS's own and kept */
     CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":2,\"updatedAt\":\"2026-03-01T11:00:00Z\","
                           "\"deleted\":true}", until, why), PEMS_REJECT_NONE);
-    json_t *j = J("{\"pfaId\":\"A\",\"version\":3,\"updatedAt\":\"2026-03-01T11:00:00+01:00\","
+    json_t *j = J("{\"pfaId\":\"A\",\"version\":9007199254740993,\"updatedAt\":\"2026-03-01T11:00:00+01:00\","
                   "\"data\":{\"category\":\" Cranes \",\"source\":\"Rental\",\"dor\":\"BEO\","
                   "\"monthlyRate\":\"12000\",\"pemsOwn\":[1]}}");
     struct pems_record r;
@@ -120,7 +172,7 @@ static void test_records(void)
     CU_ASSERT_STRING_EQUAL(s, "{\"data\":{\"category\":\"Cranes\",\"dor\":\"BEO\","
                               "\"monthlyRate\":12000,\"pemsOwn\":[1],\"source\":\"Rental\"},"
                               "\"pfaId\":\"A\",\"updatedAt\":\"2026-03-01T10:00:00.000Z\","
-                              "\"version\":3}");
+                              "\"version\":9007199254740993}");
     free(s);
     json_decref(out);
     pems_record_clear(&r);
@@ -169,6 +221,7 @@ int main(void)
     static const struct unit_test tests[] = {
         { "timestamps", test_timestamps },
         { "versions", test_versions },
+        { "response decode", test_response_decode },
         { "records", test_records },
         { "pages", test_pages },
     };
