@@ -70,6 +70,8 @@ void api_modification_create(struct api_ctx *ctx, struct http_request *req)
         details = NULL;
         goto cleanup;
     }
+    json_decref(details);
+    details = NULL;
     const char *org = json_string_value(json_object_get(body, "organizationId"));
     const char *pfa_id = json_string_value(json_object_get(body, "pfaId"));
     long long base_version = json_integer_value(json_object_get(body, "baseVersion"));

@@ -242,9 +242,10 @@ void http_send_method_not_allowed(struct http_request *req, const char *allow)
 {
     char hdr[128];
     snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-    char *text = json_dumps(error_body("method_not_allowed",
-                                       "This method is not allowed on this path", NULL),
-                            JSON_COMPACT);
+    json_t *body = error_body("method_not_allowed", "This method is not allowed on this path",
+                              NULL);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
     if (!text)
         return;
     http_send_raw(req, 405, "application/json; charset=utf-8", hdr, text, strlen(text));

@@ -16,7 +16,7 @@
 #define DEFAULT_TIMEOUT_MS 30000L
 #define MAX_BODY (8u * 1024 * 1024)
 
-#define IDLE_MAX 4
+#define IDLE_MAX 1
 
 struct pems_client {
     char *base;                 /* without trailing slashes */
@@ -377,6 +377,10 @@ static struct pems_request *request_new(struct pems_client *pc, enum method m, c
     /* no CURLOPT_PIPEWAIT: a transfer waiting for a connection to say whether it multiplexes
      * is sent later than the rate window counted it; an HTTP/2 connection, once open, carries
      * the next requests all the same (CURLPIPE_MULTIPLEX on the worker's multi handle) */
+    /* small buffers: hundreds of handles and connections may be open at once, and PEMS's
+     * answers are small JSON (a pull page arrives in more pieces, no slower) */
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 8192L);
+    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "pems-sync/" PACKAGE_VERSION);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, rq->errbuf);

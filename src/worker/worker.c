@@ -79,6 +79,7 @@ struct lane {
     struct slot **slots;
     int nslots, capslots;
     json_t *busy;       /* pfa_id -> slots of that record planned or in flight */
+    int n_new, n_ready; /* slots in those states: most passes over a lane look at these only */
     int inflight, cap;
     bool drained;       /* the last claim found nothing due */
     bool closing;       /* starts nothing more; closes once nothing is in flight */
@@ -297,6 +298,8 @@ static void slot_set(struct lane *ln, struct slot *s, enum slot_state st)
     bool is = st == SLOT_READY || st == SLOT_FLIGHT;
     if (was != is)
         busy_add(ln, s->it.pfa_id, is ? 1 : -1);
+    ln->n_new += (st == SLOT_NEW) - (s->st == SLOT_NEW);
+    ln->n_ready += (st == SLOT_READY) - (s->st == SLOT_READY);
     s->st = st;
 }
 
@@ -530,6 +533,7 @@ static int lane_claim(struct worker *w, struct lane *ln)
         }
         s->it = items[i];
         s->st = SLOT_NEW;
+        ln->n_new++;
         s->leased_ns = sent;
         s->stale = json_object_get(ln->busy, s->it.pfa_id) || json_object_get(written, s->it.pfa_id);
         ln->slots[ln->nslots++] = s;
@@ -544,7 +548,7 @@ static int lane_claim(struct worker *w, struct lane *ln)
 static int lane_plan(struct worker *w, struct lane *ln, json_t **written)
 {
     int done = 0;
-    for (int i = 0; i < ln->nslots; i++) {
+    for (int i = 0; i < ln->nslots && ln->n_new > 0; i++) {
         struct slot *s = ln->slots[i];
         if (s->st != SLOT_NEW || json_object_get(ln->busy, s->it.pfa_id))
             continue;
@@ -658,6 +662,8 @@ static bool lane_start_one(struct worker *w, struct lane *ln)
         if (ln->pull_flight || !ln->pull_begun)
             return false;
     } else {
+        if (ln->n_ready == 0)
+            return false;
         for (int i = 0; i < ln->nslots && !s; i++)
             if (ln->slots[i]->st == SLOT_READY)
                 s = ln->slots[i];
@@ -731,9 +737,7 @@ static int lane_work(struct worker *w, struct lane *ln, json_t **written)
         ln->drained = true;
         return 0;
     }
-    int live = 0;
-    for (int i = 0; i < ln->nslots; i++)
-        live += ln->slots[i]->st == SLOT_NEW || ln->slots[i]->st == SLOT_READY;
+    int live = ln->n_new + ln->n_ready;
     int did = 0;
     if (live == 0 && !ln->drained && ln->inflight < ln->cap) {
         int rc = lane_claim(w, ln);
@@ -766,11 +770,8 @@ static bool lane_finished(const struct lane *ln)
         return false;
     if (ln->closing)
         return true;
-    if (ln->pulling)
+    if (ln->pulling || ln->n_new + ln->n_ready > 0)
         return false;
-    for (int i = 0; i < ln->nslots; i++)
-        if (ln->slots[i]->st != SLOT_DONE)
-            return false;
     return ln->drained || !ln->writes;
 }
 
@@ -928,7 +929,7 @@ static int engine_run(struct worker *w, bool with_pull)
             json_array_append_new(pull_todo, json_string(PQgetvalue(res, i, 0)));
         PQclear(res);
     }
-    bool once = w->opt->mode != WORKER_SCHEDULE;
+    bool once = w->opt->mode != WORKER_SCHEDULE;   /* --once and --until-idle */
     int64_t once_deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
     int64_t last_discover = 0, stop_deadline = 0;
     int rc = STEP_OK;
@@ -1197,6 +1198,35 @@ static int run_schedule(struct worker *w)
     return 0;
 }
 
+/* --until-idle: a run, then the retries it scheduled as they fall due, until none is pending
+ * (or idle_timeout_s). */
+static int run_until_idle(struct worker *w)
+{
+    int64_t deadline = util_mono_ns() + (int64_t)w->opt->idle_timeout_s * NS_PER_S;
+    int rc = run(w, true);
+    while (rc >= 0 && !*w->stop && w->cfg->write_sync_enabled && util_mono_ns() < deadline) {
+        double due = 0;
+        if (wq_next_due(w->db, w->unleasable, &due) != DB_OK)
+            return DB_UNAVAILABLE;
+        if (due > 1e8)
+            break;
+        int64_t ns = due > 0 ? (int64_t)(due * 1e9) : 0;
+        if (w->busy_elsewhere && ns < NS_PER_S / 5)
+            ns = NS_PER_S / 5;
+        if (ns > deadline - util_mono_ns())
+            break;
+        /* between runs nothing is in flight: the wait is the LISTEN connection's */
+        int64_t until = util_mono_ns() + ns;
+        while (util_mono_ns() < until && !*w->stop) {
+            int64_t left = until - util_mono_ns();
+            wait_for(w, left < NS_PER_S ? left : NS_PER_S);
+            heartbeat_if_due(w, "waiting");
+        }
+        rc = run(w, false);
+    }
+    return rc;
+}
+
 int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
                 volatile sig_atomic_t *stop)
 {
@@ -1242,7 +1272,8 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
     w->next_cron = next_fire(w, time(NULL));
     log_info("worker_started", "worker=%s mode=%s write_sync=%s schedule=\"%s\" tz=%s batch=%d"
              " max_in_flight=%d", w->worker_id,
-             opt->mode == WORKER_SCHEDULE ? "schedule" : "once",
+             opt->mode == WORKER_SCHEDULE ? "schedule" :
+             opt->mode == WORKER_ONCE ? "once" : "until-idle",
              cfg->write_sync_enabled ? "on" : "off", cfg->write_sync_schedule, cfg->write_sync_tz,
              cfg->batch_size, cfg->worker_max_in_flight);
     if (opt->mode == WORKER_SCHEDULE) {
@@ -1255,7 +1286,8 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
             goto cleanup;
         }
         heartbeat(w, "running", true, false);
-        status = run(w, true) < 0 ? 1 : 0;
+        int rc = opt->mode == WORKER_ONCE ? run(w, true) : run_until_idle(w);
+        status = rc < 0 ? 1 : 0;
     }
     heartbeat(w, "stopped", false, false);
     log_info("worker_stopped", "worker=%s", w->worker_id);

@@ -221,6 +221,23 @@ for i in "${!T_ORGS[@]}"; do
   assert_eq 0 "$(items_not_once "$o")" "server $i: each item completed once"
 done
 
+# --- --until-idle ----------------------------------------------------------------------------------
+test_begin "--until-idle waits out the retries it scheduled"
+setup idle 10 100 3
+ORG=$W_ORG TEN=$W_TENANT
+pull_all
+mods "$ORG" "$W_USER" 3
+queue_org "$ORG"
+sim_fault "$TEN" '{"pfaId":"R-2","status":503,"count":1}'
+stats_reset "$TEN"
+env "${W_ENV[@]}" timeout 60 pemsworker --until-idle=40 >>"$TEST_TMP/worker.log" 2>&1 </dev/null
+assert_eq 0 "$?" "exit status"
+assert_eq 3 "$(fx_org_mods "$ORG" synced)" "the retried item too is synced when it returns"
+assert_eq 1 "$(sim_count "$TEN" "PUT /pfa/{id}" 503)" "the fault answered once"
+assert_eq 2 "$(fx_sql "SELECT q.attempts FROM pfa_write_queue q JOIN pfa_modification m
+  ON m.id = q.modification_id WHERE m.organization_id = :'o' AND m.pfa_id = 'R-2'" -v o="$ORG")" \
+  "two attempts: the 503, then the write"
+
 # --- kill -9 with requests in flight -------------------------------------------------------------
 test_begin "kill -9 with 100 requests in flight"
 setup kill9 200 1500 100 100

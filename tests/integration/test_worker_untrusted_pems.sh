@@ -175,6 +175,14 @@ assert_eq 200 "$HTTP_STATUS" "GET /conflicts"
 assert_eq 9007199254740993 "$(raw_int localVersion "$BODY")" "conflict localVersion exactly"
 assert_eq 9007199254740994 "$(raw_int pemsVersion "$BODY")" "conflict pemsVersion exactly"
 assert_eq 9007199254740994 "$(mirror_version "$ORG" H-1)" "mirror at PEMS's version"
+# use_local rebases the modification on the mirror's version and PEMS takes the write on it
+CID=$(jbody '.conflicts[0].id')
+api_as "$TOK" POST "/api/pems/conflicts/$CID/resolve" '{"resolution":"use_local"}'
+assert_eq 200 "$HTTP_STATUS" "resolve use_local ($(printf '%s' "$BODY" | head -c 300))"
+assert_eq 9007199254740994 "$(mod_base "$MOD")" "the modification rebased on 9007199254740994 exactly"
+wfx_drive 40 mod_is "$MOD" synced || fail "use_local not synced: $(fx_mod_status "$MOD")"
+assert_eq 13000 "$(sim_record "$TEN" H-1 .data.monthlyRate)" "PEMS has the local value"
+assert_eq 9007199254740995 "$(mirror_version "$ORG" H-1)" "mirror at the version the write made"
 cleanup_org "$ORG"
 
 test_begin "a version beyond 2^63-1 is refused for its record alone, logged and counted"
