@@ -8,9 +8,11 @@ PEMS_ROOT=$(cd "$TESTS_DIR/.." && pwd)
 . "$TESTS_DIR/integration/worker_fixtures.sh"
 
 rig() { "$PEMS_ROOT/scripts/cluster" "$@"; }
+# the rig's namespace NAME (db, pems, appN): its own, also while another checkout's rig runs
+cl_ns() { echo "$PEMS_CLUSTER_NS-$1"; }
 
 cl_require() {
-  [ -n "${PEMS_CLUSTER_DIR:-}" ] && [ -n "${PEMS_CLUSTER_OUTSIDE_ADDR:-}" ] \
+  [ -n "${PEMS_CLUSTER_DIR:-}" ] && [ -n "${PEMS_CLUSTER_OUTSIDE_ADDR:-}" ] && [ -n "${PEMS_CLUSTER_NS:-}" ] \
     || { fail "no rig env (eval \"\$(scripts/cluster env)\")"; finish; exit 1; }
   wfx_require
 }

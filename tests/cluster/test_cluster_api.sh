@@ -57,7 +57,7 @@ fcgi_probe() {  # [NAMESPACE] ADDR: the first bytes of the answer, in hex (empty
     timeout 3 head -c 8 <&3 | od -An -tx1 | tr -d " \n"' _ "$1"
 }
 app1=$(sed -n 's/^ *server \(10\.[0-9.]*\):9000 .*/\1/p' "$PEMS_CLUSTER_DIR/nginx/sites-enabled/pems.conf" | head -n 1)
-ns1=$(ip netns list | awk '{print $1}' | grep -E -- '-app1$' | head -n 1)
+ns1=$(cl_ns app1)
 # from the balancer's own address (root's end of the link): a FastCGI STDOUT record (type 6)
 assert_match '^0106' "$(fcgi_probe "$app1")" "a FastCGI request from nginx's address is answered"
 # from any other address (here the host itself): closed without a byte

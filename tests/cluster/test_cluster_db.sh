@@ -52,7 +52,7 @@ DB2=pems_migrate_$$
 psql -qtAX "${DATABASE_URL%/*}/postgres" -c "CREATE DATABASE $DB2" >/dev/null || fail "create database"
 url2=${DATABASE_URL%/*}/$DB2
 for n in 1 2; do
-  ip netns exec "$(ip netns list | awk '{print $1}' | grep -E -- "-app$n\$" | head -n 1)" \
+  ip netns exec "$(cl_ns "app$n")" \
     env DATABASE_URL="$url2" pemsctl migrate > "$TEST_TMP/migrate$n.out" 2> "$TEST_TMP/migrate$n.err" &
   eval "mig$n=\$!"
 done

@@ -15,7 +15,7 @@ for _ in $(seq 1 50); do port=$(sed -n 's/^port=//p' "$TEST_TMP/outside.out"); [
 [ -n "$port" ] || { fail "pems-sim on $PEMS_CLUSTER_OUTSIDE_ADDR did not start: $(cat "$TEST_TMP/outside.err")"; finish; exit 1; }
 OUT=http://$PEMS_CLUSTER_OUTSIDE_ADDR:$port
 for n in $(seq 1 "$PEMS_CLUSTER_HOSTS"); do
-  code=$(ip netns exec "$(ip netns list | awk '{print $1}' | grep -E -- "-app$n\$" | head -n 1)" \
+  code=$(ip netns exec "$(cl_ns "app$n")" \
     curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$OUT/__sim/stats")
   assert_eq 200 "$code" "app$n reaches the outside address"
 done

@@ -8,7 +8,7 @@
 cl_require
 rig_heal_all
 command -v pgbouncer >/dev/null 2>&1 || { fail "pgbouncer not installed (scripts/setup installs it)"; finish; exit 1; }
-DBNS=$(ip netns list | awk '{print $1}' | grep -E -- '-db$' | head -n 1)
+DBNS=$(cl_ns db)
 DBHOST=$(sed -E 's|^postgresql://[^@]*@([^:/]*).*|\1|' <<<"$DATABASE_URL")
 BDIR=$PEMS_CLUSTER_DIR/pgbouncer
 restore() {
