@@ -483,9 +483,17 @@ static int discover(struct worker *w, json_t *pull_todo, bool keep_busy)
 
 static int claim_size(const struct worker *w, const struct lane *ln)
 {
-    /* a claim should not outlive its lease at the server's rate */
+    /* two seconds of the server's rate, and enough to fill its cap: a claimed item waits in
+     * memory with its mirror record, and 200 servers' claims of their whole backlog held
+     * tens of MiB; the next claim comes as soon as these have started */
     long rps = ln->sl.srv.rate_limit_rps > 0 ? ln->sl.srv.rate_limit_rps : 10;
-    long n = rps * (w->cfg->lease_seconds > 3 ? w->cfg->lease_seconds / 3 : 1);
+    long n = 2 * rps;
+    if (n < ln->cap)
+        n = ln->cap;
+    /* nor should a claim outlive its lease at the server's rate */
+    long lease_n = rps * (w->cfg->lease_seconds > 3 ? w->cfg->lease_seconds / 3 : 1);
+    if (n > lease_n)
+        n = lease_n;
     if (n > w->cfg->batch_size)
         n = w->cfg->batch_size;
     return n < 1 ? 1 : (int)n;
