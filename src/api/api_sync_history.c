@@ -89,13 +89,11 @@ void api_sync_history(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;
     struct sync_history_window w;
+    if (!api_query_accept(ctx, req, &q, fields, sizeof fields / sizeof fields[0]))
+        return;
     json_t *details = json_array();
-    if (api_query_parse(req->query, &q) < 0)
-        api_detail_add(details, "query", "malformed query string");
-    else if (api_check_query(&q, fields, sizeof fields / sizeof fields[0], details) == 0)
-        sync_history_window(api_query_get(&q, "from"), api_query_get(&q, "to"),
-                            api_query_get(&q, "bucket"), util_wall_ms(), &w, details);
-    if (json_array_size(details) > 0) {
+    if (!sync_history_window(api_query_get(&q, "from"), api_query_get(&q, "to"),
+                             api_query_get(&q, "bucket"), util_wall_ms(), &w, details)) {
         api_reject(ctx, req, details);
         return;
     }
