@@ -105,6 +105,8 @@ static void usage(void)
           "  -V, --version      show the version and exit\n"
           "\n"
           "Signals: SIGTERM, SIGINT  finish the request in hand, then exit 0\n"
+          "Exit status: 0 stopped by a signal, 1 start-up or accept error, 2 usage error,\n"
+          "78 a setting is missing or invalid (pemsd then stops: pemsd(8)).\n"
           "See pemsd(8) and pems.conf(5); the routes are documented in openapi.yaml.\n",
           stdout);
 }
