@@ -125,7 +125,7 @@ static const struct listing queue_list = {
 };
 
 static const struct command commands[] = {
-    { "migrate", "", "apply pending sql/ migrations (prints each one applied)", "", 0,
+    { "migrate", "", "apply sql/: the schema once, each changed function file again (prints each one applied)", "", 0,
       CONFIG_NEED_DB, cmd_migrate, NULL },
     { "org add", "--code C --name N", "create an organization, print its id", "code= name=", 0,
       CONFIG_NEED_DB, cmd_org_add, NULL },
