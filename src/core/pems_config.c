@@ -1,4 +1,5 @@
 #include "pems_config.h"
+#include "addr_allow.h"
 #include "cron.h"
 #include "log.h"
 #include "util.h"
@@ -45,6 +46,7 @@ static const struct setting settings[] = {
     I("PEMS_LEASE_SECONDS", lease_seconds, "30", 2, 3600),
     I("PEMS_MAX_ATTEMPTS", max_attempts, "4", 1, 100),
     S("PEMS_METRICS_FILE", metrics_file, NULL),
+    S("PEMS_METRICS_ALLOW", metrics_allow, ADDR_ALLOW_LOOPBACK),
     S("PEMS_SQL_DIR", sql_dir, PEMS_SQL_DIR),
     S("PEMS_WORKER_ID", worker_id, NULL),
     I("PEMS_WORKER_MAX_IN_FLIGHT", worker_max_in_flight, "256", 1, 10000),
@@ -189,6 +191,13 @@ int config_load(struct pems_config *cfg, const char *path, char *err, size_t err
         snprintf(err, errlen, "PEMS_ENV must be production or development");
         return -1;
     }
+    struct addr_allow allow;
+    char aerr[160];
+    if (addr_allow_parse(&allow, cfg->metrics_allow, aerr, sizeof aerr) < 0) {
+        snprintf(err, errlen, "PEMS_METRICS_ALLOW: %s", aerr);
+        return -1;
+    }
+    addr_allow_free(&allow);
     return 0;
 }
 

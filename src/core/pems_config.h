@@ -22,6 +22,7 @@ struct pems_config {
     int lease_seconds;             /* queue item lease */
     int max_attempts;              /* attempts before an item fails */
     char *metrics_file;            /* shared counters file for the whole service */
+    char *metrics_allow;           /* CIDR list of the addresses /metrics answers */
     char *sql_dir;                 /* migrations */
     char *worker_id;               /* defaults to host:pid */
     int worker_max_in_flight;      /* PEMS requests one pemsworker keeps in flight at most */
