@@ -38,7 +38,7 @@ malformed() {
 test_begin "a value with quotes, a backslash, '=' and spaces parses back whole"
 DIR="$TEST_TMP/sql \"dir\" a=b back\\slash"
 mkdir -p "$DIR"
-cp "$PEMS_SQL_DIR"/*.sql "$DIR"/   # all applied already: nothing to do but log
+cp -r "$PEMS_SQL_DIR"/. "$DIR"/   # all applied already: nothing to do but log
 PEMS_LOG_LEVEL=info PEMS_SQL_DIR=$DIR pemsctl migrate >/dev/null 2>"$TEST_TMP/migrate.log"
 assert_eq 0 "$?" "migrate ($(head -c 300 "$TEST_TMP/migrate.log"))"
 assert_eq 1 "$(grep -c . "$TEST_TMP/migrate.log")" "one line"
@@ -51,7 +51,7 @@ test_begin "a newline and a tab stay inside one line"
 DIR2="$TEST_TMP/two
 lines	tab"
 mkdir -p "$DIR2"
-cp "$PEMS_SQL_DIR"/*.sql "$DIR2"/
+cp -r "$PEMS_SQL_DIR"/. "$DIR2"/
 PEMS_LOG_LEVEL=info PEMS_SQL_DIR=$DIR2 pemsctl migrate >/dev/null 2>"$TEST_TMP/migrate2.log"
 assert_eq 1 "$(grep -c . "$TEST_TMP/migrate2.log")" "still one line"
 assert_match 'dir="[^"]*/two\\nlines\\ttab"' "$(cat "$TEST_TMP/migrate2.log")" "escaped as \\n and \\t"
