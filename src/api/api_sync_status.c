@@ -1,9 +1,12 @@
 #include "api_sync_status.h"
 #include "api_params.h"
 #include "auth.h"
+#include "page_cache.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,7 +23,7 @@ static const struct api_field fields[] = {
 /* One statement: the caller's membership and, when allowed, the whole answer as JSON. The
  * figures `s` come from STATUS_FIGURES_COUNTED (the trigger-kept counters, without filters) or
  * STATUS_FIGURES_SCANNED (the queue itself, when a filter narrows it). */
-#define STATUS_SQL(figures)                                                                    \
+#define STATUS_SQL(figures, tail)                                                              \
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"                                 \
     " pems_has_permission(p.permissions, $3),"                                                 \
     " CASE WHEN pems_has_permission(p.permissions, $3) THEN ("                              \
@@ -40,7 +43,7 @@ static const struct api_field fields[] = {
     "    FROM worker_heartbeats) hb,"                                                          \
     "   (SELECT bool_and(health_ok) AS health_ok FROM api_servers"                             \
     "    WHERE organization_id = $2::uuid) srv"                                                \
-    " ) END"                                                                                   \
+    " ) END" tail                                                                              \
     " FROM (SELECT 1) one LEFT JOIN user_organizations p"                                      \
     " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid"
 
@@ -79,8 +82,92 @@ static const struct api_field fields[] = {
     " FROM (SELECT $4::text, $5::timestamptz, $6::timestamptz) unused"                         \
     " LEFT JOIN pfa_queue_stats c ON c.organization_id = $2::uuid"
 
-static const char status_sql_counted[] = STATUS_SQL(STATUS_FIGURES_COUNTED);
-static const char status_sql_scanned[] = STATUS_SQL(STATUS_FIGURES_SCANNED);
+/* The unfiltered answer also carries, read in its snapshot, the versions it is exact for and
+ * the time it holds until without a write (sql/functions/sync_status.sql): columns 3 to 5. */
+#define STATUS_VERSIONS                                                                        \
+    ", (SELECT status_version FROM pfa_queue_stats WHERE organization_id = $2::uuid),"         \
+    " (SELECT version FROM worker_heartbeat_version),"                                         \
+    " extract(epoch FROM pems_sync_status_valid_until($2::uuid, $7::int))"
+
+_Static_assert(API_ETAG_SIZE <= PAGE_CACHE_TAG_SIZE, "an answer's entity tag fits its cache slot");
+
+static const char status_sql_counted[] = STATUS_SQL(STATUS_FIGURES_COUNTED, STATUS_VERSIONS);
+static const char status_sql_scanned[] = STATUS_SQL(STATUS_FIGURES_SCANNED, "");
+
+/* When this process holds the organization's answer: the membership, the two versions and the
+ * database's clock only; the answer is sent again while both versions are the ones it was
+ * rendered at and its time has not come. */
+static const char status_version_sql[] =
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+    " (SELECT pems_has_permission(permissions, $3) FROM user_organizations"
+    "  WHERE user_id = $1::uuid AND organization_id = $2::uuid),"
+    " (SELECT status_version FROM pfa_queue_stats WHERE organization_id = $2::uuid),"
+    " (SELECT version FROM worker_heartbeat_version),"
+    " extract(epoch FROM now())";
+
+#define STATUS_CACHE_SLOTS 16
+#define STATUS_CACHE_BYTES (16 * 1024)
+
+/* the key of an organization's answer: it also depends on the heartbeat version and on the
+ * two values this process passes (the staleness bound, the schedule's next run); false when
+ * it does not fit */
+static bool status_key(char *key, size_t size, const char *org, const char *hb_version,
+                       const char *stale, const char *next)
+{
+    int n = snprintf(key, size, "%s|%s|%s|%s", org, hb_version, stale, next);
+    return n > 0 && (size_t)n < size;
+}
+
+/* true when the request is answered from the cached answer (or refused, or the lookup
+ * failed: answered too); false when none holds and nothing was sent */
+static bool send_cached(struct api_ctx *ctx, struct http_request *req, const char *const *params,
+                        const char *stale, const char *next)
+{
+    char key[192];
+    if (!ctx->status_pages || !ctx->status_hb_version[0] ||
+        !status_key(key, sizeof key, params[1], ctx->status_hb_version, stale, next) ||
+        page_cache_version(ctx->status_pages, key) < 0)
+        return false;
+    PGresult *res = db_query(ctx->db, "sync_status_version", status_version_sql, 3, params);
+    if (!res) {
+        api_db_failure(ctx, req);
+        return true;
+    }
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) < 0) {
+        PQclear(res);
+        return true;
+    }
+    const char *page = NULL, *etag = NULL;
+    size_t len = 0;
+    if (!PQgetisnull(res, 0, 2) && !PQgetisnull(res, 0, 3) &&
+        strcmp(PQgetvalue(res, 0, 3), ctx->status_hb_version) == 0)
+        page = page_cache_get_at(ctx->status_pages, key, strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+                                 strtod(PQgetvalue(res, 0, 4), NULL), &len, &etag);
+    PQclear(res);
+    if (!page)
+        return false;
+    http_send_json_tagged(req, page, len, etag);
+    return true;
+}
+
+/* keeps the answer of res (the counted statement) when it carries its versions */
+static void keep_answer(struct api_ctx *ctx, PGresult *res, const char *org, const char *stale,
+                        const char *next, const char *etag)
+{
+    if (PQgetisnull(res, 0, 3) || PQgetisnull(res, 0, 4))
+        return;
+    snprintf(ctx->status_hb_version, sizeof ctx->status_hb_version, "%s", PQgetvalue(res, 0, 4));
+    char key[192];
+    if (!status_key(key, sizeof key, org, ctx->status_hb_version, stale, next))
+        return;
+    if (!ctx->status_pages)
+        ctx->status_pages = page_cache_new(STATUS_CACHE_SLOTS, STATUS_CACHE_BYTES);
+    if (!ctx->status_pages)
+        return;
+    double until = PQgetisnull(res, 0, 5) ? INFINITY : strtod(PQgetvalue(res, 0, 5), NULL);
+    page_cache_put_until(ctx->status_pages, key, strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+                         PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), etag, until);
+}
 
 void api_sync_status(struct api_ctx *ctx, struct http_request *req)
 {
@@ -104,6 +191,8 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
                              api_query_get(&q, "status"), api_query_get(&q, "startDate"),
                              end_param, stale, next };
     bool filtered = params[3] || params[4] || params[5];
+    if (!filtered && send_cached(ctx, req, params, stale, next))
+        return;
     PGresult *res = filtered
         ? db_query(ctx->db, "sync_status_scanned", status_sql_scanned, 8, params)
         : db_query(ctx->db, "sync_status_counted", status_sql_counted, 8, params);
@@ -111,7 +200,12 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         api_db_failure(ctx, req);
         return;
     }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
-        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0) {
+        char etag[API_ETAG_SIZE];
+        api_etag_of(PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), etag);
+        http_send_json_tagged(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), etag);
+        if (!filtered)
+            keep_answer(ctx, res, params[1], stale, next, etag);
+    }
     PQclear(res);
 }

@@ -197,6 +197,7 @@ int main(int argc, char **argv)
 out:
     page_cache_free(ctx.conflict_pages);
     token_cache_free(ctx.tokens);
+    page_cache_free(ctx.status_pages);
     addr_allow_free(&ctx.metrics_allow);
     cron_free(ctx.schedule);
     db_free(ctx.db);
