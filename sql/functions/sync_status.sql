@@ -1,9 +1,111 @@
--- The versions that tell pems-fcgi a cached GET /sync-status answer is still exact
+-- The sync status: GET /sync-status and `pemsctl status` ask these functions, so a "live
+-- worker", an "overdue" item and the health they make are one rule. The schedule is the
+-- caller's configuration (PEMS_WRITE_SYNC_SCHEDULE): it passes the schedule's period in
+-- seconds (cron_period, src/lib/cron.c) and its next fire time.
+
+-- A worker is live while its last heartbeat is younger than three schedule periods: until
+-- pems_worker_live_until.
+CREATE OR REPLACE FUNCTION pems_worker_live_until(last_seen_at timestamptz, period_seconds integer)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT last_seen_at + make_interval(secs => 3 * period_seconds) $$;
+
+CREATE OR REPLACE FUNCTION pems_worker_live(last_seen_at timestamptz, period_seconds integer)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT pems_worker_live_until(last_seen_at, period_seconds) >= now() $$;
+
+-- A queue item is overdue when it has been due for more than a minute and is still pending:
+-- a live worker looks for due work twice a second. A pending item falls overdue after
+-- pems_queue_item_overdue_from.
+CREATE OR REPLACE FUNCTION pems_queue_item_overdue_from(scheduled_at timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT scheduled_at + interval '1 minute' $$;
+
+CREATE OR REPLACE FUNCTION pems_queue_item_overdue(status text, scheduled_at timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT status = 'pending' AND pems_queue_item_overdue_from(scheduled_at) < now() $$;
+
+-- A run a worker announced counts until 5 s after it (pems_next_sync_until).
+CREATE OR REPLACE FUNCTION pems_next_sync_until(next_sync_at timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT next_sync_at + interval '5 seconds' $$;
+
+-- The next run a live worker announced (not one that passed more than 5 s ago): one row,
+-- next_sync_at NULL when none did. This and pems_sync_status are plain SQL returning a table,
+-- which PostgreSQL inlines into the calling statement (GET /sync-status, prepared once).
+CREATE OR REPLACE FUNCTION pems_next_sync(period_seconds integer)
+RETURNS TABLE (next_sync_at timestamptz)
+LANGUAGE sql STABLE AS
+$$ SELECT min(h.next_sync_at) FROM worker_heartbeats h
+   WHERE pems_next_sync_until(h.next_sync_at) >= now()
+     AND pems_worker_live(h.last_seen_at, period_seconds) $$;
+
+-- GET /sync-status of one organization, one row (`pemsctl status --org` shows it too).
+-- Without a filter the figures come from the trigger-kept counters (pfa_queue_stats);
+-- only_status, t_from and t_to (on created_at, inclusive) narrow a scan of the queue itself.
+-- next_run: the schedule's next fire time, nextSyncAt while no live worker announced one.
+-- health: unhealthy without a live worker or while the PEMS server's health check fails,
+-- degraded below a 95 % success rate or with items overdue.
+CREATE OR REPLACE FUNCTION pems_sync_status(org uuid, only_status text, t_from timestamptz,
+    t_to timestamptz, period_seconds integer, next_run timestamptz)
+RETURNS TABLE (doc json)
+LANGUAGE sql STABLE AS
+$$
+    SELECT json_build_object(
+        'totalQueued', f.pending, 'processing', f.processing, 'completed', f.completed,
+        'failed', f.failed, 'avgSyncTime', f.avg_ms, 'lastSyncAt', pems_iso(f.last_sync),
+        'nextSyncAt', pems_iso(coalesce((SELECT n.next_sync_at FROM pems_next_sync(period_seconds) n),
+                                        next_run)),
+        'health', CASE
+            WHEN NOT EXISTS (SELECT 1 FROM worker_heartbeats h
+                             WHERE pems_worker_live(h.last_seen_at, period_seconds))
+              OR EXISTS (SELECT 1 FROM api_servers a
+                         WHERE a.organization_id = org AND a.health_ok IS FALSE) THEN 'unhealthy'
+            WHEN f.rate < 95 OR f.overdue > 0 THEN 'degraded' ELSE 'healthy' END,
+        'successRate', f.rate)
+    FROM (
+        SELECT c.*, CASE WHEN c.completed + c.failed = 0 THEN 100
+                         ELSE round(100.0 * c.completed / (c.completed + c.failed))::int END AS rate
+        FROM (
+            SELECT coalesce(s.pending, 0) AS pending, coalesce(s.processing, 0) AS processing,
+                   coalesce(s.completed, 0) AS completed, coalesce(s.failed, 0) AS failed,
+                   CASE WHEN s.completed_timed > 0
+                        THEN round(s.completed_duration_ms::numeric / s.completed_timed)::bigint
+                        ELSE 0 END AS avg_ms,
+                   s.last_completed_at AS last_sync,
+                   (SELECT count(*) FROM pfa_write_queue q WHERE q.organization_id = org
+                      AND pems_queue_item_overdue(q.status, q.scheduled_at)) AS overdue
+            FROM (SELECT 1) one LEFT JOIN pfa_queue_stats s ON s.organization_id = org
+            WHERE only_status IS NULL AND t_from IS NULL AND t_to IS NULL
+            UNION ALL
+            SELECT count(*) FILTER (WHERE q.status = 'pending'),
+                   count(*) FILTER (WHERE q.status = 'processing'),
+                   count(*) FILTER (WHERE q.status = 'completed'),
+                   count(*) FILTER (WHERE q.status = 'failed'),
+                   coalesce(round(avg(q.duration_ms) FILTER (WHERE q.status = 'completed')), 0)::bigint,
+                   max(q.completed_at) FILTER (WHERE q.status = 'completed'),
+                   count(*) FILTER (WHERE pems_queue_item_overdue(q.status, q.scheduled_at))
+            FROM pfa_write_queue q
+            WHERE NOT (only_status IS NULL AND t_from IS NULL AND t_to IS NULL)
+              AND q.organization_id = org
+              AND (only_status IS NULL OR q.status = only_status)
+              AND (t_from IS NULL OR q.created_at >= t_from)
+              AND (t_to IS NULL OR q.created_at <= t_to)
+            HAVING NOT (only_status IS NULL AND t_from IS NULL AND t_to IS NULL)
+        ) c
+    ) f
+$$;
+
+-- The versions that tell pems-fcgi a cached unfiltered answer is still exact
 -- (src/api/api_sync_status.c): the organization's pfa_queue_stats.status_version (drawn by
 -- functions/queue_stats.sql for its queue, here for its servers' health) and the one
 -- worker_heartbeat_version row (health and nextSyncAt come from every worker's heartbeat).
--- What changes with time alone (an item falling overdue, a heartbeat growing stale) the answer
--- carries as the time it stays valid until: pems_sync_status_valid_until.
+-- What changes with time alone the answer carries as the time it holds until:
+-- pems_sync_status_valid_until.
 
 -- Every statement that writes heartbeats (a beat, a prune, a TRUNCATE) draws a new version.
 CREATE OR REPLACE FUNCTION worker_heartbeat_version_bump() RETURNS trigger
@@ -59,24 +161,23 @@ $$;
 CREATE OR REPLACE TRIGGER api_servers_truncate_status AFTER TRUNCATE ON api_servers
     FOR EACH STATEMENT EXECUTE FUNCTION api_servers_truncate_status_bump();
 
--- Until when an organization's /sync-status answer, computed now, holds while nothing is
--- written: the first pending item's falling overdue (when none is yet), the newest heartbeat's
--- growing stale (health), a heartbeat's next_sync_at or last_seen_at leaving nextSyncAt's
--- window. NULL: nothing of it changes with time alone.
-CREATE OR REPLACE FUNCTION pems_sync_status_valid_until(org uuid, stale_seconds integer)
+-- Until when an organization's unfiltered answer, computed now, holds while nothing is
+-- written: the first pending item's falling overdue (while none is), the last live worker's
+-- ceasing to be live (the health), a live worker's announced run leaving nextSyncAt (5 s after
+-- it, or when that worker stops being live). NULL: nothing of it changes with time alone.
+CREATE OR REPLACE FUNCTION pems_sync_status_valid_until(org uuid, period_seconds integer)
 RETURNS timestamptz
 LANGUAGE sql STABLE AS
 $$
     SELECT least(
-        (SELECT CASE WHEN min(scheduled_at) >= now() - interval '1 minute'
-                     THEN min(scheduled_at) + interval '1 minute' END
-           FROM pfa_write_queue WHERE organization_id = org AND status = 'pending'),
-        (SELECT CASE WHEN max(last_seen_at) >= now() - make_interval(secs => stale_seconds)
-                     THEN max(last_seen_at) + make_interval(secs => stale_seconds) END
-           FROM worker_heartbeats),
-        (SELECT min(least(next_sync_at + interval '5 seconds',
-                          last_seen_at + make_interval(secs => stale_seconds)))
-           FROM worker_heartbeats
-          WHERE next_sync_at >= now() - interval '5 seconds'
-            AND last_seen_at >= now() - make_interval(secs => stale_seconds)))
+        (SELECT min(pems_queue_item_overdue_from(q.scheduled_at)) FROM pfa_write_queue q
+          WHERE q.organization_id = org AND q.status = 'pending'
+         HAVING NOT bool_or(pems_queue_item_overdue(q.status, q.scheduled_at))),
+        (SELECT max(pems_worker_live_until(h.last_seen_at, period_seconds))
+           FROM worker_heartbeats h WHERE pems_worker_live(h.last_seen_at, period_seconds)),
+        (SELECT min(least(pems_next_sync_until(h.next_sync_at),
+                          pems_worker_live_until(h.last_seen_at, period_seconds)))
+           FROM worker_heartbeats h
+          WHERE pems_next_sync_until(h.next_sync_at) >= now()
+            AND pems_worker_live(h.last_seen_at, period_seconds)))
 $$;

@@ -20,67 +20,16 @@ static const struct api_field fields[] = {
     { "endDate", AF_DATETIME, false, 0, 0, NULL },
 };
 
-/* One statement: the caller's membership and, when allowed, the whole answer as JSON. The
- * figures `s` come from STATUS_FIGURES_COUNTED (the trigger-kept counters, without filters) or
- * STATUS_FIGURES_SCANNED (the queue itself, when a filter narrows it). */
-#define STATUS_SQL(figures, tail)                                                              \
+/* One statement: the caller's membership and, when allowed, the answer as JSON
+ * (pems_sync_status, sql/functions/sync_status.sql). */
+#define STATUS_SQL(tail)                                                                       \
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"                                 \
     " pems_has_permission(p.permissions, $3),"                                                 \
-    " CASE WHEN pems_has_permission(p.permissions, $3) THEN ("                              \
-    "  SELECT json_build_object("                                                              \
-    "   'totalQueued', s.pending, 'processing', s.processing, 'completed', s.completed,"       \
-    "   'failed', s.failed, 'avgSyncTime', s.avg_ms, 'lastSyncAt', pems_iso(s.last_sync),"     \
-    "   'nextSyncAt', coalesce(pems_iso(hb.next_sync), $8),"                                   \
-    "   'health', CASE WHEN hb.last_seen IS NULL"                                              \
-    "      OR hb.last_seen < now() - make_interval(secs => $7::int)"                           \
-    "      OR srv.health_ok IS FALSE THEN 'unhealthy'"                                         \
-    "     WHEN s.rate < 95 OR s.overdue > 0 THEN 'degraded' ELSE 'healthy' END,"               \
-    "   'successRate', s.rate)::text"                                                          \
-    "  FROM (" figures ") s,"                                                                  \
-    "   (SELECT max(last_seen_at) AS last_seen,"                                               \
-    "     min(next_sync_at) FILTER (WHERE next_sync_at >= now() - interval '5 seconds'"        \
-    "      AND last_seen_at >= now() - make_interval(secs => $7::int)) AS next_sync"           \
-    "    FROM worker_heartbeats) hb,"                                                          \
-    "   (SELECT bool_and(health_ok) AS health_ok FROM api_servers"                             \
-    "    WHERE organization_id = $2::uuid) srv"                                                \
-    " ) END" tail                                                                              \
+    " CASE WHEN pems_has_permission(p.permissions, $3) THEN (SELECT s.doc::text"               \
+    "  FROM pems_sync_status($2::uuid, $4, $5::timestamptz, $6::timestamptz, $7::int,"         \
+    "   $8::timestamptz) s) END" tail                                                          \
     " FROM (SELECT 1) one LEFT JOIN user_organizations p"                                      \
     " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid"
-
-#define SUCCESS_RATE(completed, failed)                                                        \
-    "CASE WHEN " completed " + " failed " = 0 THEN 100"                                        \
-    " ELSE round(100.0 * " completed " / (" completed " + " failed "))::int END"
-
-#define STATUS_FIGURES_SCANNED                                                                 \
-    "SELECT count(*) FILTER (WHERE status = 'pending') AS pending,"                            \
-    " count(*) FILTER (WHERE status = 'processing') AS processing,"                            \
-    " count(*) FILTER (WHERE status = 'completed') AS completed,"                              \
-    " count(*) FILTER (WHERE status = 'failed') AS failed,"                                    \
-    " coalesce(round(avg(duration_ms) FILTER (WHERE status = 'completed')), 0)::bigint"       \
-    "  AS avg_ms,"                                                                             \
-    " max(completed_at) FILTER (WHERE status = 'completed') AS last_sync,"                     \
-    " count(*) FILTER (WHERE status = 'pending'"                                               \
-    "  AND scheduled_at < now() - interval '1 minute') AS overdue, "                           \
-    SUCCESS_RATE("count(*) FILTER (WHERE status = 'completed')",                               \
-                 "count(*) FILTER (WHERE status = 'failed')") " AS rate"                       \
-    " FROM pfa_write_queue WHERE organization_id = $2::uuid"                                   \
-    "  AND ($4::text IS NULL OR status = $4)"                                                  \
-    "  AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)"                         \
-    "  AND ($6::timestamptz IS NULL OR created_at <= $6::timestamptz)"
-
-/* $4..$6 are NULL here; the casts keep both statements' parameter lists alike */
-#define STATUS_FIGURES_COUNTED                                                                 \
-    "SELECT coalesce(c.pending, 0) AS pending, coalesce(c.processing, 0) AS processing,"       \
-    " coalesce(c.completed, 0) AS completed, coalesce(c.failed, 0) AS failed,"                 \
-    " CASE WHEN c.completed_timed > 0"                                                         \
-    "  THEN round(c.completed_duration_ms::numeric / c.completed_timed)::bigint ELSE 0 END"    \
-    "  AS avg_ms,"                                                                             \
-    " c.last_completed_at AS last_sync,"                                                       \
-    " (SELECT count(*) FROM pfa_write_queue WHERE organization_id = $2::uuid"                  \
-    "   AND status = 'pending' AND scheduled_at < now() - interval '1 minute') AS overdue, "   \
-    SUCCESS_RATE("coalesce(c.completed, 0)", "coalesce(c.failed, 0)") " AS rate"              \
-    " FROM (SELECT $4::text, $5::timestamptz, $6::timestamptz) unused"                         \
-    " LEFT JOIN pfa_queue_stats c ON c.organization_id = $2::uuid"
 
 /* The unfiltered answer also carries, read in its snapshot, the versions it is exact for and
  * the time it holds until without a write (sql/functions/sync_status.sql): columns 3 to 5. */
@@ -89,10 +38,10 @@ static const struct api_field fields[] = {
     " (SELECT version FROM worker_heartbeat_version),"                                         \
     " extract(epoch FROM pems_sync_status_valid_until($2::uuid, $7::int))"
 
-_Static_assert(API_ETAG_SIZE <= PAGE_CACHE_TAG_SIZE, "an answer's entity tag fits its cache slot");
+static const char status_sql[] = STATUS_SQL("");
+static const char status_sql_kept[] = STATUS_SQL(STATUS_VERSIONS);
 
-static const char status_sql_counted[] = STATUS_SQL(STATUS_FIGURES_COUNTED, STATUS_VERSIONS);
-static const char status_sql_scanned[] = STATUS_SQL(STATUS_FIGURES_SCANNED, "");
+_Static_assert(API_ETAG_SIZE <= PAGE_CACHE_TAG_SIZE, "an answer's entity tag fits its cache slot");
 
 /* When this process holds the organization's answer: the membership, the two versions and the
  * database's clock only; the answer is sent again while both versions are the ones it was
@@ -109,23 +58,22 @@ static const char status_version_sql[] =
 #define STATUS_CACHE_BYTES (16 * 1024)
 
 /* the key of an organization's answer: it also depends on the heartbeat version and on the
- * two values this process passes (the staleness bound, the schedule's next run); false when
- * it does not fit */
+ * two values this process passes (the schedule's period and next run); false when it does
+ * not fit */
 static bool status_key(char *key, size_t size, const char *org, const char *hb_version,
-                       const char *stale, const char *next)
+                       const char *period, const char *next)
 {
-    int n = snprintf(key, size, "%s|%s|%s|%s", org, hb_version, stale, next);
+    int n = snprintf(key, size, "%s|%s|%s|%s", org, hb_version, period, next);
     return n > 0 && (size_t)n < size;
 }
 
-/* true when the request is answered from the cached answer (or refused, or the lookup
- * failed: answered too); false when none holds and nothing was sent */
-static bool send_cached(struct api_ctx *ctx, struct http_request *req, const char *const *params,
-                        const char *stale, const char *next)
+/* true when the request is answered from the kept answer (or refused, or the lookup failed:
+ * answered too); false when none holds and nothing was sent */
+static bool send_kept(struct api_ctx *ctx, struct http_request *req, const char *const *params)
 {
     char key[192];
     if (!ctx->status_pages || !ctx->status_hb_version[0] ||
-        !status_key(key, sizeof key, params[1], ctx->status_hb_version, stale, next) ||
+        !status_key(key, sizeof key, params[1], ctx->status_hb_version, params[6], params[7]) ||
         page_cache_version(ctx->status_pages, key) < 0)
         return false;
     PGresult *res = db_query(ctx->db, "sync_status_version", status_version_sql, 3, params);
@@ -150,15 +98,15 @@ static bool send_cached(struct api_ctx *ctx, struct http_request *req, const cha
     return true;
 }
 
-/* keeps the answer of res (the counted statement) when it carries its versions */
-static void keep_answer(struct api_ctx *ctx, PGresult *res, const char *org, const char *stale,
-                        const char *next, const char *etag)
+/* keeps the answer of res (status_sql_kept) when it carries its versions */
+static void keep_answer(struct api_ctx *ctx, PGresult *res, const char *const *params,
+                        const char *etag)
 {
     if (PQgetisnull(res, 0, 3) || PQgetisnull(res, 0, 4))
         return;
     snprintf(ctx->status_hb_version, sizeof ctx->status_hb_version, "%s", PQgetvalue(res, 0, 4));
     char key[192];
-    if (!status_key(key, sizeof key, org, ctx->status_hb_version, stale, next))
+    if (!status_key(key, sizeof key, params[1], ctx->status_hb_version, params[6], params[7]))
         return;
     if (!ctx->status_pages)
         ctx->status_pages = page_cache_new(STATUS_CACHE_SLOTS, STATUS_CACHE_BYTES);
@@ -184,18 +132,17 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         end_param = end;
     }
     time_t now = time(NULL);
-    char stale[24], next[UTIL_ISO_SIZE];
-    snprintf(stale, sizeof stale, "%ld", api_stale_seconds(ctx, now));
+    char period[24], next[UTIL_ISO_SIZE];
+    snprintf(period, sizeof period, "%ld", api_schedule_period(ctx, now));
     util_iso_time(next, (int64_t)api_next_run(ctx, now) * 1000);
     const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
                              api_query_get(&q, "status"), api_query_get(&q, "startDate"),
-                             end_param, stale, next };
+                             end_param, period, next };
     bool filtered = params[3] || params[4] || params[5];
-    if (!filtered && send_cached(ctx, req, params, stale, next))
+    if (!filtered && send_kept(ctx, req, params))
         return;
-    PGresult *res = filtered
-        ? db_query(ctx->db, "sync_status_scanned", status_sql_scanned, 8, params)
-        : db_query(ctx->db, "sync_status_counted", status_sql_counted, 8, params);
+    PGresult *res = filtered ? db_query(ctx->db, "sync_status", status_sql, 8, params)
+                             : db_query(ctx->db, "sync_status_kept", status_sql_kept, 8, params);
     if (!res) {
         api_db_failure(ctx, req);
         return;
@@ -205,7 +152,7 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
         api_etag_of(PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), etag);
         http_send_json_tagged(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), etag);
         if (!filtered)
-            keep_answer(ctx, res, params[1], stale, next, etag);
+            keep_answer(ctx, res, params, etag);
     }
     PQclear(res);
 }
