@@ -1,4 +1,5 @@
 #include "pems_record.h"
+#include "text.h"
 #include "util.h"
 #include "validation.h"
 
@@ -193,12 +194,14 @@ void pems_record_clear(struct pems_record *r)
     r->updated_at_ms = -1;
 }
 
+/* field names and messages may quote what PEMS sent: valid UTF-8, cut at a character */
 static enum pems_reject reject(char *why, size_t whylen, const char *msg, const char *field)
 {
-    if (field)
-        snprintf(why, whylen, "%s: %s", field, msg);
-    else
-        snprintf(why, whylen, "%s", msg);
+    char text[1024];
+    int k = field ? snprintf(text, sizeof text, "%s: %s", field, msg ? msg : "invalid")
+                  : snprintf(text, sizeof text, "%s", msg ? msg : "invalid");
+    if (whylen)
+        text_utf8_clip(text, k > 0 ? strnlen(text, sizeof text) : 0, why, whylen);
     return PEMS_REJECT_INVALID;
 }
 

@@ -3,6 +3,7 @@
 #include "metrics.h"
 #include "pems_record.h"
 #include "pfa_record.h"
+#include "text.h"
 #include "upstream_rejects.h"
 #include "util.h"
 
@@ -264,10 +265,7 @@ int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
     pems_page_clear(&pg);
     if (stuck) {
         char safe[64];
-        size_t n = 0;
-        for (const char *c = job->cursor; *c && n + 1 < sizeof safe; c++)
-            safe[n++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? '?' : *c;
-        safe[n] = '\0';
+        text_utf8_clip(job->cursor, strlen(job->cursor), safe, sizeof safe);
         log_error("pull_cursor_stuck", "org=%s org_code=%s pages=%d cursor=\"%s\"",
                   sl->srv.org_id, sl->srv.org_code, job->st.pages, safe);
         metrics_upstream_rejected("stuck_cursor");
