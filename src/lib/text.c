@@ -1,5 +1,7 @@
 #include "text.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char REPLACEMENT[] = "\xef\xbf\xbd";   /* U+FFFD */
@@ -69,4 +71,41 @@ bool text_utf8_valid(const char *s, size_t len)
         i += n;
     }
     return true;
+}
+
+char *text_escape_controls(const char *s, size_t len, enum text_escape mode)
+{
+    /* at most 6 bytes out per byte in (\u00XX), 3 per replaced byte */
+    char *out = malloc(len * 6 + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = u[i];
+        size_t n = text_utf8_char_len(u + i, len - i);
+        unsigned code = n == 1 ? c : n == 2 ? (unsigned)((c & 0x1f) << 6 | (u[i + 1] & 0x3f)) : 0x100;
+        const char *named = NULL;
+        if (mode == TEXT_ESCAPE_FIELD)
+            named = c == '\t' ? "\\t" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\\' ? "\\\\" : NULL;
+        if (n == 0 || c == '\0') {
+            memcpy(out + o, REPLACEMENT, REPLACEMENT_LEN);
+            o += REPLACEMENT_LEN;
+            i++;
+        } else if (named) {
+            memcpy(out + o, named, 2);
+            o += 2;
+            i++;
+        } else if ((mode == TEXT_ESCAPE_FIELD && code < 0x20) || code == 0x7f ||
+                   (code >= 0x80 && code < 0xa0)) {
+            o += (size_t)snprintf(out + o, 7, "\\u%04x", code);
+            i += n;
+        } else {
+            memcpy(out + o, u + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
 }

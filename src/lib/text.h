@@ -22,4 +22,17 @@ size_t text_utf8_char_len(const unsigned char *s, size_t len);
 /* True when s[0..len) is well-formed UTF-8. */
 bool text_utf8_valid(const char *s, size_t len);
 
+/* Text for an operator's terminal (pemsctl): no control character reaches it. */
+enum text_escape {
+    /* a field (TSV, status): tab, newline, carriage return and backslash as \t \n \r \\
+     * (PostgreSQL's COPY text format), every other C0, DEL and C1 control as \u00XX */
+    TEXT_ESCAPE_FIELD,
+    /* JSON text (C0 in its strings is escaped already): DEL and C1 as \u00XX, the rest
+     * (its newlines, its escapes) as it is */
+    TEXT_ESCAPE_JSON,
+};
+/* s[0..len) escaped by mode into a new string (malloc'd; NULL when out of memory); an
+ * invalid UTF-8 byte becomes U+FFFD. */
+char *text_escape_controls(const char *s, size_t len, enum text_escape mode);
+
 #endif

@@ -93,6 +93,30 @@ static void test_char_len_and_valid(void)
     CU_ASSERT_FALSE(text_utf8_valid("\xff", 1));
 }
 
+static void expect_escaped(const char *in, size_t len, enum text_escape mode, const char *want)
+{
+    char *out = text_escape_controls(in, len, mode);
+    ASSERT_STR_EQ(out, want);
+    free(out);
+}
+
+static void test_escape_controls_for_a_terminal(void)
+{
+    /* clear screen, retitle the terminal (OSC ... BEL), a C1 CSI, DEL */
+    static const char hostile[] = "\x1b[2J\x1b]0;pwned\x07 x\xc2\x9b" "2J\x7f";
+    expect_escaped(hostile, sizeof hostile - 1, TEXT_ESCAPE_FIELD,
+                   "\\u001b[2J\\u001b]0;pwned\\u0007 x\\u009b2J\\u007f");
+    expect_escaped("a\tb\nc\rd\\e", 9, TEXT_ESCAPE_FIELD, "a\\tb\\nc\\rd\\\\e");
+    expect_escaped("r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac \xc2\xa0", 15, TEXT_ESCAPE_FIELD,
+                   "r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac \xc2\xa0");   /* printable: as is */
+    expect_escaped("\xff\x00z", 3, TEXT_ESCAPE_FIELD, FFFD FFFD "z");
+    /* JSON: its structure and escapes kept, DEL and C1 (which jansson leaves raw) escaped */
+    static const char json[] = "[\n  \"a\\u001b\xc2\x9b\x7f\"\n]";
+    expect_escaped(json, sizeof json - 1, TEXT_ESCAPE_JSON,
+                   "[\n  \"a\\u001b\\u009b\\u007f\"\n]");
+    expect_escaped("", 0, TEXT_ESCAPE_JSON, "");
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -101,6 +125,7 @@ int main(void)
         { "invalid_bytes_replaced_never_dropped", test_invalid_bytes_replaced_never_dropped },
         { "output_is_what_jansson_and_postgres_take", test_output_is_what_jansson_and_postgres_take },
         { "char_len_and_valid", test_char_len_and_valid },
+        { "escape_controls_for_a_terminal", test_escape_controls_for_a_terminal },
     };
     return UNIT_RUN("text", NULL, tests);
 }
