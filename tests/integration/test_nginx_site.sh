@@ -41,8 +41,10 @@ fresh_etc() {
 }
 
 # the site as a server gets it (nginx/README.md), with a certificate of the test's
-render_site() {  # LISTEN
-  "$RENDER" "$PEMS_ROOT/nginx/pems-site.conf.in" LISTEN="$1" LISTEN_IPV6="listen [::]:$1 ssl http2;" SERVER_NAME=_ \
+render_site() {  # LISTEN (a bare port listens on IPv6 too, as the installed site does)
+  local v6=""
+  [[ $1 =~ ^[0-9]+$ ]] && v6="listen [::]:$1 ssl http2;"
+  "$RENDER" "$PEMS_ROOT/nginx/pems-site.conf.in" LISTEN="$1" LISTEN_IPV6="$v6" SERVER_NAME=_ \
     FCGI_SOCKET="$TEST_TMP/no-such.sock" CLIENT_RATE=100 CLIENT_BURST=200 \
     DASHBOARD_DIR=/usr/local/share/pems-sync/dashboard JAVASCRIPT_DIR=/usr/share/javascript \
     TLS_CERT="$TEST_TMP/cert.pem" TLS_KEY="$TEST_TMP/key.pem"
