@@ -191,8 +191,17 @@ void http_send_json_etag(struct http_request *req, const char *json, size_t len)
 {
     if (req->status)
         return;
-    char etag[API_ETAG_SIZE], head[256];
+    char etag[API_ETAG_SIZE];
     api_etag_of(json, len, etag);
+    http_send_json_tagged(req, json, len, etag);
+}
+
+void http_send_json_tagged(struct http_request *req, const char *json, size_t len,
+                           const char *etag)
+{
+    if (req->status)
+        return;
+    char head[256];
     if (api_etag_matches(req->if_none_match, etag) && (!req->perm || req->perm_checked)) {
         req->status = 304;
         int n = snprintf(head, sizeof head,
@@ -226,8 +235,19 @@ void http_send_json(struct http_request *req, int status, json_t *body)
     free(text);
 }
 
+/* The error envelope (src/api/openapi.yaml, Error): at most HTTP_DETAILS_MAX details, the
+ * message saying how many more failed, so a body with 80,000 unknown keys gets a short answer. */
 static json_t *error_body(const char *code, const char *message, json_t *details)
 {
+    size_t n = json_array_size(details);
+    char more[512];
+    if (n > HTTP_DETAILS_MAX) {
+        snprintf(more, sizeof more, "%s (%zu more failed, not listed)", message,
+                 n - HTTP_DETAILS_MAX);
+        message = more;
+        while (json_array_size(details) > HTTP_DETAILS_MAX)
+            json_array_remove(details, json_array_size(details) - 1);
+    }
     return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", message,
                      "details", details ? details : json_array());
 }
