@@ -214,11 +214,11 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
         "  'modifications', coalesce((SELECT json_agg(pems_modification_json(m)"
         "    ORDER BY m.created_at DESC, m.id DESC)"
         "   FROM (SELECT id FROM pfa_modification WHERE organization_id = $2::uuid"
-        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR pfa_id = $5)"
+        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR strpos(lower(pfa_id), lower($5)) > 0)"
         "     ORDER BY created_at DESC, id DESC LIMIT $6::int OFFSET $7::int) page"
         "   JOIN pfa_modification m ON m.id = page.id), '[]'::json),"
         "  'total', (SELECT count(*) FROM pfa_modification WHERE organization_id = $2::uuid"
-        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR pfa_id = $5))"
+        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR strpos(lower(pfa_id), lower($5)) > 0))"
         " )::text END"
         " FROM (SELECT 1) one LEFT JOIN user_organizations p"
         " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid",

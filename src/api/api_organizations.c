@@ -2,8 +2,8 @@
 #include "api_params.h"
 #include "auth.h"
 
-/* One statement: whether the token's user exists, and its memberships
- * (pems_user_organizations, sql/013_dashboard_api.sql). */
+/* One statement: whether the token's user exists, who it is (so a page can name the signed-in
+ * person), and its memberships (pems_user_organizations, sql/013_dashboard_api.sql). */
 void api_organizations(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;
@@ -11,8 +11,10 @@ void api_organizations(struct api_ctx *ctx, struct http_request *req)
         return;
     const char *params[] = { req->user_id };
     PGresult *res = db_query(ctx->db, "organizations",
-                             "SELECT pems_user_organizations(u.id)::text FROM users u"
-                             " WHERE u.id = $1::uuid",
+                             "SELECT json_build_object('user', json_build_object("
+                             "  'id', u.id, 'username', u.username, 'email', u.email),"
+                             " 'organizations', pems_user_organizations(u.id)->'organizations')::text"
+                             " FROM users u WHERE u.id = $1::uuid",
                              1, params);
     if (!res) {
         api_db_failure(ctx, req);

@@ -168,6 +168,15 @@ assert_eq true "$(jbody "[.modifications[].organizationId] | all(. == \"$ORG\")"
 api GET "/api/pems/modifications?organizationId=$ORG&pfaId=PFA-M2"
 assert_jq .total 2 "pfaId filter total"
 assert_eq true "$(jbody '[.modifications[].pfaId] | all(. == "PFA-M2")')" "pfaId filter rows"
+# the queue viewer's PFA id filter finds a part of the id, in any case (a planner types "m2")
+api GET "/api/pems/modifications?organizationId=$ORG&pfaId=a-m2"
+assert_jq .total 2 "pfaId filter: a part, any case"
+assert_eq true "$(jbody '[.modifications[].pfaId] | all(. == "PFA-M2")')" "pfaId part filter rows"
+api GET "/api/pems/modifications?organizationId=$ORG&pfaId=pfa-m"
+assert_jq .total "$(fx_count pfa_modification "organization_id = :'o' AND pfa_id LIKE 'PFA-M%'" -v o="$ORG")" \
+  "pfaId filter: the common part matches both records"
+api GET "/api/pems/modifications?organizationId=$ORG&pfaId=%25"
+assert_jq .total 0 "pfaId filter: % is a character, not a pattern"
 api GET "/api/pems/modifications?organizationId=$ORG&status=pending_sync&limit=2&offset=1"
 assert_jq .total "$(fx_count pfa_modification "organization_id = :'o' AND status = 'pending_sync'" -v o="$ORG")" \
   "status filter total ignores paging"
