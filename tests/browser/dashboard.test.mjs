@@ -25,7 +25,8 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const PFA = (n) => `D-${String(n).padStart(2, '0')}`;
-const TOTAL_RECORDS = 12;
+const TOTAL_RECORDS = 20;
+const LABELS = { monthlyRate: 'Monthly rate', model: 'Model', contract: 'Contract', areaSilo: 'Area (silo)', forecastEnd: 'Forecast end' };
 
 let browser;
 let context;
@@ -35,6 +36,7 @@ let orgB;      // a second membership, Read only
 let tenant;
 let token;
 let userId;
+let username;
 let syncMods = [];
 const cspViolations = [];
 const requestedUrls = [];
@@ -121,7 +123,7 @@ async function makeConflict(n, localDelta, pemsChanges) {
   return m;
 }
 
-const dialog = () => page.getByRole('dialog', { name: 'Resolve conflict' });
+const dialog = (p = page) => p.getByRole('dialog', { name: 'Resolve conflict' });
 const conflictsSection = () => page.locator('#conflicts-view');
 const modsSection = () => page.locator('#modifications-view');
 // a record's row in the conflicts list, or in the queue viewer
@@ -145,7 +147,7 @@ describe('dashboard in chromium against the real stack', () => {
     org = { id: pemsctl('org', 'add', '--code', code, '--name', `Dashboard ${code}`), code };
     const codeB = tag('READ').toUpperCase();
     orgB = { id: pemsctl('org', 'add', '--code', codeB, '--name', `Read only ${codeB}`), code: codeB };
-    const username = tag('planner');
+    username = tag('planner');
     userId = pemsctl('user', 'add', '--username', username, '--email', `${username}@example.test`,
       '--org', org.id, '--perm', 'Read,Write,Sync');
     pemsctl('user', 'add', '--username', username, '--email', `${username}@example.test`, '--org', orgB.id, '--perm', 'Read');
@@ -199,6 +201,8 @@ describe('dashboard in chromium against the real stack', () => {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('Paste a token first.').waitFor();
+    // words for planners: no JWT, no operator's command
+    assert.doesNotMatch(await textOf(page.locator('#signin')), /JWT|pemsctl|scripts\//);
     await shot('01-sign-in');
     await axe('sign-in');
   });
@@ -216,6 +220,8 @@ describe('dashboard in chromium against the real stack', () => {
     await org_.selectOption({ label: `Dashboard ${org.code}` });
     await page.getByRole('button', { name: 'Sync now' }).waitFor();
     for (const u of requestedUrls) assert.ok(!u.includes(token), `the token is in no requested URL (${u})`);
+    // the signed-in person is named
+    assert.equal(await textOf(page.locator('#who')), `Signed in as ${username} (${username}@example.test)`);
   });
 
   it('shows the counts of the sync status as the API reports them', async () => {
@@ -226,13 +232,19 @@ describe('dashboard in chromium against the real stack', () => {
       (await modsSection().locator('tbody').getByText('Pending sync', { exact: true }).count()) === 3);
     const s = await apiOk(200, 'GET', `/api/pems/sync-status?organizationId=${org.id}`, token);
     const fmt = (n) => new Intl.NumberFormat('en-US').format(n);
-    const figure = async (label) => textOf(page.locator('#stats div').filter({ hasText: label }).locator('dd'));
+    const figure = async (label) => textOf(page.locator('#stats div')
+      .filter({ has: page.locator('dt').getByText(label, { exact: true }) }).locator('dd'));
     await until('the figures to be shown', async () => (await figure('Completed')) !== '—', 15000);
     assert.equal(await figure('Queued'), fmt(s.totalQueued));
     assert.equal(await figure('Completed'), fmt(s.completed));
     assert.equal(await figure('Failed'), fmt(s.failed));
     assert.equal(await figure('Success rate'), s.successRate === null ? '—' : `${s.successRate}%`);
     assert.match(await textOf(page.locator('#health')), new RegExp(`Health: ${s.health}`));
+    // edits not queued yet, named with the action that sends them, in the summary and the list
+    await until('the summary to count the three waiting edits', async () =>
+      (await figure('Waiting for Sync now')) === '3 Sync now sends them', 15000);
+    await until('each named with Sync now', async () =>
+      (await modsSection().getByText('Not queued yet. Sync now sends it.').count()) === 3, 15000);
     syncMods = mods;
   });
 
@@ -286,14 +298,15 @@ describe('dashboard in chromium against the real stack', () => {
     await d.waitFor();
     assert.equal(await page.getByRole('button', { name: 'Use local', exact: true }).count(), 1,
       "only the dialog's own Use local while it is open");
-    const group = (f) => d.getByRole('group', { name: f, exact: true });
-    // the three columns: base (v1, what the edit was made on), local, PEMS
+    // each field by its name in words, its key beside it
+    const group = (f) => d.getByRole('group', { name: `${LABELS[f]} ${f}`, exact: true });
+    // the three columns: base (version 1, what the edit was made on), local, PEMS
     const rate = group('monthlyRate');
-    assert.match(await textOf(rate), /Base v1 12,000 Local 13,000 PEMS v2 14,000/);
+    assert.match(await textOf(rate), /Base version 1 12,000 Local 13,000 PEMS version 2 14,000/);
     assert.match(await rate.getAttribute('class'), /conflict/, 'overlapping field highlighted');
     assert.match(await group('contract').getAttribute('class'), /merged/, 'local-only field shown merged');
     assert.ok(await group('contract').getByRole('radio', { name: 'Local', exact: true }).isChecked());
-    assert.match(await textOf(group('areaSilo')), /Only PEMS changed this field.*PEMS v2 PEMS area/);
+    assert.match(await textOf(group('areaSilo')), /Only PEMS changed this field.*PEMS version 2 PEMS area/);
     await shot('03-resolve-dialog', d);
     await axe('resolve dialog');
 
@@ -301,6 +314,9 @@ describe('dashboard in chromium against the real stack', () => {
     await rate.getByRole('radio', { name: 'Other value' }).check();
     await rate.getByRole('textbox').fill('-5');
     await group('model').getByRole('radio', { name: 'PEMS', exact: true }).check();
+    await d.getByRole('button', { name: 'Merge', exact: true }).click();
+    // far outside both sides: asked once on the field, then Merge again shows the payload
+    await rate.locator('.field-error').filter({ hasText: /far from both Local/ }).waitFor();
     await d.getByRole('button', { name: 'Merge', exact: true }).click();
     await d.getByRole('button', { name: 'Send', exact: true }).click();
     await rate.locator('.field-error').filter({ hasText: /./ }).waitFor();
@@ -337,8 +353,23 @@ describe('dashboard in chromium against the real stack', () => {
     await page.getByRole('checkbox', { name: `Select ${PFA(5)}` }).check();
     await page.getByRole('checkbox', { name: `Select ${PFA(6)}` }).check();
     await page.getByText('2 selected:').waitFor();
+    // a bulk action asks once: "Go back" does nothing, the confirmation does it
     await conflictsSection().getByRole('button', { name: 'Use local', exact: true }).click();
+    const ask = page.getByRole('dialog', { name: 'Resolve 2 conflicts?' });
+    await ask.waitFor();
+    assert.match(await textOf(ask), new RegExp(`${PFA(5)}.*${PFA(6)}|${PFA(6)}.*${PFA(5)}`), 'it names the records');
+    await shot('04b-bulk-asks-once', ask);
+    await axe('bulk confirmation');
+    await ask.getByRole('button', { name: 'Go back' }).click();
+    await ask.waitFor({ state: 'hidden' });
+    assert.equal(await modStatus(a.id), 'conflict', 'Go back resolved nothing');
+    await conflictsSection().getByRole('button', { name: 'Use local', exact: true }).click();
+    await ask.getByRole('button', { name: 'Use local for 2' }).click();
     await page.getByRole('status').getByText('2 conflicts resolved: kept the local edit.').waitFor();
+    const left = (await apiOk(200, 'GET', `/api/pems/conflicts?organizationId=${org.id}&status=unresolved`, token)).total;
+    const focused = await page.evaluate(() => document.activeElement && (document.activeElement.id || document.activeElement.dataset.focusKey));
+    if (left === 0) assert.equal(focused, 'conflicts-view', 'with nothing left to resolve, focus goes to the Conflicts list');
+    else assert.match(String(focused), /^resolve-/, 'focus goes to the next conflict to resolve');
     for (const [n, m] of [[5, a], [6, b]]) {
       await until(`${m.pfaId} written`, async () => (await modStatus(m.id)) === 'synced');
       const rec = await simRecord(tenant, PFA(n));
@@ -443,6 +474,8 @@ describe('dashboard in chromium against the real stack', () => {
       await page.getByText('2 selected:').waitFor();
       await page.getByRole('combobox', { name: 'Action for the selected items' }).selectOption('cancel');
       await page.getByRole('button', { name: 'Apply to selected' }).click();
+      await page.getByRole('dialog', { name: 'Take off the queue: 2 items?' })
+        .getByRole('button', { name: 'Take off the queue (2)' }).click();
       await page.getByRole('status').getByText('2 items taken off the queue (kept as drafts).').waitFor();
       for (const x of more) {
         const after2 = await getMod(x.id);
@@ -461,7 +494,8 @@ describe('dashboard in chromium against the real stack', () => {
     await modsSection().locator('.delta').getByText('<img src=x id=injected>').waitFor();
     assert.equal(await page.locator('#injected').count(), 0, 'no element made from the data');
     await page.getByRole('combobox', { name: 'Status' }).selectOption('');
-    await page.getByRole('searchbox', { name: 'PFA id' }).fill(PFA(4));
+    // a part of the id, in another case
+    await page.getByRole('searchbox', { name: 'PFA id' }).fill(PFA(4).toLowerCase());
     await page.getByRole('button', { name: 'Filter' }).click();
     await until('only D-04', async () => (await modsSection().locator('tbody tr').count()) === 1
       && /D-04/.test(await textOf(modsSection().locator('tbody'))), 15000);
@@ -474,6 +508,189 @@ describe('dashboard in chromium against the real stack', () => {
     await modsSection().getByRole('button', { name: 'Previous page' }).click();
     await modsSection().getByText(/1–20 of \d+/).waitFor();
     await shot('06-modifications', modsSection());
+  });
+
+  // --- issue 24: what the dashboard says is true -------------------------------------------
+
+  it('reads an en-US number as it is shown ("1,750" is 1750), shows it in the preview, and PEMS gets it', async () => {
+    const m = await makeConflict(13, { monthlyRate: 1700 }, { monthlyRate: 2000 });
+    await until('its row', async () => (await cRow(PFA(13)).count()) === 1, 15000);
+    await cRow(PFA(13)).getByRole('button', { name: 'Resolve' }).click();
+    const d = dialog();
+    await d.waitFor();
+    const rate = d.getByRole('group', { name: 'Monthly rate monthlyRate', exact: true });
+    assert.match(await textOf(rate), /Local 1,700 PEMS version 2 2,000/);
+    const other = rate.getByRole('textbox', { name: 'Other value for Monthly rate' });
+    // "1,75" does not read in en-US: refused on its field, nothing sent
+    await rate.getByRole('radio', { name: 'Other value' }).check();
+    await other.fill('1,75');
+    await d.getByRole('button', { name: 'Merge', exact: true }).click();
+    await rate.locator('.field-error').filter({ hasText: /does not read as a number/ }).waitFor();
+    assert.equal(await other.getAttribute('aria-invalid'), 'true');
+    assert.equal(await d.locator('#merge-preview').isVisible(), false, 'no preview of a value that does not read');
+    await shot('10-en-US-refused-on-its-field', d);
+    await other.fill('1,750');
+    await d.getByRole('button', { name: 'Merge', exact: true }).click();
+    assert.deepEqual(JSON.parse(await d.locator('#merge-payload').textContent()),
+      { resolution: 'merge', mergedData: { monthlyRate: 1750 } }, 'the preview shows the number sent');
+    assert.match(await textOf(d.locator('#merge-words')), /Monthly rate: 1,750/);
+    await shot('11-en-US-preview-1750', d);
+    await d.getByRole('button', { name: 'Send', exact: true }).click();
+    await d.waitFor({ state: 'hidden' });
+    await until('the merge written', async () => (await modStatus(m.id)) === 'synced');
+    assert.equal((await simRecord(tenant, PFA(13))).data.monthlyRate, 1750);
+  });
+
+  it('reads a de-DE number as it is shown ("1.950" is 1950), refuses what does not read, asks once about a far value', async () => {
+    const m = await makeConflict(14, { monthlyRate: 1900 }, { monthlyRate: 2000 });
+    const de = await newContext({ locale: 'de-DE' });
+    const p = await de.newPage();
+    watch(p);
+    try {
+      await p.goto(`${PEMS_URL}/#token=${token}`);
+      await p.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
+      const row = p.locator('#conflicts-view').getByRole('row').filter({ hasText: PFA(14) });
+      await row.getByRole('button', { name: 'Resolve' }).click();
+      const d = dialog(p);
+      await d.waitFor();
+      const rate = d.getByRole('group', { name: 'Monthly rate monthlyRate', exact: true });
+      assert.match(await textOf(rate), /Local 1\.900 PEMS version 2 2\.000/, 'shown the German way');
+      const other = rate.getByRole('textbox', { name: 'Other value for Monthly rate' });
+      await rate.getByRole('radio', { name: 'Other value' }).check();
+      // "1.95" is no German number (a dot groups thousands): refused, not read as 1.95
+      await other.fill('1.95');
+      await d.getByRole('button', { name: 'Merge', exact: true }).click();
+      await rate.locator('.field-error').filter({ hasText: /1\.950,5/ }).waitFor();
+      assert.equal(await other.getAttribute('aria-invalid'), 'true');
+      assert.equal(await d.locator('#merge-preview').isVisible(), false);
+      await shot('12-de-DE-refused-on-its-field', d);
+      await axe('resolve dialog de-DE, a value refused', p);
+      // "1,95" reads (one point nine five) but is far outside both sides: asked once
+      await other.fill('1,95');
+      await d.getByRole('button', { name: 'Merge', exact: true }).click();
+      await rate.locator('.field-error').filter({ hasText: /far from both Local \(1\.900\) and PEMS \(2\.000\)/ }).waitFor();
+      assert.equal(await d.locator('#merge-preview').isVisible(), false, 'asked before any preview');
+      await shot('13-de-DE-far-value-asks-once', d);
+      await d.getByRole('button', { name: 'Merge', exact: true }).click();
+      assert.deepEqual(JSON.parse(await d.locator('#merge-payload').textContent()),
+        { resolution: 'merge', mergedData: { monthlyRate: 1.95 } }, 'asked once: the second Merge keeps it');
+      // the value meant: 1.950, one thousand nine hundred and fifty
+      await other.fill('1.950');
+      await d.getByRole('button', { name: 'Merge', exact: true }).click();
+      assert.deepEqual(JSON.parse(await d.locator('#merge-payload').textContent()),
+        { resolution: 'merge', mergedData: { monthlyRate: 1950 } });
+      assert.match(await textOf(d.locator('#merge-words')), /Monthly rate: 1\.950/);
+      await shot('14-de-DE-preview-1950', d);
+      await d.getByRole('button', { name: 'Send', exact: true }).click();
+      await d.waitFor({ state: 'hidden' });
+      await until('the merge written', async () => (await modStatus(m.id)) === 'synced');
+      assert.equal((await simRecord(tenant, PFA(14))).data.monthlyRate, 1950, 'PEMS holds 1950, not 1.95');
+    } finally {
+      await de.close();
+    }
+  });
+
+  it('resolves "PEMS for every field" as Use PEMS: nothing written to PEMS', async () => {
+    const m = await makeConflict(15, { monthlyRate: 1500, model: 'Local 15' }, { monthlyRate: 2500, model: 'PEMS 15' });
+    const before_ = await simRecord(tenant, PFA(15));
+    await until('its row', async () => (await cRow(PFA(15)).count()) === 1, 15000);
+    await cRow(PFA(15)).getByRole('button', { name: 'Resolve' }).click();
+    const d = dialog();
+    await d.waitFor();
+    for (const f of ['monthlyRate', 'model']) {
+      await d.getByRole('group', { name: `${LABELS[f]} ${f}`, exact: true }).getByRole('radio', { name: 'PEMS', exact: true }).check();
+    }
+    await d.getByRole('button', { name: 'Merge', exact: true }).click();
+    assert.deepEqual(JSON.parse(await d.locator('#merge-payload').textContent()), { resolution: 'use_pems' });
+    assert.match(await textOf(d.locator('#merge-words')), /this is Use PEMS, and nothing is written to PEMS/);
+    await d.getByRole('button', { name: 'Send', exact: true }).click();
+    await page.getByRole('status').getByText(`Conflict on ${PFA(15)} resolved: kept PEMS.`).waitFor();
+    assert.equal(await modStatus(m.id), 'discarded');
+    const after_ = await simRecord(tenant, PFA(15));
+    assert.equal(after_.version, before_.version, 'no new PEMS version');
+  });
+
+  it('shows open conflicts and failures in the tab title', async () => {
+    await makeConflict(16, { monthlyRate: 1600 }, { monthlyRate: 2600 });
+    await until('the title to count the open conflicts and failed items', async () => {
+      const c = (await apiOk(200, 'GET', `/api/pems/conflicts?organizationId=${org.id}&status=unresolved`, token)).total;
+      const f = (await apiOk(200, 'GET', `/api/pems/sync-status?organizationId=${org.id}`, token)).failed;
+      const want = [c ? `${c} conflict${c === 1 ? '' : 's'}` : '', f ? `${f} failed` : ''].filter(Boolean).join(', ');
+      return c >= 1 && (await page.title()) === `(${want}) pems-sync dashboard`;
+    }, 15000);
+  });
+
+  it('keeps what was typed in an open dialog through an expiring token and a new sign-in', async () => {
+    const c = await conflictOf({ pfaId: PFA(16) });
+    const ctx2 = await newContext();
+    const p = await ctx2.newPage();
+    watch(p);
+    try {
+      const short = pemsctl('token', '--user', userId, '--ttl', '45');
+      await p.goto(`${PEMS_URL}/#token=${short}`);
+      await p.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
+      // announced before it ends (here at once: less than five minutes are left)
+      await p.getByRole('status').getByText(/Your session ends at \d{1,2}:\d{2}/).waitFor();
+      assert.match(await textOf(p.locator('#session-note')), /^Session ends at/);
+      const row = p.locator('#conflicts-view').getByRole('row').filter({ hasText: PFA(16) });
+      await row.getByRole('button', { name: 'Resolve' }).click();
+      const d = dialog(p);
+      await d.waitFor();
+      const rate = d.getByRole('group', { name: 'Monthly rate monthlyRate', exact: true });
+      await rate.getByRole('radio', { name: 'Other value' }).check();
+      await rate.getByRole('textbox').fill('2,345');
+      const again = p.getByRole('dialog', { name: 'Sign in again' });
+      await again.waitFor({ timeout: 60000 });
+      assert.ok(await d.isVisible(), 'the dialog stays open');
+      assert.equal(await rate.getByRole('textbox').inputValue(), '2,345', 'what was typed is still there');
+      await shot('15-token-expired-dialog-kept', p);
+      await axe('sign in again over an open dialog', p);
+      await again.getByRole('textbox', { name: 'Access token' }).fill(token);
+      await again.getByRole('button', { name: 'Sign in' }).click();
+      await again.waitFor({ state: 'hidden' });
+      assert.equal(await rate.getByRole('textbox').inputValue(), '2,345');
+      await d.getByRole('button', { name: 'Merge', exact: true }).click();
+      await d.getByRole('button', { name: 'Send', exact: true }).click();
+      await d.waitFor({ state: 'hidden' });
+      await until('the typed value written to PEMS', async () => (await simRecord(tenant, PFA(16))).data.monthlyRate === 2345);
+      const r = await apiOk(200, 'GET', `/api/pems/conflicts?organizationId=${org.id}&status=resolved&limit=500`, token);
+      assert.ok(r.conflicts.some((x) => x.id === c.id), 'resolved');
+    } finally {
+      await ctx2.close();
+    }
+  });
+
+  it('stays true left open past a scheduled sync: "Next sync" never in the past, and says what it sends', async () => {
+    const m = await modify(17, { model: 'Waits for Sync now' });
+    const seen = [];
+    const first = await textOf(page.locator('#st-last'));
+    // the stack's worker runs every minute: watch the figures for longer than that
+    const deadline = Date.now() + 75000;
+    while (Date.now() < deadline) {
+      const next = await textOf(page.locator('#st-next'));
+      seen.push(next);
+      assert.doesNotMatch(next, /ago/, `"Next sync" in the past: ${next}`);
+      assert.match(next, /^due now| in \d+ seconds?,| in 1 minute,/, next);
+      assert.match(next, /nothing is queued|sends the \d+ queued item/, 'it says what it sends');
+      assert.match(next, /not queued yet wait for Sync now/, 'the waiting edit is named with Sync now');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.notEqual(await textOf(page.locator('#st-last')), first, 'a scheduled run happened meanwhile');
+    assert.equal(await modStatus(m.id), 'pending_sync', 'a scheduled run does not send unqueued edits');
+    await shot('16-past-a-scheduled-sync', page.locator('#status-view'));
+  });
+
+  it('sends a cancelled draft again with "Send again"', async () => {
+    await page.getByRole('searchbox', { name: 'PFA id' }).fill(PFA(9));
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const r = mRow(PFA(9)).filter({ hasText: 'Draft' });
+    await until('the draft with Send again', async () => (await r.getByRole('button', { name: 'Send again' }).count()) === 1, 15000);
+    assert.doesNotMatch(await textOf(r), /What will be sent/, 'a draft offers no "What will be sent"');
+    await r.getByRole('button', { name: 'Send again' }).click();
+    await page.getByRole('status').getByText(`${PFA(9)} queued for PEMS again.`).waitFor();
+    await until('the draft written', async () => (await simRecord(tenant, PFA(9))).data.model === 'Never sent');
+    await page.getByRole('searchbox', { name: 'PFA id' }).fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
   });
 
   it('passes axe on the whole dashboard at 1280x800', async () => {
@@ -516,11 +733,20 @@ describe('dashboard in chromium against the real stack', () => {
       await until('the error state', async () =>
         /not answering properly .*keeps trying every few seconds/.test(await textOf(error)), 30000);
       assert.equal(await error.getAttribute('role'), 'alert');
+      // no stale "healthy": the badge says since when the service is silent, the figures as of when
+      await until('the health badge to say the service is silent', async () =>
+        /^Not answering since \d{1,2}:\d{2}/.test(await textOf(page.locator('#health'))), 15000);
+      assert.doesNotMatch(await textOf(page.locator('#status-view')), /healthy/);
+      assert.match(await textOf(page.locator('#status-note')), /as of \d{1,2}:\d{2}/);
+      assert.equal(await textOf(page.locator('#st-next')), 'unknown the service is not answering');
       await shot('09-service-down', page.locator('main'));
+      await axe('service down');
     } finally {
       stack('db-start');
     }
     await page.locator('#app-error').waitFor({ state: 'hidden', timeout: 30000 });
+    await until('the health badge back', async () => /^Health: /.test(await textOf(page.locator('#health'))), 15000);
+    assert.equal(await page.locator('#status-note').isVisible(), false);
   });
 
   it('shows the sign-in view again on a 401, and signs in with the paste field', async () => {
