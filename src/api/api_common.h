@@ -5,6 +5,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "addr_allow.h"
 #include "pems_config.h"
 #include "db.h"
 #include "http.h"
@@ -17,6 +18,7 @@ struct api_ctx {
     time_t next_run_from;         /* api_next_run's answer for [next_run_from, next_run) */
     time_t next_run;
     struct page_cache *conflict_pages;   /* GET /conflicts pages by query; NULL until first */
+    struct addr_allow metrics_allow;     /* PEMS_METRICS_ALLOW, parsed */
 };
 
 typedef void (*api_handler)(struct api_ctx *ctx, struct http_request *req);

@@ -22,10 +22,10 @@ static const struct api_field list_fields[] = {
     { "offset", AF_INT, false, 0, INT32_MAX, NULL },
 };
 
-/* Each conflict's entry is kept rendered in pfa_sync_conflict.doc (sql/007_conflict_doc.sql):
+/* Each conflict's entry is kept rendered in pfa_sync_conflict.doc (sql/functions/conflicts.sql):
  * one row per entry of the page (one row with a NULL doc when the page is empty), each carrying
  * the caller's membership, the total and the organization's conflicts version
- * (sql/009_conflict_version.sql) read in the same snapshot, and the page is their
+ * (sql/functions/conflicts.sql) read in the same snapshot, and the page is their
  * concatenation. */
 static const char list_sql[] =
     "SELECT a.user_ok, a.allowed, a.total, c.doc, a.version FROM ("
@@ -167,7 +167,7 @@ static void locked_conflict_clear(struct locked_conflict *lc)
     json_decref(lc->mirror);
 }
 
-/* Locks, in the one lock order (sql/014_lock_order.sql), the live queue items of the
+/* Locks, in the one lock order (sql/functions/locks.sql), the live queue items of the
  * conflict's modification, then the conflict and the modification; reads the mirror record.
  * 0, or -1 (db failure). */
 static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conflict *lc,

@@ -3,7 +3,7 @@
 #include "auth.h"
 
 /* One statement: whether the token's user exists, who it is (so a page can name the signed-in
- * person), and its memberships (pems_user_organizations, sql/013_dashboard_api.sql). */
+ * person), and its memberships (pems_user_organizations, sql/functions/permissions.sql). */
 void api_organizations(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;

@@ -27,7 +27,7 @@ static const struct route routes[] = {
     { "GET", "/api/pems/organizations", api_organizations, ROUTE_TOKEN, PERM_NONE },
     { "GET", "/api/pems/sync-history", api_sync_history, ROUTE_TOKEN, PERM_READ },
     { "GET", "/api/pems/health", api_health, ROUTE_PUBLIC, PERM_NONE },
-    { "GET", "/api/pems/metrics", api_metrics, ROUTE_LOOPBACK, PERM_NONE },
+    { "GET", "/api/pems/metrics", api_metrics, ROUTE_METRICS, PERM_NONE },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -95,8 +95,8 @@ enum route_match router_match(const char *method, const char *path, struct http_
     if (allowlen)
         allow[0] = '\0';
     for (size_t i = 0; i < NROUTES; i++) {
-        /* a loopback-only route answers its exact path alone */
-        const char *p = routes[i].access == ROUTE_LOOPBACK ? path : norm;
+        /* the metrics route answers its exact path alone */
+        const char *p = routes[i].access == ROUTE_METRICS ? path : norm;
         if (!pattern_match(routes[i].pattern, p, NULL))
             continue;
         if (strcmp(routes[i].method, want) == 0) {

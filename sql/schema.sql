@@ -1,24 +1,22 @@
--- Core schema. Idempotent: every object is created only when missing.
+-- The tables, their indexes, types and sequences: the schema as it stands. The functions,
+-- triggers and views on them are in functions/ (sql/README.md).
 
-CREATE OR REPLACE FUNCTION pems_iso(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
-
-CREATE TABLE IF NOT EXISTS organizations (
+CREATE TABLE organizations (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     code        text NOT NULL UNIQUE CHECK (length(btrim(code)) > 0),
     name        text NOT NULL CHECK (length(btrim(name)) > 0),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE IF NOT EXISTS users (
+-- people who call the API (pemsctl adds them, never edits them)
+CREATE TABLE users (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     username    text NOT NULL UNIQUE CHECK (length(btrim(username)) > 0),
     email       text NOT NULL CHECK (position('@' in email) > 1),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE IF NOT EXISTS user_organizations (
+CREATE TABLE user_organizations (
     user_id          uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     permissions      text[] NOT NULL DEFAULT '{}'
@@ -29,7 +27,7 @@ CREATE TABLE IF NOT EXISTS user_organizations (
 
 -- One PEMS server per organization. Credentials are AES-256-GCM sealed
 -- (nonce || ciphertext || tag); they are never stored in the clear.
-CREATE TABLE IF NOT EXISTS api_servers (
+CREATE TABLE api_servers (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id  uuid NOT NULL UNIQUE REFERENCES organizations(id) ON DELETE CASCADE,
     base_url         text NOT NULL CHECK (base_url ~ '^https?://'),
@@ -46,14 +44,26 @@ CREATE TABLE IF NOT EXISTS api_servers (
     health_error     text,
     health_checked_at timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
-    updated_at       timestamptz NOT NULL DEFAULT now()
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    -- One worker drains a PEMS server at a time (session advisory lock on the server id). The
+    -- holder writes the start times (wall-clock ns) of its requests of the last second here
+    -- when it lets go, and the next holder seeds its sliding window with them.
+    -- rate_window_clean is false while a worker holds the server: a holder that died without
+    -- writing its window makes the next one wait a full second before its first request.
+    rate_window      bigint[] NOT NULL DEFAULT '{}',
+    rate_window_clean boolean NOT NULL DEFAULT true,
+    rate_window_at   timestamptz,
+    -- the cap on requests in flight to this server; NULL: api_server_in_flight_cap's default
+    max_in_flight    integer CHECK (max_in_flight BETWEEN 1 AND 10000)
 );
 
-CREATE TABLE IF NOT EXISTS pfa_mirror (
+-- PEMS's records as last pulled or written. PEMS versions are 64-bit integers end to end
+-- (README, Security): every column that holds one is a bigint.
+CREATE TABLE pfa_mirror (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     pfa_id           text NOT NULL CHECK (length(pfa_id) BETWEEN 1 AND 200),
-    version          integer NOT NULL CHECK (version >= 0),
+    version          bigint NOT NULL CHECK (version >= 0),
     data             jsonb NOT NULL CHECK (jsonb_typeof(data) = 'object'),
     deleted          boolean NOT NULL DEFAULT false,
     pems_updated_at  text,
@@ -62,25 +72,27 @@ CREATE TABLE IF NOT EXISTS pfa_mirror (
     UNIQUE (organization_id, pfa_id)
 );
 
-CREATE TABLE IF NOT EXISTS pfa_mirror_history (
+-- superseded mirror versions and the fields each change touched (conflict detection)
+CREATE TABLE pfa_mirror_history (
     id               bigserial PRIMARY KEY,
     organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     pfa_id           text NOT NULL,
-    version          integer NOT NULL CHECK (version >= 0),
+    version          bigint NOT NULL CHECK (version >= 0),
     data             jsonb NOT NULL,
     changed_fields   text[] NOT NULL DEFAULT '{}',
-    superseded_by    integer NOT NULL,
+    superseded_by    bigint NOT NULL,
     archived_at      timestamptz NOT NULL DEFAULT now(),
     CHECK (superseded_by > version),
     UNIQUE (organization_id, pfa_id, version)
 );
 
-CREATE TABLE IF NOT EXISTS pfa_modification (
+-- local changes (a delta on a base_version) and their status
+CREATE TABLE pfa_modification (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     pfa_id           text NOT NULL,
     operation        text NOT NULL CHECK (operation IN ('update', 'delete')),
-    base_version     integer NOT NULL CHECK (base_version >= 0),
+    base_version     bigint NOT NULL CHECK (base_version >= 0),
     delta            jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(delta) = 'object'),
     status           text NOT NULL DEFAULT 'pending_sync'
                      CHECK (status IN ('draft', 'pending_sync', 'queued', 'synced',
@@ -90,16 +102,20 @@ CREATE TABLE IF NOT EXISTS pfa_modification (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (organization_id, pfa_id) REFERENCES pfa_mirror(organization_id, pfa_id)
 );
-CREATE INDEX IF NOT EXISTS pfa_modification_org_created
+-- GET /modifications, newest first
+CREATE INDEX pfa_modification_org_created
     ON pfa_modification (organization_id, created_at DESC, id);
-CREATE INDEX IF NOT EXISTS pfa_modification_org_status
+CREATE INDEX pfa_modification_org_status
     ON pfa_modification (organization_id, status, created_at DESC);
-CREATE INDEX IF NOT EXISTS pfa_modification_org_pfa
+CREATE INDEX pfa_modification_org_pfa
     ON pfa_modification (organization_id, pfa_id);
 
-CREATE TABLE IF NOT EXISTS pfa_write_queue (
+-- One item per write to PEMS. It belongs to its modification (ON DELETE CASCADE), which
+-- belongs to the organization: organization_id has no reference of its own (a second lookup
+-- on every insert; a 20,000-item write-sync spent 160 ms on it).
+CREATE TABLE pfa_write_queue (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    organization_id   uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    organization_id   uuid NOT NULL,
     modification_id   uuid NOT NULL REFERENCES pfa_modification(id) ON DELETE CASCADE,
     status            text NOT NULL DEFAULT 'pending'
                       CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
@@ -116,28 +132,41 @@ CREATE TABLE IF NOT EXISTS pfa_write_queue (
     duration_ms       integer,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
+    -- Incremented at every claim; a completion or reschedule matches locked_by AND the
+    -- claim_seq it claimed, so a worker whose lease expired can never record a result over a
+    -- newer claim.
+    claim_seq         bigint NOT NULL DEFAULT 0,
     CHECK (status <> 'processing' OR (locked_by IS NOT NULL AND locked_until IS NOT NULL)),
     CHECK (status <> 'completed' OR completed_at IS NOT NULL)
 );
 -- a modification is in the queue at most once at a time: concurrent write-syncs collide here
-CREATE UNIQUE INDEX IF NOT EXISTS pfa_write_queue_one_live
+CREATE UNIQUE INDEX pfa_write_queue_one_live
     ON pfa_write_queue (modification_id) WHERE status IN ('pending', 'processing');
-CREATE INDEX IF NOT EXISTS pfa_write_queue_due
-    ON pfa_write_queue (priority DESC, scheduled_at) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS pfa_write_queue_leased
+CREATE INDEX pfa_write_queue_leased
     ON pfa_write_queue (locked_until) WHERE status = 'processing';
-CREATE INDEX IF NOT EXISTS pfa_write_queue_org_status
+CREATE INDEX pfa_write_queue_org_status
     ON pfa_write_queue (organization_id, status);
-CREATE INDEX IF NOT EXISTS pfa_write_queue_modification
+CREATE INDEX pfa_write_queue_modification
     ON pfa_write_queue (modification_id, created_at DESC);
+-- The claim reads an organization's due items in (priority DESC, scheduled_at, id) order and
+-- stops at the batch size: an index in exactly that order, and one for expired leases. (A
+-- queue-wide due index only misled it: ordered by priority across every organization, it
+-- tempted the planner into walking all organizations' due items and filtering.)
+CREATE INDEX pfa_write_queue_org_claim
+    ON pfa_write_queue (organization_id, priority DESC, scheduled_at, id) WHERE status = 'pending';
+CREATE INDEX pfa_write_queue_org_leased
+    ON pfa_write_queue (organization_id, locked_until) WHERE status = 'processing';
 
-CREATE TABLE IF NOT EXISTS pfa_sync_conflict (
+-- Conflicts to resolve. doc: the row's list entry (src/api/openapi.yaml Conflict) as JSON
+-- text, rendered by a trigger (functions/conflicts.sql), so a page of GET /conflicts is a
+-- concatenation instead of 50 objects built per request.
+CREATE TABLE pfa_sync_conflict (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id   uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     modification_id   uuid NOT NULL REFERENCES pfa_modification(id) ON DELETE CASCADE,
     pfa_id            text NOT NULL,
-    local_version     integer NOT NULL,
-    pems_version      integer NOT NULL,
+    local_version     bigint NOT NULL,
+    pems_version      bigint NOT NULL,
     conflict_fields   text[] NOT NULL CHECK (cardinality(conflict_fields) > 0),
     local_data        jsonb NOT NULL,
     pems_data         jsonb NOT NULL,
@@ -147,15 +176,32 @@ CREATE TABLE IF NOT EXISTS pfa_sync_conflict (
     resolved_by       uuid REFERENCES users(id),
     resolved_at       timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
+    doc               text NOT NULL,
     CHECK ((status = 'resolved') = (resolution IS NOT NULL AND resolved_at IS NOT NULL)),
     CHECK (resolution IS DISTINCT FROM 'merge' OR merged_data IS NOT NULL)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS pfa_sync_conflict_one_open
+CREATE UNIQUE INDEX pfa_sync_conflict_one_open
     ON pfa_sync_conflict (modification_id) WHERE status = 'unresolved';
-CREATE INDEX IF NOT EXISTS pfa_sync_conflict_org_status
+CREATE INDEX pfa_sync_conflict_org_status
     ON pfa_sync_conflict (organization_id, status, created_at DESC, id);
+-- pages come newest first whatever the status filter: read them in that order, no sort
+CREATE INDEX pfa_sync_conflict_org_created
+    ON pfa_sync_conflict (organization_id, created_at DESC, id DESC);
+-- the conflicts of a record (rendered again when its mirror row moves on)
+CREATE INDEX pfa_sync_conflict_org_pfa ON pfa_sync_conflict (organization_id, pfa_id);
 
-CREATE TABLE IF NOT EXISTS sync_batches (
+-- GET /conflicts: each pems-fcgi keeps the pages it rendered, valid while the organization's
+-- conflicts are unchanged. Every write to an organization's conflicts, in the writing
+-- transaction, gives it a new version drawn from one sequence (never reused, even after a
+-- TRUNCATE), so a page read in the same snapshot as a version is exactly that version's page.
+CREATE SEQUENCE pfa_sync_conflict_version_seq;
+CREATE TABLE pfa_sync_conflict_version (
+    organization_id uuid PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+    version bigint NOT NULL
+);
+
+-- one row per worker batch
+CREATE TABLE sync_batches (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     worker_id        text NOT NULL,
     started_at       timestamptz NOT NULL,
@@ -168,9 +214,10 @@ CREATE TABLE IF NOT EXISTS sync_batches (
     merged           integer NOT NULL DEFAULT 0,
     pulled           integer NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS sync_batches_started ON sync_batches (started_at DESC);
+CREATE INDEX sync_batches_started ON sync_batches (started_at DESC);
 
-CREATE TABLE IF NOT EXISTS worker_heartbeats (
+-- each live worker's last sign of life and next run
+CREATE TABLE worker_heartbeats (
     worker_id     text PRIMARY KEY,
     hostname      text NOT NULL,
     pid           integer NOT NULL,
@@ -181,10 +228,13 @@ CREATE TABLE IF NOT EXISTS worker_heartbeats (
     state         text NOT NULL DEFAULT 'idle'
 );
 
-CREATE TABLE IF NOT EXISTS audit_log (
+-- Append-only history of every change (functions/audit.sql). It outlives what it names: no
+-- references to organizations or users, so the rows keep the ids they were written with and
+-- an organization or user with history can still be deleted.
+CREATE TABLE audit_log (
     id               bigserial PRIMARY KEY,
-    organization_id  uuid REFERENCES organizations(id) ON DELETE SET NULL,
-    user_id          uuid REFERENCES users(id) ON DELETE SET NULL,
+    organization_id  uuid,
+    user_id          uuid,
     actor            text NOT NULL,
     action           text NOT NULL,
     entity_type      text NOT NULL,
@@ -193,11 +243,42 @@ CREATE TABLE IF NOT EXISTS audit_log (
     after            jsonb,
     created_at       timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS audit_log_entity ON audit_log (entity_type, entity_id, created_at);
+CREATE INDEX audit_log_entity ON audit_log (entity_type, entity_id, created_at);
+-- GET /sync-history (functions/sync_history.sql)
+CREATE INDEX audit_log_sync_history ON audit_log (organization_id, created_at)
+    WHERE action IN ('modification.synced', 'modification.sync_error', 'conflict.created');
 
-CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger
-LANGUAGE plpgsql AS
-$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
-DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log;
-CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+-- Per-organization queue counters, kept by statement triggers on pfa_write_queue
+-- (functions/queue_stats.sql), so GET /sync-status reads one row instead of aggregating an
+-- organization's whole queue history.
+CREATE TABLE pfa_queue_stats (
+    organization_id        uuid PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+    pending                bigint NOT NULL DEFAULT 0,
+    processing             bigint NOT NULL DEFAULT 0,
+    completed              bigint NOT NULL DEFAULT 0,
+    failed                 bigint NOT NULL DEFAULT 0,
+    cancelled              bigint NOT NULL DEFAULT 0,
+    -- avg(duration_ms) of completed items = completed_duration_ms / completed_timed
+    completed_duration_ms  bigint NOT NULL DEFAULT 0,
+    completed_timed        bigint NOT NULL DEFAULT 0,
+    last_completed_at      timestamptz
+);
+-- one changed queue row as the counters see it: +1 for a row as it is now, -1 as it was
+CREATE TYPE pfa_queue_delta AS (organization_id uuid, status text, duration_ms integer,
+                                completed_at timestamptz, sign integer);
+
+-- What a PEMS server sent and the worker did not take (README, Security): a record whose data
+-- does not have the PFA field types, whose version or updatedAt is malformed, whose updatedAt
+-- lies beyond the pull's start. One row per record (the latest reason); /health is `degraded`
+-- while any row exists. A row goes away when a valid version of that record is stored in the
+-- mirror (functions/rejects.sql), with its organization, or by hand (DELETE).
+CREATE TABLE pems_rejected_records (
+    organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    pfa_id           text NOT NULL,
+    reason           text NOT NULL,
+    detail           text NOT NULL DEFAULT '',
+    times            bigint NOT NULL DEFAULT 1,
+    first_at         timestamptz NOT NULL DEFAULT now(),
+    last_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (organization_id, pfa_id)
+);
