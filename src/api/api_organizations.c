@@ -11,10 +11,8 @@ void api_organizations(struct api_ctx *ctx, struct http_request *req)
         return;
     const char *params[] = { req->user_id };
     PGresult *res = db_query(ctx->db, "organizations",
-                             "SELECT json_build_object('user', json_build_object("
-                             "  'id', u.id, 'username', u.username, 'email', u.email),"
-                             " 'organizations', pems_user_organizations(u.id)->'organizations')::text"
-                             " FROM users u WHERE u.id = $1::uuid",
+                             "SELECT pems_user_organizations(u.id)::text FROM users u"
+                             " WHERE u.id = $1::uuid",
                              1, params);
     if (!res) {
         api_db_failure(ctx, req);
