@@ -141,7 +141,8 @@ export class ModificationsView {
 
   render() {
     const filtered = this.filter.status || this.filter.pfaId;
-    setText($('mods-count'), this.total === undefined ? '' : `${fmtNumber(this.total)} ${filtered ? 'matching' : 'in all'}`);
+    setText($('mods-count'), this.total === undefined ? ''
+      : `${fmtNumber(this.total)} modification${this.total === 1 ? '' : 's'} ${filtered ? 'matching' : 'in all'}`);
     this.updateToolbar();
     if (!this.items.length) {
       replaceChildren($('mods-body'), h('p', { class: 'empty' }, filtered

@@ -263,7 +263,9 @@ export class RecordsView {
         if (input.value.trim() !== toInput(key, before)) errors.push([key, r.error]);
         continue;
       }
-      if (same(r.value, before)) continue;
+      // a correction replaces the refused change: every field of it goes into the new one
+      const corrected = this.replaces && this.replaces.delta && key in this.replaces.delta;
+      if (same(r.value, before) && !corrected) continue;
       if (typeof r.value === 'number' && farOutside(r.value, before, (this.record.data || {})[key])
         && this.askedFar.get(key) !== r.value) far.push([key, r.value]);
       delta[key] = r.value;
@@ -283,7 +285,9 @@ export class RecordsView {
   }
 
   body(delta) {
-    return { organizationId: this.ctx.org.id, pfaId: this.record.pfaId, operation: 'update', baseVersion: this.record.version, delta };
+    const b = { organizationId: this.ctx.org.id, pfaId: this.record.pfaId, operation: 'update', baseVersion: this.record.version, delta };
+    if (this.replaces) b.replaces = this.replaces.id;
+    return b;
   }
 
   fieldError(key, message) {
@@ -345,7 +349,7 @@ export class RecordsView {
       const pfaId = this.record.pfaId;
       this.editOpener = this.nextAfter(pfaId);
       this.editDialog.close();
-      this.ctx.toast(`${pfaId}: change saved (${Object.keys(delta).map(fieldLabel).join(', ')}); `
+      this.ctx.toast(`${pfaId}: change saved (${Object.keys(delta).map(fieldLabel).join(', ')})${this.replaces ? ', in place of the refused one' : ''}; `
         + `${created && created.status === 'pending_sync' ? 'Sync now or the next scheduled sync sends it' : 'saved'}.`);
       this.ctx.refreshSoon();
     } catch (err) {

@@ -144,7 +144,7 @@ export class StatusView {
     const next = s.nextSyncAt ? new Date(s.nextSyncAt).getTime() : NaN;
     if (Number.isNaN(next)) {
       replaceChildren($('st-next'), 'not scheduled', h('small', {}, `the worker has not said when it runs${unqueued}`));
-    } else if (next <= Date.now()) {
+    } else if (next - Date.now() < 1000) {
       // a time already passed is no promise: the run is due (or running) now
       replaceChildren($('st-next'), 'due now', h('small', {}, `${sends}${unqueued}`));
     } else {

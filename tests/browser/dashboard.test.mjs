@@ -38,6 +38,7 @@ let token;
 let userId;
 let username;
 let syncMods = [];
+let recordsServed = false; // the Records view's routes (GET /records...) answer here
 const cspViolations = [];
 const requestedUrls = [];
 const axeReport = [];
@@ -159,6 +160,7 @@ describe('dashboard in chromium against the real stack', () => {
       Number(psql(`SELECT count(*) FROM pfa_mirror WHERE organization_id = '${org.id}'`)) === TOTAL_RECORDS
       || (workerOnce(), false), 60000, 500);
 
+    recordsServed = (await api('GET', `/api/pems/records?organizationId=${org.id}&limit=1`, token)).status === 200;
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     context = await newContext();
     page = await context.newPage();
@@ -689,6 +691,155 @@ describe('dashboard in chromium against the real stack', () => {
     await r.getByRole('button', { name: 'Send again' }).click();
     await page.getByRole('status').getByText(`${PFA(9)} queued for PEMS again.`).waitFor();
     await until('the draft written', async () => (await simRecord(tenant, PFA(9))).data.model === 'Never sent');
+    await page.getByRole('searchbox', { name: 'PFA id' }).fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+  });
+
+  // --- issue 21: the Records view ----------------------------------------------------------
+
+  const recordsSection = () => page.locator('#records-view');
+  const rRow = (text) => recordsSection().getByRole('row').filter({ hasText: text });
+
+  it('lists the records with their sync state; "Search records" finds a part in any case; a filter by state', async (t) => {
+    if (!recordsServed) return t.skip('GET /records is not served here yet');
+    await page.getByRole('heading', { name: 'Records' }).waitFor();
+    const search = page.getByRole('searchbox', { name: 'Search records' });
+    await search.fill(PFA(18).toLowerCase());
+    await until('only D-18', async () => (await recordsSection().locator('tbody tr').count()) === 1
+      && /D-18/.test(await textOf(recordsSection().locator('tbody'))), 15000);
+    assert.match(await textOf(rRow(PFA(18))), /In sync/);
+    // by class, in another case
+    await search.fill('mobile crane');
+    await until('every record of that class', async () => /\d+ matching/.test(await textOf(page.locator('#records-count'))), 15000);
+    await search.fill('');
+    await page.getByRole('combobox', { name: 'Sync state' }).selectOption('conflict');
+    const api_ = await apiOk(200, 'GET', `/api/pems/records?organizationId=${org.id}&syncState=conflict`, token);
+    await until('the conflicted records', async () =>
+      (await recordsSection().locator('tbody tr').count()) === Math.min(api_.total, 20)
+      && (api_.total === 0 || /In conflict/.test(await textOf(recordsSection().locator('tbody')))), 15000);
+    await page.getByRole('combobox', { name: 'Sync state' }).selectOption('');
+    await shot('20-records', recordsSection());
+    await axe('records view', page, '#records-view');
+  });
+
+  it('edits a record in "Edit record": words for labels, the API\'s messages on their fields and nothing saved, then one modification of what changed', async (t) => {
+    if (!recordsServed) return t.skip('GET /records is not served here yet');
+    const before_ = await apiOk(200, 'GET', `/api/pems/records/${PFA(18)}?organizationId=${org.id}`, token);
+    const search = page.getByRole('searchbox', { name: 'Search records' });
+    await search.fill(PFA(18));
+    await until('D-18 alone', async () => (await rRow(PFA(18)).count()) === 1, 15000);
+    await rRow(PFA(18)).getByRole('button', { name: 'Edit' }).click();
+    const d = page.getByRole('dialog', { name: 'Edit record' });
+    await d.waitFor();
+    const rate = d.getByRole('textbox', { name: 'Monthly rate', exact: true });
+    assert.equal(await rate.inputValue(), '12,000', 'holds localData, in the locale');
+    assert.equal(await d.getByRole('textbox', { name: 'Area (silo)', exact: true }).inputValue(), RECORD.areaSilo);
+    await rate.fill('13,500.5');
+    // the API refuses an end before the start: on its field, nothing saved
+    const end = d.getByRole('textbox', { name: 'Forecast end', exact: true });
+    await end.fill('2025-01-15');
+    assert.match(await textOf(d.locator('#edit-preview-words')), /Monthly rate: 12,000 → 13,500\.5; Forecast end: 2025-11-30 → 2025-01-15/);
+    await d.getByRole('button', { name: 'Save' }).click();
+    await until('the message on Forecast end', async () => (await end.getAttribute('aria-invalid')) === 'true', 15000);
+    assert.ok((await textOf(d.locator('.edit-field[data-field="forecastEnd"] .field-error'))).length > 0);
+    await shot('21-edit-record-refused-on-its-field', d);
+    await axe('edit record dialog, a message on its field');
+    const none = await apiOk(200, 'GET', `/api/pems/modifications?organizationId=${org.id}&pfaId=${PFA(18)}`, token);
+    assert.equal(none.total, 0, 'nothing saved');
+    await end.fill('2025-10-31');
+    await d.getByRole('button', { name: 'Save' }).click();
+    await d.waitFor({ state: 'hidden' });
+    const made = await apiOk(200, 'GET', `/api/pems/modifications?organizationId=${org.id}&pfaId=${PFA(18)}`, token);
+    assert.equal(made.total, 1, 'one modification');
+    assert.deepEqual(made.modifications[0].delta, { monthlyRate: 13500.5, forecastEnd: '2025-10-31' }, 'of what changed');
+    assert.equal(made.modifications[0].baseVersion, before_.version, 'on the current version');
+    await until('the record waiting to be sent', async () => /Waiting to be sent/.test(await textOf(rRow(PFA(18)))), 15000);
+  });
+
+  it('edits in de-DE: "12.500" is twelve thousand five hundred', async (t) => {
+    if (!recordsServed) return t.skip('GET /records is not served here yet');
+    const de = await newContext({ locale: 'de-DE' });
+    const p = await de.newPage();
+    watch(p);
+    try {
+      await p.goto(`${PEMS_URL}/#token=${token}`);
+      await p.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
+      await p.getByRole('searchbox', { name: 'Search records' }).fill(PFA(19));
+      const row = p.locator('#records-view').getByRole('row').filter({ hasText: PFA(19) });
+      await until('D-19', async () => (await row.count()) === 1, 15000);
+      await row.getByRole('button', { name: 'Edit' }).click();
+      const d = p.getByRole('dialog', { name: 'Edit record' });
+      const rate = d.getByRole('textbox', { name: 'Monthly rate', exact: true });
+      assert.equal(await rate.inputValue(), '12.000');
+      await rate.fill('12.50');
+      await d.getByRole('button', { name: 'Save' }).click();
+      await until('refused on its field', async () => (await rate.getAttribute('aria-invalid')) === 'true', 5000);
+      await rate.fill('12.500');
+      await d.getByRole('button', { name: 'Save' }).click();
+      await d.waitFor({ state: 'hidden' });
+      const made = await apiOk(200, 'GET', `/api/pems/modifications?organizationId=${org.id}&pfaId=${PFA(19)}`, token);
+      assert.deepEqual(made.modifications[0].delta, { monthlyRate: 12500 });
+    } finally {
+      await de.close();
+    }
+  });
+
+  it('shows a record\'s history newest first, with time, what happened and who', async (t) => {
+    if (!recordsServed) return t.skip('GET /records is not served here yet');
+    await rRow(PFA(18)).getByRole('button', { name: 'History' }).click();
+    const d = page.getByRole('dialog', { name: 'Record history' });
+    await d.waitFor();
+    const items = d.getByRole('listitem');
+    await until('the events', async () => (await items.count()) >= 1, 15000);
+    const first = await textOf(items.first());
+    assert.match(first, new RegExp(`Local edit of (Monthly rate, Forecast end|Forecast end, Monthly rate).*by ${username}`), first);
+    const times = await d.locator('time').evaluateAll((els) => els.map((e) => e.getAttribute('datetime')));
+    assert.deepEqual(times, [...times].sort().reverse(), 'newest first');
+    await shot('22-record-history', d);
+    await axe('record history dialog');
+    await page.keyboard.press('Escape');
+    await d.waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.focusKey), `rhist-${PFA(18)}`, 'focus back on History');
+    await page.getByRole('searchbox', { name: 'Search records' }).fill('');
+  });
+
+  it('links a conflict to its record', async (t) => {
+    if (!recordsServed) return t.skip('GET /records is not served here yet');
+    await makeConflict(20, { monthlyRate: 2020 }, { monthlyRate: 3030 });
+    await until('its row', async () => (await cRow(PFA(20)).count()) === 1, 15000);
+    await cRow(PFA(20)).getByRole('link', { name: `${PFA(20)}: show record` }).click();
+    await until('the record alone in Records', async () => (await recordsSection().locator('tbody tr').count()) === 1
+      && /In conflict/.test(await textOf(rRow(PFA(20)))), 15000);
+    assert.equal(await page.getByRole('searchbox', { name: 'Search records' }).inputValue(), PFA(20));
+    await page.getByRole('searchbox', { name: 'Search records' }).fill('');
+  });
+
+  it('fixes a refused change in place: "Edit" on the failed item opens "Edit record" with the refused value', async (t) => {
+    if (!recordsServed) return t.skip('GET /records is not served here yet');
+    await sim('POST', tenant, '/faults', { pfaId: PFA(10), status: 400, count: 1 });
+    const m = await modify(10, { forecastEnd: '2025-11-29' });
+    await apiOk(202, 'POST', '/api/pems/write-sync', token, { organizationId: org.id, modificationIds: [m.id] });
+    await until('the write to fail for good', async () => (await modStatus(m.id)) === 'sync_error');
+    await page.getByRole('searchbox', { name: 'PFA id' }).fill(PFA(10));
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const r = mRow(PFA(10)).filter({ hasText: 'Sync error' });
+    await until('the failed row', async () => (await r.count()) === 1, 15000);
+    await r.getByRole('button', { name: 'Edit' }).click();
+    const d = page.getByRole('dialog', { name: 'Edit record' });
+    await d.waitFor();
+    const end = d.getByRole('textbox', { name: 'Forecast end', exact: true });
+    assert.equal(await end.inputValue(), '2025-11-29', 'holds the refused value');
+    assert.match(await textOf(d.locator('#edit-sub')), /PEMS refused/);
+    await shot('23-edit-refused-change', d);
+    await end.fill('2025-11-28');
+    await d.getByRole('button', { name: 'Save' }).click();
+    await d.waitFor({ state: 'hidden' });
+    const mods = await apiOk(200, 'GET', `/api/pems/modifications?organizationId=${org.id}&pfaId=${PFA(10)}&status=pending_sync`, token);
+    assert.ok(mods.modifications.some((x) => x.delta.forecastEnd === '2025-11-28'), 'the corrected change is made');
+    assert.equal(await modStatus(m.id), 'discarded', 'it replaces the refused one');
+    const rec = await apiOk(200, 'GET', `/api/pems/records/${PFA(10)}?organizationId=${org.id}`, token);
+    assert.equal(rec.localData.forecastEnd, '2025-11-28', 'the record shows the correction');
+    assert.ok(!rec.pendingModifications.includes(m.id), 'the refused change no longer lies over it');
     await page.getByRole('searchbox', { name: 'PFA id' }).fill('');
     await page.getByRole('button', { name: 'Filter' }).click();
   });
