@@ -191,8 +191,17 @@ void http_send_json_etag(struct http_request *req, const char *json, size_t len)
 {
     if (req->status)
         return;
-    char etag[API_ETAG_SIZE], head[256];
+    char etag[API_ETAG_SIZE];
     api_etag_of(json, len, etag);
+    http_send_json_tagged(req, json, len, etag);
+}
+
+void http_send_json_tagged(struct http_request *req, const char *json, size_t len,
+                           const char *etag)
+{
+    if (req->status)
+        return;
+    char head[256];
     if (api_etag_matches(req->if_none_match, etag) && (!req->perm || req->perm_checked)) {
         req->status = 304;
         int n = snprintf(head, sizeof head,

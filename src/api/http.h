@@ -56,6 +56,10 @@ void http_send_json_text(struct http_request *req, int status, const char *json)
 /* A 200 JSON body a client may poll for: sent with its ETag and Cache-Control private,
  * no-cache; 304 without the body when If-None-Match names that tag. */
 void http_send_json_etag(struct http_request *req, const char *json, size_t len);
+/* The same with the body's entity tag already known (api_etag_of of exactly these bytes, kept
+ * with a cached page). */
+void http_send_json_tagged(struct http_request *req, const char *json, size_t len,
+                           const char *etag);
 /* steals body */
 void http_send_json(struct http_request *req, int status, json_t *body);
 /* steals details (may be NULL = []) */

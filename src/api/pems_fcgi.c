@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "page_cache.h"
 #include "router.h"
+#include "token_cache.h"
 #include "util.h"
 
 #include <errno.h>
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
     log_info("stopped", "reason=%s", rc ? "error" : "signal");
 out:
     page_cache_free(ctx.conflict_pages);
+    token_cache_free(ctx.tokens);
     addr_allow_free(&ctx.metrics_allow);
     cron_free(ctx.schedule);
     db_free(ctx.db);
