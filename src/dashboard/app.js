@@ -260,6 +260,7 @@ function init() {
     if (resignBack && resignBack.isConnected) resignBack.focus();
     schedule(0);
   });
+  $('resign-out').addEventListener('click', () => signOut('You signed out.'));
   // Esc does not drop the session's last chance to keep the work: the dialog stays
   $('resign-dialog').addEventListener('cancel', (e) => e.preventDefault());
 
