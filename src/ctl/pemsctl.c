@@ -4,6 +4,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "pems_config.h"
+#include "cron.h"
 #include "crypto.h"
 #include "db.h"
 #include "jwt_auth.h"
@@ -1050,9 +1051,12 @@ static const char *const mod_statuses[] = { "draft", "pending_sync", "queued", "
 /* status names this many failed items, the most recent; queue list --status failed has all */
 #define STATUS_FAILED_SHOWN "10"
 
-static json_t *status_collect(struct ctx *c, const char *org)
+/* period: the schedule's, in seconds; next: its next fire time (sql/functions/sync_status.sql) */
+static json_t *status_collect(struct ctx *c, const char *org, const char *period,
+                              const char *next)
 {
     const char *params[] = { org };
+    const char *sched[] = { period };
     json_t *st = json_object(), *v;
     if (!st)
         return NULL;
@@ -1086,6 +1090,17 @@ static json_t *status_collect(struct ctx *c, const char *org)
                                     json_object_get(srv, "writeEnabled")), "true")));
         json_object_set(st, "server", srv ? srv : json_null());
         json_decref(rows);
+        /* what GET /sync-status answers for it */
+        const char *sp[] = { org, period, next };
+        PGresult *res = db_query(c->db, NULL,
+                                 "SELECT doc FROM pems_sync_status($1::uuid, NULL, NULL, NULL,"
+                                 " $2::int, $3::timestamptz)",
+                                 3, sp);
+        json_t *sync = res ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+        PQclear(res);
+        if (!sync)
+            goto fail;
+        json_object_set_new(st, "syncStatus", sync);
     }
     if (!(v = counts(c,
                      "SELECT status, count(*) FROM pfa_write_queue WHERE" ORG_FILTER
@@ -1097,7 +1112,7 @@ static json_t *status_collect(struct ctx *c, const char *org)
     json_t *rows = query_rows(
         c,
         "SELECT count(*) FILTER (WHERE status = 'pending' AND scheduled_at <= now()),"
-        " count(*) FILTER (WHERE status = 'pending' AND scheduled_at < now() - interval '5 min'),"
+        " count(*) FILTER (WHERE pems_queue_item_overdue(status, scheduled_at)),"
         " pems_iso(min(scheduled_at) FILTER (WHERE status = 'pending')),"
         " count(*) FILTER (WHERE status = 'processing' AND locked_until < now())"
         " FROM pfa_write_queue WHERE" ORG_FILTER,
@@ -1148,9 +1163,8 @@ static json_t *status_collect(struct ctx *c, const char *org)
     rows = query_rows(c,
                       "SELECT pems_iso(GREATEST((SELECT max(completed_at) FROM sync_batches),"
                       " (SELECT max(last_run_at) FROM worker_heartbeats))),"
-                      " pems_iso((SELECT min(next_sync_at) FROM worker_heartbeats"
-                      " WHERE last_seen_at > now() - interval '10 min'))",
-                      0, NULL, rkeys, 2);
+                      " pems_iso((SELECT next_sync_at FROM pems_next_sync($1::int)))",
+                      1, sched, rkeys, 2);
     if (!rows)
         goto fail;
     json_object_update(st, json_array_get(rows, 0));
@@ -1203,6 +1217,11 @@ static void status_print_text(const json_t *st)
                    str_or(srv, "pausedUntil", ""));
         else
             printf("%-15s none configured\n", "pems server:");
+        const json_t *sync = json_object_get(st, "syncStatus");
+        printf("%-15s %s success_rate=%lld%% next_sync=%s (GET /sync-status)\n", "health:",
+               str_or(sync, "health", "-"),
+               (long long)json_integer_value(json_object_get(sync, "successRate")),
+               str_or(sync, "nextSyncAt", "-"));
     }
     print_counts("queue:", json_object_get(st, "queue"), queue_statuses);
     const json_t *due = json_object_get(st, "due");
@@ -1269,7 +1288,13 @@ static int cmd_status(struct ctx *c)
     if (db_exec(c->db, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) !=
         DB_OK)
         return db_failure(c, "status");
-    json_t *st = status_collect(c, org);
+    char period[24], next[UTIL_ISO_SIZE];
+    time_t now = time(NULL);
+    struct cron_expr *ce = cron_parse(c->cfg.write_sync_schedule, NULL, 0);
+    snprintf(period, sizeof period, "%ld", cron_period(ce, now, c->cfg.write_sync_tz));
+    util_iso_time(next, (int64_t)cron_next_run(ce, now, c->cfg.write_sync_tz) * 1000);
+    cron_free(ce);
+    json_t *st = status_collect(c, org, period, next);
     if (!st)
         return db_failure(c, "status");
     db_rollback(c->db);
