@@ -12,6 +12,7 @@
 #include "migrate.h"
 #include "pems_server.h"
 #include "queue_actions.h"
+#include "text.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -1187,10 +1188,32 @@ fail:
     return NULL;
 }
 
+/* A value from data (PEMS's error text, names) for the terminal: control characters escaped
+ * (text_escape_controls). The last few stay valid, enough for one printf's arguments. */
 static const char *str_or(const json_t *o, const char *key, const char *def)
 {
-    const char *s = json_string_value(json_object_get(o, key));
+    static char *ring[16];
+    static int next;
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_string(v))
+        return def;
+    free(ring[next]);
+    ring[next] = text_escape_controls(json_string_value(v), json_string_length(v),
+                                      TEXT_ESCAPE_FIELD);
+    const char *s = ring[next];
+    next = (next + 1) % 16;
     return s ? s : def;
+}
+
+/* JSON as pemsctl prints it (--json): DEL and C1 escaped too, which jansson leaves raw */
+static int print_json(const json_t *j, size_t flags)
+{
+    char *txt = json_dumps(j, flags);
+    char *safe = txt ? text_escape_controls(txt, strlen(txt), TEXT_ESCAPE_JSON) : NULL;
+    int rc = safe && print_line(safe) ? 0 : PEMS_EXIT_FAILURE;
+    free(txt);
+    free(safe);
+    return rc;
 }
 
 static void print_counts(const char *label, const json_t *o, const char *const *order)
@@ -1250,7 +1273,9 @@ static void status_print_text(const json_t *st)
             printf(" at=%s error=", str_or(f, "updatedAt", "-"));
             json_t *err = json_object_get(f, "lastError");
             char *e = json_dumps(err ? err : json_null(), JSON_ENCODE_ANY);
-            printf("%s\n", e ? e : "null");
+            char *safe = e ? text_escape_controls(e, strlen(e), TEXT_ESCAPE_JSON) : NULL;
+            printf("%s\n", safe ? safe : "null");
+            free(safe);
             free(e);
         }
     }
@@ -1304,9 +1329,7 @@ static int cmd_status(struct ctx *c)
     }
     int rc = 0;
     if (flag(c, "json")) {
-        char *s = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        rc = s && print_line(s) ? 0 : PEMS_EXIT_FAILURE;
-        free(s);
+        rc = print_json(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     } else {
         status_print_text(st);
     }
@@ -1315,7 +1338,8 @@ static int cmd_status(struct ctx *c)
 }
 
 /* One TSV field: NULL is empty, an array is comma-separated; tab, newline, carriage return
- * and backslash are escaped as in PostgreSQL's COPY text format, so a row stays one line. */
+ * and backslash are escaped as in PostgreSQL's COPY text format, so a row stays one line, and
+ * every other control character as \u00XX, so none reaches the terminal. */
 static void tsv_field(const json_t *v)
 {
     if (json_is_array(v)) {
@@ -1336,15 +1360,13 @@ static void tsv_field(const json_t *v)
         fputs(json_is_true(v) ? "true" : "false", stdout);
         return;
     }
-    for (const char *p = json_string_value(v); p && *p; p++) {
-        switch (*p) {
-        case '\t': fputs("\\t", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case '\\': fputs("\\\\", stdout); break;
-        default: putchar(*p);
-        }
-    }
+    if (!json_is_string(v))
+        return;
+    char *safe = text_escape_controls(json_string_value(v), json_string_length(v),
+                                      TEXT_ESCAPE_FIELD);
+    if (safe)
+        fputs(safe, stdout);
+    free(safe);
 }
 
 static void print_tsv(const struct listing *l, const json_t *rows)
@@ -1395,9 +1417,7 @@ static int cmd_list(struct ctx *c)
         json_array_remove(rows, json_array_size(rows) - 1);
     int rc = 0;
     if (flag(c, "json")) {
-        char *txt = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        rc = txt && print_line(txt) ? 0 : PEMS_EXIT_FAILURE;
-        free(txt);
+        rc = print_json(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     } else {
         print_tsv(l, rows);
     }
