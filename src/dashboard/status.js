@@ -112,7 +112,10 @@ export class StatusView {
     this.renderTimes(s);
     const health = $('health');
     health.className = `health ${s.health || ''}`;
-    const reason = s.health !== 'healthy' && s.healthReason ? ` (${s.healthReason})` : '';
+    // the reason behind anything but healthy, as the API gives it (healthReason)
+    const r = s.health !== 'healthy' ? s.healthReason : null;
+    const reason = r && r.message
+      ? ` — ${r.message}${r.at ? ` (${r.code === 'no_worker' ? 'last heard' : 'checked'} ${fmtTime(r.at)})` : ''}` : '';
     setText(health, s.health ? `Health: ${HEALTH_WORDS[s.health] || s.health}${reason}` : '');
     this.ctx.titleChanged({ failed: s.failed });
     // a sync finished since the last look: tell it once the queue is idle (or after 30 s of a

@@ -236,9 +236,10 @@ describe('dashboard in chromium against the real stack', () => {
     const fmt = (n) => new Intl.NumberFormat('en-US').format(n);
     const figure = async (label) => textOf(page.locator('#stats div')
       .filter({ has: page.locator('dt').getByText(label, { exact: true }) }).locator('dd'));
-    await until('the figures to be shown', async () => (await figure('Completed')) !== '—', 15000);
+    await until('the figures to be shown', async () => (await figure('Synced to PEMS')) !== '—', 15000);
     assert.equal(await figure('Queued'), fmt(s.totalQueued));
-    assert.equal(await figure('Completed'), fmt(s.completed));
+    assert.equal(await figure('Synced to PEMS'), fmt(s.synced), 'completed writes: the synced ones, never a conflict');
+    assert.equal(await figure('Open conflicts'), fmt(s.conflicts));
     assert.equal(await figure('Failed'), fmt(s.failed));
     assert.equal(await figure('Success rate'), s.successRate === null ? '—' : `${s.successRate}%`);
     assert.match(await textOf(page.locator('#health')), new RegExp(`Health: ${s.health}`));
@@ -857,6 +858,16 @@ describe('dashboard in chromium against the real stack', () => {
     // an organization with nothing yet: empty states that say what happens next
     await conflictsSection().getByText(/^No unresolved conflicts\. Nothing needs you here\./).waitFor();
     await modsSection().getByText(/^No local modifications yet\./).waitFor();
+    // the reason behind unhealthy: its PEMS server failing the health check
+    psql(`INSERT INTO api_servers (organization_id, base_url, credentials_enc, health_ok, health_error, health_checked_at)
+          VALUES ('${orgB.id}', 'http://127.0.0.1:9/', '\\x00', false, 'HTTP 503: Service Unavailable', now())`);
+    try {
+      await until('the reason beside unhealthy', async () =>
+        /^Health: unhealthy — PEMS health check failing: .+ \(checked \d{1,2}:\d{2}/.test(await textOf(page.locator('#health'))), 15000);
+      await shot('17-unhealthy-with-its-reason', page.locator('#status-view .section-head'));
+    } finally {
+      psql(`DELETE FROM api_servers WHERE organization_id = '${orgB.id}'`);
+    }
     await page.getByRole('combobox', { name: 'Organization' }).selectOption(org.id);
     await page.getByRole('button', { name: 'Sync now' }).waitFor();
   });
