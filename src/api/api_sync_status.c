@@ -31,39 +31,44 @@ static const struct api_field fields[] = {
     " FROM (SELECT 1) one LEFT JOIN user_organizations p"                                      \
     " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid"
 
-/* The unfiltered answer also carries, read in its snapshot, the versions it is exact for and
- * the time it holds until without a write (sql/functions/sync_status.sql): columns 3 to 5. */
+/* The unfiltered answer also carries, read in its snapshot, what it is exact for
+ * (sql/functions/sync_status.sql): the organization's status version, the stamp of the rest
+ * (the heartbeat version, its conflicts version, its edits not queued), and the time it holds
+ * until without a write: columns 3 to 5. */
+#define STATUS_STAMP                                                                           \
+    " (SELECT status_version FROM pfa_queue_stats WHERE organization_id = $2::uuid),"          \
+    " concat_ws('|', coalesce((SELECT version FROM worker_heartbeat_version), 0),"            \
+    "  coalesce((SELECT version FROM pfa_sync_conflict_version"                               \
+    "   WHERE organization_id = $2::uuid), 0),"                                               \
+    "  (SELECT count(*) FROM pfa_modification WHERE organization_id = $2::uuid"                \
+    "   AND status = 'pending_sync')),"
 #define STATUS_VERSIONS                                                                        \
-    ", (SELECT status_version FROM pfa_queue_stats WHERE organization_id = $2::uuid),"         \
-    " (SELECT version FROM worker_heartbeat_version),"                                         \
-    " extract(epoch FROM pems_sync_status_valid_until($2::uuid, $7::int))"
+    "," STATUS_STAMP " extract(epoch FROM pems_sync_status_valid_until($2::uuid, $7::int))"
 
 static const char status_sql[] = STATUS_SQL("");
 static const char status_sql_kept[] = STATUS_SQL(STATUS_VERSIONS);
 
 _Static_assert(API_ETAG_SIZE <= PAGE_CACHE_TAG_SIZE, "an answer's entity tag fits its cache slot");
 
-/* When this process holds the organization's answer: the membership, the two versions and the
- * database's clock only; the answer is sent again while both versions are the ones it was
+/* When this process holds the organization's answer: the membership, the version and stamp,
+ * and the database's clock only; the answer is sent again while they are the ones it was
  * rendered at and its time has not come. */
 static const char status_version_sql[] =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
     " (SELECT pems_has_permission(permissions, $3) FROM user_organizations"
     "  WHERE user_id = $1::uuid AND organization_id = $2::uuid),"
-    " (SELECT status_version FROM pfa_queue_stats WHERE organization_id = $2::uuid),"
-    " (SELECT version FROM worker_heartbeat_version),"
-    " extract(epoch FROM now())";
+    STATUS_STAMP " extract(epoch FROM now())";
 
 #define STATUS_CACHE_SLOTS 16
 #define STATUS_CACHE_BYTES (16 * 1024)
 
-/* the key of an organization's answer: it also depends on the heartbeat version and on the
- * two values this process passes (the schedule's period and next run); false when it does
+/* the key of an organization's answer: it also depends on the stamp and on the two values
+ * this process passes (the schedule's period and next run); false when it does
  * not fit */
-static bool status_key(char *key, size_t size, const char *org, const char *hb_version,
+static bool status_key(char *key, size_t size, const char *org, const char *stamp,
                        const char *period, const char *next)
 {
-    int n = snprintf(key, size, "%s|%s|%s|%s", org, hb_version, period, next);
+    int n = snprintf(key, size, "%s|%s|%s|%s", org, stamp, period, next);
     return n > 0 && (size_t)n < size;
 }
 
@@ -71,9 +76,9 @@ static bool status_key(char *key, size_t size, const char *org, const char *hb_v
  * answered too); false when none holds and nothing was sent */
 static bool send_kept(struct api_ctx *ctx, struct http_request *req, const char *const *params)
 {
-    char key[192];
-    if (!ctx->status_pages || !ctx->status_hb_version[0] ||
-        !status_key(key, sizeof key, params[1], ctx->status_hb_version, params[6], params[7]) ||
+    char key[256];
+    if (!ctx->status_pages || !ctx->status_stamp[0] ||
+        !status_key(key, sizeof key, params[1], ctx->status_stamp, params[6], params[7]) ||
         page_cache_version(ctx->status_pages, key) < 0)
         return false;
     PGresult *res = db_query(ctx->db, "sync_status_version", status_version_sql, 3, params);
@@ -88,7 +93,7 @@ static bool send_kept(struct api_ctx *ctx, struct http_request *req, const char 
     const char *page = NULL, *etag = NULL;
     size_t len = 0;
     if (!PQgetisnull(res, 0, 2) && !PQgetisnull(res, 0, 3) &&
-        strcmp(PQgetvalue(res, 0, 3), ctx->status_hb_version) == 0)
+        strcmp(PQgetvalue(res, 0, 3), ctx->status_stamp) == 0)
         page = page_cache_get_at(ctx->status_pages, key, strtoll(PQgetvalue(res, 0, 2), NULL, 10),
                                  strtod(PQgetvalue(res, 0, 4), NULL), &len, &etag);
     PQclear(res);
@@ -104,9 +109,9 @@ static void keep_answer(struct api_ctx *ctx, PGresult *res, const char *const *p
 {
     if (PQgetisnull(res, 0, 3) || PQgetisnull(res, 0, 4))
         return;
-    snprintf(ctx->status_hb_version, sizeof ctx->status_hb_version, "%s", PQgetvalue(res, 0, 4));
-    char key[192];
-    if (!status_key(key, sizeof key, params[1], ctx->status_hb_version, params[6], params[7]))
+    snprintf(ctx->status_stamp, sizeof ctx->status_stamp, "%s", PQgetvalue(res, 0, 4));
+    char key[256];
+    if (!status_key(key, sizeof key, params[1], ctx->status_stamp, params[6], params[7]))
         return;
     if (!ctx->status_pages)
         ctx->status_pages = page_cache_new(STATUS_CACHE_SLOTS, STATUS_CACHE_BYTES);
