@@ -17,6 +17,7 @@ struct api_ctx {
     time_t next_run_from;         /* api_next_run's answer for [next_run_from, next_run) */
     time_t next_run;
     struct page_cache *conflict_pages;   /* GET /conflicts pages by query; NULL until first */
+    struct page_cache *record_pages;     /* GET /records pages by query; NULL until first */
 };
 
 typedef void (*api_handler)(struct api_ctx *ctx, struct http_request *req);

@@ -191,6 +191,7 @@ int main(int argc, char **argv)
     log_info("stopped", "reason=%s", rc ? "error" : "signal");
 out:
     page_cache_free(ctx.conflict_pages);
+    page_cache_free(ctx.record_pages);
     cron_free(ctx.schedule);
     db_free(ctx.db);
     metrics_close();
