@@ -5,6 +5,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "addr_allow.h"
 #include "pems_config.h"
 #include "db.h"
 #include "http.h"
@@ -18,6 +19,8 @@ struct api_ctx {
     time_t next_run;
     struct page_cache *conflict_pages;   /* GET /conflicts pages by query; NULL until first */
     struct page_cache *record_pages;     /* GET /records pages by query; NULL until first */
+    struct token_cache *tokens;          /* bearer tokens verified; NULL until first */
+    struct addr_allow metrics_allow;     /* PEMS_METRICS_ALLOW, parsed */
 };
 
 typedef void (*api_handler)(struct api_ctx *ctx, struct http_request *req);

@@ -22,10 +22,10 @@ static const struct api_field list_fields[] = {
     { "offset", AF_INT, false, 0, INT32_MAX, NULL },
 };
 
-/* Each conflict's entry is kept rendered in pfa_sync_conflict.doc (sql/007_conflict_doc.sql):
+/* Each conflict's entry is kept rendered in pfa_sync_conflict.doc (sql/functions/conflicts.sql):
  * one row per entry of the page (one row with a NULL doc when the page is empty), each carrying
  * the caller's membership, the total and the organization's conflicts version
- * (sql/009_conflict_version.sql) read in the same snapshot, and the page is their
+ * (sql/functions/conflicts.sql) read in the same snapshot, and the page is their
  * concatenation. */
 static const char list_sql[] =
     "SELECT a.user_ok, a.allowed, a.total, c.doc, a.version FROM ("
@@ -52,6 +52,7 @@ static const char version_sql[] =
     " (SELECT version FROM pfa_sync_conflict_version WHERE organization_id = $2::uuid)";
 
 #define PAGE_CACHE_SLOTS 8
+_Static_assert(API_ETAG_SIZE <= PAGE_CACHE_TAG_SIZE, "a page's entity tag fits its cache slot");
 #define PAGE_CACHE_BYTES (256 * 1024)
 
 /* The page of res (its rows' docs), sent, and cached under key (unless NULL) when res
@@ -82,13 +83,16 @@ static void send_page(struct api_ctx *ctx, struct http_request *req, PGresult *r
     at = stpcpy(at, mid);
     at = stpcpy(at, total);
     at = stpcpy(at, "}");
-    http_send_json_etag(req, page, (size_t)(at - page));
+    /* the tag is computed once, kept with the page: a repeated page costs no hash */
+    char etag[API_ETAG_SIZE];
+    api_etag_of(page, (size_t)(at - page), etag);
+    http_send_json_tagged(req, page, (size_t)(at - page), etag);
     if (key && !PQgetisnull(res, 0, 4)) {
         if (!ctx->conflict_pages)
             ctx->conflict_pages = page_cache_new(PAGE_CACHE_SLOTS, PAGE_CACHE_BYTES);
         if (ctx->conflict_pages)
             page_cache_put(ctx->conflict_pages, key, strtoll(PQgetvalue(res, 0, 4), NULL, 10),
-                           page, (size_t)(at - page));
+                           page, (size_t)(at - page), etag);
     }
     free(page);
 }
@@ -126,12 +130,13 @@ void api_conflicts_list(struct api_ctx *ctx, struct http_request *req)
             return;
         }
         size_t len;
+        const char *etag = NULL;
         const char *page = PQgetisnull(res, 0, 2) ? NULL
             : page_cache_get(ctx->conflict_pages, key, strtoll(PQgetvalue(res, 0, 2), NULL, 10),
-                             &len);
+                             &len, &etag);
         PQclear(res);
         if (page) {
-            http_send_json_etag(req, page, len);
+            http_send_json_tagged(req, page, len, etag);
             return;
         }
     }
@@ -167,7 +172,7 @@ static void locked_conflict_clear(struct locked_conflict *lc)
     json_decref(lc->mirror);
 }
 
-/* Locks, in the one lock order (sql/014_lock_order.sql), the live queue items of the
+/* Locks, in the one lock order (sql/functions/locks.sql), the live queue items of the
  * conflict's modification, then the conflict and the modification; reads the mirror record.
  * 0, or -1 (db failure). */
 static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conflict *lc,

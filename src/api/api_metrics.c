@@ -1,4 +1,5 @@
 #include "api_metrics.h"
+#include "build_config.h"
 #include "metrics_render.h"
 #include "util.h"
 
@@ -9,12 +10,19 @@
 static const char *const queue_statuses[] = { "pending", "processing", "completed", "failed",
                                               "cancelled" };
 
-/* Gauges that live in the database: queue depth by status and worker heartbeats. */
+/* Gauges that live in the database: queue depth by status and worker heartbeats; while the
+ * database cannot be read they are left out and pems_database_up says 0. */
 static void render_db(struct api_ctx *ctx, FILE *out)
 {
     PGresult *res = db_query(ctx->db, "metrics_queue",
                              "SELECT status, count(*) FROM pfa_write_queue GROUP BY status", 0,
                              NULL);
+    fprintf(out, "# HELP pems_database_up Whether this process could read the database "
+            "for this scrape (1) or not (0).\n"
+            "# TYPE pems_database_up gauge\n"
+            "pems_database_up %d\n", res ? 1 : 0);
+    if (!res)
+        return;
     fputs("# HELP pems_queue_items Write queue items, by status.\n"
           "# TYPE pems_queue_items gauge\n", out);
     for (size_t i = 0; i < sizeof queue_statuses / sizeof queue_statuses[0]; i++) {
@@ -52,6 +60,9 @@ void api_metrics(struct api_ctx *ctx, struct http_request *req)
         api_internal_error(req, "open_memstream failed");
         return;
     }
+    fputs("# HELP pems_build_info The running version of pems-sync (always 1).\n"
+          "# TYPE pems_build_info gauge\n"
+          "pems_build_info{version=\"" PACKAGE_VERSION "\"} 1\n", out);
     metrics_render(out);
     render_db(ctx, out);
     fclose(out);

@@ -3,7 +3,7 @@
 #include "auth.h"
 
 /* One statement: whether the token's user exists, and its memberships
- * (pems_user_organizations, sql/013_dashboard_api.sql). */
+ * (pems_user_organizations, sql/functions/permissions.sql). */
 void api_organizations(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;

@@ -444,34 +444,6 @@ void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE])
     snprintf(out, API_ETAG_SIZE, "\"%016llx%08zx\"", h, len & 0xffffffffu);
 }
 
-bool api_addr_is_loopback(const char *addr)
-{
-    if (!addr)
-        return false;
-    if (strncasecmp(addr, "::ffff:", 7) == 0)
-        addr += 7;
-    if (strcmp(addr, "::1") == 0)
-        return true;
-    /* a dotted quad whose first octet is 127 */
-    int parts = 0;
-    const char *p = addr;
-    for (;;) {
-        int n = 0, v = 0;
-        while (isdigit((unsigned char)*p) && n < 3) {
-            v = v * 10 + (*p++ - '0');
-            n++;
-        }
-        if (n == 0 || v > 255 || (parts == 0 && v != 127))
-            return false;
-        parts++;
-        if (*p == '\0')
-            return parts == 4;
-        if (*p != '.' || parts == 4)
-            return false;
-        p++;
-    }
-}
-
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

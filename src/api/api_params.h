@@ -36,9 +36,6 @@ struct query_params {
  * params). */
 int api_query_parse(const char *qs, struct query_params *q);
 
-/* An IPv4 loopback address (127.0.0.0/8), ::1, or an IPv4-mapped loopback; NULL is not. */
-bool api_addr_is_loopback(const char *addr);
-
 /* Conditional GET: an entity tag of a body, and whether an If-None-Match header names it. */
 #define API_ETAG_SIZE 28
 void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE]);

@@ -105,11 +105,11 @@ static void send_list(struct api_ctx *ctx, struct http_request *req, PGresult *r
     long long version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     char tag[RECORDS_TAG_SIZE];
     list_tag(key, version, tag);
-    http_send_json_tagged(req, tag, page, (size_t)(at - page));
+    http_send_json_tagged(req, page, (size_t)(at - page), tag);
     if (!ctx->record_pages)
         ctx->record_pages = page_cache_new(PAGE_CACHE_SLOTS, PAGE_CACHE_BYTES);
     if (ctx->record_pages)
-        page_cache_put(ctx->record_pages, key, version, page, (size_t)(at - page));
+        page_cache_put(ctx->record_pages, key, version, page, (size_t)(at - page), tag);
     free(page);
 }
 
@@ -160,9 +160,9 @@ void api_records_list(struct api_ctx *ctx, struct http_request *req)
             goto out;
         }
         size_t len;
-        const char *page = have ? page_cache_get(ctx->record_pages, key, version, &len) : NULL;
+        const char *page = have ? page_cache_get(ctx->record_pages, key, version, &len, NULL) : NULL;
         if (page) {
-            http_send_json_tagged(req, tag, page, len);
+            http_send_json_tagged(req, page, len, tag);
             goto out;
         }
         PQclear(res);
@@ -268,7 +268,7 @@ void api_record_get(struct api_ctx *ctx, struct http_request *req)
     if (PQgetisnull(res, 0, 4))   /* the client's tag is current */
         http_send_not_modified(req, tag);
     else
-        http_send_json_tagged(req, tag, PQgetvalue(res, 0, 4), (size_t)PQgetlength(res, 0, 4));
+        http_send_json_tagged(req, PQgetvalue(res, 0, 4), (size_t)PQgetlength(res, 0, 4), tag);
 out:
     PQclear(res);
 }

@@ -76,7 +76,7 @@ bool sync_history_window(const char *from, const char *to, const char *bucket,
 }
 
 /* The membership and, when allowed, the whole answer (pems_sync_history,
- * sql/013_dashboard_api.sql). */
+ * sql/functions/sync_history.sql). */
 static const char history_sql[] =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
     " pems_has_permission(p.permissions, $3),"

@@ -15,7 +15,7 @@ static const struct api_field fields[] = {
 };
 
 /* One statement queues what is eligible: it locks its candidates in the one lock order
- * (sql/014_lock_order.sql) and the UPDATE re-checks each row's status after any concurrent
+ * (sql/functions/locks.sql) and the UPDATE re-checks each row's status after any concurrent
  * writer commits, so two calls neither deadlock nor queue the same modification twice.
  * The status before is 'pending_sync' for the organization-wide form; for named ones a
  * subquery in RETURNING reads the statement's snapshot, i.e. the row before this update (a
@@ -56,7 +56,7 @@ static const char queue_sql_matched[] =
     QUEUE_SQL("q.id", "picked p LEFT JOIN q ON q.modification_id = p.id");
 
 /* 404 for named ids not in the organization, 409 for ids in a state that cannot be queued.
- * Read without a lock (a queued modification belongs to the worker, sql/015_lock_eligible.sql):
+ * Read without a lock (a queued modification belongs to the worker, sql/functions/locks.sql):
  * one queued meanwhile by another call is not queued again (queuedCount counts it out).
  * Returns 0 when all are eligible, -1 after sending the error. */
 static int check_explicit(struct api_ctx *ctx, struct http_request *req, const char *org,

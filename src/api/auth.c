@@ -1,6 +1,7 @@
 #include "auth.h"
 #include "jwt_auth.h"
 #include "log.h"
+#include "token_cache.h"
 
 #include <string.h>
 #include <strings.h>
@@ -22,6 +23,9 @@ static void unauthorized(struct http_request *req, const char *message)
     http_send_error(req, 401, "unauthorized", message, NULL);
 }
 
+/* verified tokens each process remembers (token_cache.h): a few clients' tokens at a time */
+#define TOKEN_CACHE_SLOTS 64
+
 int auth_token(struct api_ctx *ctx, struct http_request *req)
 {
     const char *h = req->authorization;
@@ -36,7 +40,16 @@ int auth_token(struct api_ctx *ctx, struct http_request *req)
     const char *token = h + 7;
     while (*token == ' ')
         token++;
-    enum jwt_verdict v = jwt_verify_hs256(token, ctx->cfg->jwt_secret, time(NULL), req->user_id);
+    time_t now = time(NULL);
+    if (!ctx->tokens)
+        ctx->tokens = token_cache_new(TOKEN_CACHE_SLOTS);
+    if (token_cache_get(ctx->tokens, token, now, req->user_id))
+        return 0;
+    double exp, nbf;
+    enum jwt_verdict v = jwt_verify_hs256_window(token, ctx->cfg->jwt_secret, now, req->user_id,
+                                                 &exp, &nbf);
+    if (v == JWT_VALID)
+        token_cache_put(ctx->tokens, token, exp, nbf, req->user_id);
     if (v != JWT_VALID) {
         log_debug("auth_rejected", "reason=\"%s\"", jwt_verdict_message(v));
         req->user_id[0] = '\0';

@@ -7,7 +7,7 @@
 /* Permissions of user_organizations.permissions. Each route's permission is declared once,
  * in the route table (src/api/router.c); the dispatcher hands it to the handler as req->perm,
  * and the checks below compare against it. "Admin implies every other" lives in SQL alone:
- * pems_has_permission (sql/013_dashboard_api.sql), whose answer each membership query
+ * pems_has_permission (sql/functions/permissions.sql), whose answer each membership query
  * returns as `allowed` ("t", "f", or NULL for no membership). */
 #define PERM_NONE  0u
 #define PERM_READ  0x1u

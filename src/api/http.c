@@ -222,8 +222,17 @@ void http_send_json_etag(struct http_request *req, const char *json, size_t len)
 {
     if (req->status)
         return;
-    char etag[API_ETAG_SIZE], head[256];
+    char etag[API_ETAG_SIZE];
     api_etag_of(json, len, etag);
+    http_send_json_tagged(req, json, len, etag);
+}
+
+void http_send_json_tagged(struct http_request *req, const char *json, size_t len,
+                           const char *etag)
+{
+    if (req->status)
+        return;
+    char head[256];
     if (api_etag_matches(req->if_none_match, etag) && (!req->perm || req->perm_checked)) {
         req->status = 304;
         int n = snprintf(head, sizeof head,
@@ -249,21 +258,6 @@ void http_send_not_modified(struct http_request *req, const char *etag)
                      "Cache-Control: private, no-cache\r\n\r\n", etag);
     if (n > 0 && (size_t)n < sizeof head)
         FCGX_PutStr(head, n, req->fcgx->out);
-}
-
-void http_send_json_tagged(struct http_request *req, const char *etag, const char *json,
-                           size_t len)
-{
-    if (req->status)
-        return;
-    if (api_etag_matches(req->if_none_match, etag) && (!req->perm || req->perm_checked)) {
-        http_send_not_modified(req, etag);
-        return;
-    }
-    char head[256];
-    snprintf(head, sizeof head, "ETag: %s\r\n", etag);
-    send_response(req, 200, "application/json; charset=utf-8", "private, no-cache", head, json,
-                  len);
 }
 
 void http_send_captured(struct http_request *req, const char *extra_headers)

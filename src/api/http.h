@@ -73,16 +73,17 @@ void http_send_json_text(struct http_request *req, int status, const char *json)
 /* A 200 JSON body a client may poll for: sent with its ETag and Cache-Control private,
  * no-cache; 304 without the body when If-None-Match names that tag. */
 void http_send_json_etag(struct http_request *req, const char *json, size_t len);
-/* The same with a tag the caller made (from what the body is rendered from, so a poll can be
- * answered without rendering it); etag is a quoted entity tag. */
-void http_send_json_tagged(struct http_request *req, const char *etag, const char *json,
-                           size_t len);
 /* 304 with that tag (the caller found it in If-None-Match). */
 void http_send_not_modified(struct http_request *req, const char *etag);
 /* Sends what capture kept, with extra_headers added (may be NULL); clears capture. */
 void http_send_captured(struct http_request *req, const char *extra_headers);
 /* Forgets what capture kept (req->status back to 0) so another answer can be sent. */
 void http_drop_captured(struct http_request *req);
+/* The same with the body's entity tag already known: api_etag_of of exactly these bytes,
+ * kept with a cached page, or a tag made from what the body is rendered from (so a poll can
+ * be answered without rendering it). */
+void http_send_json_tagged(struct http_request *req, const char *json, size_t len,
+                           const char *etag);
 /* steals body */
 void http_send_json(struct http_request *req, int status, json_t *body);
 /* steals details (may be NULL = []) */

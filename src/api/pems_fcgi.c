@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "page_cache.h"
 #include "router.h"
+#include "token_cache.h"
 #include "util.h"
 
 #include <errno.h>
@@ -60,8 +61,8 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
         http_send_method_not_allowed(&req, allow);
         break;
     case ROUTE_FOUND:
-        if (rt->access == ROUTE_LOOPBACK && !api_addr_is_loopback(req.remote_addr)) {
-            http_send_error(&req, 403, "forbidden", "Only the host itself may read this", NULL);
+        if (rt->access == ROUTE_METRICS && !addr_allow_match(&ctx->metrics_allow, req.remote_addr)) {
+            http_send_error(&req, 403, "forbidden", "This address may not read the metrics", NULL);
             break;
         }
         if (rt->access == ROUTE_TOKEN && auth_token(ctx, &req) != 0)
@@ -105,6 +106,8 @@ static void usage(void)
           "  -V, --version      show the version and exit\n"
           "\n"
           "Signals: SIGTERM, SIGINT  finish the request in hand, then exit 0\n"
+          "Exit status: 0 stopped by a signal, 1 start-up or accept error, 2 usage error,\n"
+          "78 a setting is missing or invalid (pemsd then stops: pemsd(8)).\n"
           "See pemsd(8) and pems.conf(5); the routes are documented in openapi.yaml.\n",
           stdout);
 }
@@ -157,6 +160,8 @@ int main(int argc, char **argv)
         metrics_open(cfg.metrics_file);
 
     struct api_ctx ctx = { .cfg = &cfg };
+    char aerr[160];
+    addr_allow_parse(&ctx.metrics_allow, cfg.metrics_allow, aerr, sizeof aerr);   /* checked */
     ctx.db = db_new(cfg.database_url);
     /* every route is one prepared statement whose best plan does not depend on its values;
      * without this PostgreSQL re-plans the optional-filter statements on each call */
@@ -192,6 +197,8 @@ int main(int argc, char **argv)
 out:
     page_cache_free(ctx.conflict_pages);
     page_cache_free(ctx.record_pages);
+    token_cache_free(ctx.tokens);
+    addr_allow_free(&ctx.metrics_allow);
     cron_free(ctx.schedule);
     db_free(ctx.db);
     metrics_close();

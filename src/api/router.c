@@ -37,7 +37,7 @@ static const struct route routes[] = {
     { "GET", "/api/pems/records/:pfaId/history", api_record_history, ROUTE_TOKEN, PERM_READ },
     { "GET", "/api/pems/changes", api_changes, ROUTE_TOKEN, PERM_READ },
     { "GET", "/api/pems/health", api_health, ROUTE_PUBLIC, PERM_NONE },
-    { "GET", "/api/pems/metrics", api_metrics, ROUTE_LOOPBACK, PERM_NONE },
+    { "GET", "/api/pems/metrics", api_metrics, ROUTE_METRICS, PERM_NONE },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -151,8 +151,8 @@ enum route_match router_match(const char *method, const char *path, struct http_
     if (allowlen)
         allow[0] = '\0';
     for (size_t i = 0; i < NROUTES; i++) {
-        /* a loopback-only route answers its exact path alone */
-        const char *p = routes[i].access == ROUTE_LOOPBACK ? path : norm;
+        /* the metrics route answers its exact path alone */
+        const char *p = routes[i].access == ROUTE_METRICS ? path : norm;
         bool decode = raw_path && strchr(routes[i].pattern, ':');
         if (decode)
             p = raw;

@@ -9,8 +9,8 @@
 /* Who may call a route; the dispatcher enforces it before the handler runs. */
 enum route_access {
     ROUTE_PUBLIC,     /* anyone */
-    ROUTE_LOOPBACK,   /* only a loopback REMOTE_ADDR, whatever nginx lets through; the path
-                         exactly as written (no trailing slash) */
+    ROUTE_METRICS,    /* only a REMOTE_ADDR in PEMS_METRICS_ALLOW (loopback by default),
+                         whatever nginx lets through; the path exactly as written */
     ROUTE_TOKEN       /* a valid Bearer token of an existing user */
 };
 

@@ -6,19 +6,37 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *log_prog = "pems";
 static enum pems_log_level log_min = PEMS_LOG_INFO;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+/* syslog priorities (sd-daemon(3)): LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
+static const char *const level_prefix[] = { "<7>", "<6>", "<4>", "<3>" };
+static bool log_journal;
+
+bool log_stderr_is_journal(void)
+{
+    /* JOURNAL_STREAM is "DEVICE:INODE" of the stream systemd connected stderr to; a child
+     * that inherited the variable but writes elsewhere (a pipe, a file) gets no prefix */
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_init(const char *prog, enum pems_log_level level)
 {
     log_prog = prog;
     log_min = level;
+    log_journal = log_stderr_is_journal();
 }
 
 int log_level_parse(const char *s, enum pems_log_level *out)
@@ -254,8 +272,9 @@ void log_event(enum pems_log_level level, const char *event, const char *fmt, ..
     struct line l = { .len = 0 };
     char ts[UTIL_ISO_SIZE];
     util_iso_time(ts, util_wall_ms());
-    int n = snprintf(l.buf, sizeof l.buf, "ts=%s level=%s prog=%s pid=%d event=", ts,
-                     level_names[level], log_prog, (int)getpid());
+    int n = snprintf(l.buf, sizeof l.buf, "%sts=%s level=%s prog=%s pid=%d event=",
+                     log_journal ? level_prefix[level] : "", ts, level_names[level], log_prog,
+                     (int)getpid());
     if (n < 0)
         return;
     l.len = (size_t)n;

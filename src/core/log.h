@@ -1,10 +1,16 @@
 #ifndef PEMS_LOG_H
 #define PEMS_LOG_H
 
-/* One line per event on stderr: ts=... level=... prog=... event=... key=value ... */
+#include <stdbool.h>
+
+/* One line per event on stderr: ts=... level=... prog=... event=... key=value ...
+ * When stderr is the journal (JOURNAL_STREAM names it), each line starts with its syslog
+ * priority, <3> error ... <7> debug, which journald takes off and records (sd-daemon(3)). */
 enum pems_log_level { PEMS_LOG_DEBUG, PEMS_LOG_INFO, PEMS_LOG_WARN, PEMS_LOG_ERROR };
 
 void log_init(const char *prog, enum pems_log_level level);
+/* stderr is the stream JOURNAL_STREAM names (log_init looks once) */
+bool log_stderr_is_journal(void);
 int log_level_parse(const char *s, enum pems_log_level *out);
 int log_enabled(enum pems_log_level level);
 

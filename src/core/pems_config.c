@@ -1,4 +1,5 @@
 #include "pems_config.h"
+#include "addr_allow.h"
 #include "cron.h"
 #include "log.h"
 #include "util.h"
@@ -45,6 +46,7 @@ static const struct setting settings[] = {
     I("PEMS_LEASE_SECONDS", lease_seconds, "30", 2, 3600),
     I("PEMS_MAX_ATTEMPTS", max_attempts, "4", 1, 100),
     S("PEMS_METRICS_FILE", metrics_file, NULL),
+    S("PEMS_METRICS_ALLOW", metrics_allow, ADDR_ALLOW_LOOPBACK),
     S("PEMS_SQL_DIR", sql_dir, PEMS_SQL_DIR),
     S("PEMS_WORKER_ID", worker_id, NULL),
     I("PEMS_WORKER_MAX_IN_FLIGHT", worker_max_in_flight, "256", 1, 10000),
@@ -130,10 +132,14 @@ int config_parse_line(char *line, char **key, char **val)
 }
 
 /* KEY=value lines; '#' comments; optional surrounding double quotes on the value */
-static int config_read_file(struct pems_config *cfg, const char *path, char *err, size_t errlen)
+static int config_read_file(struct pems_config *cfg, const struct config_file *file, char *err,
+                            size_t errlen)
 {
+    const char *path = file->path;
     FILE *f = fopen(path, "r");
     if (!f) {
+        if (file->optional && (errno == ENOENT || errno == EACCES || errno == ENOTDIR))
+            return 0;
         snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
         return -1;
     }
@@ -151,6 +157,8 @@ static int config_read_file(struct pems_config *cfg, const char *path, char *err
             break;
         }
         const struct setting *s = setting_find(key);
+        if (!s && file->other_keys)
+            continue;
         if (!s) {
             snprintf(err, errlen, "%s:%d: unknown setting %s", path, lineno, key);
             rc = -1;
@@ -169,12 +177,20 @@ static int config_read_file(struct pems_config *cfg, const char *path, char *err
 
 int config_load(struct pems_config *cfg, const char *path, char *err, size_t errlen)
 {
+    struct config_file file = { .path = path };
+    return config_load_files(cfg, &file, path ? 1 : 0, err, errlen);
+}
+
+int config_load_files(struct pems_config *cfg, const struct config_file *files, size_t nfiles,
+                      char *err, size_t errlen)
+{
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NSETTINGS; i++)
         if (settings[i].def && setting_apply(cfg, &settings[i], settings[i].def, err, errlen) < 0)
             return -1;
-    if (path && config_read_file(cfg, path, err, errlen) < 0)
-        return -1;
+    for (size_t i = 0; i < nfiles; i++)
+        if (config_read_file(cfg, &files[i], err, errlen) < 0)
+            return -1;
     for (size_t i = 0; i < NSETTINGS; i++) {
         const char *v = getenv(settings[i].name);
         if (v && setting_apply(cfg, &settings[i], v, err, errlen) < 0)
@@ -189,6 +205,13 @@ int config_load(struct pems_config *cfg, const char *path, char *err, size_t err
         snprintf(err, errlen, "PEMS_ENV must be production or development");
         return -1;
     }
+    struct addr_allow allow;
+    char aerr[160];
+    if (addr_allow_parse(&allow, cfg->metrics_allow, aerr, sizeof aerr) < 0) {
+        snprintf(err, errlen, "PEMS_METRICS_ALLOW: %s", aerr);
+        return -1;
+    }
+    addr_allow_free(&allow);
     return 0;
 }
 

@@ -22,6 +22,7 @@ struct pems_config {
     int lease_seconds;             /* queue item lease */
     int max_attempts;              /* attempts before an item fails */
     char *metrics_file;            /* shared counters file for the whole service */
+    char *metrics_allow;           /* CIDR list of the addresses /metrics answers */
     char *sql_dir;                 /* migrations */
     char *worker_id;               /* defaults to host:pid */
     int worker_max_in_flight;      /* PEMS requests one pemsworker keeps in flight at most */
@@ -30,6 +31,16 @@ struct pems_config {
 /* Loads defaults, then the file (if path non-NULL), then the environment.
  * On error returns -1 and writes a message into err. */
 int config_load(struct pems_config *cfg, const char *path, char *err, size_t errlen);
+/* The same with several files, read in order: a setting in a later file wins over an
+ * earlier one, the environment over them all. */
+struct config_file {
+    const char *path;
+    bool optional;     /* a file that is missing or unreadable is skipped */
+    bool other_keys;   /* lines of keys that are not settings are skipped (an environment
+                          file, e.g. systemd's EnvironmentFile=, may hold other variables) */
+};
+int config_load_files(struct pems_config *cfg, const struct config_file *files, size_t nfiles,
+                      char *err, size_t errlen);
 /* One line of a config file, parsed in place: 1 with *key and *val set (surrounding blanks
  * and one pair of double quotes around the value removed), 0 for a blank or # line, -1 when
  * there is no '='. */

@@ -26,6 +26,9 @@
 #include <time.h>
 
 #define ACTOR "pemsctl"
+#ifndef PEMS_CONFIG_DIR
+#define PEMS_CONFIG_DIR "/etc/pems"
+#endif
 #define MAX_OPTS 16
 #define MAX_ARGS 4
 
@@ -45,6 +48,7 @@ struct ctx {
     char opt_names[MAX_OPTS][32];   /* the command's option names, from its spec */
     struct pems_config cfg;
     db_t *db;
+    char org_id[37];                /* --org, resolved */
 };
 
 struct command {
@@ -79,6 +83,12 @@ static int cmd_retry(struct ctx *c);
 static int cmd_cancel(struct ctx *c);
 static int cmd_help(struct ctx *c);
 static int cmd_list(struct ctx *c);
+static int cmd_org_remove(struct ctx *c);
+static int cmd_user_remove(struct ctx *c);
+static int cmd_user_revoke(struct ctx *c);
+static int cmd_server_remove(struct ctx *c);
+static int cmd_server_disable(struct ctx *c);
+static int cmd_server_enable(struct ctx *c);
 
 static const char *const org_list_keys[] = { "id", "code", "name", "createdAt" };
 static const struct listing org_list = {
@@ -125,34 +135,56 @@ static const struct listing queue_list = {
 };
 
 static const struct command commands[] = {
-    { "migrate", "", "apply pending sql/ migrations (prints each one applied)", "", 0,
+    { "migrate", "", "apply sql/: the schema once, each changed function file again (prints each one applied)", "", 0,
       CONFIG_NEED_DB, cmd_migrate, NULL },
     { "org add", "--code C --name N", "create an organization, print its id", "code= name=", 0,
       CONFIG_NEED_DB, cmd_org_add, NULL },
     { "org list", "[--json]", "organizations: id, code, name", "json", 0, CONFIG_NEED_DB,
       cmd_list, &org_list },
-    { "user add", "--username U --email E --org ORG_ID --perm Read,Write,Sync[,Admin]",
+    { "org remove", "ORG",
+      "delete the organization (its code or id) and everything it owns: memberships, server, "
+      "records, modifications, queue, conflicts; its audit history stays; prints its id",
+      "", 1, CONFIG_NEED_DB, cmd_org_remove, NULL },
+    { "user add", "--username U --email E --org ORG --perm Read,Write,Sync[,Admin]",
       "create a user (or reuse it) and set its permissions in the organization, print the user id",
       "username= email= org= perm=", 0, CONFIG_NEED_DB, cmd_user_add, NULL },
-    { "user list", "[--org ORG_ID] [--json]",
+    { "user list", "[--org ORG] [--json]",
       "users with their organizations and permissions (one row per membership)", "org= json", 0,
       CONFIG_NEED_DB, cmd_list, &user_list },
+    { "user remove", "USER_ID",
+      "delete the user and their memberships (refused while modifications name them: revoke "
+      "instead); prints the user id",
+      "", 1, CONFIG_NEED_DB, cmd_user_remove, NULL },
+    { "user revoke", "--user USER_ID --org ORG [--perm P[,P]...]",
+      "take the user's permissions in the organization away: those of --perm, or all of them "
+      "(the membership goes when none is left); prints the user id",
+      "user= org= perm=", 0, CONFIG_NEED_DB, cmd_user_revoke, NULL },
     { "server add",
-      "--org ORG_ID --url URL --user U --password P|- [--rps N] [--max-in-flight N] [--read-only]"
+      "--org ORG --url URL --user U --password P|- [--rps N] [--max-in-flight N] [--read-only]"
       " [--api-key K] [--replace]",
       "register the organization's PEMS server (credentials encrypted), print its id; "
       "an organization has one: --replace replaces it",
       "org= url= user= password= api-key= rps= max-in-flight= read-only replace", 0,
       CONFIG_NEED_DB | CONFIG_NEED_CRYPTO, cmd_server_add, NULL },
-    { "server list", "[--org ORG_ID] [--json]",
+    { "server list", "[--org ORG] [--json]",
       "PEMS servers: organization, URL, auth, rate limit, writes, health (never credentials)",
       "org= json", 0, CONFIG_NEED_DB, cmd_list, &server_list },
+    { "server remove", "--org ORG",
+      "delete the organization's PEMS server (its queue items wait for the next one); prints "
+      "the server's id",
+      "org=", 0, CONFIG_NEED_DB, cmd_server_remove, NULL },
+    { "server disable", "--org ORG",
+      "stop writes to the organization's PEMS server (pulls go on); prints the server's id",
+      "org=", 0, CONFIG_NEED_DB, cmd_server_disable, NULL },
+    { "server enable", "--org ORG",
+      "let writes go to the organization's PEMS server again; prints the server's id",
+      "org=", 0, CONFIG_NEED_DB, cmd_server_enable, NULL },
     { "token", "--user USER_ID [--ttl SECONDS]", "mint an HS256 JWT signed with JWT_SECRET",
       "user= ttl=", 0, CONFIG_NEED_DB | CONFIG_NEED_JWT, cmd_token, NULL },
-    { "status", "[--org ORG_ID] [--json]",
+    { "status", "[--org ORG] [--json]",
       "queue depth by status, the failed items, last/next run, worker heartbeats", "org= json", 0,
       CONFIG_NEED_DB, cmd_status, NULL },
-    { "queue list", "[--org ORG_ID] [--status S] [--limit N] [--json]",
+    { "queue list", "[--org ORG] [--status S] [--limit N] [--json]",
       "write queue items, most recently changed first: ids, pfaId, status, attempts, last "
       "error (S: pending, processing, completed, failed, cancelled; N: 1-100000, default 100)",
       "org= status= limit= json", 0, CONFIG_NEED_DB, cmd_list, &queue_list },
@@ -217,8 +249,10 @@ static void print_usage(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].usage ? " " : "",
                 commands[i].usage, commands[i].summary);
-    fputs("\nSettings come from the environment (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, "
-          "PEMS_SQL_DIR, ...);\n-c reads KEY=value lines from a file, the environment wins.\n"
+    fputs("\nORG is an organization's code or its id. Settings (DATABASE_URL, JWT_SECRET,\n"
+          "ENCRYPTION_KEY, PEMS_SQL_DIR, ...) come from " PEMS_CONFIG_DIR "/pems.conf (or -c FILE),\n"
+          "then " PEMS_CONFIG_DIR "/pems.env, each when readable, then the environment, which\n"
+          "wins.\n"
           "Exit status: 0 done, 1 failed, 2 usage error.\n"
           "See pemsctl(1) and pems.conf(5).\n",
           f);
@@ -476,8 +510,6 @@ static int cmd_user_add(struct ctx *c)
     if (rc)
         return rc;
     const char *username = opt(c, "username"), *email = opt(c, "email"), *org = opt(c, "org");
-    if (!util_is_uuid(org))
-        return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (!valid_email(email))
         return usage_error(c->cmd, "--email '%s' is not an email address", email);
     json_t *perms = NULL, *before = NULL, *after = NULL, *user_after = NULL;
@@ -596,8 +628,6 @@ static int cmd_server_add(struct ctx *c)
         return rc;
     const char *org = opt(c, "org"), *url = opt(c, "url"), *user = opt(c, "user");
     const char *password = opt(c, "password"), *api_key = opt(c, "api-key");
-    if (!util_is_uuid(org))
-        return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return usage_error(c->cmd, "--url must start with http:// or https://");
     if (api_key && password)
@@ -691,6 +721,239 @@ cleanup:
     free(secret);
     explicit_bzero(key, sizeof key);
     return rc;
+}
+
+/* --org and org remove's ORG: an organization's code or its id, to its id (in out). 0, or
+ * the exit status with the message printed. */
+static int org_resolve(struct ctx *c, const char *what, const char *org, char out[37])
+{
+    const char *params[] = { org };
+    /* a code may look like a uuid: both are tried, the id first */
+    PGresult *res = db_query(c->db, NULL,
+                             util_is_uuid(org)
+                                 ? "SELECT id FROM organizations WHERE id = $1::text::uuid"
+                                   " UNION ALL SELECT id FROM organizations WHERE code = $1::text"
+                                 : "SELECT id FROM organizations WHERE code = $1::text",
+                             1, params);
+    if (!res)
+        return db_failure(c, what);
+    int rc = 0;
+    if (PQntuples(res) == 0)
+        rc = failf("%s: organization '%s' not found (give its code or its id)", what, org);
+    else
+        snprintf(out, 37, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+static int finish_change(struct ctx *c, const char *what, const char *org, const char *action,
+                         const char *entity, const char *id, const json_t *before,
+                         const json_t *after)
+{
+    if (audit_write(c->db, org, NULL, ACTOR, action, entity, id, before, after) != DB_OK ||
+        db_commit(c->db) != DB_OK)
+        return db_failure(c, what);
+    return print_line(id) ? 0 : PEMS_EXIT_FAILURE;
+}
+
+static int cmd_org_remove(struct ctx *c)
+{
+    char org[37];
+    int rc;
+    if (db_begin(c->db) != DB_OK)
+        return db_failure(c, "org remove");
+    if ((rc = org_resolve(c, "org remove", c->opt.args[0], org))) {
+        db_rollback(c->db);
+        return rc;
+    }
+    const char *p[] = { org };
+    json_t *before = query_json(c,
+                                "SELECT json_build_object('code', code, 'name', name)::text"
+                                " FROM organizations WHERE id = $1 FOR UPDATE",
+                                1, p);
+    if (!before)
+        return db_failure(c, "org remove");
+    /* everything it owns goes with it (ON DELETE CASCADE); its audit history stays */
+    if (json_is_null(before)) {
+        rc = (db_rollback(c->db), failf("org remove: organization %s not found", org));
+    } else if (db_exec(c->db, NULL, "DELETE FROM organizations WHERE id = $1", 1, p) != DB_OK) {
+        rc = db_failure(c, "org remove");
+    } else {
+        rc = finish_change(c, "org remove", org, "delete", "organizations", org, before, NULL);
+    }
+    json_decref(before);
+    return rc;
+}
+
+static int cmd_user_remove(struct ctx *c)
+{
+    const char *user = c->opt.args[0];
+    if (!util_is_uuid(user))
+        return usage_error(c->cmd, "USER_ID must be a user id (uuid), got '%s'", user);
+    const char *p[] = { user };
+    if (db_begin(c->db) != DB_OK)
+        return db_failure(c, "user remove");
+    json_t *before = query_json(c,
+                                "SELECT json_build_object('username', username, 'email', email,"
+                                " 'organizations', (SELECT coalesce(json_agg(json_build_object("
+                                "'organizationId', organization_id, 'permissions', permissions)"
+                                " ORDER BY organization_id), '[]') FROM user_organizations"
+                                " WHERE user_id = u.id))::text"
+                                " FROM users u WHERE id = $1 FOR UPDATE",
+                                1, p);
+    int rc;
+    if (!before)
+        return db_failure(c, "user remove");
+    if (json_is_null(before)) {
+        rc = (db_rollback(c->db), failf("user remove: user %s not found", user));
+    } else if (db_exec(c->db, NULL, "DELETE FROM users WHERE id = $1", 1, p) != DB_OK) {
+        /* the modifications a user made name them (modified_by): the history stays whole */
+        if (!strcmp(db_sqlstate(c->db), "23503"))
+            rc = (db_rollback(c->db),
+                  failf("user remove: user %s has made modifications, which keep naming them; "
+                        "'user revoke' takes their permissions away instead", user));
+        else
+            rc = db_failure(c, "user remove");
+    } else {
+        rc = finish_change(c, "user remove", NULL, "delete", "users", user, before, NULL);
+    }
+    json_decref(before);
+    return rc;
+}
+
+static int cmd_user_revoke(struct ctx *c)
+{
+    int rc = require_opts(c, "user", "org", (const char *)NULL);
+    if (rc)
+        return rc;
+    const char *user = opt(c, "user"), *org = opt(c, "org");
+    if (!util_is_uuid(user))
+        return usage_error(c->cmd, "--user must be a user id (uuid), got '%s'", user);
+    json_t *perms = NULL, *before = NULL, *after = NULL;
+    char lit[128] = "{}";
+    if (opt(c, "perm") && (rc = parse_perms(c, opt(c, "perm"), &perms, lit, sizeof lit)))
+        return rc;
+    const char *p[] = { user, org, lit };
+    if (db_begin(c->db) != DB_OK) {
+        rc = db_failure(c, "user revoke");
+        goto cleanup;
+    }
+    if (!(before = query_json(c,
+                              "SELECT array_to_json(permissions)::text FROM user_organizations"
+                              " WHERE user_id = $1 AND organization_id = $2 FOR UPDATE",
+                              2, p))) {
+        rc = db_failure(c, "user revoke");
+        goto cleanup;
+    }
+    if (json_is_null(before)) {
+        db_rollback(c->db);
+        rc = failf("user revoke: user %s is not a member of organization %s", user, org);
+        goto cleanup;
+    }
+    /* without --perm the membership goes; with it, those permissions (none left: it goes) */
+    PGresult *res = db_query(c->db, NULL,
+                             "WITH kept AS (SELECT ARRAY(SELECT x FROM unnest(permissions) x"
+                             " WHERE NOT (x = ANY ($3::text[]))) AS p FROM user_organizations"
+                             " WHERE user_id = $1 AND organization_id = $2),"
+                             " gone AS (DELETE FROM user_organizations WHERE user_id = $1"
+                             " AND organization_id = $2 AND ($3::text[] = '{}'"
+                             " OR (SELECT cardinality(p) = 0 FROM kept)) RETURNING 1),"
+                             " changed AS (UPDATE user_organizations SET permissions ="
+                             " (SELECT p FROM kept) WHERE user_id = $1 AND organization_id = $2"
+                             " AND $3::text[] <> '{}' AND (SELECT cardinality(p) > 0 FROM kept)"
+                             " RETURNING permissions)"
+                             " SELECT (SELECT array_to_json(permissions)::text FROM changed)",
+                             3, p);
+    if (!res) {
+        rc = db_failure(c, "user revoke");
+        goto cleanup;
+    }
+    bool removed = PQgetisnull(res, 0, 0);
+    after = removed ? NULL : json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+    json_t *b = json_pack("{s:O}", "permissions", before);
+    json_t *a = after ? json_pack("{s:O}", "permissions", after) : NULL;
+    if (audit_write(c->db, org, NULL, ACTOR, "revoke", "user_organizations", user, b, a) !=
+            DB_OK ||
+        db_commit(c->db) != DB_OK)
+        rc = db_failure(c, "user revoke");
+    else
+        rc = print_line(user) ? 0 : PEMS_EXIT_FAILURE;
+    json_decref(b);
+    json_decref(a);
+cleanup:
+    json_decref(perms);
+    json_decref(before);
+    json_decref(after);
+    return rc;
+}
+
+#define SERVER_ROW_JSON \
+    "SELECT id, json_build_object('baseUrl', base_url, 'authType', auth_type, 'username'," \
+    " username, 'rateLimitRps', rate_limit_rps, 'writeEnabled', write_enabled)::text" \
+    " FROM api_servers WHERE organization_id = $1 FOR UPDATE"
+
+/* server remove and server disable|enable: the organization's server row, locked */
+static int server_change(struct ctx *c, const char *what, int enable)
+{
+    int rc = require_opts(c, "org", (const char *)NULL);
+    if (rc)
+        return rc;
+    const char *org = opt(c, "org");
+    const char *p[] = { org, enable > 0 ? "true" : "false" };
+    if (db_begin(c->db) != DB_OK)
+        return db_failure(c, what);
+    PGresult *res = db_query(c->db, NULL, SERVER_ROW_JSON, 1, p);
+    if (!res)
+        return db_failure(c, what);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        db_rollback(c->db);
+        return failf("%s: organization %s has no PEMS server", what, org);
+    }
+    char id[37];
+    snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    json_t *before = json_loads(PQgetvalue(res, 0, 1), 0, NULL), *after = NULL;
+    PQclear(res);
+    if (!before) {
+        db_rollback(c->db);
+        return failf("%s: out of memory", what);
+    }
+    int erc;
+    if (enable < 0) {
+        /* its queue items stay: they wait for the next server the organization gets */
+        erc = db_exec(c->db, NULL, "DELETE FROM api_servers WHERE organization_id = $1", 1, p);
+    } else {
+        erc = db_exec(c->db, NULL,
+                      "UPDATE api_servers SET write_enabled = $2::boolean, updated_at = now()"
+                      " WHERE organization_id = $1",
+                      2, p);
+        after = json_deep_copy(before);
+        json_object_set_new(after, "writeEnabled", json_boolean(enable > 0));
+    }
+    if (erc != DB_OK)
+        rc = db_failure(c, what);
+    else
+        rc = finish_change(c, what, org, enable < 0 ? "delete" : enable ? "enable" : "disable",
+                           "api_servers", id, before, after);
+    json_decref(before);
+    json_decref(after);
+    return rc;
+}
+
+static int cmd_server_remove(struct ctx *c)
+{
+    return server_change(c, "server remove", -1);
+}
+
+static int cmd_server_disable(struct ctx *c)
+{
+    return server_change(c, "server disable", 0);
+}
+
+static int cmd_server_enable(struct ctx *c)
+{
+    return server_change(c, "server enable", 1);
 }
 
 static int cmd_token(struct ctx *c)
@@ -1003,8 +1266,6 @@ static void status_print_text(const json_t *st)
 static int cmd_status(struct ctx *c)
 {
     const char *org = opt(c, "org");
-    if (org && !util_is_uuid(org))
-        return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (db_exec(c->db, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) !=
         DB_OK)
         return db_failure(c, "status");
@@ -1091,8 +1352,6 @@ static int cmd_list(struct ctx *c)
 {
     const struct listing *l = c->cmd->list;
     const char *org = opt(c, "org"), *status = opt(c, "status"), *limit_s = opt(c, "limit");
-    if (org && !util_is_uuid(org))
-        return usage_error(c->cmd, "--org must be an organization id (uuid), got '%s'", org);
     if (status && !in_list(status, queue_statuses))
         return usage_error(c->cmd, "unknown --status '%s' (pending, processing, completed, "
                            "failed or cancelled)", status);
@@ -1233,8 +1492,19 @@ int main(int argc, char **argv)
     if (prc < 0)
         return -prc;
 
-    char err[512];
-    if (config_load(&c.cfg, config_path, err, sizeof err) < 0) {
+    /* like the daemons under their unit: pems.conf (or -c FILE), then the secrets of
+     * pems.env, then the environment; the default files only when they can be read */
+    char err[512], conf_default[PATH_MAX], env_file[PATH_MAX];
+    const char *dir = getenv("PEMS_CONFIG_DIR");
+    if (!dir || !*dir)
+        dir = PEMS_CONFIG_DIR;
+    snprintf(conf_default, sizeof conf_default, "%s/pems.conf", dir);
+    snprintf(env_file, sizeof env_file, "%s/pems.env", dir);
+    const struct config_file files[] = {
+        { .path = config_path ? config_path : conf_default, .optional = !config_path },
+        { .path = env_file, .optional = true, .other_keys = true },
+    };
+    if (config_load_files(&c.cfg, files, 2, err, sizeof err) < 0) {
         config_free(&c.cfg);
         return failf("%s", err);
     }
@@ -1258,6 +1528,13 @@ int main(int argc, char **argv)
             goto cleanup;
         }
     }
+    /* --org: a code or an id, the id from here on */
+    for (int k = 0; k < c.opt.n; k++)
+        if (!strcmp(c.opt.names[k], "org") && c.opt.values[k]) {
+            if ((rc = org_resolve(&c, c.cmd->name, c.opt.values[k], c.org_id)))
+                goto cleanup;
+            c.opt.values[k] = c.org_id;
+        }
     rc = c.cmd->run(&c);
     if (fflush(stdout) != 0 && rc == 0)
         rc = failf("cannot write to stdout: %s", strerror(errno));

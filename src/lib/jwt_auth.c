@@ -107,10 +107,11 @@ static bool numeric_date(json_t *payload, const char *claim, double *out)
     return isfinite(*out);
 }
 
-static enum jwt_verdict check_claims(json_t *payload, time_t now, char sub_out[37])
+static enum jwt_verdict check_claims(json_t *payload, time_t now, char sub_out[37],
+                                     double *exp_out, double *nbf_out)
 {
     json_t *sub;
-    double exp, nbf;
+    double exp, nbf = -1;
 
     if (!json_object_get(payload, "exp"))
         return JWT_MISSING_EXP;
@@ -127,6 +128,10 @@ static enum jwt_verdict check_claims(json_t *payload, time_t now, char sub_out[3
         return JWT_BAD_SUBJECT;
     if (sub_out)
         memcpy(sub_out, json_string_value(sub), 37);
+    if (exp_out)
+        *exp_out = exp;
+    if (nbf_out)
+        *nbf_out = nbf;
     return JWT_VALID;
 }
 
@@ -137,6 +142,12 @@ static enum jwt_verdict check_claims(json_t *payload, time_t now, char sub_out[3
  */
 enum jwt_verdict jwt_verify_hs256(const char *token, const char *secret, time_t now,
                                   char sub_out[37])
+{
+    return jwt_verify_hs256_window(token, secret, now, sub_out, NULL, NULL);
+}
+
+enum jwt_verdict jwt_verify_hs256_window(const char *token, const char *secret, time_t now,
+                                         char sub_out[37], double *exp_out, double *nbf_out)
 {
     const char *dot1, *dot2;
     size_t len;
@@ -175,7 +186,7 @@ enum jwt_verdict jwt_verify_hs256(const char *token, const char *secret, time_t 
         v = JWT_BAD_SIGNATURE;
         goto cleanup;
     }
-    v = check_claims(payload, now, sub_out);
+    v = check_claims(payload, now, sub_out, exp_out, nbf_out);
 cleanup:
     jwt_free(jwt);
     json_decref(payload);

@@ -17,6 +17,9 @@ enum jwt_verdict {
 /* Verifies an HS256 token; on JWT_VALID copies sub (a uuid, 36 chars) into sub_out[37]. */
 enum jwt_verdict jwt_verify_hs256(const char *token, const char *secret, time_t now,
                                   char sub_out[37]);
+/* The same, and on JWT_VALID the token's validity window: exp, and nbf (-1 when absent). */
+enum jwt_verdict jwt_verify_hs256_window(const char *token, const char *secret, time_t now,
+                                         char sub_out[37], double *exp_out, double *nbf_out);
 const char *jwt_verdict_message(enum jwt_verdict v);
 
 /* A new HS256 token (malloc'd, free()) with sub, iat=now, exp=now+ttl; NULL on failure. */

@@ -1,5 +1,6 @@
 #include "page_cache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@ struct page_slot {
     char *key;              /* NULL: empty slot */
     char *page;
     size_t len;
+    char tag[PAGE_CACHE_TAG_SIZE];   /* the caller's tag of the page (its entity tag) */
     long long version;
     unsigned long long used;  /* last use, for eviction */
 };
@@ -64,13 +66,16 @@ long long page_cache_version(const struct page_cache *pc, const char *key)
     return s ? s->version : -1;
 }
 
-const char *page_cache_get(struct page_cache *pc, const char *key, long long version, size_t *len)
+const char *page_cache_get(struct page_cache *pc, const char *key, long long version, size_t *len,
+                           const char **tag)
 {
     struct page_slot *s = find(pc, key);
     if (!s || s->version != version)
         return NULL;
     s->used = ++pc->clock;
     *len = s->len;
+    if (tag)
+        *tag = s->tag;
     return s->page;
 }
 
@@ -86,7 +91,7 @@ static struct page_slot *least_recent(struct page_cache *pc)
 }
 
 int page_cache_put(struct page_cache *pc, const char *key, long long version,
-                   const char *page, size_t len)
+                   const char *page, size_t len, const char *tag)
 {
     struct page_slot *s = find(pc, key);
     if (s)
@@ -113,6 +118,7 @@ int page_cache_put(struct page_cache *pc, const char *key, long long version,
     }
     memcpy(s->page, page, len);
     s->len = len;
+    snprintf(s->tag, sizeof s->tag, "%s", tag ? tag : "");
     s->version = version;
     s->used = ++pc->clock;
     pc->bytes += len;

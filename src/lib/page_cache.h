@@ -8,19 +8,25 @@
  * least recently used entry goes first. */
 struct page_cache;
 
+/* A page's tag (its entity tag, computed once when it is stored) fits in this, NUL included;
+ * a longer one is cut. */
+#define PAGE_CACHE_TAG_SIZE 32
+
 struct page_cache *page_cache_new(size_t slots, size_t max_bytes);
 void page_cache_free(struct page_cache *pc);
 
 /* The version stored under key, or -1 when nothing is. */
 long long page_cache_version(const struct page_cache *pc, const char *key);
 
-/* The page stored under key when it is of this version, else NULL. Owned by the cache, valid
- * until the next page_cache_put. */
-const char *page_cache_get(struct page_cache *pc, const char *key, long long version, size_t *len);
+/* The page stored under key when it is of this version, else NULL; *tag (unless tag is NULL)
+ * the tag stored with it. Both owned by the cache, valid until the next page_cache_put. */
+const char *page_cache_get(struct page_cache *pc, const char *key, long long version, size_t *len,
+                           const char **tag);
 
-/* Stores a copy of page under key, replacing what was there. -1 when it is larger than the
- * whole budget or memory runs out (nothing stored under key then), else 0. */
+/* Stores a copy of page and of tag (NULL: "") under key, replacing what was there. -1 when
+ * the page is larger than the whole budget or memory runs out (nothing stored under key then),
+ * else 0. */
 int page_cache_put(struct page_cache *pc, const char *key, long long version,
-                   const char *page, size_t len);
+                   const char *page, size_t len, const char *tag);
 
 #endif

@@ -15,10 +15,17 @@
 
 #define MIGRATE_LOCK_SQL "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")"
 
+/* sql/README.md: the schema file (then, after the first release, numbered upgrade files) is
+ * applied once and may never change; each file of REPEATABLE_DIR is applied again whenever
+ * its checksum changes. */
+#define SCHEMA_FILE "schema.sql"
+#define REPEATABLE_DIR "functions"
+
 struct migration {
-    char *version;     /* the file name, e.g. 001_schema.sql */
+    char *version;     /* the path below the sql directory: schema.sql, functions/audit.sql */
     char *body;
     char checksum[65]; /* sha256, hex */
+    bool repeatable;
 };
 
 static bool is_sql_file(const char *name)
@@ -27,9 +34,14 @@ static bool is_sql_file(const char *name)
     return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".sql") == 0;
 }
 
+/* the schema file first, then by name */
 static int cmp_names(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    bool xs = strcmp(x, SCHEMA_FILE) == 0, ys = strcmp(y, SCHEMA_FILE) == 0;
+    if (xs != ys)
+        return xs ? -1 : 1;
+    return strcmp(x, y);
 }
 
 static char *read_file(const char *path, char *err, size_t errlen)
@@ -94,19 +106,32 @@ static void migrations_free(struct migration *m, size_t n)
     free(m);
 }
 
-/* Reads every *.sql file of dir, sorted by name. */
-static int migrations_load(const char *dir, struct migration **out, size_t *nout, char *err,
-                           size_t errlen)
+struct migration_list {
+    struct migration *m;
+    size_t n, cap;
+};
+
+/* Appends every *.sql file of dir/sub (sub NULL: dir itself), sorted. A missing
+ * REPEATABLE_DIR is no repeatable file. */
+static int load_dir(struct migration_list *l, const char *dir, const char *sub, char *err,
+                    size_t errlen)
 {
-    DIR *d = opendir(dir);
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct migration *m = NULL;
-    int rc = -1;
-    if (!d) {
-        snprintf(err, errlen, "cannot open migrations directory %s: %s", dir, strerror(errno));
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s%s%s", dir, sub ? "/" : "", sub ? sub : "") >=
+        sizeof path) {
+        snprintf(err, errlen, "path too long: %s/%s", dir, sub);
         return -1;
     }
+    DIR *d = opendir(path);
+    if (!d) {
+        if (sub && errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot open migrations directory %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!is_sql_file(e->d_name))
@@ -122,44 +147,65 @@ static int migrations_load(const char *dir, struct migration **out, size_t *nout
             goto oom;
         n++;
     }
-    if (n == 0) {
-        snprintf(err, errlen, "no .sql files in %s", dir);
-        goto cleanup;
-    }
     qsort(names, n, sizeof *names, cmp_names);
-    m = calloc(n, sizeof *m);
-    if (!m)
-        goto oom;
     for (size_t i = 0; i < n; i++) {
-        char path[4096];
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
-            snprintf(err, errlen, "path too long: %s/%s", dir, names[i]);
+        if (l->n == l->cap) {
+            size_t nc = l->cap ? l->cap * 2 : 32;
+            struct migration *nm = realloc(l->m, nc * sizeof *nm);
+            if (!nm)
+                goto oom;
+            l->m = nm;
+            l->cap = nc;
+        }
+        struct migration *m = &l->m[l->n];
+        char file[4096];
+        memset(m, 0, sizeof *m);
+        m->repeatable = sub != NULL;
+        if (asprintf(&m->version, "%s%s%s", sub ? sub : "", sub ? "/" : "", names[i]) < 0) {
+            m->version = NULL;
+            goto oom;
+        }
+        l->n++;
+        if ((size_t)snprintf(file, sizeof file, "%s/%s", path, names[i]) >= sizeof file) {
+            snprintf(err, errlen, "path too long: %s/%s", path, names[i]);
             goto cleanup;
         }
-        m[i].version = names[i];
-        names[i] = NULL;
-        if (!(m[i].body = read_file(path, err, errlen)))
+        if (!(m->body = read_file(file, err, errlen)))
             goto cleanup;
-        if (sha256_hex(m[i].body, m[i].checksum) < 0) {
-            snprintf(err, errlen, "cannot checksum %s", path);
+        if (sha256_hex(m->body, m->checksum) < 0) {
+            snprintf(err, errlen, "cannot checksum %s", file);
             goto cleanup;
         }
     }
-    *out = m;
-    *nout = n;
-    m = NULL;
     rc = 0;
     goto cleanup;
 oom:
-    snprintf(err, errlen, "out of memory listing %s", dir);
+    snprintf(err, errlen, "out of memory listing %s", path);
 cleanup:
-    if (m)
-        migrations_free(m, n);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
     closedir(d);
     return rc;
+}
+
+/* The files applied once (dir's own), then the repeatable ones. */
+static int migrations_load(const char *dir, struct migration **out, size_t *nout, char *err,
+                           size_t errlen)
+{
+    struct migration_list l = { 0 };
+    if (load_dir(&l, dir, NULL, err, errlen) < 0 ||
+        load_dir(&l, dir, REPEATABLE_DIR, err, errlen) < 0) {
+        migrations_free(l.m, l.n);
+        return -1;
+    }
+    if (l.n == 0) {
+        snprintf(err, errlen, "no .sql files in %s", dir);
+        return -1;
+    }
+    *out = l.m;
+    *nout = l.n;
+    return 0;
 }
 
 static void db_fail(db_t *db, const char *what, char *err, size_t errlen)
@@ -189,7 +235,7 @@ static int ensure_table(db_t *db, char *err, size_t errlen)
     return 0;
 }
 
-/* Refuses before anything is applied when an applied file has changed. */
+/* Refuses before anything is applied when a file applied once has changed. */
 static int verify_applied(db_t *db, const struct migration *m, size_t n, char *err,
                           size_t errlen)
 {
@@ -202,15 +248,23 @@ static int verify_applied(db_t *db, const struct migration *m, size_t n, char *e
     int rc = 0;
     for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
         const char *version = PQgetvalue(res, r, 0), *sum = PQgetvalue(res, r, 1);
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(m[i].version, version) == 0 && strcmp(m[i].checksum, sum) != 0) {
-                snprintf(err, errlen,
-                         "migration %s was changed after it was applied (checksum %.12s, "
-                         "recorded %.12s); add a new migration file instead of editing it",
-                         version, m[i].checksum, sum);
-                rc = -1;
-                break;
-            }
+        const struct migration *file = NULL;
+        for (size_t i = 0; i < n && !file; i++)
+            if (strcmp(m[i].version, version) == 0)
+                file = &m[i];
+        if (file && !file->repeatable && strcmp(file->checksum, sum) != 0) {
+            snprintf(err, errlen,
+                     "migration %s was changed after it was applied (checksum %.12s, "
+                     "recorded %.12s); it is applied once (sql/README.md)",
+                     version, file->checksum, sum);
+            rc = -1;
+        } else if (!file && strncmp(version, REPEATABLE_DIR "/", strlen(REPEATABLE_DIR) + 1)) {
+            /* a database made from files this tree no longer has (an earlier layout) */
+            snprintf(err, errlen,
+                     "the database holds migration %s, which %s does not have; it was made "
+                     "from other files (sql/README.md)", version, "PEMS_SQL_DIR");
+            rc = -1;
+        }
     }
     PQclear(res);
     return rc;
@@ -234,7 +288,7 @@ static int apply_one(db_t *db, const struct migration *m, char *err, size_t errl
     int found = PQntuples(res);
     bool same = found && strcmp(PQgetvalue(res, 0, 0), m->checksum) == 0;
     PQclear(res);
-    if (found) {
+    if (same || (found && !m->repeatable)) {
         db_rollback(db);
         if (same)
             return 0;
@@ -264,8 +318,11 @@ static int apply_one(db_t *db, const struct migration *m, char *err, size_t errl
         return -1;
     }
     snprintf(what, sizeof what, "cannot record migration %s", m->version);
-    if (db_exec(db, NULL, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", 2,
-                params) != DB_OK || db_commit(db) != DB_OK) {
+    if (db_exec(db, NULL,
+                "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)"
+                " ON CONFLICT (version) DO UPDATE SET checksum = EXCLUDED.checksum,"
+                " applied_at = now()", 2, params) != DB_OK ||
+        db_commit(db) != DB_OK) {
         db_fail(db, what, err, errlen);
         return -1;
     }

@@ -13,7 +13,7 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
                      struct pems_server *out);
 
 /* Inserts or replaces the organization's server; writes its id into id_out[37].
- * max_in_flight 0: the default derived from the rate (sql/017_in_flight_cap.sql). */
+ * max_in_flight 0: the default derived from the rate (sql/functions/servers.sql). */
 int pems_server_save(db_t *db, const char *org_id, const char *base_url, enum pems_auth auth,
                      const char *username, const char *secret, int rate_limit_rps,
                      int max_in_flight, bool write_enabled,

@@ -3,6 +3,7 @@
  * any that dies (with backoff), drains them on SIGTERM/SIGINT and replaces them on SIGHUP.
  * Signal handlers only set flags; everything else happens in the main loop, which waits in
  * ppoll() with the signals unblocked only there, so no signal is ever missed or raced. */
+#include "build_config.h"
 #include "cli.h"
 #include "pems_config.h"
 #include "log.h"
@@ -16,6 +17,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +30,30 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 extern char **environ;
+
+/* Tells the service manager (Type=notify) what pemsd is doing: READY=1, RELOADING=1,
+ * STOPPING=1, STATUS=... (sd_notify(3)); nothing without NOTIFY_SOCKET or libsystemd. */
+static void service_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void service_notify(const char *fmt, ...)
+{
+#ifdef HAVE_LIBSYSTEMD
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int r = sd_notify(0, msg);
+    if (r < 0)
+        log_warn("notify_failed", "error=\"%s\"", strerror(-r));
+#else
+    (void)fmt;
+#endif
+}
 
 enum child_kind { CHILD_FCGI, CHILD_WORKER };
 
@@ -123,8 +147,9 @@ static char **child_env_build(char *const *base, const char *path)
     FILE *f = NULL;
     if (!env)
         return NULL;
-    for (; len < n; len++)
-        if (!(env[len] = strdup(base[len])))
+    /* the children never speak to the service manager (NotifyAccess=main) */
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(base[i], "NOTIFY_SOCKET=", 14) != 0 && !(env[len++] = strdup(base[i])))
             goto fail;
     if (!path)
         return env;
@@ -355,6 +380,7 @@ static void signal_all(struct pemsd *d, int sig)
 
 static void shutdown_begin(struct pemsd *d)
 {
+    service_notify("STOPPING=1\nSTATUS=stopping");
     d->shutting_down = true;
     d->shutdown_deadline_ms = util_mono_ms() + d->cfg.shutdown_timeout * 1000LL;
     log_info("shutdown_begin", "children=%zu timeout_s=%d", live_children(d),
@@ -372,15 +398,23 @@ static void reload(struct pemsd *d)
 {
     struct pems_config cfg;
     char err[512];
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    service_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+                   (unsigned long long)mono.tv_sec * 1000000ULL +
+                       (unsigned long long)mono.tv_nsec / 1000ULL);
     if (config_load(&cfg, d->config_path, err, sizeof err) < 0 ||
         config_require(&cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
         log_error("reload_failed", "error=\"%s\" action=keeping_current_config", err);
+        service_notify("READY=1\nSTATUS=reload failed, running the previous configuration: %s",
+                       err);
         config_free(&cfg);
         return;
     }
     char **env = child_env_build(d->base_env, d->config_path);
     if (!env) {
         log_error("reload_failed", "error=\"cannot build child environment\"");
+        service_notify("READY=1\nSTATUS=reload failed: cannot build the children's environment");
         config_free(&cfg);
         return;
     }
@@ -416,6 +450,8 @@ static void reload(struct pemsd *d)
     if (old[nold - 1].pid > 0)
         retire(d, old[nold - 1].pid, CHILD_WORKER);
     free(old);
+    service_notify("READY=1\nSTATUS=running %d pems-fcgi and a pemsworker (reloaded)",
+                   d->cfg.fcgi_children);
 }
 
 /* next moment the loop must act without a signal: a due restart or a kill deadline */
@@ -463,6 +499,8 @@ static int run(struct pemsd *d)
 
     for (size_t i = 0; i < d->nslots; i++)
         slot_start(d, &d->slots[i]);
+    /* ready once the children are started: they accept on the socket spawn-fcgi bound */
+    service_notify("READY=1\nSTATUS=running %d pems-fcgi and a pemsworker", d->cfg.fcgi_children);
 
     for (;;) {
         if (got_sigchld) {
@@ -512,7 +550,7 @@ static int check_listen_socket(char *err, size_t errlen)
     socklen_t len = sizeof listening;
     if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) {
         snprintf(err, errlen, "fd 0 is not a socket (%s): start pemsd under spawn-fcgi, e.g. "
-                 "spawn-fcgi -n -s $PEMS_FCGI_SOCKET -M 0666 -- pemsd", strerror(errno));
+                 "spawn-fcgi -n -s $PEMS_FCGI_SOCKET -M 0660 -- pemsd (nginx's user in pemsd's group)", strerror(errno));
         return -1;
     }
     if (!listening) {
@@ -525,18 +563,24 @@ static int check_listen_socket(char *err, size_t errlen)
 static void usage(void)
 {
     fputs("Usage: spawn-fcgi -n -s SOCKET [-M MODE] -- pemsd [OPTION]...\n"
+          "       pemsd -t [-c FILE]\n"
           "Supervise the pems-sync API: PEMS_FCGI_CHILDREN pems-fcgi processes accepting\n"
           "FastCGI connections on the listening socket given as fd 0, and one pemsworker.\n"
           "A child that dies is restarted with a backoff.\n"
           "\n"
-          "  -c, --config=FILE  read KEY=value settings from FILE (the environment wins)\n"
-          "  -h, --help         show this help and exit\n"
-          "  -V, --version      show the version and exit\n"
+          "  -c, --config=FILE   read KEY=value settings from FILE (the environment wins)\n"
+          "  -t, --check-config  check the settings (file and environment), say what is\n"
+          "                      wrong, exit 0 or 78; start nothing\n"
+          "  -h, --help          show this help and exit\n"
+          "  -V, --version       show the version and exit\n"
           "\n"
           "Signals: SIGTERM, SIGINT  stop accepting, let requests finish, exit within\n"
           "                          PEMS_SHUTDOWN_TIMEOUT seconds\n"
           "         SIGHUP           re-read the configuration, replace children one by one\n"
-          "Exit status: 0 stopped cleanly, 1 configuration or start-up error, 2 usage error.\n"
+          "Exit status: 0 stopped cleanly (or -t: the configuration is valid), 1 start-up\n"
+          "error (standard input is not a listening socket, out of memory) or a child that\n"
+          "did not stop in time, 2 usage error, 78 a setting is missing or invalid (or a\n"
+          "child exited with 78).\n"
           "Settings (DATABASE_URL, JWT_SECRET, ENCRYPTION_KEY, ...): pems.conf(5).\n"
           "See pemsd(8).\n",
           stdout);
@@ -546,12 +590,18 @@ int main(int argc, char **argv)
 {
     struct pemsd d = { .policy = RESTART_POLICY_DEFAULT };
     char err[512];
-    static const struct option longopts[] = { CLI_COMMON_LONGOPTS, { 0 } };
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        { "check-config", no_argument, NULL, 't' },
+        { 0 },
+    };
     int opt;
+    bool check_only = false;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': d.config_path = optarg; break;
+        case 't': check_only = true; break;
         case 'h': usage(); return PEMS_EXIT_OK;
         case 'V': cli_print_version("pemsd"); return PEMS_EXIT_OK;
         default: return cli_getopt_error("pemsd", opt, argv, longopts);
@@ -561,9 +611,16 @@ int main(int argc, char **argv)
         return cli_usage_error("pemsd", "unexpected argument '%s'", argv[optind]);
     if (config_load(&d.cfg, d.config_path, err, sizeof err) < 0 ||
         config_require(&d.cfg, CONFIG_NEED_ALL, err, sizeof err) < 0) {
-        fprintf(stderr, "pemsd: %s\n", err);
+        /* <3>: an error in the journal, like every logged error line */
+        fprintf(stderr, "%spemsd: %s\n", log_stderr_is_journal() ? "<3>" : "", err);
         config_free(&d.cfg);
         return PEMS_EXIT_CONFIG;
+    }
+    if (check_only) {
+        printf("pemsd: the configuration%s%s is valid\n", d.config_path ? " in " : "",
+               d.config_path ? d.config_path : "");
+        config_free(&d.cfg);
+        return PEMS_EXIT_OK;
     }
     config_init_logging(&d.cfg, "pemsd");
     if (check_listen_socket(err, sizeof err) < 0) {

@@ -39,7 +39,7 @@ int conflict_store_record(db_t *db, const char *worker_id, const struct wq_item 
         goto cleanup;
     const char *params[] = { it->id, worker_id, sseq, http_status ? shttp : NULL, satt, sver,
                              fields, pdata };
-    /* sql/018_worker_functions.sql, its version a bigint since 019_version_bigint.sql */
+    /* sql/functions/worker_results.sql */
     PGresult *res = db_query(db, "conflict_record",
         "SELECT pfa_sync_conflict_record($1::uuid, $2, $3::bigint, $4::int, $5::int, $6::bigint,"
         " $7::jsonb, $8::jsonb)", 8, params);

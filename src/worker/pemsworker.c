@@ -40,7 +40,9 @@ static void usage(void)
           "\n"
           "Signals: SIGTERM, SIGINT  start nothing new, let the requests in flight finish\n"
           "                          (PEMS_SHUTDOWN_TIMEOUT), record them, exit 0\n"
-          "Exit status: 0 done, 1 configuration or run error, 2 usage error.\n"
+          "Exit status: 0 done (or stopped by a signal), 1 the database could not be\n"
+          "reached at the start of --once or --until-idle, or a run failed, 2 usage error,\n"
+          "78 a setting is missing or invalid.\n"
           "See pemsworker(8) and pems.conf(5).\n",
           stdout);
 }

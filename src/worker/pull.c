@@ -98,7 +98,7 @@ int pull_apply(db_t *db, const char *org_id, const json_t *records, const char *
     if (!rows_s)
         goto cleanup;
     const char *ap[] = { org_id, rows_s, pull_since };
-    /* the mirror advances (sql/018_worker_functions.sql) and the cursor is stored in the
+    /* the mirror advances (sql/functions/worker_results.sql) and the cursor is stored in the
      * same transaction */
     res = db_query(db, "pull_apply",
         "WITH a AS (SELECT pfa_mirror_advance($2::jsonb) AS n),"

@@ -285,7 +285,7 @@ int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b)
         return DB_ERROR;
     }
     const char *params[] = { worker_id, json };
-    /* one transaction, fenced by each item's claim (sql/018_worker_functions.sql) */
+    /* one transaction, fenced by each item's claim (sql/functions/worker_results.sql) */
     int rc = db_send(db, "wq_flush", "SELECT pfa_write_queue_record($1, $2::jsonb)", 2, params);
     free(json);
     if (rc != DB_OK) {

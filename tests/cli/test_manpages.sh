@@ -57,6 +57,17 @@ for code in 0 1 2 78; do
   grep -qE "^ $code( |\$)" "$TMP/pemsd.txt" && ok || fail "pemsd(8): exit status $code missing"
 done
 
+# the exit statuses a program's --help tells ("Exit status: 0 ..., 1 ..., 78 ...") are those of
+# its page's EXIT STATUS section
+for p in pemsd pemsworker pemsctl; do
+  help_codes=$("$BUILD/src/$p" --help | tr '\n' ' ' | sed -nE 's/.*Exit status: (.*)/\1/p' \
+    | grep -oE '(^|, )[0-9]+ ' | grep -oE '[0-9]+' | sort -n | tr '\n' ' ')
+  page_codes=$(awk '/^EXIT STATUS/ { on = 1; next } /^[A-Z]/ { on = 0 } on' "$TMP/$p.txt" \
+    | grep -oE '^ [0-9]+( |$)' | grep -oE '[0-9]+' | sort -n | tr '\n' ' ')
+  [ -n "$page_codes" ] && [ "$help_codes" = "$page_codes" ] && ok \
+    || fail "$p: --help tells exit statuses '$help_codes', $p's page '$page_codes'"
+done
+
 # every setting of the table, in pems.conf(5)
 settings=$(sed -nE 's/^ *[SIB]\("([A-Z_]+)",.*/\1/p' "$SRC/src/core/pems_config.c")
 [ "$(wc -w <<<"$settings")" -ge 15 ] || fail "could not read the settings table ($settings)"

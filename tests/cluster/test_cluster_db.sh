@@ -60,7 +60,7 @@ wait "$mig1"; rc1=$?
 wait "$mig2"; rc2=$?
 assert_eq 0 "$rc1" "pemsctl migrate on app1 ($(head -c 300 "$TEST_TMP/migrate1.err"))"
 assert_eq 0 "$rc2" "pemsctl migrate on app2 ($(head -c 300 "$TEST_TMP/migrate2.err"))"
-files=$(ls "$PEMS_ROOT"/sql/[0-9]*.sql | wc -l)
+files=$(ls "$PEMS_ROOT"/sql/*.sql "$PEMS_ROOT"/sql/functions/*.sql | wc -l)
 assert_eq "$files" "$(cat "$TEST_TMP"/migrate[12].out | grep -c .)" "migrations printed as applied, by both together"
 assert_eq "$files" "$(cat "$TEST_TMP"/migrate[12].out | sort -u | grep -c .)" "migrations applied once each"
 assert_eq "$files" "$(psql -qtAX "$url2" -c 'SELECT count(*) FROM schema_migrations')" "schema_migrations rows"

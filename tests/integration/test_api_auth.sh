@@ -105,6 +105,31 @@ SHORT=$(pemsctl token --user "$FULL" --ttl 1)
 sleep 2.2
 assert_unauthorized "pemsctl token with --ttl 1, 2 s later" -H "Authorization: Bearer $SHORT"
 
+test_begin "a token accepted while valid is refused once it expires, and its altered twin always"
+# each pems-fcgi remembers the tokens it verified (src/api/auth.c): enough requests that every
+# child has seen this one, then the same after its exp
+EXP=$(( $(date +%s) + 6 ))
+BRIEF=$(fx_jwt HS256 '{"alg":"HS256","typ":"JWT"}' "{\"sub\":\"$FULL\",\"exp\":$EXP}" "$JWT_SECRET")
+sig=${BRIEF##*.}
+case ${sig: -1} in A) alt=B ;; *) alt=A ;; esac
+TWIN=${BRIEF%.*}.${sig%?}$alt
+ok=0 twin_ok=0
+for _ in $(seq 12); do
+  TOKEN=$BRIEF api GET "$LIST"
+  [ "$HTTP_STATUS" = 200 ] && ok=$((ok + 1))
+  TOKEN=$TWIN api GET "$LIST"
+  [ "$HTTP_STATUS" = 401 ] && twin_ok=$((twin_ok + 1))
+done
+assert_eq 12 "$ok" "the token is accepted 12 times before its exp"
+assert_eq 12 "$twin_ok" "the token with one signature character changed is refused every time"
+while [ "$(date +%s)" -lt "$EXP" ]; do sleep 0.2; done
+refused=0
+for _ in $(seq 12); do
+  TOKEN=$BRIEF api GET "$LIST"
+  [ "$HTTP_STATUS" = 401 ] && refused=$((refused + 1))
+done
+assert_eq 12 "$refused" "the same token is refused 12 times from its exp on"
+
 test_begin "sub that is no user"
 assert_unauthorized "sub a random uuid" -H "Authorization: Bearer $(fx_jwt_hs256 "$(fx_uuid)")"
 assert_unauthorized "sub not a uuid" -H "Authorization: Bearer $(fx_jwt_hs256 admin)"

@@ -172,7 +172,7 @@ case $WINNER in
 esac
 
 # Each pems-fcgi sends a page again while its organization's conflicts are unchanged
-# (sql/009_conflict_version.sql). Eight reads over the stack's children: some child serves a
+# (sql/functions/conflicts.sql). Eight reads over the stack's children: some child serves a
 # page it already holds; after each kind of write every read must show the write.
 test_begin "list: a page served again follows every change"
 pages() {  # STATUS -> the totals of eight reads, one per line

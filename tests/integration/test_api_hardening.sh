@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Findings of the attack on the API, each pinned: /metrics is for the host alone, at nginx
-# (any spelling of its path) and in pems-fcgi itself (REMOTE_ADDR, exact path); query names
+# (any spelling of its path) and in pems-fcgi itself (REMOTE_ADDR in PEMS_METRICS_ALLOW, exact
+# path), and answers while the database is down; query names
 # and values that are not UTF-8 are 400 validation_failed (never a 500 from PostgreSQL, never
 # silently accepted); every GET route answers HEAD.
 . "$(dirname "$0")/lib.sh"
@@ -47,6 +48,57 @@ done
 assert_eq 404 "$(fcgi 10.1.2.3 /api/pems/metrics/)" "a trailing slash is another path"
 assert_eq 404 "$(fcgi 127.0.0.1 /api/pems/metrics/)" "a trailing slash is another path, also from the host"
 assert_eq 200 "$(fcgi 10.1.2.3 /api/pems/health)" "health is for everyone"
+
+# a pems-fcgi of this test's own on its own socket (spawn-fcgi, as pemsd's children accept)
+OWN_FCGI_PID=""
+own_fcgi() {  # own_fcgi VAR=value...: starts it, sets OWN_SOCK
+  own_fcgi_stop
+  OWN_SOCK=$TEST_TMP/own.sock
+  rm -f "$OWN_SOCK"
+  env JWT_SECRET=0123456789abcdef0123456789abcdef PEMS_METRICS_FILE= "$@" \
+    spawn-fcgi -n -s "$OWN_SOCK" -- "$BUILD_DIR/src/pems-fcgi" >"$TEST_TMP/own.log" 2>&1 </dev/null &
+  OWN_FCGI_PID=$!
+  wait_for 10 test -S "$OWN_SOCK" || fail "own pems-fcgi did not start: $(cat "$TEST_TMP/own.log")"
+}
+own_fcgi_stop() {
+  [ -n "$OWN_FCGI_PID" ] || return 0
+  kill "$OWN_FCGI_PID" 2>/dev/null
+  wait "$OWN_FCGI_PID" 2>/dev/null
+  OWN_FCGI_PID=""
+}
+trap 'own_fcgi_stop; rm -rf "$TEST_TMP"' EXIT
+own() {  # own REMOTE_ADDR PATH -> the Status line's code; the answer in $TEST_TMP/f
+  env -i REQUEST_METHOD=GET DOCUMENT_URI="$2" REQUEST_URI="$2" QUERY_STRING= REMOTE_ADDR="$1" \
+    cgi-fcgi -bind -connect "$OWN_SOCK" >"$TEST_TMP/f" 2>/dev/null
+  sed -n 's/^Status: \([0-9]*\).*/\1/p' "$TEST_TMP/f" | tr -d '\r' | head -n 1
+}
+
+test_begin "PEMS_METRICS_ALLOW: the CIDR list pems-fcgi serves /metrics to"
+own_fcgi DATABASE_URL="$DATABASE_URL" PEMS_METRICS_ALLOW="10.1.0.0/16, 2001:db8::/32 192.0.2.7"
+for addr in 10.1.2.3 10.1.255.254 ::ffff:10.1.0.9 2001:db8:1::5 192.0.2.7; do
+  assert_eq 200 "$(own "$addr" /api/pems/metrics)" "allowed REMOTE_ADDR $addr"
+done
+for addr in 10.2.0.1 192.0.2.8 2001:db9::1 127.0.0.1 ::1; do
+  assert_eq 403 "$(own "$addr" /api/pems/metrics)" "REMOTE_ADDR $addr outside the list"
+done
+own_fcgi_stop
+out=$(env DATABASE_URL="$DATABASE_URL" JWT_SECRET=0123456789abcdef0123456789abcdef \
+  PEMS_METRICS_ALLOW="10.1.0.0/33" "$BUILD_DIR/src/pems-fcgi" </dev/null 2>&1)
+assert_eq 78 "$?" "a malformed PEMS_METRICS_ALLOW is a configuration error"
+assert_match "PEMS_METRICS_ALLOW" "$out" "the message names it"
+
+test_begin "metrics with the database down: 200, pems_database_up 0, pems_build_info"
+own_fcgi DATABASE_URL="postgresql://127.0.0.1:1/none?connect_timeout=2"
+assert_eq 200 "$(own 127.0.0.1 /api/pems/metrics)" "GET /metrics answers"
+sed -n '/^# HELP/,$p' "$TEST_TMP/f" > "$TEST_TMP/down.prom"
+assert_eq "pems_database_up 0" "$(grep '^pems_database_up' "$TEST_TMP/down.prom")" "says the database is down"
+VERSION=$("$BUILD_DIR/src/pems-fcgi" --version | awk '{print $NF}')
+assert_eq "pems_build_info{version=\"$VERSION\"} 1" "$(grep '^pems_build_info' "$TEST_TMP/down.prom")" \
+  "pems_build_info carries the version"
+assert_eq 0 "$(grep -c '^pems_queue_items' "$TEST_TMP/down.prom")" "no queue gauge made up"
+own_fcgi_stop
+assert_eq 200 "$(fcgi 127.0.0.1 /api/pems/metrics)" "the stack's pems-fcgi"
+assert_eq "pems_database_up 1" "$(grep '^pems_database_up' "$TEST_TMP/f")" "the stack's database is up"
 
 test_begin "query values and names that are not UTF-8 -> 400 validation_failed"
 for bad in '%ff' '%c3%28' '%ed%a0%80' '%c0%af' '%f4%90%80%80'; do

@@ -2,7 +2,7 @@
 # Two requests over the same rows never fail with 500 because of each other: concurrent
 # POST /write-sync in the organization-wide form and in the modificationIds form over the same
 # modifications (and retry/cancel and resolve beside them) take their row locks in one order
-# (sql/014_lock_order.sql), and a deadlock or serialization failure that still happens is run
+# (sql/functions/locks.sql), and a deadlock or serialization failure that still happens is run
 # again inside pems-fcgi. Every round: only 202s, and each modification queued exactly once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"

@@ -32,7 +32,8 @@ test_begin "the installed tree"
 for f in /usr/sbin/pemsd /usr/sbin/pemsworker /usr/bin/pemsctl /usr/libexec/pems-sync/pems-fcgi \
          /usr/share/pems-sync/openapi.yaml /usr/share/pems-sync/nginx/pems-site.conf \
          /usr/share/pems-sync/nginx/pems-fastcgi.conf /usr/share/pems-sync/nginx/pems-dashboard.conf \
-         /usr/share/pems-sync/dashboard/index.html /usr/share/pems-sync/sql/001_schema.sql \
+         /usr/share/pems-sync/dashboard/index.html /usr/share/pems-sync/sql/schema.sql \
+         /usr/share/pems-sync/sql/functions/conflicts.sql \
          /usr/share/doc/pems-sync/README.md /usr/share/doc/pems-sync/pems.conf.example \
          /usr/share/doc/pems-sync/pems.env.example \
          /usr/share/man/man1/pemsctl.1 /usr/share/man/man5/pems.conf.5 /usr/share/man/man8/pemsd.8 \
@@ -43,8 +44,8 @@ for f in /usr/sbin/pemsd /usr/sbin/pemsworker /usr/bin/pemsctl /usr/libexec/pems
 done
 assert_eq "/usr/bin/pemsctl" "$(grep -E '^/usr/s?bin/' "$TEST_TMP/tree" | grep -v '/usr/sbin/pems\(d\|worker\)$')" \
   "bindir holds pemsctl only (pems-fcgi is not a command)"
-assert_eq "$(ls "$PEMS_ROOT"/sql/*.sql | wc -l)" "$(grep -c '^/usr/share/pems-sync/sql/.*\.sql$' "$TEST_TMP/tree")" \
-  "every migration"
+assert_eq "$(ls "$PEMS_ROOT"/sql/*.sql "$PEMS_ROOT"/sql/functions/*.sql | wc -l)" \
+  "$(grep -c '^/usr/share/pems-sync/sql/.*\.sql$' "$TEST_TMP/tree")" "every sql/ file"
 for p in /usr/sbin/pemsd /usr/sbin/pemsworker /usr/bin/pemsctl /usr/libexec/pems-sync/pems-fcgi; do
   [ -x "$D$p" ] && pass || fail "$p not executable"
 done

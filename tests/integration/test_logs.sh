@@ -3,7 +3,8 @@
 # in tests/logfmt by scripts/setup) reads back: values with quotes, backslashes, '=' and
 # spaces come back whole; libpq's messages (a FATAL when the server ends a connection) go
 # through the logger, never raw; a write PEMS refused is a warning naming the organization's
-# code; a run with nothing to do is a debug line.
+# code; a run with nothing to do is a debug line. When stderr is the journal (JOURNAL_STREAM
+# names it), each line starts with its syslog priority, <3> error ... <7> debug.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 . "$(dirname "$0")/worker_fixtures.sh"
@@ -37,7 +38,7 @@ malformed() {
 test_begin "a value with quotes, a backslash, '=' and spaces parses back whole"
 DIR="$TEST_TMP/sql \"dir\" a=b back\\slash"
 mkdir -p "$DIR"
-cp "$PEMS_SQL_DIR"/*.sql "$DIR"/   # all applied already: nothing to do but log
+cp -r "$PEMS_SQL_DIR"/. "$DIR"/   # all applied already: nothing to do but log
 PEMS_LOG_LEVEL=info PEMS_SQL_DIR=$DIR pemsctl migrate >/dev/null 2>"$TEST_TMP/migrate.log"
 assert_eq 0 "$?" "migrate ($(head -c 300 "$TEST_TMP/migrate.log"))"
 assert_eq 1 "$(grep -c . "$TEST_TMP/migrate.log")" "one line"
@@ -50,7 +51,7 @@ test_begin "a newline and a tab stay inside one line"
 DIR2="$TEST_TMP/two
 lines	tab"
 mkdir -p "$DIR2"
-cp "$PEMS_SQL_DIR"/*.sql "$DIR2"/
+cp -r "$PEMS_SQL_DIR"/. "$DIR2"/
 PEMS_LOG_LEVEL=info PEMS_SQL_DIR=$DIR2 pemsctl migrate >/dev/null 2>"$TEST_TMP/migrate2.log"
 assert_eq 1 "$(grep -c . "$TEST_TMP/migrate2.log")" "still one line"
 assert_match 'dir="[^"]*/two\\nlines\\ttab"' "$(cat "$TEST_TMP/migrate2.log")" "escaped as \\n and \\t"
@@ -115,5 +116,33 @@ assert_eq "warn $CODE L-1 400" \
   "item_failed: level, org_code, pfa_id, http_status"
 grep '^ts=' "$TEST_TMP/worker.log" > "$TEST_TMP/worker.events" 2>/dev/null
 assert_eq "" "$(malformed "$TEST_TMP/worker.events")" "every worker line well formed"
+
+test_begin "stderr is the journal: each line starts with its syslog priority"
+J="$TEST_TMP/journal.log"
+: > "$J"
+JS=$(stat -c '%d:%i' "$J")
+# debug and info lines (a migrate with nothing to do), then a warning and an error
+JOURNAL_STREAM=$JS PEMS_LOG_LEVEL=debug pemsctl migrate >/dev/null 2>>"$J"
+JOURNAL_STREAM=$JS DATABASE_URL=postgresql://127.0.0.1:1/none PEMS_LOG_LEVEL=debug \
+  pemsworker --once >/dev/null 2>>"$J"
+for pair in "<7>:debug" "<6>:info" "<4>:warn" "<3>:error"; do
+  n=$(grep -c "^${pair%%:*}ts=[^ ]* level=${pair#*:} " "$J")
+  [ "$n" -ge 1 ] || fail "no ${pair#*:} line starting with ${pair%%:*}: $(head -c 600 "$J")"
+done
+assert_eq "" "$(grep -vE '^<[3467]>ts=' "$J")" "every line has its priority prefix"
+# pemsd's refusal of its configuration, before logging is set up, is an error too
+JOURNAL_STREAM=$JS env -u DATABASE_URL pemsd -t >/dev/null 2>>"$J"
+assert_eq "78" "$?" "pemsd -t without DATABASE_URL exits 78"
+assert_eq "<3>pemsd: DATABASE_URL is required" "$(tail -n 1 "$J")" "pemsd -t's message is an error"
+
+test_begin "JOURNAL_STREAM naming another stream: no prefix"
+OTHER="$TEST_TMP/other"
+: > "$OTHER"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$OTHER") PEMS_LOG_LEVEL=debug pemsctl migrate >/dev/null \
+  2>"$TEST_TMP/plain.log"
+assert_eq "" "$(grep -v '^ts=' "$TEST_TMP/plain.log")" "lines start with ts= (stderr is not the journal)"
+[ -s "$TEST_TMP/plain.log" ] || fail "pemsctl migrate logged nothing at debug"
+JOURNAL_STREAM=garbage PEMS_LOG_LEVEL=debug pemsctl migrate >/dev/null 2>"$TEST_TMP/plain2.log"
+assert_eq "" "$(grep -v '^ts=' "$TEST_TMP/plain2.log")" "a malformed JOURNAL_STREAM: no prefix"
 
 finish

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# pemsctl against the stack's database: output contract, errors, audit rows, queue actions.
+# pemsctl against the stack's database: output contract, errors, audit rows, queue actions,
+# --org by code or id, the reverse of each add (remove, revoke, disable), the default files.
 . "$(dirname "$0")/lib.sh"
 
 UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
@@ -33,7 +34,7 @@ b64url_decode() {
 test_begin "help"
 ctl --help
 assert_eq 0 "$RC" "--help exit status"
-for c in migrate "org add" "org list" "user add" "user list" "server add" "server list" "queue list" token status retry cancel; do
+for c in migrate "org add" "org list" "org remove" "user add" "user list" "user remove" "user revoke" "server add" "server list" "server remove" "server disable" "server enable" "queue list" token status retry cancel; do
   assert_match "$c" "$OUT" "--help lists $c"
 done
 ctl help
@@ -54,7 +55,8 @@ psql -qtAX "${DATABASE_URL%/*}/postgres" -c "CREATE DATABASE $MIG_DB" >/dev/null
 MIG_URL="${DATABASE_URL%/*}/$MIG_DB"
 OUT=$(DATABASE_URL=$MIG_URL pemsctl migrate 2>"$TEST_TMP/err"); RC=$?; ERR=$(cat "$TEST_TMP/err")
 assert_eq 0 "$RC" "migrate exit status ($ERR)"
-assert_eq "$(cd "${PEMS_SQL_DIR}" && ls -1 -- *.sql | sort)" "$OUT" "prints each file applied"
+assert_eq "$(cd "${PEMS_SQL_DIR}" && { echo schema.sql; ls -1 -- functions/*.sql | LC_ALL=C sort; })" "$OUT" \
+  "prints each file applied: the schema, then the functions"
 OUT=$(DATABASE_URL=$MIG_URL pemsctl migrate 2>"$TEST_TMP/err"); RC=$?
 assert_eq "0|" "$RC|$OUT" "second migrate: exit 0, nothing applied"
 psql -qtAX "${DATABASE_URL%/*}/postgres" -c "DROP DATABASE $MIG_DB WITH (FORCE)" >/dev/null
@@ -110,8 +112,8 @@ assert_fails 2 "perm" "empty permission list"
 ctl user add --username "bob-$SUFFIX" --email "bob@example.com" --org 00000000-0000-0000-0000-000000000000 --perm Read
 assert_fails 1 "organization .* not found" "unknown organization"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM users WHERE username = 'bob-$SUFFIX'")" "no user created for an unknown org"
-ctl user add --username "bob-$SUFFIX" --email "bob@example.com" --org not-a-uuid --perm Read
-assert_fails 2 "uuid" "malformed organization id"
+ctl user add --username "bob-$SUFFIX" --email "bob@example.com" --org not-a-code --perm Read
+assert_fails 1 "organization 'not-a-code' not found" "an organization code that does not exist"
 ctl user add --username "bob-$SUFFIX" --email "bob" --org "$ORG" --perm Read
 assert_fails 2 "email" "bad email"
 ctl user add --username "bob-$SUFFIX" --org "$ORG" --perm Read
@@ -195,7 +197,7 @@ ctl user list --json
 assert_eq '["Read","Admin"]' "$(jq -c --arg o "$ORG" --arg u "ann-$SUFFIX" '.[] | select(.username == $u and .organizationId == $o) | .permissions' <<<"$OUT")" \
   "user list --json: permissions as an array"
 ctl user list --org nope
-assert_fails 2 "uuid" "user list with a malformed org"
+assert_fails 1 "not found" "user list of an organization code that does not exist"
 ctl server list --org "$ORG"
 assert_eq 0 "$RC" "server list exit status ($ERR)"
 assert_eq 2 "$(lines "$OUT")" "header and one server"
@@ -403,6 +405,157 @@ psql_q "DELETE FROM worker_heartbeats WHERE worker_id = '$HB'" >/dev/null
 ctl status --org 00000000-0000-0000-0000-000000000000
 assert_fails 1 "not found" "status of an unknown org"
 ctl status --org nope
-assert_fails 2 "uuid" "status with a malformed org"
+assert_fails 1 "not found" "status of an organization code that does not exist"
+
+test_begin "--org takes a code or an id"
+CO_CODE="code-$SUFFIX"
+ctl org add --code "$CO_CODE" --name "by code"
+CO_ORG=$OUT
+ctl user add --username "cody-$SUFFIX" --email c@example.com --org "$CO_CODE" --perm Read,Write
+assert_id_output "user add --org CODE"
+CODY=$OUT
+assert_eq "{Read,Write}" "$(psql_q "SELECT permissions FROM user_organizations WHERE user_id = '$CODY' AND organization_id = '$CO_ORG'")" \
+  "the membership is in the organization of that code"
+ctl user list --org "$CO_CODE"
+assert_eq 0 "$RC" "user list --org CODE ($ERR)"
+assert_match "cody-$SUFFIX" "$OUT" "user list --org CODE lists its member"
+ctl server add --org "$CO_CODE" --url "http://127.0.0.1:18080/t/code-$SUFFIX" --user u --password p
+assert_id_output "server add --org CODE"
+CO_SERVER=$OUT
+ctl server list --org "$CO_ORG"
+assert_match "$CO_SERVER" "$OUT" "server list --org ID"
+ctl status --org "$CO_CODE"
+assert_eq 0 "$RC" "status --org CODE ($ERR)"
+ctl queue list --org "$CO_CODE"
+assert_eq 0 "$RC" "queue list --org CODE ($ERR)"
+# a code that looks like an id still names its organization
+UUIDISH=$(cat /proc/sys/kernel/random/uuid)
+ctl org add --code "$UUIDISH" --name "uuid-shaped code"
+UO=$OUT
+ctl server list --org "$UUIDISH"
+assert_eq 0 "$RC" "a uuid-shaped code ($ERR)"
+
+test_begin "server disable | enable --org ORG"
+ctl server disable --org "$CO_CODE"
+assert_id_output "server disable"
+assert_eq "$CO_SERVER" "$OUT" "prints the server's id"
+assert_eq "f" "$(psql_q "SELECT write_enabled FROM api_servers WHERE id = '$CO_SERVER'")" "write_enabled is false"
+assert_eq "pemsctl|disable|true|false" \
+  "$(psql_q "SELECT actor || '|' || action || '|' || (before->>'writeEnabled') || '|' || (after->>'writeEnabled') FROM audit_log WHERE entity_type = 'api_servers' AND entity_id = '$CO_SERVER' ORDER BY id DESC LIMIT 1")" \
+  "audit row: disable, before and after"
+assert_eq "$CO_ORG" "$(psql_q "SELECT organization_id FROM audit_log WHERE entity_id = '$CO_SERVER' ORDER BY id DESC LIMIT 1")" \
+  "audit row: the organization's id"
+ctl server enable --org "$CO_ORG"
+assert_id_output "server enable --org ID"
+assert_eq "t" "$(psql_q "SELECT write_enabled FROM api_servers WHERE id = '$CO_SERVER'")" "write_enabled is true again"
+assert_eq "enable" "$(psql_q "SELECT action FROM audit_log WHERE entity_id = '$CO_SERVER' ORDER BY id DESC LIMIT 1")" "audit row: enable"
+ctl server disable --org "no-such-$SUFFIX"
+assert_fails 1 "not found" "disable for an unknown organization"
+ctl server disable --org "$UUIDISH"
+assert_fails 1 "no PEMS server" "disable for an organization without a server"
+ctl server disable
+assert_fails 2 "missing --org" "disable without --org"
+
+test_begin "user revoke --user USER_ID --org ORG [--perm P]"
+ctl user revoke --user "$CODY" --org "$CO_CODE" --perm Write
+assert_id_output "user revoke --perm Write"
+assert_eq "$CODY" "$OUT" "prints the user's id"
+assert_eq "{Read}" "$(psql_q "SELECT permissions FROM user_organizations WHERE user_id = '$CODY' AND organization_id = '$CO_ORG'")" \
+  "Write is gone, Read stays"
+assert_eq 'pemsctl|revoke|["Read", "Write"]|["Read"]' \
+  "$(psql_q "SELECT actor || '|' || action || '|' || (before->'permissions')::text || '|' || (after->'permissions')::text FROM audit_log WHERE entity_type = 'user_organizations' AND entity_id = '$CODY' ORDER BY id DESC LIMIT 1")" \
+  "audit row: the permissions before and after"
+ctl user revoke --user "$CODY" --org "$CO_CODE" --perm Fly
+assert_fails 2 "unknown permission" "an unknown permission"
+ctl user revoke --user "$CODY" --org "$CO_ORG"
+assert_id_output "user revoke without --perm"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM user_organizations WHERE user_id = '$CODY' AND organization_id = '$CO_ORG'")" \
+  "the membership is gone"
+assert_eq "revoke|" "$(psql_q "SELECT action || '|' || coalesce(after::text, '') FROM audit_log WHERE entity_id = '$CODY' ORDER BY id DESC LIMIT 1")" \
+  "audit row: nothing after"
+ctl user revoke --user "$CODY" --org "$CO_ORG"
+assert_fails 1 "not a member" "revoke of a membership that is not there"
+ctl user revoke --user nope --org "$CO_ORG"
+assert_fails 2 "uuid" "revoke with a malformed user id"
+
+test_begin "user remove USER_ID"
+ctl user add --username "gone-$SUFFIX" --email g@example.com --org "$CO_CODE" --perm Read
+GONE=$OUT
+ctl user remove "$GONE"
+assert_id_output "user remove"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM users WHERE id = '$GONE'")" "the user is gone"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM user_organizations WHERE user_id = '$GONE'")" "and their memberships"
+assert_eq "delete|gone-$SUFFIX|Read" \
+  "$(psql_q "SELECT action || '|' || (before->>'username') || '|' || (before->'organizations'->0->'permissions'->>0) FROM audit_log WHERE entity_type = 'users' AND entity_id = '$GONE' ORDER BY id DESC LIMIT 1")" \
+  "audit row: the user and memberships before"
+ctl user remove "$GONE"
+assert_fails 1 "not found" "remove a user that is not there"
+ctl user remove not-a-uuid
+assert_fails 2 "uuid" "remove with a malformed id"
+# a user whose modifications name them stays
+psql_q "INSERT INTO pfa_mirror (organization_id, pfa_id, version, data) VALUES ('$CO_ORG', 'RM-1', 1, '{}')" >/dev/null
+psql_q "INSERT INTO pfa_modification (organization_id, pfa_id, operation, base_version, delta, status, modified_by) VALUES ('$CO_ORG', 'RM-1', 'update', 1, '{\"a\":1}', 'draft', '$CODY')" >/dev/null \
+  || fail "could not insert a modification by the user"
+ctl user remove "$CODY"
+assert_fails 1 "modifications" "remove a user who made modifications"
+assert_eq 1 "$(psql_q "SELECT count(*) FROM users WHERE id = '$CODY'")" "the user stays"
+
+test_begin "server remove --org ORG"
+ctl server remove --org "$CO_CODE"
+assert_id_output "server remove"
+assert_eq "$CO_SERVER" "$OUT" "prints the server's id"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM api_servers WHERE id = '$CO_SERVER'")" "the server is gone"
+assert_eq "delete|http://127.0.0.1:18080/t/code-$SUFFIX" \
+  "$(psql_q "SELECT action || '|' || (before->>'baseUrl') FROM audit_log WHERE entity_type = 'api_servers' AND entity_id = '$CO_SERVER' ORDER BY id DESC LIMIT 1")" \
+  "audit row: the server before"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM audit_log WHERE entity_id = '$CO_SERVER' AND before::text ~ 'credential|password'")" \
+  "no credential in the audit log"
+ctl server remove --org "$CO_CODE"
+assert_fails 1 "no PEMS server" "remove a server that is not there"
+
+test_begin "org remove ORG"
+ctl org remove "$CO_CODE"
+assert_id_output "org remove CODE"
+assert_eq "$CO_ORG" "$OUT" "prints its id"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM organizations WHERE id = '$CO_ORG'")" "the organization is gone"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM pfa_modification WHERE organization_id = '$CO_ORG'")" "its modifications went with it"
+assert_eq "delete|$CO_CODE" \
+  "$(psql_q "SELECT action || '|' || (before->>'code') FROM audit_log WHERE entity_type = 'organizations' AND entity_id = '$CO_ORG' ORDER BY id DESC LIMIT 1")" \
+  "audit row: the organization before"
+assert_ge "$(psql_q "SELECT count(*) FROM audit_log WHERE organization_id = '$CO_ORG'")" 4 "its audit history stays"
+ctl org remove "$UO"
+assert_id_output "org remove ID"
+ctl org remove "$CO_CODE"
+assert_fails 1 "not found" "remove an organization that is not there"
+ctl org remove
+assert_fails 2 "missing argument" "org remove without ORG"
+
+test_begin "the configuration files: pems.conf and pems.env by default, the environment wins"
+CONF_DIR=$TEST_TMP/etc-pems
+mkdir -p "$CONF_DIR"
+printf 'PEMS_LOG_LEVEL=warn\n' > "$CONF_DIR/pems.conf"
+printf '# as the package writes it\nDATABASE_URL="%s"\nOTHER_VARIABLE=ignored\n' "$DATABASE_URL" > "$CONF_DIR/pems.env"
+OUT=$(env -u DATABASE_URL PEMS_CONFIG_DIR="$CONF_DIR" pemsctl org list 2>"$TEST_TMP/err"); RC=$?
+assert_eq 0 "$RC" "org list with nothing in the environment but the directory ($(cat "$TEST_TMP/err"))"
+assert_match "ctl-$SUFFIX" "$OUT" "it read DATABASE_URL from pems.env"
+OUT=$(DATABASE_URL=postgresql://127.0.0.1:1/none PEMS_CONFIG_DIR="$CONF_DIR" pemsctl org list 2>"$TEST_TMP/err"); RC=$?
+assert_eq 1 "$RC" "the environment's DATABASE_URL wins over pems.env"
+printf 'DATABASE_URL=postgresql://127.0.0.1:1/none\n' > "$CONF_DIR/pems.conf"
+OUT=$(env -u DATABASE_URL PEMS_CONFIG_DIR="$CONF_DIR" pemsctl org list 2>"$TEST_TMP/err"); RC=$?
+assert_eq 0 "$RC" "pems.env wins over pems.conf, as the unit's EnvironmentFile does ($(cat "$TEST_TMP/err"))"
+printf 'NOT_A_SETTING=1\n' > "$TEST_TMP/other.conf"
+OUT=$(PEMS_CONFIG_DIR="$CONF_DIR" pemsctl -c "$TEST_TMP/other.conf" org list 2>"$TEST_TMP/err"); RC=$?
+assert_eq 1 "$RC" "-c FILE replaces pems.conf (an unknown setting in it is an error)"
+assert_match "NOT_A_SETTING" "$(cat "$TEST_TMP/err")" "the message names it"
+OUT=$(env -u DATABASE_URL PEMS_CONFIG_DIR="$TEST_TMP/nowhere" pemsctl org list 2>"$TEST_TMP/err"); RC=$?
+assert_eq 1 "$RC" "no files, nothing in the environment"
+assert_match "DATABASE_URL is required" "$(cat "$TEST_TMP/err")" "names the setting"
+chmod 000 "$CONF_DIR/pems.env"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  OUT=$(env -u DATABASE_URL PEMS_CONFIG_DIR="$CONF_DIR" setpriv --reuid=65534 --regid=65534 --clear-groups \
+    "$BUILD_DIR/src/pemsctl" org list 2>"$TEST_TMP/err"); RC=$?
+  assert_match "DATABASE_URL is required" "$(cat "$TEST_TMP/err")" "an unreadable pems.env is skipped, not an error"
+fi
+chmod 600 "$CONF_DIR/pems.env"
 
 finish

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Migrations and constraints, on throw-away databases of the stack's PostgreSQL.
+# Migrations (sql/README.md) and constraints, on throw-away databases of the stack's PostgreSQL.
 . "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,16 +47,18 @@ expect_ok() {
   fi
 }
 
-FILES=$(cd "$SQL_DIR" && ls -1 -- *.sql | sort)
+# schema.sql, then the repeatable files by name
+FILES=$(cd "$SQL_DIR" && { echo schema.sql; ls -1 -- functions/*.sql | LC_ALL=C sort; })
 NFILES=$(printf '%s\n' "$FILES" | wc -l)
 
-test_begin "fresh database: every file applied once, in order"
+test_begin "fresh database: the schema, then every function file, in order"
 URL=$(new_db main) || { fail "cannot create a database"; finish; exit 1; }
 migrate "$URL"
 assert_eq 0 "$RC" "first migrate exit status ($ERR)"
 assert_eq "$FILES" "$OUT" "first migrate prints every file in order"
 assert_eq "$NFILES" "$(q 'SELECT count(*) FROM schema_migrations')" "one schema_migrations row per file"
-assert_eq "$FILES" "$(q 'SELECT version FROM schema_migrations ORDER BY version')" "versions are the file names"
+assert_eq "$(printf '%s\n' "$FILES" | LC_ALL=C sort)" \
+  "$(q 'SELECT version FROM schema_migrations ORDER BY version COLLATE "C"')" "versions are the file names"
 for f in $FILES; do
   assert_eq "$(sha256sum "$SQL_DIR/$f" | cut -d' ' -f1)" \
     "$(q "SELECT checksum FROM schema_migrations WHERE version = '$f'")" "checksum of $f"
@@ -74,11 +76,20 @@ if [ -s "$TEST_TMP/dump1" ] && cmp -s "$TEST_TMP/dump1" "$TEST_TMP/dump2"; then 
 fi
 assert_eq "$NFILES" "$(q 'SELECT count(*) FROM schema_migrations')" "still one row per file"
 
-# sql/README.md indexes what tests/docs/sql_objects.sh reads from the migrations (make check
-# holds the two equal); here the database itself says the reader missed nothing
-test_begin "the migrated catalog holds exactly the objects sql/README.md indexes"
+# What the files define, one "KIND NAME" a line: each CREATE statement's object
+sql_objects() {
+  cat "$SQL_DIR"/*.sql "$SQL_DIR"/functions/*.sql | tr 'A-Z' 'a-z' | sed -n -E \
+    's/^[[:space:]]*create[[:space:]]+(or[[:space:]]+replace[[:space:]]+)?(unique[[:space:]]+|unlogged[[:space:]]+|constraint[[:space:]]+)?(table|index|function|aggregate|trigger|type|sequence|view)[[:space:]]+(if[[:space:]]+not[[:space:]]+exists[[:space:]]+)?([a-z0-9_]+).*/\3 \5/p' |
+    sed 's/^aggregate /function /'   # pg_proc holds aggregates beside functions
+}
+test_begin "each object is defined once, and the catalog holds exactly what the files define"
+dups=$(sql_objects | sort | uniq -d | tr '\n' ' ')
+assert_eq "" "$dups" "objects defined in more than one place"
 q "SELECT 'table ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE nspname = 'public' AND relkind IN ('r', 'p') AND relname <> 'schema_migrations'
+   UNION ALL
+   SELECT 'view ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE nspname = 'public' AND relkind IN ('v', 'm')
    UNION ALL
    SELECT 'index ' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE nspname = 'public' AND relkind = 'i'
@@ -95,16 +106,21 @@ q "SELECT 'table ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.r
    WHERE nspname = 'public'
    UNION ALL
    SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal" | sort > "$TEST_TMP/catalog"
-"$ROOT/tests/docs/sql_objects.sh" "$SQL_DIR" | cut -d' ' -f1,2 | sort > "$TEST_TMP/migrations"
+sql_objects | sort > "$TEST_TMP/files"
 assert_ge "$(wc -l < "$TEST_TMP/catalog")" 60 "catalog objects read"
-if diff "$TEST_TMP/migrations" "$TEST_TMP/catalog" > "$TEST_TMP/catalog.diff"; then pass; else
-  fail "the catalog and the migrations' objects differ ('<' migrations, '>' catalog): $(grep '^[<>]' "$TEST_TMP/catalog.diff" | tr '\n' ' ')"
+if diff "$TEST_TMP/files" "$TEST_TMP/catalog" > "$TEST_TMP/catalog.diff"; then pass; else
+  fail "the catalog and the files' objects differ ('<' files, '>' catalog): $(grep '^[<>]' "$TEST_TMP/catalog.diff" | tr '\n' ' ')"
 fi
+for t in organizations users user_organizations api_servers pfa_mirror pfa_mirror_history \
+         pfa_modification pfa_write_queue pfa_sync_conflict sync_batches worker_heartbeats audit_log; do
+  grep -qxF "table $t" "$TEST_TMP/catalog" && pass || fail "table $t missing"
+done
 
-test_begin "every migration file is idempotent on its own"
+test_begin "every function file can be applied again"
 URL2=$(new_db rerun)
 migrate "$URL2"
 for f in $FILES; do
+  [ "$f" = schema.sql ] && continue
   if psql -qtAX "$URL2" -v ON_ERROR_STOP=1 -f "$SQL_DIR/$f" >/dev/null 2>"$TEST_TMP/re"; then pass; else
     fail "$f fails when run a second time: $(grep -m1 ERROR "$TEST_TMP/re")"
   fi
@@ -232,17 +248,43 @@ assert_match '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$
   "$(q "SELECT pems_iso('2024-03-10 07:30:00+00'::timestamptz)")" "pems_iso format"
 assert_eq "2024-03-10T07:30:00.000Z" "$(q "SELECT pems_iso('2024-03-10 02:30:00-05'::timestamptz)")" "pems_iso is UTC"
 
-test_begin "a changed migration is refused"
+test_begin "a changed schema file is refused"
 cp -r "$SQL_DIR" "$TEST_TMP/sql-changed"
-first=$(printf '%s\n' "$FILES" | head -1)
-printf '\n-- edited after it was applied\n' >> "$TEST_TMP/sql-changed/$first"
+printf '\n-- edited after it was applied\n' >> "$TEST_TMP/sql-changed/schema.sql"
 printf 'CREATE TABLE IF NOT EXISTS zz_should_not_exist (x int);\n' > "$TEST_TMP/sql-changed/999_later.sql"
 migrate "$URL" "$TEST_TMP/sql-changed"
-assert_ne 0 "$RC" "migrate with an edited file exits non-zero"
-assert_match "$first.*changed" "$ERR" "the error names the changed file"
+assert_ne 0 "$RC" "migrate with an edited schema.sql exits non-zero"
+assert_match "schema.sql.*changed" "$ERR" "the error names the changed file"
 assert_eq "" "$OUT" "nothing reported as applied"
 assert_eq "" "$(q "SELECT to_regclass('zz_should_not_exist')")" "later files are not applied either"
 assert_eq "$NFILES" "$(q 'SELECT count(*) FROM schema_migrations')" "nothing recorded"
+
+test_begin "a changed function file is applied again, alone"
+cp -r "$SQL_DIR" "$TEST_TMP/sql-repeat"
+printf '\nCREATE OR REPLACE FUNCTION zz_repeatable() RETURNS int LANGUAGE sql AS $$ SELECT 2 $$;\n' \
+  >> "$TEST_TMP/sql-repeat/functions/servers.sql"
+migrate "$URL" "$TEST_TMP/sql-repeat"
+assert_eq 0 "$RC" "migrate with a changed function file ($ERR)"
+assert_eq "functions/servers.sql" "$OUT" "only the changed file is applied"
+assert_eq 2 "$(q 'SELECT zz_repeatable()')" "its new definition is in place"
+assert_eq "$(sha256sum "$TEST_TMP/sql-repeat/functions/servers.sql" | cut -d' ' -f1)" \
+  "$(q "SELECT checksum FROM schema_migrations WHERE version = 'functions/servers.sql'")" \
+  "its new checksum is recorded"
+migrate "$URL" "$TEST_TMP/sql-repeat"
+assert_eq "" "$OUT" "applied once per change"
+printf 'CREATE OR REPLACE FUNCTION zz_new() RETURNS int LANGUAGE sql AS $$ SELECT 3 $$;\n' \
+  > "$TEST_TMP/sql-repeat/functions/zz_new.sql"
+printf 'CREATE OR REPLACE FUNCTION zz_broken() RETURNS int LANGUAGE sql AS $$ SELEC 3 $$;\n' \
+  >> "$TEST_TMP/sql-repeat/functions/servers.sql"
+migrate "$URL" "$TEST_TMP/sql-repeat"
+assert_ne 0 "$RC" "a failing function file exits non-zero"
+assert_match "functions/servers.sql" "$ERR" "the error names it"
+assert_eq "" "$(q "SELECT to_regprocedure('zz_broken()')")" "its statements are rolled back"
+assert_eq "" "$(q "SELECT to_regprocedure('zz_new()')")" "files after it are not applied"
+migrate "$URL"
+assert_eq 0 "$RC" "back to the tree's files ($ERR)"
+assert_eq "functions/servers.sql" "$OUT" "the tree's version of the file is applied again"
+q "DROP FUNCTION zz_repeatable()"
 
 test_begin "a new file is applied alone; a failing file rolls back"
 cp -r "$SQL_DIR" "$TEST_TMP/sql-new"
@@ -263,6 +305,9 @@ assert_eq 0 "$(q "SELECT count(*) FROM schema_migrations WHERE version IN ('991_
 printf 'BEGIN; CREATE TABLE zz_tx (x int); COMMIT;\n' > "$TEST_TMP/sql-new/991_bad.sql"
 migrate "$URL" "$TEST_TMP/sql-new"
 assert_ne 0 "$RC" "a file that commits by itself is refused"
+migrate "$URL"
+assert_ne 0 "$RC" "a database made from files the tree does not have is refused"
+assert_match "990_added.sql" "$ERR" "the error names the file it lacks"
 
 test_begin "two migrators at once"
 URL3=$(new_db race)
@@ -273,7 +318,8 @@ p2=$!
 wait $p1; r1=$?
 wait $p2; r2=$?
 assert_eq "0 0" "$r1 $r2" "both succeed ($(cat "$TEST_TMP/race1" "$TEST_TMP/race2" | grep -m1 -i error))"
-assert_eq "$FILES" "$(cat "$TEST_TMP/race1" "$TEST_TMP/race2" | sort)" "each file applied by exactly one of them"
+assert_eq "$(printf '%s\n' "$FILES" | LC_ALL=C sort)" "$(cat "$TEST_TMP/race1" "$TEST_TMP/race2" | LC_ALL=C sort)" \
+  "each file applied by exactly one of them"
 URL=$URL3
 assert_eq "$NFILES" "$(q 'SELECT count(*) FROM schema_migrations')" "one row per file"
 

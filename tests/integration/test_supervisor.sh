@@ -107,6 +107,72 @@ out=$(env DATABASE_URL=postgresql://unused JWT_SECRET=$SECRET "$BUILD_DIR/src/pe
 rc=$?
 assert_ne 0 "$rc" "exit status"
 assert_match "spawn-fcgi" "$out" "explains how to start it"
+[[ $out == *0666* ]] && fail "suggests a world-writable socket: $out" || pass
+
+test_begin "--check-config (-t): 0 and a line when valid, 78 and the setting when not"
+out=$(env DATABASE_URL=postgresql://unused JWT_SECRET=$SECRET ENCRYPTION_KEY=$KEY \
+  "$BUILD_DIR/src/pemsd" --check-config </dev/null 2>&1)
+assert_eq 0 "$?" "valid: exit status"
+assert_match "valid" "$out" "valid: says so"
+printf 'PEMS_WRITE_SYNC_TZ=Mars/Olympus_Mons\n' > "$TEST_TMP/bad.conf"
+out=$(env DATABASE_URL=postgresql://unused JWT_SECRET=$SECRET ENCRYPTION_KEY=$KEY \
+  "$BUILD_DIR/src/pemsd" -t -c "$TEST_TMP/bad.conf" </dev/null 2>&1 >/dev/null)
+assert_eq "$CONFIG_EXIT" "$?" "bad zone in the file: exit status"
+assert_match "PEMS_WRITE_SYNC_TZ" "$out" "names the setting"
+printf 'NO_SUCH_SETTING=1\n' > "$TEST_TMP/unknown.conf"
+out=$(env DATABASE_URL=postgresql://unused JWT_SECRET=$SECRET ENCRYPTION_KEY=$KEY \
+  "$BUILD_DIR/src/pemsd" -t -c "$TEST_TMP/unknown.conf" </dev/null 2>&1 >/dev/null)
+assert_eq "$CONFIG_EXIT" "$?" "unknown setting: exit status"
+assert_match "NO_SUCH_SETTING" "$out" "names it"
+out=$(env -u JWT_SECRET DATABASE_URL=postgresql://unused ENCRYPTION_KEY=$KEY \
+  "$BUILD_DIR/src/pemsd" -t </dev/null 2>&1 >/dev/null)
+assert_eq "$CONFIG_EXIT" "$?" "no JWT_SECRET: exit status"
+assert_match "JWT_SECRET" "$out" "names it"
+
+test_begin "Type=notify: READY=1, RELOADING=1 with MONOTONIC_USEC, READY=1, STOPPING=1"
+# the service manager's end of NOTIFY_SOCKET: one datagram per line in notify.log
+cat > "$TEST_TMP/notify-listen.py" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(30)
+with open(sys.argv[2], "a", buffering=1) as out:
+    try:
+        while True:
+            out.write(s.recv(4096).decode().replace("\n", " ") + "\n")
+    except socket.timeout:
+        pass
+EOF
+rm -f "$TEST_TMP/notify.sock" "$TEST_TMP/notify.log"
+python3 "$TEST_TMP/notify-listen.py" "$TEST_TMP/notify.sock" "$TEST_TMP/notify.log" &
+LISTENER=$!
+wait_for 5 test -S "$TEST_TMP/notify.sock" || fail "listener did not bind"
+cat > "$TEST_TMP/env-child" <<'EOF'
+#!/bin/sh
+echo "child NOTIFY_SOCKET=${NOTIFY_SOCKET:-unset}" >&2
+trap 'exit 0' TERM
+while :; do sleep 0.1; done
+EOF
+chmod +x "$TEST_TMP/env-child"
+standalone_pemsd "$TEST_TMP/notify-pemsd.log" NOTIFY_SOCKET="$TEST_TMP/notify.sock" \
+  PEMS_FCGI_PROGRAM="$TEST_TMP/env-child" PEMS_WORKER_PROGRAM="$TEST_TMP/env-child"
+notified() { grep -q "$1" "$TEST_TMP/notify.log" 2>/dev/null; }
+wait_for 10 notified '^READY=1' || fail "no READY=1: $(cat "$TEST_TMP/notify.log" 2>/dev/null)"
+kill -HUP "$STANDALONE_PID"
+wait_for 10 notified 'RELOADING=1' || fail "no RELOADING=1 after SIGHUP"
+assert_match "RELOADING=1 MONOTONIC_USEC=[0-9]+" "$(grep RELOADING "$TEST_TMP/notify.log")" \
+  "RELOADING=1 carries MONOTONIC_USEC"
+wait_for 10 notified 'READY=1.*reloaded' || fail "no READY=1 after the reload"
+kill -TERM "$STANDALONE_PID"
+wait_for 10 notified 'STOPPING=1' || fail "no STOPPING=1 on SIGTERM"
+wait_for 10 gone "$STANDALONE_PID" || kill -9 "$STANDALONE_PID"
+wait "$STANDALONE_PID" 2>/dev/null
+assert_eq "" "$(grep 'child NOTIFY_SOCKET=' "$TEST_TMP/notify-pemsd.log" | grep -v '=unset$')" \
+  "the children do not get NOTIFY_SOCKET"
+[ "$(grep -c 'child NOTIFY_SOCKET=unset' "$TEST_TMP/notify-pemsd.log")" -ge 3 ] \
+  || fail "the stand-in children did not report: $(head -c 500 "$TEST_TMP/notify-pemsd.log")"
+kill "$LISTENER" 2>/dev/null
+wait "$LISTENER" 2>/dev/null
 
 test_begin "crash loop is throttled by backoff"
 standalone_pemsd "$TEST_TMP/crash.log" PEMS_FCGI_PROGRAM="$TEST_TMP/idle-child" \

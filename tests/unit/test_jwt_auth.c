@@ -119,6 +119,26 @@ static void test_good_token(void)
     free(tok);
 }
 
+/* the window a cache may keep a token for is the one verification checked */
+static void test_window(void)
+{
+    char *tok = jwt_mint_hs256(SECRET, SUB, 3600, NOW);
+    char sub[37] = "x";
+    double exp = 0, nbf = 0;
+
+    CU_ASSERT_FATAL(tok != NULL);
+    CU_ASSERT_EQUAL(jwt_verify_hs256_window(tok, SECRET, NOW, sub, &exp, &nbf), JWT_VALID);
+    CU_ASSERT_DOUBLE_EQUAL(exp, (double)NOW + 3600, 0.001);
+    CU_ASSERT_DOUBLE_EQUAL(nbf, -1, 0.001);
+    free(tok);
+    tok = build("{\"alg\":\"HS256\"}",
+                "{\"sub\":\"" SUB "\",\"exp\":1780003600.5,\"nbf\":1779999000}", SECRET, "hs256");
+    CU_ASSERT_EQUAL(jwt_verify_hs256_window(tok, SECRET, NOW, sub, &exp, &nbf), JWT_VALID);
+    CU_ASSERT_DOUBLE_EQUAL(exp, 1780003600.5, 0.001);
+    CU_ASSERT_DOUBLE_EQUAL(nbf, 1779999000, 0.001);
+    free(tok);
+}
+
 static void test_expired(void)
 {
     char *tok = jwt_mint_hs256(SECRET, SUB, 3600, NOW);
@@ -325,6 +345,7 @@ static void test_messages(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
+        { "the validity window of a valid token", test_window },
         { "good token", test_good_token },
         { "expired", test_expired },
         { "missing exp", test_missing_exp },

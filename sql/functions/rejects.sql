@@ -1,19 +1,4 @@
--- What a PEMS server sent and the worker did not take (README, Security): a record whose data
--- does not have the PFA field types, whose version or updatedAt is malformed, whose updatedAt
--- lies beyond the pull's start.
--- One row per record (the latest reason); /health is `degraded` while any row exists. A row
--- goes away when a valid version of that record is stored in the mirror (a later pull, a
--- write-back), with its organization, or by hand (DELETE FROM pems_rejected_records).
-CREATE TABLE IF NOT EXISTS pems_rejected_records (
-    organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-    pfa_id           text NOT NULL,
-    reason           text NOT NULL,
-    detail           text NOT NULL DEFAULT '',
-    times            bigint NOT NULL DEFAULT 1,
-    first_at         timestamptz NOT NULL DEFAULT now(),
-    last_at          timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (organization_id, pfa_id)
-);
+-- The records a PEMS server sent that the worker did not take (pems_rejected_records).
 
 -- rejects: [{pfaId, reason, detail}]
 CREATE OR REPLACE FUNCTION pems_note_rejects(org uuid, rejects jsonb) RETURNS integer
@@ -47,9 +32,8 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS pems_rejects_clear_ins ON pfa_mirror;
-CREATE TRIGGER pems_rejects_clear_ins AFTER INSERT ON pfa_mirror
+CREATE OR REPLACE TRIGGER pems_rejects_clear_ins AFTER INSERT ON pfa_mirror
     REFERENCING NEW TABLE AS stored FOR EACH STATEMENT EXECUTE FUNCTION pems_rejects_clear();
-DROP TRIGGER IF EXISTS pems_rejects_clear_upd ON pfa_mirror;
-CREATE TRIGGER pems_rejects_clear_upd AFTER UPDATE ON pfa_mirror
+
+CREATE OR REPLACE TRIGGER pems_rejects_clear_upd AFTER UPDATE ON pfa_mirror
     REFERENCING NEW TABLE AS stored FOR EACH STATEMENT EXECUTE FUNCTION pems_rejects_clear();

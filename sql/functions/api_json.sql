@@ -1,4 +1,12 @@
--- JSON shapes of the REST API (src/api/openapi.yaml), built in SQL so a handler answers in one round trip.
+-- JSON shapes of the REST API (src/api/openapi.yaml), built in SQL so a handler answers in one
+-- round trip.
+
+-- A timestamp as the API prints it (ISO 8601, ms, Z). Called for every timestamp of every
+-- listed row: STABLE (as to_char is), so the planner inlines it instead of calling a SQL
+-- function per value (twice as fast).
+CREATE OR REPLACE FUNCTION pems_iso(t timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
 
 -- The latest queue item of a modification, or null.
 CREATE OR REPLACE FUNCTION pems_queue_item_json(mod_id uuid) RETURNS json

@@ -1,7 +1,7 @@
 -- A worker that stopped (every `pemsworker --once`, every restart under a new pid) leaves its
--- heartbeat row behind; `pemsctl status` and /metrics showed those forever. Each running
--- worker removes the rows not seen for `keep_seconds` (it passes a few of its schedule
--- periods), never less than a minute, which is twelve heartbeats of a live worker.
+-- heartbeat row behind. Each running worker removes the rows not seen for `keep_seconds` (it
+-- passes a few of its schedule periods), never less than a minute, which is twelve heartbeats
+-- of a live worker.
 CREATE OR REPLACE FUNCTION pems_prune_heartbeats(keep_seconds double precision)
 RETURNS integer
 LANGUAGE sql AS

@@ -1,7 +1,6 @@
--- The records as the API shows them (GET /records, /records/{pfaId}, its history), their
--- positions for the change feed (GET /changes), and the answers kept for Idempotency-Key.
-
--- ---------------------------------------------------------------------------------------
+-- The records as the API shows them: positions for the change feed (GET /changes), the
+-- record object (GET /records, /records/{pfaId}) and a record's history.
+--
 -- Positions. Every change to a record's row in pfa_mirror or to its modifications moves the
 -- record's position, whatever writes it: statement triggers note the records a transaction
 -- touched, and at its commit one deferred trigger gives them new positions from one sequence,
@@ -9,36 +8,6 @@
 -- order its transactions commit: a reader that sees position N sees every change below N, and
 -- a transaction still open holds no position at all (it draws one when it commits, above
 -- every position handed out before).
-
-CREATE SEQUENCE IF NOT EXISTS pfa_record_position_seq;
-
-CREATE TABLE IF NOT EXISTS pfa_record_position (
-    organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-    pfa_id           text NOT NULL,
-    seq              bigint NOT NULL,
-    PRIMARY KEY (organization_id, pfa_id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS pfa_record_position_org_seq
-    ON pfa_record_position (organization_id, seq);
-
--- Rows live only inside the transaction that wrote them (the commit trigger removes them), so
--- they need no WAL: after a crash there is nothing to keep.
-CREATE UNLOGGED TABLE IF NOT EXISTS pfa_record_touched (
-    xid              xid8 NOT NULL,
-    organization_id  uuid NOT NULL,
-    pfa_id           text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pfa_record_touched_xid ON pfa_record_touched (xid);
--- one row per writing transaction: its insert queues the one commit trigger
-CREATE UNLOGGED TABLE IF NOT EXISTS pfa_record_touched_tx (
-    xid  xid8 PRIMARY KEY
-);
-
--- existing records get a first position
-INSERT INTO pfa_record_position (organization_id, pfa_id, seq)
-SELECT organization_id, pfa_id, nextval('pfa_record_position_seq')
-FROM (SELECT organization_id, pfa_id FROM pfa_mirror ORDER BY updated_at, id) m
-ON CONFLICT DO NOTHING;
 
 CREATE OR REPLACE FUNCTION pfa_record_touch() RETURNS trigger
 LANGUAGE plpgsql AS
@@ -77,39 +46,23 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS pfa_record_publish ON pfa_record_touched_tx;
-CREATE CONSTRAINT TRIGGER pfa_record_publish AFTER INSERT ON pfa_record_touched_tx
+CREATE OR REPLACE CONSTRAINT TRIGGER pfa_record_publish AFTER INSERT ON pfa_record_touched_tx
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pfa_record_publish();
 
-DROP TRIGGER IF EXISTS pfa_mirror_touch_ins ON pfa_mirror;
-CREATE TRIGGER pfa_mirror_touch_ins AFTER INSERT ON pfa_mirror
+CREATE OR REPLACE TRIGGER pfa_mirror_touch_ins AFTER INSERT ON pfa_mirror
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pfa_record_touch();
-DROP TRIGGER IF EXISTS pfa_mirror_touch_upd ON pfa_mirror;
-CREATE TRIGGER pfa_mirror_touch_upd AFTER UPDATE ON pfa_mirror
+CREATE OR REPLACE TRIGGER pfa_mirror_touch_upd AFTER UPDATE ON pfa_mirror
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pfa_record_touch();
-DROP TRIGGER IF EXISTS pfa_mirror_touch_del ON pfa_mirror;
-CREATE TRIGGER pfa_mirror_touch_del AFTER DELETE ON pfa_mirror
+CREATE OR REPLACE TRIGGER pfa_mirror_touch_del AFTER DELETE ON pfa_mirror
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION pfa_record_touch();
-DROP TRIGGER IF EXISTS pfa_modification_touch_ins ON pfa_modification;
-CREATE TRIGGER pfa_modification_touch_ins AFTER INSERT ON pfa_modification
+CREATE OR REPLACE TRIGGER pfa_modification_touch_ins AFTER INSERT ON pfa_modification
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pfa_record_touch();
-DROP TRIGGER IF EXISTS pfa_modification_touch_upd ON pfa_modification;
-CREATE TRIGGER pfa_modification_touch_upd AFTER UPDATE ON pfa_modification
+CREATE OR REPLACE TRIGGER pfa_modification_touch_upd AFTER UPDATE ON pfa_modification
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pfa_record_touch();
-DROP TRIGGER IF EXISTS pfa_modification_touch_del ON pfa_modification;
-CREATE TRIGGER pfa_modification_touch_del AFTER DELETE ON pfa_modification
+CREATE OR REPLACE TRIGGER pfa_modification_touch_del AFTER DELETE ON pfa_modification
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION pfa_record_touch();
 
--- ---------------------------------------------------------------------------------------
 -- The record object: PEMS's record with the open modifications laid over it.
-
--- the modifications that are still to reach PEMS (or to be resolved)
-CREATE INDEX IF NOT EXISTS pfa_modification_open
-    ON pfa_modification (organization_id, pfa_id, created_at, id)
-    WHERE status IN ('draft', 'pending_sync', 'queued', 'conflict', 'sync_error');
--- GET /records pages in byte order of pfaId, whatever the database's collation
-CREATE INDEX IF NOT EXISTS pfa_mirror_org_pfa_bytes
-    ON pfa_mirror (organization_id, pfa_id COLLATE "C") WHERE NOT deleted;
 
 -- A delta on a record as src/lib/pfa_record.c pfa_apply_delta lays it: its keys set, its
 -- nulls remove the field.
@@ -121,8 +74,7 @@ $$
 $$;
 
 -- Deltas one after the other as one delta: a later key wins, nulls kept (they still remove).
-DROP AGGREGATE IF EXISTS pfa_delta_merge(jsonb);
-CREATE AGGREGATE pfa_delta_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{}');
+CREATE OR REPLACE AGGREGATE pfa_delta_merge(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{}');
 
 -- openapi.yaml Record; with seq, the change feed's entry (Change)
 CREATE OR REPLACE FUNCTION pems_record_json(m pfa_mirror, seq bigint DEFAULT NULL) RETURNS json
@@ -210,7 +162,6 @@ $$
     ORDER BY p.seq
 $$;
 
--- ---------------------------------------------------------------------------------------
 -- A record's history: what happened to it here and at PEMS, newest first (openapi.yaml
 -- RecordHistory). NULL when the organization's mirror never held the record.
 
@@ -305,72 +256,3 @@ $$
     WHERE EXISTS (SELECT 1 FROM mirror)
 $$;
 
--- ---------------------------------------------------------------------------------------
--- Idempotency-Key (README, "Idempotent POSTs"): a successful answer kept per user and key for
--- 24 hours, written in the transaction of the work it answers.
-
-CREATE TABLE IF NOT EXISTS api_idempotency_keys (
-    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    key           text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
-    request_hash  text NOT NULL,
-    status        smallint NOT NULL CHECK (status BETWEEN 200 AND 299),
-    body          text NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    expires_at    timestamptz NOT NULL,
-    PRIMARY KEY (user_id, key)
-);
-CREATE INDEX IF NOT EXISTS api_idempotency_keys_expiry ON api_idempotency_keys (expires_at);
-
--- Inside the transaction that is to do the work: takes the key's lock for the rest of it and
--- says what to do. 'running': another request holds the key now; 'replay': the kept answer
--- (status, body) is the one to send; 'reused': the key was used for another request; 'new':
--- do the work (and keep its answer with pems_idempotency_keep before committing).
-CREATE OR REPLACE FUNCTION pems_idempotency_claim(uid uuid, k text, hash text,
-    OUT state text, OUT status int, OUT body text)
-LANGUAGE plpgsql VOLATILE AS
-$$
-DECLARE
-    kept api_idempotency_keys;
-BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtextextended('pems_idempotency:' || uid::text || ':' || k, 0)) THEN
-        state := 'running';
-        RETURN;
-    END IF;
-    -- read after the lock: a request that held it has committed its answer by now
-    SELECT * INTO kept FROM api_idempotency_keys i
-    WHERE i.user_id = uid AND i.key = k AND i.expires_at > now();
-    IF NOT FOUND THEN
-        state := 'new';
-    ELSIF kept.request_hash <> hash THEN
-        state := 'reused';
-    ELSE
-        state := 'replay';
-        status := kept.status;
-        body := kept.body;
-    END IF;
-END
-$$;
-
--- Keeps the answer of a key's first request (an expired one's row is taken over), and prunes
--- a few expired keys, so the table holds about a day of keys. false when a live answer is
--- kept already (the caller does not commit its work then).
-CREATE OR REPLACE FUNCTION pems_idempotency_keep(uid uuid, k text, hash text, st int, answer text)
-RETURNS boolean
-LANGUAGE plpgsql VOLATILE AS
-$$
-DECLARE
-    stored boolean;
-BEGIN
-    DELETE FROM api_idempotency_keys WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM api_idempotency_keys WHERE expires_at <= now()
-        ORDER BY expires_at LIMIT 8 FOR UPDATE SKIP LOCKED));
-    INSERT INTO api_idempotency_keys AS i (user_id, key, request_hash, status, body, expires_at)
-    VALUES (uid, k, hash, st, answer, now() + interval '24 hours')
-    ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-        status = EXCLUDED.status, body = EXCLUDED.body, created_at = now(),
-        expires_at = EXCLUDED.expires_at
-    WHERE i.expires_at <= now()
-    RETURNING true INTO stored;
-    RETURN coalesce(stored, false);
-END
-$$;

@@ -1,59 +1,11 @@
--- PEMS versions are 64-bit integers end to end (README, Security): every column, function
--- parameter and variable that holds one is a bigint, so a version above 2^31-1 is stored as
--- PEMS sent it, never wrapped and never refused for its size.
+-- The worker's data rules as functions: the C code keeps the wire, the process and the
+-- retries, and calls these by name.
 
--- a trigger whose WHEN reads a column blocks a change of that column's type: dropped and made
--- again around it
-DROP TRIGGER IF EXISTS pfa_mirror_conflicts_rerender ON pfa_mirror;
-ALTER TABLE pfa_mirror ALTER COLUMN version TYPE bigint;
-ALTER TABLE pfa_mirror_history ALTER COLUMN version TYPE bigint,
-    ALTER COLUMN superseded_by TYPE bigint;
-ALTER TABLE pfa_modification ALTER COLUMN base_version TYPE bigint;
-ALTER TABLE pfa_sync_conflict ALTER COLUMN local_version TYPE bigint,
-    ALTER COLUMN pems_version TYPE bigint;
-CREATE TRIGGER pfa_mirror_conflicts_rerender AFTER UPDATE ON pfa_mirror
-    FOR EACH ROW WHEN (OLD.version IS DISTINCT FROM NEW.version OR OLD.data IS DISTINCT FROM NEW.data)
-    EXECUTE FUNCTION pfa_mirror_conflicts_rerender();
-
--- the functions of 013 and 018 that hold a version, whole, with bigint versions
-
-CREATE OR REPLACE FUNCTION pfa_sync_conflict_render() RETURNS trigger
-LANGUAGE plpgsql AS
-$$
-DECLARE
-    cur_version bigint;
-    cur_data jsonb;
-    base jsonb;
-BEGIN
-    SELECT version, data INTO cur_version, cur_data FROM pfa_mirror
-    WHERE organization_id = NEW.organization_id AND pfa_id = NEW.pfa_id;
-    IF cur_version IS NULL THEN
-        cur_version := NEW.pems_version;
-        cur_data := NEW.pems_data;
-    END IF;
-    IF cur_version = NEW.local_version THEN
-        base := cur_data;
-    ELSE
-        SELECT data INTO base FROM pfa_mirror_history
-        WHERE organization_id = NEW.organization_id AND pfa_id = NEW.pfa_id
-          AND version = NEW.local_version;
-    END IF;
-    NEW.doc := json_build_object(
-        'id', NEW.id, 'pfaId', NEW.pfa_id,
-        'pfaDetails', json_build_object('category', cur_data -> 'category',
-                                        'class', cur_data -> 'class'),
-        'localVersion', NEW.local_version, 'pemsVersion', cur_version,
-        'conflictFields', NEW.conflict_fields, 'localData', NEW.local_data,
-        'baseData', base, 'pemsData', cur_data, 'status', NEW.status,
-        'createdAt', pems_iso(NEW.created_at),
-        'modifiedBy', (SELECT json_build_object('id', u.id, 'username', u.username,
-                                                'email', u.email)
-                       FROM pfa_modification m JOIN users u ON u.id = m.modified_by
-                       WHERE m.id = NEW.modification_id))::text;
-    RETURN NEW;
-END
-$$;
-
+-- The mirror advances to a newer version of a record: the version it had is archived to the
+-- history with the fields the new one changed (conflict detection reads them), then the
+-- mirror row takes the new version. A row that is not newer changes nothing. One rule for the
+-- pull and for a write's result. rows: [{organization_id, pfa_id, version, data, deleted,
+-- updated_at, changed}]; returns how many mirror rows were inserted or advanced.
 CREATE OR REPLACE FUNCTION pfa_mirror_advance(rows jsonb) RETURNS integer
 LANGUAGE sql VOLATILE AS
 $$
@@ -84,6 +36,13 @@ $$
     SELECT count(*)::int FROM u
 $$;
 
+-- A batch of the worker's results, in one transaction (src/worker/README.md, Results): the
+-- fenced queue UPDATE decides which results count (locked_by and the claim's claim_seq, so a
+-- stale worker changes nothing), and every other change follows from what it returned: the
+-- modifications, the mirror of the records written (pfa_mirror_advance), the audit rows.
+-- results: [{item, seq, outcome (synced|failed|retry|defer|release), att, dfr, delay_ms, err,
+-- http, wrote, pfa_id, old_version, new_version, new_data, deleted, changed, written,
+-- merged}]; returns the ids of the items whose result was recorded.
 CREATE OR REPLACE FUNCTION pfa_write_queue_record(worker text, results jsonb)
 RETURNS SETOF uuid LANGUAGE plpgsql VOLATILE AS
 $$
@@ -164,8 +123,11 @@ BEGIN
 END
 $$;
 
--- its pems_version parameter changes type: the old signature goes first
-DROP FUNCTION IF EXISTS pfa_sync_conflict_record(uuid, text, bigint, int, int, int, jsonb, jsonb);
+-- A conflict, in one transaction fenced by the item's claim: a pfa_sync_conflict row (local
+-- data = the modification's delta, local version = its base version, PEMS's data and version
+-- as the mirror has them now), the modification 'conflict', the queue item 'completed' with
+-- last_error 'conflict', and their audit rows. Returns 1 when recorded, 0 when the claim was
+-- no longer the worker's. http NULL = none; att 1 when a PEMS request was made.
 CREATE OR REPLACE FUNCTION pfa_sync_conflict_record(item uuid, worker text, seq bigint,
     http int, att int, pems_version bigint, fields jsonb, pems_data jsonb)
 RETURNS integer LANGUAGE sql VOLATILE AS

@@ -1,26 +1,5 @@
--- Per-organization queue counters, kept by statement triggers on pfa_write_queue, so
--- GET /sync-status reads one row instead of aggregating an organization's whole queue history.
-
-CREATE TABLE IF NOT EXISTS pfa_queue_stats (
-    organization_id        uuid PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
-    pending                bigint NOT NULL DEFAULT 0,
-    processing             bigint NOT NULL DEFAULT 0,
-    completed              bigint NOT NULL DEFAULT 0,
-    failed                 bigint NOT NULL DEFAULT 0,
-    cancelled              bigint NOT NULL DEFAULT 0,
-    -- avg(duration_ms) of completed items = completed_duration_ms / completed_timed
-    completed_duration_ms  bigint NOT NULL DEFAULT 0,
-    completed_timed        bigint NOT NULL DEFAULT 0,
-    last_completed_at      timestamptz
-);
-
--- One changed queue row as the counters see it: +1 for a row as it is now, -1 for a row as
--- it was.
-DO $$ BEGIN
-    CREATE TYPE pfa_queue_delta AS (organization_id uuid, status text, duration_ms integer,
-                                    completed_at timestamptz, sign integer);
-EXCEPTION WHEN duplicate_object THEN NULL;
-END $$;
+-- The per-organization queue counters (pfa_queue_stats), kept by statement triggers on
+-- pfa_write_queue.
 
 -- Adds the deltas to the counters; organizations whose net change is nothing (a lease
 -- extension) are not written. Rows are upserted in organization order so concurrent
@@ -58,7 +37,9 @@ BEGIN
 END
 $$;
 
--- The statement triggers hand their transition tables to pfa_queue_stats_add.
+-- The statement triggers hand their transition tables to pfa_queue_stats_add. The counters of
+-- an organization being deleted go with it (ON DELETE CASCADE): the items deleted in the same
+-- cascade write no counters for it (that insert would violate their foreign key).
 CREATE OR REPLACE FUNCTION pfa_queue_stats_apply() RETURNS trigger
 LANGUAGE plpgsql AS
 $$
@@ -68,7 +49,8 @@ BEGIN
             completed_at, 1)::pfa_queue_delta FROM new_rows));
     ELSIF TG_OP = 'DELETE' THEN
         PERFORM pfa_queue_stats_add(ARRAY(SELECT ROW(organization_id, status, duration_ms,
-            completed_at, -1)::pfa_queue_delta FROM old_rows));
+            completed_at, -1)::pfa_queue_delta FROM old_rows o
+            WHERE EXISTS (SELECT 1 FROM organizations WHERE id = o.organization_id)));
     ELSE
         PERFORM pfa_queue_stats_add(ARRAY(
             SELECT ROW(organization_id, status, duration_ms, completed_at, 1)::pfa_queue_delta
@@ -96,38 +78,14 @@ BEGIN
     RETURN NEW;
 END
 $$;
-DROP TRIGGER IF EXISTS pfa_queue_stats_fill ON pfa_queue_stats;
-CREATE TRIGGER pfa_queue_stats_fill BEFORE INSERT ON pfa_queue_stats
+CREATE OR REPLACE TRIGGER pfa_queue_stats_fill BEFORE INSERT ON pfa_queue_stats
     FOR EACH ROW EXECUTE FUNCTION pfa_queue_stats_fill();
-
-DROP TRIGGER IF EXISTS pfa_write_queue_stats_ins ON pfa_write_queue;
-CREATE TRIGGER pfa_write_queue_stats_ins AFTER INSERT ON pfa_write_queue
+CREATE OR REPLACE TRIGGER pfa_write_queue_stats_ins AFTER INSERT ON pfa_write_queue
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION pfa_queue_stats_apply();
-DROP TRIGGER IF EXISTS pfa_write_queue_stats_upd ON pfa_write_queue;
-CREATE TRIGGER pfa_write_queue_stats_upd AFTER UPDATE ON pfa_write_queue
+CREATE OR REPLACE TRIGGER pfa_write_queue_stats_upd AFTER UPDATE ON pfa_write_queue
     REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION pfa_queue_stats_apply();
-DROP TRIGGER IF EXISTS pfa_write_queue_stats_del ON pfa_write_queue;
-CREATE TRIGGER pfa_write_queue_stats_del AFTER DELETE ON pfa_write_queue
+CREATE OR REPLACE TRIGGER pfa_write_queue_stats_del AFTER DELETE ON pfa_write_queue
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION pfa_queue_stats_apply();
-
--- counts what is already there (recomputed, so applying this file again changes nothing)
-INSERT INTO pfa_queue_stats AS s (organization_id, pending, processing, completed, failed,
-    cancelled, completed_duration_ms, completed_timed, last_completed_at)
-SELECT organization_id,
-       count(*) FILTER (WHERE status = 'pending'),
-       count(*) FILTER (WHERE status = 'processing'),
-       count(*) FILTER (WHERE status = 'completed'),
-       count(*) FILTER (WHERE status = 'failed'),
-       count(*) FILTER (WHERE status = 'cancelled'),
-       coalesce(sum(duration_ms) FILTER (WHERE status = 'completed'), 0),
-       count(duration_ms) FILTER (WHERE status = 'completed'),
-       max(completed_at) FILTER (WHERE status = 'completed')
-FROM pfa_write_queue GROUP BY organization_id
-ON CONFLICT (organization_id) DO UPDATE SET
-    pending = EXCLUDED.pending, processing = EXCLUDED.processing,
-    completed = EXCLUDED.completed, failed = EXCLUDED.failed, cancelled = EXCLUDED.cancelled,
-    completed_duration_ms = EXCLUDED.completed_duration_ms,
-    completed_timed = EXCLUDED.completed_timed, last_completed_at = EXCLUDED.last_completed_at;

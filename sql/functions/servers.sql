@@ -4,9 +4,6 @@
 -- rate limit a server answering in L seconds needs rps * L requests in flight, so twice the
 -- rate covers latencies up to two seconds, while a hung server holds at most that many of
 -- the worker's PEMS_WORKER_MAX_IN_FLIGHT.
-ALTER TABLE api_servers ADD COLUMN IF NOT EXISTS max_in_flight integer
-    CHECK (max_in_flight BETWEEN 1 AND 10000);
-
 CREATE OR REPLACE FUNCTION api_server_in_flight_cap(max_in_flight integer, rate_limit_rps integer)
 RETURNS integer LANGUAGE sql IMMUTABLE AS
 $$ SELECT coalesce(max_in_flight, least(greatest(2 * rate_limit_rps, 2), 64)) $$;

@@ -16,15 +16,18 @@
 -- modifications). A deadlock or serialization failure left over is run again by the caller
 -- a bounded number of times (db_retry_due, src/core/db.c).
 
--- The modifications of org that POST /write-sync may queue, locked by ascending id: the
--- named ones (any status; the caller answers 404/409 for the wrong ones), or when ids is
--- NULL every pending_sync one.
+-- The modifications of org that POST /write-sync may queue, locked by ascending id: when ids
+-- is NULL every pending_sync one, else the named ones that may be queued (draft,
+-- pending_sync, sync_error). A named modification that is queued belongs to the worker, whose
+-- result flush locks it after its queue item; locking it here first, by id, would take the
+-- two in the other order. The caller reads the others without a lock to answer 404 or 409.
 CREATE OR REPLACE FUNCTION pems_lock_modifications(org uuid, ids uuid[])
 RETURNS TABLE (id uuid, status text)
 LANGUAGE sql AS
 $$ SELECT m.id, m.status FROM pfa_modification m
    WHERE m.organization_id = org
-     AND CASE WHEN ids IS NULL THEN m.status = 'pending_sync' ELSE m.id = ANY (ids) END
+     AND CASE WHEN ids IS NULL THEN m.status = 'pending_sync'
+              ELSE m.id = ANY (ids) AND m.status IN ('draft', 'pending_sync', 'sync_error') END
    ORDER BY m.id
    FOR UPDATE $$;
 
