@@ -46,7 +46,9 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE CONSTRAINT TRIGGER pfa_record_publish AFTER INSERT ON pfa_record_touched_tx
+-- (a constraint trigger cannot be replaced: made again)
+DROP TRIGGER IF EXISTS pfa_record_publish ON pfa_record_touched_tx;
+CREATE CONSTRAINT TRIGGER pfa_record_publish AFTER INSERT ON pfa_record_touched_tx
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pfa_record_publish();
 
 CREATE OR REPLACE TRIGGER pfa_mirror_touch_ins AFTER INSERT ON pfa_mirror
