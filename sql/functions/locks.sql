@@ -9,27 +9,12 @@
 --
 -- A path that learns which rows it needs from a later kind (a conflict names its
 -- modification, a modification its live queue item) reads them without a lock first, then
--- locks in this order. The paths: POST /write-sync (both forms: pems_lock_modifications),
--- POST /queue/:id/retry and /cancel and pemsctl retry/cancel (the item, then its modification:
--- src/store/queue_actions.c), POST /conflicts/:id/resolve (pems_lock_live_items, then the
--- conflict and its modification), and the worker's result flush (its items, then their
--- modifications). A deadlock or serialization failure left over is run again by the caller
+-- locks in this order. The paths: POST /write-sync (both forms: pems_lock_modifications,
+-- write_sync.sql), POST /queue/:id/retry and /cancel and pemsctl retry/cancel (the item, then
+-- its modification: src/store/queue_actions.c), POST /conflicts/:id/resolve
+-- (pems_lock_live_items, then the conflict and its modification), and the worker's result
+-- flush (its items, then their modifications). A deadlock or serialization failure left over is run again by the caller
 -- a bounded number of times (db_retry_due, src/core/db.c).
-
--- The modifications of org that POST /write-sync may queue, locked by ascending id: when ids
--- is NULL every pending_sync one, else the named ones that may be queued (draft,
--- pending_sync, sync_error). A named modification that is queued belongs to the worker, whose
--- result flush locks it after its queue item; locking it here first, by id, would take the
--- two in the other order. The caller reads the others without a lock to answer 404 or 409.
-CREATE OR REPLACE FUNCTION pems_lock_modifications(org uuid, ids uuid[])
-RETURNS TABLE (id uuid, status text)
-LANGUAGE sql AS
-$$ SELECT m.id, m.status FROM pfa_modification m
-   WHERE m.organization_id = org
-     AND CASE WHEN ids IS NULL THEN m.status = 'pending_sync'
-              ELSE m.id = ANY (ids) AND m.status IN ('draft', 'pending_sync', 'sync_error') END
-   ORDER BY m.id
-   FOR UPDATE $$;
 
 -- The live (pending or processing) queue items of a modification, locked by ascending id.
 CREATE OR REPLACE FUNCTION pems_lock_live_items(modification uuid) RETURNS SETOF uuid

@@ -119,32 +119,23 @@ bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct quer
  * time zone switch, with file reads) once per fire time rather than once per request. */
 time_t api_next_run(struct api_ctx *ctx, time_t now)
 {
-    if (!ctx->schedule)
-        return now - now % 60 + 60;
     if (ctx->next_run && now >= ctx->next_run_from && now < ctx->next_run)
         return ctx->next_run;
-    time_t t = cron_next(ctx->schedule, now, ctx->cfg->write_sync_tz);
-    if (t == (time_t)-1 || t <= now)
-        return now - now % 60 + 60;
+    time_t t = cron_next_run(ctx->schedule, now, ctx->cfg->write_sync_tz);
+    if (!ctx->schedule)
+        return t;
     ctx->next_run_from = now;
     ctx->next_run = t;
     return t;
 }
 
-long api_stale_seconds(struct api_ctx *ctx, time_t now)
+long api_schedule_period(struct api_ctx *ctx, time_t now)
 {
     static time_t cached_at;
-    static long cached = 180;
-    if (cached_at && now - cached_at < 60)
-        return cached;
-    long period = 60;
-    if (ctx->schedule) {
-        time_t a = cron_next(ctx->schedule, now, ctx->cfg->write_sync_tz);
-        time_t b = a == (time_t)-1 ? a : cron_next(ctx->schedule, a, ctx->cfg->write_sync_tz);
-        if (a != (time_t)-1 && b != (time_t)-1 && b > a)
-            period = (long)(b - a);
+    static long cached = 60;
+    if (!cached_at || now - cached_at >= 60) {
+        cached = cron_period(ctx->schedule, now, ctx->cfg->write_sync_tz);
+        cached_at = now;
     }
-    cached = 3 * period;
-    cached_at = now;
     return cached;
 }

@@ -46,9 +46,10 @@ struct api_field;
 bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
                       const struct api_field *fields, size_t n);
 
-/* Seconds a worker heartbeat may be old before the worker counts as stale
- * (3 schedule periods), and the next scheduled run after now. */
-long api_stale_seconds(struct api_ctx *ctx, time_t now);
+/* The schedule's period in seconds (cron_period, recomputed once a minute), which the SQL
+ * rules of a live worker take (sql/functions/sync_status.sql), and the next scheduled run
+ * after now. */
+long api_schedule_period(struct api_ctx *ctx, time_t now);
 time_t api_next_run(struct api_ctx *ctx, time_t now);
 
 

@@ -382,12 +382,6 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
     json_decref(ma);
     if (arc != DB_OK)
         goto db_fail;
-    if (!use_pems) {
-        const char *np[] = { lc.org };
-        if (db_exec(ctx->db, "write_sync_notify", "SELECT pg_notify('pfa_write_queue', $1)", 1,
-                    np) != DB_OK)
-            goto db_fail;
-    }
     if (db_commit(ctx->db) != DB_OK)
         goto db_fail;
     log_debug("conflict_resolved", "id=%s resolution=%s", id, resolution);

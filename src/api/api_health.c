@@ -7,12 +7,12 @@
 
 void api_health(struct api_ctx *ctx, struct http_request *req)
 {
-    char stale[24];
-    snprintf(stale, sizeof stale, "%ld", api_stale_seconds(ctx, time(NULL)));
-    const char *params[] = { stale };
+    char period[24];
+    snprintf(period, sizeof period, "%ld", api_schedule_period(ctx, time(NULL)));
+    const char *params[] = { period };
     PGresult *res = db_query(ctx->db, "health",
-                             "SELECT count(*), count(*) FILTER (WHERE last_seen_at >="
-                             " now() - make_interval(secs => $1::int)),"
+                             "SELECT count(*),"
+                             " count(*) FILTER (WHERE pems_worker_live(last_seen_at, $1::int)),"
                              " EXISTS (SELECT 1 FROM pems_rejected_records)"
                              " FROM worker_heartbeats",
                              1, params);

@@ -56,11 +56,6 @@ static void queue_action(struct api_ctx *ctx, struct http_request *req, bool ret
               : queue_item_cancel(ctx->db, id, org, req->user_id, modification_id);
     switch (r) {
     case QUEUE_ACTION_OK:
-        if (retry) {
-            const char *np[] = { org };
-            db_exec(ctx->db, "write_sync_notify", "SELECT pg_notify('pfa_write_queue', $1)", 1,
-                    np);
-        }
         api_modification_send(ctx, req, modification_id, 200);
         break;
     case QUEUE_ACTION_NOT_FOUND:

@@ -14,9 +14,9 @@ static const struct api_field fields[] = {
     { "priority", AF_INT, false, 0, 10, NULL },
 };
 
-/* One statement queues what is eligible: it locks its candidates in the one lock order
- * (sql/functions/locks.sql) and the UPDATE re-checks each row's status after any concurrent
- * writer commits, so two calls neither deadlock nor queue the same modification twice.
+/* One statement queues what is eligible (pems_modification_queueable, the one rule:
+ * sql/functions/write_sync.sql): it locks its candidates in the one lock order and the UPDATE
+ * re-checks each row's status after any concurrent writer commits, so two calls neither deadlock nor queue the same modification twice.
  * The status before is 'pending_sync' for the organization-wide form; for named ones a
  * subquery in RETURNING reads the statement's snapshot, i.e. the row before this update (a
  * self-join for it hashed the whole table).
@@ -25,10 +25,8 @@ static const struct api_field fields[] = {
     "WITH locked AS (SELECT id FROM pems_lock_modifications($1::uuid, $3::uuid[])),"           \
     " picked AS ("                                                                             \
     "  UPDATE pfa_modification m SET status = 'queued', updated_at = now()"                    \
-    "  WHERE m.id = ANY (ARRAY(SELECT id FROM locked)) AND m.organization_id = $1::uuid AND"   \
-    "   CASE WHEN $3::uuid[] IS NULL THEN m.status = 'pending_sync'"                           \
-    "   ELSE m.id = ANY($3::uuid[]) AND m.status IN ('draft', 'pending_sync', 'sync_error')"   \
-    "   END"                                                                                   \
+    "  WHERE m.id = ANY (ARRAY(SELECT id FROM locked)) AND m.organization_id = $1::uuid"       \
+    "   AND pems_modification_queueable(m.status, $3::uuid[] IS NOT NULL)"                     \
     "  RETURNING m.id, m.organization_id,"                                                     \
     "   CASE WHEN $3::uuid[] IS NULL THEN 'pending_sync'"                                      \
     "   ELSE (SELECT b.status FROM pfa_modification b WHERE b.id = m.id) END AS old_status,"   \
@@ -55,8 +53,9 @@ static const char queue_sql[] = QUEUE_SQL("p.queue_id", "picked p");
 static const char queue_sql_matched[] =
     QUEUE_SQL("q.id", "picked p LEFT JOIN q ON q.modification_id = p.id");
 
-/* 404 for named ids not in the organization, 409 for ids in a state that cannot be queued.
- * Read without a lock (a queued modification belongs to the worker, sql/functions/locks.sql):
+/* 404 for named ids not in the organization, 409 for ids in a state that cannot be queued
+ * (pems_modification_unqueueable_reason). Read without a lock (a queued modification belongs
+ * to the worker, sql/functions/write_sync.sql):
  * one queued meanwhile by another call is not queued again (queuedCount counts it out).
  * Returns 0 when all are eligible, -1 after sending the error. */
 static int check_explicit(struct api_ctx *ctx, struct http_request *req, const char *org,
@@ -64,7 +63,8 @@ static int check_explicit(struct api_ctx *ctx, struct http_request *req, const c
 {
     const char *params[] = { org, ids_literal };
     PGresult *res = db_query(ctx->db, "write_sync_named",
-                             "SELECT id::text, status FROM pfa_modification"
+                             "SELECT id::text, pems_modification_unqueueable_reason(status)"
+                             " FROM pfa_modification"
                              " WHERE organization_id = $1::uuid AND id = ANY($2::uuid[])",
                              2, params);
     if (!res) {
@@ -84,14 +84,8 @@ static int check_explicit(struct api_ctx *ctx, struct http_request *req, const c
             api_detail_add(missing, id, "no such modification in this organization");
             continue;
         }
-        const char *st = PQgetvalue(res, row, 1);
-        if (strcmp(st, "draft") && strcmp(st, "pending_sync") && strcmp(st, "sync_error")) {
-            char msg[160];
-            snprintf(msg, sizeof msg,
-                     "is %s; only draft, pending_sync or sync_error modifications can be queued",
-                     st);
-            api_detail_add(wrong, id, msg);
-        }
+        if (!PQgetisnull(res, row, 1))
+            api_detail_add(wrong, id, PQgetvalue(res, row, 1));
     }
     PQclear(res);
     int rc = -1;
@@ -180,12 +174,7 @@ void api_write_sync(struct api_ctx *ctx, struct http_request *req)
     long rps = strtol(PQgetvalue(res, 0, 2), NULL, 10);
     if (rps <= 0)
         rps = 10;
-    if (queued > 0) {
-        const char *np[] = { org };
-        if (db_exec(ctx->db, "write_sync_notify", "SELECT pg_notify('pfa_write_queue', $1)", 1,
-                    np) != DB_OK)
-            goto db_fail;
-    }
+    /* the worker is woken by the queue's trigger (sql/functions/queue_wake.sql) */
     if (db_commit(ctx->db) != DB_OK)
         goto db_fail;
 

@@ -309,8 +309,19 @@ void http_send_json(struct http_request *req, int status, json_t *body)
     free(text);
 }
 
+/* The error envelope (src/api/openapi.yaml, Error): at most HTTP_DETAILS_MAX details, the
+ * message saying how many more failed, so a body with 80,000 unknown keys gets a short answer. */
 static json_t *error_body(const char *code, const char *message, json_t *details)
 {
+    size_t n = json_array_size(details);
+    char more[512];
+    if (n > HTTP_DETAILS_MAX) {
+        snprintf(more, sizeof more, "%s (%zu more failed, not listed)", message,
+                 n - HTTP_DETAILS_MAX);
+        message = more;
+        while (json_array_size(details) > HTTP_DETAILS_MAX)
+            json_array_remove(details, json_array_size(details) - 1);
+    }
     return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", message,
                      "details", details ? details : json_array());
 }

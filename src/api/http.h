@@ -66,6 +66,9 @@ void http_request_clear(struct http_request *req);
 
 const char *http_param(const struct http_request *req, const char *name);
 
+/* The most details an error answer lists; the message says how many more failed. */
+#define HTTP_DETAILS_MAX 100
+
 /* Responses: JSON with Content-Type application/json; charset=utf-8, Cache-Control no-store. */
 void http_send_raw(struct http_request *req, int status, const char *content_type,
                    const char *extra_headers, const char *body, size_t len);

@@ -373,6 +373,20 @@ bool db_failed_transiently(const db_t *db)
            (strcmp(db->sqlstate, "40P01") == 0 || strcmp(db->sqlstate, "40001") == 0);
 }
 
+bool db_refused_data(const db_t *db)
+{
+    /* 22 data exception (an invalid byte sequence, a value out of range), 23 integrity
+     * constraint violation, 54 program limit exceeded (a value too large), P0 raised by a
+     * function on what it was given */
+    static const char *const classes[] = { "22", "23", "54", "P0" };
+    if (db->last_status != DB_ERROR || !db->conn || PQstatus(db->conn) != CONNECTION_OK)
+        return false;
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+        if (strncmp(db->sqlstate, classes[i], 2) == 0)
+            return true;
+    return false;
+}
+
 bool db_retry_due(const db_t *db, int retries)
 {
     if (!db_failed_transiently(db) || retries >= DB_RETRY_ATTEMPTS)

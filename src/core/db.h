@@ -64,6 +64,10 @@ const char *db_sqlstate(const db_t *db);  /* "" when none */
 /* The last failure was a deadlock (40P01) or a serialization failure (40001): the same
  * transaction run again can pass. */
 bool db_failed_transiently(const db_t *db);
+/* The last statement was refused for the data it carried (SQLSTATE classes 22, 23, 54, P0)
+ * and the connection is fine: the same statement with other data passes. The worker fails
+ * only the organization that data came from, not its run. */
+bool db_refused_data(const db_t *db);
 /* The bound on running a transaction again after such a failure. */
 #define DB_RETRY_ATTEMPTS 4
 /* Asked before running a failed transaction again (retries: how many re-runs so far): true,

@@ -1,4 +1,5 @@
 #include "log.h"
+#include "text.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -87,7 +88,7 @@ static bool needs_quotes(const char *s, size_t n)
         return true;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f)
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f)
             return true;
     }
     return false;
@@ -117,8 +118,22 @@ static void put_value(struct line *l, const char *s, size_t n)
             if (c < ' ' || c == 0x7f) {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
                 put(l, esc, 6);
-            } else {
+            } else if (c < 0x80) {
                 putc_(l, (char)c);
+            } else {
+                /* valid UTF-8 only, and no C1 control either (a terminal obeys those too):
+                 * an invalid byte is U+FFFD, U+0080..U+009F \u0080..\u009f */
+                size_t k = text_utf8_char_len((const unsigned char *)s + i, n - i);
+                if (k == 0) {
+                    put(l, "\xef\xbf\xbd", 3);
+                } else if (k == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0) {
+                    snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)s[i + 1]);
+                    put(l, esc, 6);
+                    i++;
+                } else {
+                    put(l, s + i, k);
+                    i += k - 1;
+                }
             }
         }
     }

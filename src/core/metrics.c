@@ -29,8 +29,10 @@ static const double bucket_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 static const char *const sync_results[] = { "synced", "failed", "conflict", "merged" };
 #define M_SYNC (sizeof sync_results / sizeof sync_results[0])
 
-/* pems_record.h's reject names, and a pull ended by a cursor that did not advance */
-static const char *const upstream_rejects[] = { "invalid", "future_updated_at", "stuck_cursor" };
+/* pems_record.h's reject names, an updatedAt not trusted (its record stored), and a pull
+ * ended by a cursor that did not advance */
+static const char *const upstream_rejects[] = { "invalid", "record_too_large", "future_updated_at",
+                                                "stuck_cursor" };
 #define M_REJECTS (sizeof upstream_rejects / sizeof upstream_rejects[0])
 
 enum { SLOT_FREE, SLOT_CLAIMING, SLOT_READY };

@@ -50,6 +50,7 @@ static const struct setting settings[] = {
     S("PEMS_SQL_DIR", sql_dir, PEMS_SQL_DIR),
     S("PEMS_WORKER_ID", worker_id, NULL),
     I("PEMS_WORKER_MAX_IN_FLIGHT", worker_max_in_flight, "256", 1, 10000),
+    I("PEMS_PULL_MAX_SECONDS", pull_max_seconds, "300", 1, 86400),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

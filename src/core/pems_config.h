@@ -26,6 +26,7 @@ struct pems_config {
     char *sql_dir;                 /* migrations */
     char *worker_id;               /* defaults to host:pid */
     int worker_max_in_flight;      /* PEMS requests one pemsworker keeps in flight at most */
+    int pull_max_seconds;          /* the longest one server's pull runs in one run */
 };
 
 /* Loads defaults, then the file (if path non-NULL), then the environment.

@@ -4,6 +4,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "pems_config.h"
+#include "cron.h"
 #include "crypto.h"
 #include "db.h"
 #include "jwt_auth.h"
@@ -11,6 +12,7 @@
 #include "migrate.h"
 #include "pems_server.h"
 #include "queue_actions.h"
+#include "text.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -1050,9 +1052,12 @@ static const char *const mod_statuses[] = { "draft", "pending_sync", "queued", "
 /* status names this many failed items, the most recent; queue list --status failed has all */
 #define STATUS_FAILED_SHOWN "10"
 
-static json_t *status_collect(struct ctx *c, const char *org)
+/* period: the schedule's, in seconds; next: its next fire time (sql/functions/sync_status.sql) */
+static json_t *status_collect(struct ctx *c, const char *org, const char *period,
+                              const char *next)
 {
     const char *params[] = { org };
+    const char *sched[] = { period };
     json_t *st = json_object(), *v;
     if (!st)
         return NULL;
@@ -1086,6 +1091,17 @@ static json_t *status_collect(struct ctx *c, const char *org)
                                     json_object_get(srv, "writeEnabled")), "true")));
         json_object_set(st, "server", srv ? srv : json_null());
         json_decref(rows);
+        /* what GET /sync-status answers for it */
+        const char *sp[] = { org, period, next };
+        PGresult *res = db_query(c->db, NULL,
+                                 "SELECT doc FROM pems_sync_status($1::uuid, NULL, NULL, NULL,"
+                                 " $2::int, $3::timestamptz)",
+                                 3, sp);
+        json_t *sync = res ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+        PQclear(res);
+        if (!sync)
+            goto fail;
+        json_object_set_new(st, "syncStatus", sync);
     }
     if (!(v = counts(c,
                      "SELECT status, count(*) FROM pfa_write_queue WHERE" ORG_FILTER
@@ -1097,7 +1113,7 @@ static json_t *status_collect(struct ctx *c, const char *org)
     json_t *rows = query_rows(
         c,
         "SELECT count(*) FILTER (WHERE status = 'pending' AND scheduled_at <= now()),"
-        " count(*) FILTER (WHERE status = 'pending' AND scheduled_at < now() - interval '5 min'),"
+        " count(*) FILTER (WHERE pems_queue_item_overdue(status, scheduled_at)),"
         " pems_iso(min(scheduled_at) FILTER (WHERE status = 'pending')),"
         " count(*) FILTER (WHERE status = 'processing' AND locked_until < now())"
         " FROM pfa_write_queue WHERE" ORG_FILTER,
@@ -1148,9 +1164,8 @@ static json_t *status_collect(struct ctx *c, const char *org)
     rows = query_rows(c,
                       "SELECT pems_iso(GREATEST((SELECT max(completed_at) FROM sync_batches),"
                       " (SELECT max(last_run_at) FROM worker_heartbeats))),"
-                      " pems_iso((SELECT min(next_sync_at) FROM worker_heartbeats"
-                      " WHERE last_seen_at > now() - interval '10 min'))",
-                      0, NULL, rkeys, 2);
+                      " pems_iso((SELECT next_sync_at FROM pems_next_sync($1::int)))",
+                      1, sched, rkeys, 2);
     if (!rows)
         goto fail;
     json_object_update(st, json_array_get(rows, 0));
@@ -1173,10 +1188,32 @@ fail:
     return NULL;
 }
 
+/* A value from data (PEMS's error text, names) for the terminal: control characters escaped
+ * (text_escape_controls). The last few stay valid, enough for one printf's arguments. */
 static const char *str_or(const json_t *o, const char *key, const char *def)
 {
-    const char *s = json_string_value(json_object_get(o, key));
+    static char *ring[16];
+    static int next;
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_string(v))
+        return def;
+    free(ring[next]);
+    ring[next] = text_escape_controls(json_string_value(v), json_string_length(v),
+                                      TEXT_ESCAPE_FIELD);
+    const char *s = ring[next];
+    next = (next + 1) % 16;
     return s ? s : def;
+}
+
+/* JSON as pemsctl prints it (--json): DEL and C1 escaped too, which jansson leaves raw */
+static int print_json(const json_t *j, size_t flags)
+{
+    char *txt = json_dumps(j, flags);
+    char *safe = txt ? text_escape_controls(txt, strlen(txt), TEXT_ESCAPE_JSON) : NULL;
+    int rc = safe && print_line(safe) ? 0 : PEMS_EXIT_FAILURE;
+    free(txt);
+    free(safe);
+    return rc;
 }
 
 static void print_counts(const char *label, const json_t *o, const char *const *order)
@@ -1203,6 +1240,11 @@ static void status_print_text(const json_t *st)
                    str_or(srv, "pausedUntil", ""));
         else
             printf("%-15s none configured\n", "pems server:");
+        const json_t *sync = json_object_get(st, "syncStatus");
+        printf("%-15s %s success_rate=%lld%% next_sync=%s (GET /sync-status)\n", "health:",
+               str_or(sync, "health", "-"),
+               (long long)json_integer_value(json_object_get(sync, "successRate")),
+               str_or(sync, "nextSyncAt", "-"));
     }
     print_counts("queue:", json_object_get(st, "queue"), queue_statuses);
     const json_t *due = json_object_get(st, "due");
@@ -1231,7 +1273,9 @@ static void status_print_text(const json_t *st)
             printf(" at=%s error=", str_or(f, "updatedAt", "-"));
             json_t *err = json_object_get(f, "lastError");
             char *e = json_dumps(err ? err : json_null(), JSON_ENCODE_ANY);
-            printf("%s\n", e ? e : "null");
+            char *safe = e ? text_escape_controls(e, strlen(e), TEXT_ESCAPE_JSON) : NULL;
+            printf("%s\n", safe ? safe : "null");
+            free(safe);
             free(e);
         }
     }
@@ -1269,7 +1313,13 @@ static int cmd_status(struct ctx *c)
     if (db_exec(c->db, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) !=
         DB_OK)
         return db_failure(c, "status");
-    json_t *st = status_collect(c, org);
+    char period[24], next[UTIL_ISO_SIZE];
+    time_t now = time(NULL);
+    struct cron_expr *ce = cron_parse(c->cfg.write_sync_schedule, NULL, 0);
+    snprintf(period, sizeof period, "%ld", cron_period(ce, now, c->cfg.write_sync_tz));
+    util_iso_time(next, (int64_t)cron_next_run(ce, now, c->cfg.write_sync_tz) * 1000);
+    cron_free(ce);
+    json_t *st = status_collect(c, org, period, next);
     if (!st)
         return db_failure(c, "status");
     db_rollback(c->db);
@@ -1279,9 +1329,7 @@ static int cmd_status(struct ctx *c)
     }
     int rc = 0;
     if (flag(c, "json")) {
-        char *s = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        rc = s && print_line(s) ? 0 : PEMS_EXIT_FAILURE;
-        free(s);
+        rc = print_json(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     } else {
         status_print_text(st);
     }
@@ -1290,7 +1338,8 @@ static int cmd_status(struct ctx *c)
 }
 
 /* One TSV field: NULL is empty, an array is comma-separated; tab, newline, carriage return
- * and backslash are escaped as in PostgreSQL's COPY text format, so a row stays one line. */
+ * and backslash are escaped as in PostgreSQL's COPY text format, so a row stays one line, and
+ * every other control character as \u00XX, so none reaches the terminal. */
 static void tsv_field(const json_t *v)
 {
     if (json_is_array(v)) {
@@ -1311,15 +1360,13 @@ static void tsv_field(const json_t *v)
         fputs(json_is_true(v) ? "true" : "false", stdout);
         return;
     }
-    for (const char *p = json_string_value(v); p && *p; p++) {
-        switch (*p) {
-        case '\t': fputs("\\t", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case '\\': fputs("\\\\", stdout); break;
-        default: putchar(*p);
-        }
-    }
+    if (!json_is_string(v))
+        return;
+    char *safe = text_escape_controls(json_string_value(v), json_string_length(v),
+                                      TEXT_ESCAPE_FIELD);
+    if (safe)
+        fputs(safe, stdout);
+    free(safe);
 }
 
 static void print_tsv(const struct listing *l, const json_t *rows)
@@ -1370,9 +1417,7 @@ static int cmd_list(struct ctx *c)
         json_array_remove(rows, json_array_size(rows) - 1);
     int rc = 0;
     if (flag(c, "json")) {
-        char *txt = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        rc = txt && print_line(txt) ? 0 : PEMS_EXIT_FAILURE;
-        free(txt);
+        rc = print_json(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     } else {
         print_tsv(l, rows);
     }

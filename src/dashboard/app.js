@@ -16,9 +16,9 @@ const ctx = {
   toast,
   orgs: [],
   org: null,
+  // the API lists the effective permissions (GET /organizations: an Admin has all four)
   can(perm) {
-    const p = (this.org && this.org.permissions) || [];
-    return p.includes(perm) || p.includes('Admin');
+    return Boolean(this.org && this.org.permissions && this.org.permissions.includes(perm));
   },
   refreshSoon() {
     schedule(300);

@@ -456,3 +456,16 @@ unlock:
     free(tzval);
     return t;
 }
+
+long cron_period(const struct cron_expr *ce, time_t now, const char *tz)
+{
+    time_t a = ce ? cron_next(ce, now, tz) : (time_t)-1;
+    time_t b = a == (time_t)-1 ? a : cron_next(ce, a, tz);
+    return a != (time_t)-1 && b != (time_t)-1 && b > a ? (long)(b - a) : 60;
+}
+
+time_t cron_next_run(const struct cron_expr *ce, time_t now, const char *tz)
+{
+    time_t t = ce ? cron_next(ce, now, tz) : (time_t)-1;
+    return t == (time_t)-1 || t <= now ? now - now % 60 + 60 : t;
+}

@@ -26,4 +26,12 @@ bool cron_zone_valid(const char *tz);
 
 time_t cron_next(const struct cron_expr *ce, time_t after, const char *tz);
 
+/* The schedule's period: seconds between its next two fire times after now; 60 when ce is
+ * NULL or it fires fewer than twice in the next 5 years. */
+long cron_period(const struct cron_expr *ce, time_t now, const char *tz);
+
+/* The next scheduled run after now: cron_next, or the next whole minute when ce is NULL or
+ * has no fire time. */
+time_t cron_next_run(const struct cron_expr *ce, time_t now, const char *tz);
+
 #endif

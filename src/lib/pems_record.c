@@ -1,4 +1,5 @@
 #include "pems_record.h"
+#include "text.h"
 #include "util.h"
 #include "validation.h"
 
@@ -13,7 +14,7 @@ const char *pems_reject_name(enum pems_reject r)
     switch (r) {
     case PEMS_REJECT_NONE: return "none";
     case PEMS_REJECT_INVALID: return "invalid";
-    case PEMS_REJECT_FUTURE: return "future_updated_at";
+    case PEMS_REJECT_TOO_LARGE: return "record_too_large";
     }
     return "invalid";
 }
@@ -190,15 +191,17 @@ void pems_record_clear(struct pems_record *r)
 {
     json_decref(r->data);
     memset(r, 0, sizeof *r);
-    r->updated_at_ms = -1;
+    r->updated_at_ms = r->untrusted_updated_at_ms = -1;
 }
 
+/* field names and messages may quote what PEMS sent: valid UTF-8, cut at a character */
 static enum pems_reject reject(char *why, size_t whylen, const char *msg, const char *field)
 {
-    if (field)
-        snprintf(why, whylen, "%s: %s", field, msg);
-    else
-        snprintf(why, whylen, "%s", msg);
+    char text[1024];
+    int k = field ? snprintf(text, sizeof text, "%s: %s", field, msg ? msg : "invalid")
+                  : snprintf(text, sizeof text, "%s", msg ? msg : "invalid");
+    if (whylen)
+        text_utf8_clip(text, k > 0 ? strnlen(text, sizeof text) : 0, why, whylen);
     return PEMS_REJECT_INVALID;
 }
 
@@ -206,7 +209,7 @@ enum pems_reject pems_record_check(const json_t *rec, unsigned flags, int64_t tr
                                    struct pems_record *out, char *why, size_t whylen)
 {
     memset(out, 0, sizeof *out);
-    out->updated_at_ms = -1;
+    out->updated_at_ms = out->untrusted_updated_at_ms = -1;
     if (whylen)
         why[0] = '\0';
     if (!json_is_object(rec))
@@ -237,6 +240,14 @@ enum pems_reject pems_record_check(const json_t *rec, unsigned flags, int64_t tr
     }
 
     if (!out->deleted) {
+        /* measured before it is read field by field: 50,000 fields are not validated */
+        size_t size = json_dumpb(json_object_get(rec, "data"), NULL, 0, JSON_COMPACT);
+        if (size > PEMS_RECORD_DATA_MAX) {
+            if (whylen)
+                snprintf(why, whylen, "data: %zu bytes as JSON, more than %d", size,
+                         PEMS_RECORD_DATA_MAX);
+            return PEMS_REJECT_TOO_LARGE;
+        }
         json_t *details = NULL;
         if (pfa_validate_pems_data(json_object_get(rec, "data"), &out->data, &details) != 0) {
             const json_t *d0 = json_array_get(details, 0);
@@ -247,10 +258,8 @@ enum pems_reject pems_record_check(const json_t *rec, unsigned flags, int64_t tr
         }
     }
     if (trust_until_ms > 0 && out->updated_at_ms > trust_until_ms) {
-        char ts[32];
-        pems_timestamp_format(out->updated_at_ms, ts, sizeof ts);
-        snprintf(why, whylen, "updatedAt %s is later than this pull's start", ts);
-        return PEMS_REJECT_FUTURE;
+        out->untrusted_updated_at_ms = out->updated_at_ms;
+        out->updated_at_ms = -1;
     }
     return PEMS_REJECT_NONE;
 }
@@ -276,6 +285,7 @@ void pems_page_clear(struct pems_page *page)
 {
     json_decref(page->records);
     json_decref(page->rejects);
+    json_decref(page->untrusted);
     free(page->next_cursor);
     memset(page, 0, sizeof *page);
     page->newest_ms = -1;
@@ -312,7 +322,8 @@ int pems_page_parse(const json_t *body, int64_t trust_until_ms, struct pems_page
     }
     page->records = json_array();
     page->rejects = json_array();
-    if (!page->records || !page->rejects) {
+    page->untrusted = json_array();
+    if (!page->records || !page->rejects || !page->untrusted) {
         pems_page_clear(page);
         return page_fail(why, whylen, "out of memory");
     }
@@ -324,14 +335,20 @@ int pems_page_parse(const json_t *body, int64_t trust_until_ms, struct pems_page
         enum pems_reject rj = pems_record_check(rec, PEMS_NEED_UPDATED_AT, trust_until_ms, &r,
                                                 rwhy, sizeof rwhy);
         page->received++;
-        /* a record whose data is wrong still moves the cursor past it when its updatedAt
-         * is trustworthy: it comes again when PEMS changes it */
-        if ((rj == PEMS_REJECT_NONE || (rj == PEMS_REJECT_INVALID && r.updated_at_ms >= 0)) &&
-            r.updated_at_ms > page->newest_ms &&
-            (trust_until_ms <= 0 || r.updated_at_ms <= trust_until_ms))
-            page->newest_ms = r.updated_at_ms;
+        /* a record refused still moves the cursor past it when its updatedAt is
+         * trustworthy: it comes again when PEMS changes it; an updatedAt beyond the trust
+         * never moves it (the record is taken all the same) */
+        int64_t at = r.updated_at_ms;
+        if (at >= 0 && at > page->newest_ms && (trust_until_ms <= 0 || at <= trust_until_ms))
+            page->newest_ms = at;
         if (rj == PEMS_REJECT_NONE) {
             json_array_append_new(page->records, pems_record_json(&r));
+            if (r.untrusted_updated_at_ms >= 0) {
+                char ts[32];
+                pems_timestamp_format(r.untrusted_updated_at_ms, ts, sizeof ts);
+                json_array_append_new(page->untrusted, json_pack("{s:s, s:s}", "pfaId", r.pfa_id,
+                                                                 "updatedAt", ts));
+            }
         } else {
             json_t *id = r.pfa_id ? json_string(r.pfa_id) : json_null();
             json_array_append_new(page->rejects,

@@ -17,13 +17,16 @@
 #define PEMS_CLOCK_SKEW_MS (120 * 1000LL)
 #define PEMS_PFA_ID_MAX 200
 
+/* The most a record's data may take as compact JSON: a larger one is not stored. */
+#define PEMS_RECORD_DATA_MAX (64 * 1024)
+
 /* Why a record was not taken (the `reason` of logs, metrics and pems_rejected_records). */
 enum pems_reject {
     PEMS_REJECT_NONE,
     PEMS_REJECT_INVALID,    /* not a record, pfaId, version, data or updatedAt malformed */
-    PEMS_REJECT_FUTURE,     /* updatedAt later than the pull's start plus the skew */
+    PEMS_REJECT_TOO_LARGE,  /* data over PEMS_RECORD_DATA_MAX bytes as JSON */
 };
-const char *pems_reject_name(enum pems_reject r);   /* "invalid", "future_updated_at" */
+const char *pems_reject_name(enum pems_reject r);   /* "invalid", "record_too_large" */
 
 /* An integer 0..PEMS_VERSION_MAX (JSON integer, not a real or a string). 0 ok, -1 not. */
 int pems_version_parse(const json_t *v, int64_t *out);
@@ -41,14 +44,16 @@ int pems_timestamp_parse(const char *s, size_t len, int64_t *ms);
 void pems_timestamp_format(int64_t ms, char *out, size_t outlen);
 
 /* One record checked. flags: PEMS_NEED_UPDATED_AT for pull pages. trust_until_ms: an
- * updatedAt later than this is PEMS_REJECT_FUTURE (<= 0: no limit). */
+ * updatedAt later than this is not trusted (<= 0: no limit): the record is taken (PEMS is
+ * the source of truth for its data), its updatedAt is not (untrusted_updated_at_ms). */
 #define PEMS_NEED_UPDATED_AT 0x1
 struct pems_record {
     const char *pfa_id;        /* borrowed from the checked JSON; NULL when it had none */
     int64_t version;
     bool deleted;
     json_t *data;              /* owned: canonical data; NULL for a deleted record */
-    int64_t updated_at_ms;     /* -1 when absent */
+    int64_t updated_at_ms;     /* -1 when absent or not trusted */
+    int64_t untrusted_updated_at_ms;   /* the updatedAt beyond trust_until_ms, else -1 */
 };
 /* PEMS_REJECT_NONE with *out filled (pems_record_clear it), else the reason with a short
  * text in why (out->pfa_id still set when the record named one). */
@@ -62,6 +67,7 @@ json_t *pems_record_json(const struct pems_record *r);
 struct pems_page {
     json_t *records;           /* the records taken, as pems_record_json */
     json_t *rejects;           /* [{pfaId, reason, detail}] */
+    json_t *untrusted;         /* [{pfaId, updatedAt}]: taken, their updatedAt not trusted */
     size_t received;           /* records on the page, taken or not */
     int64_t newest_ms;         /* newest trusted updatedAt on the page (-1: none) */
     char *next_cursor;         /* NULL on the last page */

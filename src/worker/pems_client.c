@@ -12,6 +12,7 @@
 
 #include "backoff.h"
 #include "pems_record.h"
+#include "text.h"
 
 #define DEFAULT_TIMEOUT_MS 30000L
 #define MAX_BODY (8u * 1024 * 1024)
@@ -235,23 +236,27 @@ long pems_client_connects(const struct pems_client *pc)
 }
 
 /* Short human text from an error body: {"error": "..."}, {"error": {"message": ...}},
- * {"message": ...}, or the start of a non-JSON body. */
-static void describe(char *dst, size_t n, long status, const json_t *body, const char *raw)
+ * {"message": ...}, or the start of a non-JSON body. Any bytes PEMS sends come out valid
+ * UTF-8, cut at a character boundary (text_utf8_clip), on one line. */
+static void describe(char *dst, size_t n, long status, const json_t *body, const char *raw,
+                     size_t rawlen)
 {
     const char *msg = NULL;
+    size_t msglen = 0;
     const json_t *err = json_object_get(body, "error");
-    if (json_is_string(err))
-        msg = json_string_value(err);
-    else if (json_is_string(json_object_get(err, "message")))
-        msg = json_string_value(json_object_get(err, "message"));
-    else if (json_is_string(json_object_get(body, "message")))
-        msg = json_string_value(json_object_get(body, "message"));
-    if (msg)
-        snprintf(dst, n, "PEMS %ld: %.200s", status, msg);
-    else if (raw && *raw)
-        snprintf(dst, n, "PEMS %ld: %.120s", status, raw);
-    else
-        snprintf(dst, n, "PEMS %ld", status);
+    const json_t *m = json_is_string(err) ? err
+                    : json_is_string(json_object_get(err, "message")) ? json_object_get(err, "message")
+                    : json_object_get(body, "message");
+    if (json_is_string(m)) {
+        msg = json_string_value(m);
+        msglen = json_string_length(m);
+    } else if (raw && rawlen > 0) {
+        msg = raw;
+        msglen = rawlen;
+    }
+    int k = snprintf(dst, n, msg ? "PEMS %ld: " : "PEMS %ld", status);
+    if (msg && k > 0 && (size_t)k < n)
+        text_utf8_clip(msg, msglen, dst + k, n - (size_t)k);
     /* keep it one line for logs */
     for (char *p = dst; *p; p++)
         if (*p == '\n' || *p == '\r')
@@ -281,10 +286,7 @@ void pems_response_parse(long status, const char *retry_after, const char *body,
         }
         return;
     }
-    char raw[128] = "";
-    if (body && len > 0)
-        snprintf(raw, sizeof raw, "%.*s", (int)(len < sizeof raw - 1 ? len : sizeof raw - 1), body);
-    describe(out->error, sizeof(out->error), status, out->body, raw);
+    describe(out->error, sizeof(out->error), status, out->body, body, len);
     if (status == 409)
         out->outcome = PEMS_CONFLICT;
     else if (status == 429)
@@ -422,9 +424,13 @@ void pems_request_finish(struct pems_request *rq, CURLcode cc, struct pems_respo
         if (rq->too_large)
             snprintf(out->error, sizeof(out->error),
                      "PEMS response larger than %u bytes", MAX_BODY);
-        else
-            snprintf(out->error, sizeof(out->error), "PEMS transport error: %s%s%.150s",
-                     curl_easy_strerror(cc), rq->errbuf[0] ? ": " : "", rq->errbuf);
+        else {
+            char text[sizeof out->error + CURL_ERROR_SIZE];
+            int k = snprintf(text, sizeof text, "PEMS transport error: %s%s%s",
+                             curl_easy_strerror(cc), rq->errbuf[0] ? ": " : "", rq->errbuf);
+            text_utf8_clip(text, k > 0 ? strnlen(text, sizeof text) : 0, out->error,
+                           sizeof out->error);
+        }
         return;
     }
     long status = 0;

@@ -3,6 +3,7 @@
 #include "metrics.h"
 #include "pems_record.h"
 #include "pfa_record.h"
+#include "text.h"
 #include "upstream_rejects.h"
 #include "util.h"
 
@@ -189,20 +190,26 @@ struct pems_request *pull_request(const struct server_lock *sl, struct pull_job 
                              job->cursor, PULL_PAGE);
 }
 
+/* What the server's health is now, as sync-status and pemsctl server list show it: ok, or
+ * failing with PEMS's text (valid UTF-8 already, pems_response.error). */
+static int health_note(db_t *db, const struct server_lock *sl, bool ok, const char *prefix,
+                       const char *text)
+{
+    char err[300];
+    snprintf(err, sizeof err, "%s%s", prefix, text && *text ? text : "health check failed");
+    const char *params[] = { sl->srv.id, ok ? "true" : "false", ok ? NULL : err };
+    return db_exec(db, "pull_health",
+                   "UPDATE api_servers SET health_ok = $2::boolean, health_error = $3,"
+                   " health_checked_at = now() WHERE id = $1", 3, params);
+}
+
 static int health_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
                          const struct pems_response *resp)
 {
     bool ok = resp->outcome == PEMS_OK;
-    char err[300];
-    if (!ok)
-        snprintf(err, sizeof err, "%s%s", resp->http_status ? "HTTP error: " : "",
-                 resp->error[0] ? resp->error : "health check failed");
     if (resp->outcome == PEMS_RATE_LIMITED)
         server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
-    const char *params[] = { sl->srv.id, ok ? "true" : "false", ok ? NULL : err };
-    int rc = db_exec(db, "pull_health",
-                     "UPDATE api_servers SET health_ok = $2::boolean, health_error = $3,"
-                     " health_checked_at = now() WHERE id = $1", 3, params);
+    int rc = health_note(db, sl, ok, resp->http_status ? "HTTP error: " : "", resp->error);
     if (rc != DB_OK)
         return rc;
     job->state = PULL_PAGES;
@@ -228,19 +235,32 @@ int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
     if (resp->outcome != PEMS_OK) {
         log_warn("pull_failed", "org=%s org_code=%s http_status=%ld error=\"%s\"",
                  sl->srv.org_id, sl->srv.org_code, resp->http_status, resp->error);
-        if (resp->outcome == PEMS_RATE_LIMITED)
+        if (resp->outcome == PEMS_RATE_LIMITED) {
             server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
-        return finished(sl, job);
+            return finished(sl, job);   /* PEMS asks us to slow down: not failing */
+        }
+        int rc = health_note(db, sl, false, "pull: ", resp->error);
+        return rc != DB_OK ? rc : finished(sl, job);
     }
     struct pems_page pg;
     char why[200];
     if (pems_page_parse(resp->body, job->trust_until_ms, &pg, why, sizeof why) != 0) {
         log_warn("pull_failed", "org=%s org_code=%s error=\"%s\"", sl->srv.org_id,
                  sl->srv.org_code, why);
-        return finished(sl, job);
+        int rc = health_note(db, sl, false, "pull: ", why);
+        return rc != DB_OK ? rc : finished(sl, job);
     }
     /* where a pulled record is accepted: pems_page_parse took it, the rejects are noted */
     int noted = upstream_rejects_note(db, sl->srv.org_id, pg.rejects);
+    size_t i;
+    const json_t *u;
+    json_array_foreach(pg.untrusted, i, u) {
+        log_warn("pems_updated_at_untrusted", "org=%s org_code=%s pfa_id=\"%s\" updated_at=%s"
+                 " reason=\"later than this pull's start: the record is stored, the cursor stays\"",
+                 sl->srv.org_id, sl->srv.org_code, json_string_value(json_object_get(u, "pfaId")),
+                 json_string_value(json_object_get(u, "updatedAt")));
+        metrics_upstream_rejected("future_updated_at");
+    }
     if (pg.newest_ms > job->newest_ms) {
         job->newest_ms = pg.newest_ms;
         pems_timestamp_format(job->newest_ms, job->newest, sizeof job->newest);
@@ -264,10 +284,7 @@ int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
     pems_page_clear(&pg);
     if (stuck) {
         char safe[64];
-        size_t n = 0;
-        for (const char *c = job->cursor; *c && n + 1 < sizeof safe; c++)
-            safe[n++] = (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? '?' : *c;
-        safe[n] = '\0';
+        text_utf8_clip(job->cursor, strlen(job->cursor), safe, sizeof safe);
         log_error("pull_cursor_stuck", "org=%s org_code=%s pages=%d cursor=\"%s\"",
                   sl->srv.org_id, sl->srv.org_code, job->st.pages, safe);
         metrics_upstream_rejected("stuck_cursor");

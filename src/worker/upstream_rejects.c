@@ -1,17 +1,15 @@
 #include "upstream_rejects.h"
 #include "log.h"
 #include "metrics.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* a value PEMS chose, inside a quoted log field: quotes and backslashes would end it */
+/* a value PEMS chose, for a log line: valid UTF-8 within the budget (the logger quotes it) */
 static void log_safe(const char *s, char *out, size_t outlen)
 {
-    size_t n = 0;
-    for (; s && *s && n + 1 < outlen; s++)
-        out[n++] = (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20) ? '?' : *s;
-    out[n] = '\0';
+    text_utf8_clip(s, s ? strlen(s) : 0, out, outlen);
 }
 
 int upstream_rejects_note(db_t *db, const char *org_id, const json_t *rejects)

@@ -27,6 +27,7 @@
 #include "results.h"
 #include "server_lock.h"
 #include "step.h"
+#include "text.h"
 #include "write_queue.h"
 #include "write_sync.h"
 #include "util.h"
@@ -75,6 +76,7 @@ struct lane {
     bool writes;        /* claims items (writes enabled for the server and the worker) */
     bool pulling;       /* its pull has not finished */
     bool pull_begun, pull_flight;
+    int64_t pull_started_ns;   /* monotonic: when its pull began (PEMS_PULL_MAX_SECONDS) */
     struct pull_job pull;
     struct slot **slots;
     int nslots, capslots;
@@ -340,6 +342,36 @@ static int lane_quiesce(struct worker *w, struct lane *ln)
     return lane_release_unstarted(w, ln);
 }
 
+/* A statement was refused for what this lane's server sent (db_refused_data): that lane
+ * alone stops, logged, its server's health says why; the run and every other lane go on. */
+static int lane_fail(struct worker *w, struct lane *ln, const char *step)
+{
+    char why[256];
+    snprintf(why, sizeof why, "the database refused what this PEMS server sent (%s): ", step);
+    size_t k = strlen(why);
+    text_utf8_clip(db_errmsg(w->db), strlen(db_errmsg(w->db)), why + k, sizeof why - k);
+    log_error("lane_failed", "org=%s org_code=%s step=%s sqlstate=%s error=\"%s\"", ln->org_id,
+              ln->sl.srv.org_code ? ln->sl.srv.org_code : "", step, db_sqlstate(w->db),
+              db_errmsg(w->db));
+    const char *params[] = { ln->sl.srv.id, why };
+    if (db_exec(w->db, "lane_failed_health",
+                "UPDATE api_servers SET health_ok = false, health_error = $2,"
+                " health_checked_at = now() WHERE id = $1", 2, params) != DB_OK &&
+        !db_refused_data(w->db))
+        return db_last_status(w->db);
+    ln->pulling = ln->pulling && ln->pull_flight;
+    return lane_quiesce(w, ln);
+}
+
+/* rc of one of ln's steps: a refusal of its data fails the lane only (STEP_OK then), any
+ * other failure is the run's. */
+static int lane_step(struct worker *w, struct lane *ln, int rc, const char *step)
+{
+    if (rc >= 0 || rc != DB_ERROR || !db_refused_data(w->db))
+        return rc;
+    return lane_fail(w, ln, step);
+}
+
 static void lane_free(struct lane *ln)
 {
     for (int i = 0; i < ln->nslots; i++)
@@ -366,12 +398,25 @@ static void lane_close(struct worker *w, int idx, bool db_ok)
     w->lanes[idx] = w->lanes[--w->nlanes];
 }
 
-static bool lane_open_for(const struct worker *w, const char *org_id)
+static struct lane *lane_of(const struct worker *w, const char *org_id)
 {
     for (int i = 0; i < w->nlanes; i++)
         if (strcmp(w->lanes[i]->org_id, org_id) == 0)
-            return true;
-    return false;
+            return w->lanes[i];
+    return NULL;
+}
+
+static bool lane_open_for(const struct worker *w, const char *org_id)
+{
+    return lane_of(w, org_id) != NULL;
+}
+
+/* The schedule fired while the lane writes: it pulls (first), then writes on. */
+static void lane_pull_again(struct lane *ln)
+{
+    pull_job_clear(&ln->pull);
+    ln->pulling = true;
+    ln->pull_begun = ln->pull_flight = false;
 }
 
 static void log_once(struct worker *w, const char *org_id, const char *event, const char *why)
@@ -457,7 +502,19 @@ static int discover(struct worker *w, json_t *pull_todo, bool keep_busy)
     for (size_t i = 0; i < json_array_size(pull_todo) && !*w->stop;) {
         const char *org = json_string_value(json_array_get(pull_todo, i));
         bool b = false;
-        rc = lane_open_for(w, org) ? STEP_DECLINED : lane_open(w, org, true, &b);
+        struct lane *open = lane_of(w, org);
+        if (open && open->closing) {
+            i++;   /* its pull opens a lane of its own once this one has closed */
+            continue;
+        }
+        if (open) {
+            /* a lane writing: it pulls now; a lane still pulling goes on (it is bounded) */
+            if (!open->pulling)
+                lane_pull_again(open);
+            json_array_remove(pull_todo, i);
+            continue;
+        }
+        rc = lane_open(w, org, true, &b);
         if (rc < 0)
             break;
         busy = busy || b;
@@ -737,6 +794,7 @@ static int lane_work(struct worker *w, struct lane *ln, json_t **written)
             if (rc < 0)
                 return rc;
             ln->pull_begun = true;
+            ln->pull_started_ns = util_mono_ns();
             return 1;
         }
         return 0;
@@ -825,7 +883,18 @@ static int on_done(struct worker *w, CURL *e, CURLcode cc)
     int rc;
     if (!s) {
         ln->pull_flight = false;
-        rc = pull_answer(w->db, &ln->sl, &ln->pull, &resp);
+        rc = lane_step(w, ln, pull_answer(w->db, &ln->sl, &ln->pull, &resp), "pull");
+        int64_t ran_ns = util_mono_ns() - ln->pull_started_ns;
+        if (rc == STEP_AGAIN && !ln->closing &&
+            ran_ns >= (int64_t)w->cfg->pull_max_seconds * NS_PER_S) {
+            /* PEMS_PULL_MAX_SECONDS: the next run resumes from the cursor stored with the
+             * last page */
+            log_warn("pull_time_limit", "org=%s org_code=%s pages=%d applied=%d seconds=%lld"
+                     " limit_s=%d", ln->org_id, ln->sl.srv.org_code ? ln->sl.srv.org_code : "",
+                     ln->pull.st.pages, ln->pull.st.applied, (long long)(ran_ns / NS_PER_S),
+                     w->cfg->pull_max_seconds);
+            rc = STEP_DONE;
+        }
         if (rc != STEP_AGAIN) {
             w->stats.pulled += ln->pull.st.applied;
             ln->pulling = false;
@@ -835,7 +904,11 @@ static int on_done(struct worker *w, CURL *e, CURLcode cc)
     } else {
         struct write_ctx c = lane_ctx(w, ln);
         rc = write_sync_answer(&c, &s->it, &s->plan, &resp);
-        if (rc == STEP_AGAIN && ln->closing) {
+        if (rc < 0) {
+            /* its result is not recorded: the item comes back when its lease ends */
+            slot_set(ln, s, SLOT_DONE);
+            rc = lane_step(w, ln, rc, "write");
+        } else if (rc == STEP_AGAIN && ln->closing) {
             /* a follow-up request, but nothing more starts: back to pending */
             rc = write_sync_release(&c, &s->it) == 0 ? STEP_DONE : STEP_ERROR;
         }
@@ -922,20 +995,45 @@ static void wait_events(struct worker *w, int64_t timeout_ns)
  * worker can lock a server for, all servers side by side, until nothing is due or in flight
  * (or the stop flag: nothing new starts, what is in flight is answered within
  * PEMS_SHUTDOWN_TIMEOUT and recorded). 0 or a DB status < 0. */
+/* Adds every organization with a PEMS server to pull_todo (once). */
+static int pull_orgs_add(struct worker *w, json_t *pull_todo)
+{
+    PGresult *res = db_query(w->db, "worker_pull_orgs",
+                             "SELECT organization_id FROM api_servers ORDER BY organization_id",
+                             0, NULL);
+    if (!res)
+        return db_last_status(w->db);
+    for (int i = 0; i < PQntuples(res); i++)
+        if (!org_in(pull_todo, PQgetvalue(res, i, 0)))
+            json_array_append_new(pull_todo, json_string(PQgetvalue(res, i, 0)));
+    PQclear(res);
+    return STEP_OK;
+}
+
+static time_t next_fire(struct worker *w, time_t after);
+
+/* Each server on its own schedule: when the schedule fires during a run (one server's pull
+ * or writes still going), every other server's pull starts now, not when that run ends. */
+static int schedule_in_run(struct worker *w, json_t *pull_todo)
+{
+    time_t now_s = (time_t)(util_wall_ns() / NS_PER_S);
+    if (w->opt->mode != WORKER_SCHEDULE || *w->stop || now_s < w->next_cron)
+        return STEP_DONE;
+    w->next_cron = next_fire(w, now_s);
+    log_info("scheduled_pull", "lanes=%d next_sync_at=%lld", w->nlanes, (long long)w->next_cron);
+    heartbeat(w, "pulling", false, false);
+    return pull_orgs_add(w, pull_todo);
+}
+
 static int engine_run(struct worker *w, bool with_pull)
 {
     json_t *pull_todo = json_array();
     if (with_pull) {
-        PGresult *res = db_query(w->db, "worker_pull_orgs",
-                                 "SELECT organization_id FROM api_servers ORDER BY organization_id",
-                                 0, NULL);
-        if (!res) {
+        int rc = pull_orgs_add(w, pull_todo);
+        if (rc < 0) {
             json_decref(pull_todo);
-            return db_last_status(w->db);
+            return rc;
         }
-        for (int i = 0; i < PQntuples(res); i++)
-            json_array_append_new(pull_todo, json_string(PQgetvalue(res, i, 0)));
-        PQclear(res);
     }
     bool once = w->opt->mode != WORKER_SCHEDULE;   /* --once and --until-idle */
     int64_t once_deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
@@ -954,6 +1052,12 @@ static int engine_run(struct worker *w, bool with_pull)
             break;
         bool did = false;
         curl_multi_perform(w->multi, &running);
+        rc = schedule_in_run(w, pull_todo);
+        if (rc < 0)
+            break;
+        if (rc == STEP_OK)
+            last_discover = 0;   /* open the pulls' lanes now */
+        rc = STEP_OK;
         if (!*w->stop && (w->woken || now - last_discover >= DISCOVER_NS || last_discover == 0)) {
             w->woken = false;
             /* --once waits for a server another worker holds, so that when it returns
@@ -994,7 +1098,7 @@ static int engine_run(struct worker *w, bool with_pull)
             break;
         json_t *written = NULL;
         for (int i = 0; i < w->nlanes && rc >= 0; i++) {
-            int r = lane_work(w, w->lanes[i], &written);
+            int r = lane_step(w, w->lanes[i], lane_work(w, w->lanes[i], &written), "claim");
             if (r < 0)
                 rc = r;
             else if (r > 0)
@@ -1021,7 +1125,7 @@ static int engine_run(struct worker *w, bool with_pull)
         for (int i = 0; i < w->nlanes && rc >= 0; i++) {
             rc = lane_check_pause(w, w->lanes[i]);
             if (rc >= 0)
-                rc = lane_extend_leases(w, w->lanes[i]);
+                rc = lane_step(w, w->lanes[i], lane_extend_leases(w, w->lanes[i]), "lease");
         }
         if (rc < 0)
             break;

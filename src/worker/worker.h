@@ -7,7 +7,8 @@
 #include "pems_config.h"
 
 /* pemsworker's run loop: pulls and drains on PEMS_WRITE_SYNC_SCHEDULE, woken at once by
- * NOTIFY pfa_write_queue and when a rescheduled item falls due; heartbeats every few seconds.
+ * NOTIFY pfa_write_queue (whatever makes an item due: sql/functions/queue_wake.sql) and when
+ * a rescheduled item falls due; heartbeats every few seconds.
  * Stops when *stop becomes non-zero: nothing new starts, the requests in flight are answered
  * (within PEMS_SHUTDOWN_TIMEOUT) and their results recorded, the other items handed back. */
 

@@ -295,14 +295,51 @@ int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b)
     json_decref(b->sent_rows);
     b->sent_rows = b->rows;
     b->rows = next;
+    b->worker_id = worker_id;
     return n;
+}
+
+/* A batch refused for one result's data: each result alone, so only the refused one is
+ * lost (logged; its item comes back when its lease ends) and every other organization's
+ * results are recorded. */
+static int record_one_by_one(db_t *db, const char *worker_id, const json_t *rows)
+{
+    int done = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        json_t *one = json_pack("[O]", row);
+        char *json = one ? json_dumps(one, JSON_COMPACT) : NULL;
+        json_decref(one);
+        if (!json)
+            return DB_ERROR;
+        const char *params[] = { worker_id, json };
+        PGresult *res = db_query(db, "wq_flush", "SELECT pfa_write_queue_record($1, $2::jsonb)",
+                                 2, params);
+        free(json);
+        if (res) {
+            done += PQntuples(res);
+            PQclear(res);
+        } else if (db_refused_data(db)) {
+            log_error("result_refused", "item=%s pfa_id=\"%s\" sqlstate=%s error=\"%s\"",
+                      json_string_value(json_object_get(row, "item")),
+                      json_string_value(json_object_get(row, "pfa_id")), db_sqlstate(db),
+                      db_errmsg(db));
+        } else {
+            return db_last_status(db);
+        }
+    }
+    return done;
 }
 
 int wq_batch_collect(db_t *db, struct wq_batch *b)
 {
     int n = (int)json_array_size(b->sent_rows);
+    PGresult *res = db_collect(db);
+    int rc = !res && n > 0 && db_refused_data(db) ? record_one_by_one(db, b->worker_id, b->sent_rows)
+                                                  : flush_result(db, res, n);
     json_array_clear(b->sent_rows);
-    return flush_result(db, db_collect(db), n);
+    return rc;
 }
 
 int wq_batch_settle(db_t *db, struct wq_batch *b)

@@ -90,6 +90,7 @@ struct wq_result {
 struct wq_batch {
     json_t *rows;       /* gathered, not sent yet */
     json_t *sent_rows;  /* in the flush sent by wq_batch_send and not collected yet */
+    const char *worker_id;   /* who sent them (wq_batch_send) */
 };
 void wq_batch_init(struct wq_batch *b);
 void wq_batch_clear(struct wq_batch *b);
@@ -100,7 +101,9 @@ int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_r
  * is empty again; returns their number or a DB status < 0); other statements may run before
  * wq_batch_collect, which waits for the outcome: the number of results that passed the fence
  * (the others belonged to a newer claim and changed nothing) or a DB status < 0, when the
- * results are lost and their items come back as their lease expires. */
+ * results are lost and their items come back as their lease expires. A batch refused for
+ * the data of one result (db_refused_data) is recorded result by result: only the refused
+ * ones are lost, logged. */
 int wq_batch_send(db_t *db, const char *worker_id, struct wq_batch *b);
 int wq_batch_collect(db_t *db, struct wq_batch *b);
 /* Collects the flush in flight on db, if any (a loss is logged): 0 or a DB status < 0. */

@@ -7,6 +7,7 @@
 #include "pems_record.h"
 #include "pfa_record.h"
 #include "pull.h"
+#include "text.h"
 #include "upstream_rejects.h"
 #include "validation.h"
 
@@ -106,21 +107,22 @@ static int finish_conflict(struct write_ctx *c, const struct wq_item *it, const 
     return 0;
 }
 
+/* "validation_failed: field: message; ..." within outlen, cut at a character boundary */
 static void details_text(const json_t *details, char *out, size_t outlen)
 {
-    size_t len = 0;
+    char text[4096];
+    size_t len = (size_t)snprintf(text, sizeof text, "validation_failed");
     size_t i;
     json_t *d;
-    out[0] = '\0';
-    len += (size_t)snprintf(out, outlen, "validation_failed");
     json_array_foreach(details, i, d) {
-        if (len >= outlen)
+        if (len >= sizeof text)
             break;
         const char *field = json_string_value(json_object_get(d, "field"));
         const char *msg = json_string_value(json_object_get(d, "message"));
-        len += (size_t)snprintf(out + len, outlen - len, "%s %s: %s", i ? ";" : ":",
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s %s: %s", i ? ";" : ":",
                                 field ? field : "?", msg ? msg : "invalid");
     }
+    text_utf8_clip(text, strnlen(text, sizeof text), out, outlen);
 }
 
 /* Conflict check then validation against the mirror as the item knows it. */

@@ -68,6 +68,21 @@ wait_for() {
 
 # A call of a helper or program that does not exist (a fixture renamed under a test) fails
 # the test, also from inside $(...), whose own fail would be counted in the subshell only.
+# The worker's wake-up: wake_listen LISTENs, for 3 s, on the channel pemsworker LISTENs on;
+# wake_heard ORG MESSAGE asserts that a notification for ORG came on it meanwhile.
+WAKE_CHANNEL=$(grep -rhoE '"LISTEN [a-z_]+' "$(dirname "${BASH_SOURCE[0]}")/../../src/worker" |
+  awk '{print $2}' | sort -u)
+wake_listen() {
+  { printf 'LISTEN %s;\n' "$WAKE_CHANNEL"; sleep 3; printf 'SELECT 1;\n'; } |
+    psql -X "$DATABASE_URL" > "$TEST_TMP/wake.out" 2>&1 &
+  WAKE_PID=$!
+  sleep 1
+}
+wake_heard() {
+  wait "$WAKE_PID"
+  assert_match "notification \"$WAKE_CHANNEL\" with payload \"$1\"" "$(cat "$TEST_TMP/wake.out")" "$2"
+}
+
 command_not_found_handle() {
   printf 'FAIL [%s] no such command or helper: %s\n' "$CURRENT_TEST" "$1" >&2
   printf '%s\n' "$1" >> "$TEST_TMP/missing_commands"

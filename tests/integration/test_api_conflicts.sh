@@ -77,8 +77,10 @@ api GET "/api/pems/conflicts?organizationId=$ORG&status=unresolved&offset=50"
 assert_jq .conflicts '[]' "past the end"
 
 test_begin "resolve use_local: rebased on the mirror version and queued"
+wake_listen
 resolve "$C1" '{"resolution":"use_local"}'
 assert_eq 200 "$HTTP_STATUS" "use_local"
+wake_heard "$ORG" "the worker is woken"
 assert_keys . "success conflictId resolvedAt appliedChanges" "resolve keys"
 assert_jq .success true "success"
 assert_jq .conflictId "$C1" "conflictId"

@@ -165,6 +165,27 @@ assert_eq true "$(jbody '[.error.details[]?.field] | any(test("colour"))')" "det
 assert_eq 0 "$(fx_org_items "$ORG")" "nothing queued"
 assert_eq "$MODS_BEFORE" "$(fx_org_mods "$ORG")" "nothing created"
 
+test_begin "80,000 unknown keys -> 100 details, the message says how many more failed"
+many_keys() {  # JQ_PATH: a modification body with 80,000 unknown keys at that path
+  jq -cn --arg o "$ORG" '{organizationId:$o, pfaId:"PFA-E1", operation:"update", baseVersion:2,
+    delta:{model:"B"}}' | jq -c --argjson n 80000 "$1 += ([range(0; \$n) | {key: \"k\(.)\", value: 1}] | from_entries)"
+}
+for where in . .delta; do
+  many_keys "$where" > "$TEST_TMP/many.json"
+  t0=$(date +%s%N)
+  HTTP_STATUS=$(curl -sk -o "$TEST_TMP/body" -w '%{http_code}' --max-time 30 -X POST \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data-binary @"$TEST_TMP/many.json" "$PEMS_URL/api/pems/modifications")
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  BODY=$(cat "$TEST_TMP/body")
+  assert_error 400 validation_failed "80,000 unknown keys at $where"
+  assert_eq 100 "$(jbody '.error.details | length')" "details listed ($where)"
+  assert_match '79,?900 more failed' "$(jbody .error.message)" "the message counts the rest ($where)"
+  assert_le "$(stat -c %s "$TEST_TMP/body")" 20000 "bytes of the answer ($where)"
+  assert_le "$ms" 3000 "ms for the answer ($where)"
+done
+assert_eq "$MODS_BEFORE" "$(fx_org_mods "$ORG")" "nothing created"
+
 test_begin "unknown enum values -> 400 validation_failed"
 api POST /api/pems/modifications "$(mod_body operation '"upsert"')"
 assert_error 400 validation_failed "operation upsert"

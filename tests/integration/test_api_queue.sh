@@ -28,8 +28,10 @@ read -r M_PROC I_PROC < <(item_with queued processing)
 read -r M_CANC I_CANC < <(item_with draft cancelled)
 
 test_begin "retry a failed item"
+wake_listen
 api POST "/api/pems/queue/$I_FAILED/retry" '{}'
 assert_eq 200 "$HTTP_STATUS" "retry failed"
+wake_heard "$ORG" "the worker is woken"
 assert_modification_shape . "retry"
 assert_jq .id "$M_FAILED" "the item's modification"
 assert_jq .status queued "modification back to queued"

@@ -87,6 +87,35 @@ assert_jq .failed 0 "failed after the item was deleted"
 assert_jq .successRate 100 "successRate follows"
 assert_queue_stats_consistent "after inserts, updates and a delete"
 
+test_begin "one rule: GET /sync-status and pemsctl status agree on overdue items and live workers"
+ONE_ORG=$(fx_org status-one)
+fx_user "$ONE_ORG" Read "$(fx_user_field "$USER_ID" username)" >/dev/null
+fx_mirror "$ONE_ORG" PFA-O1 1 >/dev/null
+# due two minutes ago and still pending: overdue (a live worker looks twice a second)
+fx_queue "$ONE_ORG" "$(fx_mod "$ONE_ORG" PFA-O1 "$USER_ID" queued 1 '{"model":"o"}')" pending '-2 minutes' >/dev/null
+api GET "/api/pems/sync-status?organizationId=$ONE_ORG"
+assert_jq .health degraded "degraded: an item overdue"
+API_STATUS=$(jbody 'del(.nextSyncAt)' | jq -cS .)
+CTL=$(pemsctl status --org "$ONE_ORG" --json 2>"$TEST_TMP/ctl.err") || fail "pemsctl status: $(cat "$TEST_TMP/ctl.err")"
+assert_eq 1 "$(jq -r .due.overdue <<<"$CTL")" "pemsctl status counts the same item overdue"
+assert_eq "$API_STATUS" "$(jq -cS '.syncStatus | del(.nextSyncAt)' <<<"$CTL")" "pemsctl status shows what GET /sync-status answers"
+assert_match "^health: +degraded " "$(pemsctl status --org "$ONE_ORG" 2>/dev/null | grep '^health:')" "its text says so"
+# a worker last seen four minutes ago, three periods of the default schedule (a minute) and
+# more: not live, so the next run it announced is nobody's
+GONE_HB="gone-$$"
+fx_sql "INSERT INTO worker_heartbeats (worker_id, hostname, pid, last_seen_at, next_sync_at)
+        VALUES (:'w', 'gone', 1, now() - interval '4 minutes', now() + interval '2 seconds')" -v w="$GONE_HB" >/dev/null
+GONE_NEXT=$(fx_sql "SELECT pems_iso(next_sync_at) FROM worker_heartbeats WHERE worker_id = :'w'" -v w="$GONE_HB")
+api GET "/api/pems/sync-status?organizationId=$ONE_ORG"
+assert_ne "$GONE_NEXT" "$(jbody .nextSyncAt)" "GET /sync-status: not a live worker's next run"
+CTL=$(pemsctl status --json 2>/dev/null)
+assert_ne "$GONE_NEXT" "$(jq -r .nextRunAt <<<"$CTL")" "pemsctl status: not a live worker's next run"
+fx_sql "UPDATE worker_heartbeats SET last_seen_at = now() - interval '2 minutes' WHERE worker_id = :'w'" -v w="$GONE_HB" >/dev/null
+api GET "/api/pems/sync-status?organizationId=$ONE_ORG"
+assert_eq "$GONE_NEXT" "$(jbody .nextSyncAt)" "seen two minutes ago: live, its next run is the next sync"
+assert_eq "$GONE_NEXT" "$(pemsctl status --json 2>/dev/null | jq -r .nextRunAt)" "pemsctl status: the same"
+fx_sql "DELETE FROM worker_heartbeats WHERE worker_id = :'w'" -v w="$GONE_HB" >/dev/null
+
 test_begin "health"
 TOKEN='' api GET /api/pems/health
 assert_eq 200 "$HTTP_STATUS" "GET health"

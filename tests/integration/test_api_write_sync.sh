@@ -178,24 +178,11 @@ assert_eq 7 "$(for i in $(seq 1 8); do jq -r '.queuedCount // .error.code' "$TES
   "the seven others queued nothing: 409 conflict, or 202 with queuedCount 0 ($answers)"
 
 test_begin "NOTIFY wakes the worker"
-CHANNELS=$(grep -rhoE "NOTIFY[[:space:]]+[a-z_]+|pg_notify\('[a-z_]+'" "$(dirname "$0")/../../src" 2>/dev/null |
-  sed -E "s/NOTIFY[[:space:]]+//; s/pg_notify\('//; s/'//" | sort -u)
-if [ -z "$CHANNELS" ]; then
-  fail "no NOTIFY channel found in src/"
-else
-  NMOD=$(fx_mod "$ORG" PFA-W1 "$USER_ID" pending_sync 1 '{"model":"notify"}')
-  {
-    printf 'LISTEN %s;\n' $CHANNELS
-    sleep 3
-    printf 'SELECT 1;\n'
-  } | psql -X "$DATABASE_URL" > "$TEST_TMP/listen.out" 2>&1 &
-  LISTENER=$!
-  sleep 1
-  ws "{\"organizationId\":\"$ORG\"}"
-  assert_eq 202 "$HTTP_STATUS" "write-sync while listening"
-  wait "$LISTENER"
-  assert_match 'Asynchronous notification' "$(cat "$TEST_TMP/listen.out")" "a notification on one of: $CHANNELS"
-fi
+NMOD=$(fx_mod "$ORG" PFA-W1 "$USER_ID" pending_sync 1 '{"model":"notify"}')
+wake_listen
+ws "{\"organizationId\":\"$ORG\"}"
+assert_eq 202 "$HTTP_STATUS" "write-sync while listening"
+wake_heard "$ORG" "a notification on $WAKE_CHANNEL, the worker's channel"
 
 test_begin "a modification that already has a live queue item is not queued twice"
 # an inconsistent row (pending_sync, yet a live item): the insert skips it and its audit row

@@ -275,8 +275,10 @@ mod_of() { psql_q "SELECT modification_id FROM pfa_write_queue WHERE id = '$1'";
 test_begin "retry"
 IT_FAILED=$(mk_item failed sync_error)
 assert_match "$UUID_RE" "$IT_FAILED" "fixture queue item"
+wake_listen
 ctl retry "$IT_FAILED"
 assert_id_output "retry"
+wake_heard "$ORG" "the worker is woken: the item is due now"
 assert_eq "$(mod_of "$IT_FAILED")" "$OUT" "retry prints the modification id"
 assert_eq "pending|0|0|queued" "$(item_state "$IT_FAILED")" "failed -> pending, attempts and deferrals reset, modification queued"
 assert_eq t "$(psql_q "SELECT scheduled_at <= now() AND last_error = 'HTTP 503' FROM pfa_write_queue WHERE id = '$IT_FAILED'")" "due now, last error kept"

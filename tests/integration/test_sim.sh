@@ -207,7 +207,33 @@ for bad in '{"count":1}' '{"status":99}' '{"status":500,"count":0}' '{"status":5
   sim POST "/__sim/faults?tenant=f" "$bad"
   assert_eq 400 "$HTTP_STATUS" "bad fault $bad"
 done
+for bad in '{"status":503,"bodyHex":"abc"}' '{"status":503,"bodyHex":"zz"}' '{"status":503,"bodyBase64":"a*b="}' \
+           '{"status":503,"body":"x","bodyHex":"00"}' '{"status":200,"match":"pull","endless":5}'; do
+  sim POST "/__sim/faults?tenant=f" "$bad"
+  assert_eq 400 "$HTTP_STATUS" "bad fault $bad"
+done
 assert_eq 4 "$(stat_of f '.requests["PUT /pfa/{id}"]["503"]')" "stats count injected statuses"
+
+test_begin "faults answer any bytes (bodyHex, bodyBase64)"
+sim POST "/__sim/faults?tenant=fb" '{"status":503,"match":"health","count":1,"bodyHex":"fffe00411b5b324ac3"}'
+curl -s -o "$TEST_TMP/raw" -u u:p "$SIM/t/fb/health"
+assert_eq fffe00411b5b324ac3 "$(od -An -tx1 "$TEST_TMP/raw" | tr -d ' \n')" "bodyHex answered byte for byte"
+sim POST "/__sim/faults?tenant=fb" "{\"status\":500,\"match\":\"health\",\"count\":1,\"bodyBase64\":\"$(printf '\xff\x00\xc3\xa9' | base64)\"}"
+curl -s -o "$TEST_TMP/raw" -u u:p "$SIM/t/fb/health"
+assert_eq ff00c3a9 "$(od -An -tx1 "$TEST_TMP/raw" | tr -d ' \n')" "bodyBase64 answered byte for byte"
+
+test_begin "endless pull pages, each with a fresh cursor"
+sim POST "/__sim/faults?tenant=fe" '{"status":200,"match":"pull","count":-1,"endless":{"category":"Cranes"}}'
+seen=""
+for i in 1 2 3; do
+  pems GET fe "/pfa?updatedSince=1970-01-01T00:00:00Z&cursor=${cur:-}"
+  cur=$(jbody .nextCursor)
+  assert_eq 1 "$(jbody '.records | length')" "page $i has one record"
+  assert_eq Cranes "$(jbody '.records[0].data.category')" "page $i record has the fault's data"
+  [[ " $seen " == *" $cur "* ]] && fail "cursor $cur came twice"
+  seen="$seen $cur"
+done
+assert_eq "endless-3" "$cur" "cursors count up"
 assert_eq 1 "$(stat_of f '.requests["PUT /pfa/{id}"]["0"]')" "stats count closed connections as 0"
 
 test_begin "rate limit"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# A PEMS server's answers are input like a client's (issue 14, item 5; README, Security):
-# records with wrong field types are not stored (logged with organization and pfaId, counted,
-# /health degraded) while the rest of the page is; an updatedAt beyond the pull's start never
-# becomes the cursor; versions are 64-bit: taken exactly up to 2^63-1 (beyond 2^31 and 2^53
-# too), refused beyond, never wrapped; a cursor that does not advance ends that organization's
-# pull while the others go on.
+# A PEMS server's answers are input like a client's (README, Security): records with wrong
+# field types are not stored (logged with organization and pfaId, counted, /health degraded)
+# while the rest of the page is; a record whose updatedAt lies beyond the pull's start is
+# stored, but that updatedAt never becomes the cursor; versions are 64-bit: taken exactly up
+# to 2^63-1 (beyond 2^31 and 2^53 too), refused beyond, never wrapped; a cursor that does not
+# advance ends that organization's pull while the others go on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 . "$(dirname "$0")/worker_fixtures.sh"
@@ -31,7 +31,8 @@ cleanup_org() { fx_sql "DELETE FROM pems_rejected_records WHERE organization_id 
 test_begin "records with wrong types are not stored, the rest of the page is"
 wfx_org typed
 ORG=$W_ORG TEN=$W_TENANT
-BIG=$(head -c 100000 /dev/zero | tr '\0' 'x')
+# a string over 500 characters (a record over 64 KiB is record_too_large: test_worker_isolation.sh)
+BIG=$(head -c 600 /dev/zero | tr '\0' 'x')
 RECS=$(jq -cn --argjson g "$GOOD" --arg big "$BIG" '[
   {pfaId:"T-ok1", version:1, data:$g},
   {pfaId:"T-cat", version:1, data:($g + {category:5})},
@@ -66,7 +67,7 @@ assert_eq 5 "$(rejects "$ORG")" "the others still rejected"
 cleanup_org "$ORG"
 
 # --- 2. updatedAt ------------------------------------------------------------------------------
-test_begin "an updatedAt beyond the pull's start is not trusted as the cursor"
+test_begin "a record with an updatedAt beyond the pull's start is stored; its updatedAt is not the cursor"
 wfx_org clock
 ORG=$W_ORG TEN=$W_TENANT
 PAST=$(iso_ago 3600)
@@ -80,8 +81,12 @@ wfx_once
 assert_eq 0 "$WORKER_RC" "pemsworker --once exit status"
 mirror_has "$ORG" C-past || fail "C-past not stored"
 pass
-for id in C-future C-garbage C-none; do mirror_has "$ORG" "$id" && fail "$id stored"; done
-assert_eq future_updated_at "$(reject_reason "$ORG" C-future)" "C-future rejected as from the future"
+# PEMS is the source of truth for the record: stored; only its time is not trusted
+mirror_has "$ORG" C-future || fail "C-future not stored"
+assert_eq "" "$(reject_reason "$ORG" C-future)" "C-future not rejected"
+grep -qE "event=pems_updated_at_untrusted org=$ORG .*pfa_id=\"?C-future\"?" "$TEST_TMP/worker.log" ||
+  fail "C-future: no log line for its untrusted updatedAt"
+for id in C-garbage C-none; do mirror_has "$ORG" "$id" && fail "$id stored"; done
 assert_eq invalid "$(reject_reason "$ORG" C-garbage)" "C-garbage rejected"
 assert_eq "${PAST%Z}" "$(pull_since "$ORG" | sed 's/Z$//')" "the cursor is the newest trusted updatedAt"
 cleanup_org "$ORG"

@@ -72,8 +72,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct sim_reply *re
     if (rep->status == 0)
         return MHD_NO;   /* drops the connection: the client sees a transport error */
     const char *body = rep->body ? rep->body : "{}";
+    size_t len = rep->body && rep->body_len ? rep->body_len : strlen(body);
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");

@@ -211,6 +211,9 @@ struct fault {
     char retry_after[64];
     int delay_ms;
     char *body;                 /* raw response body instead of the JSON error */
+    size_t body_len;            /* its length (bodyHex and bodyBase64 may hold any bytes) */
+    json_t *endless;            /* a pull page of one new record with this data, each time */
+    long endless_n;             /* pages answered so far */
     struct fault *next;
 };
 
@@ -367,6 +370,7 @@ static void faults_free(struct fault *f)
         struct fault *next = f->next;
         free(f->pfa_id);
         free(f->body);
+        json_decref(f->endless);
         free(f);
         f = next;
     }
@@ -897,10 +901,22 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
             count_status(t, rt, 0);
         } else {
             struct rec *r = pfa_id ? map_get(&t->records, pfa_id) : NULL;
-            if (f->body) {
+            if (f->endless) {
+                /* a pull that never ends: each page one new record and a fresh cursor */
+                char id[64], iso[96];
+                snprintf(id, sizeof id, "endless-%ld", ++f->endless_n);
+                iso_ms(tenant_tick(t), iso);
+                reply_json(rep, f->status, json_pack("{s:[{s:s, s:i, s:s, s:O}], s:s}",
+                                                     "records", "pfaId", id, "version", 1,
+                                                     "updatedAt", iso, "data", f->endless,
+                                                     "nextCursor", id));
+            } else if (f->body) {
                 rep->status = f->status;
-                if (!(rep->body = strdup(f->body)))
+                if (!(rep->body = malloc(f->body_len + 1)))
                     abort();
+                memcpy(rep->body, f->body, f->body_len);
+                rep->body[f->body_len] = '\0';
+                rep->body_len = f->body_len;
             } else if (f->status == 409 && r && !r->deleted)
                 reply_json(rep, 409, rec_json(r, false));
             else
@@ -1114,27 +1130,110 @@ static void ctl_edit(struct tenant *t, const char *pfa_id, json_t *body, struct 
     reply_json(rep, 200, rec_json(r, true));
 }
 
+/* Decoders of a fault's bodyHex / bodyBase64: 0 with *out (malloc'd, NUL after *n bytes). */
+static int hex_decode(const char *s, char **out, size_t *n)
+{
+    size_t len = strlen(s);
+    if (len % 2)
+        return -1;
+    char *b = malloc(len / 2 + 1);
+    if (!b)
+        abort();
+    for (size_t i = 0; i < len; i += 2) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[i + (size_t)k];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d < 0) {
+                free(b);
+                return -1;
+            }
+            v = v * 16 + d;
+        }
+        b[i / 2] = (char)v;
+    }
+    b[len / 2] = '\0';
+    *out = b;
+    *n = len / 2;
+    return 0;
+}
+
+static int base64_decode(const char *s, char **out, size_t *n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len = strlen(s);
+    char *b = malloc(len / 4 * 3 + 4);
+    if (!b)
+        abort();
+    size_t o = 0;
+    unsigned int acc = 0;
+    int bits = 0;
+    bool pad = false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '=') {
+            pad = true;
+            continue;
+        }
+        const char *p = s[i] ? strchr(tbl, s[i]) : NULL;
+        if (!p || pad) {
+            free(b);
+            return -1;
+        }
+        acc = (acc << 6) | (unsigned int)(p - tbl);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            b[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    b[o] = '\0';
+    *out = b;
+    *n = o;
+    return 0;
+}
+
 static void ctl_faults(struct tenant *t, json_t *body, struct sim_reply *rep)
 {
     static const char *const names[] = {"writes", "reads", "record", "pull", "health", "any"};
     json_t *id = json_object_get(body, "pfaId"), *st = json_object_get(body, "status");
     json_t *cnt = json_object_get(body, "count"), *ra = json_object_get(body, "retryAfter");
     json_t *dl = json_object_get(body, "delayMs"), *mt = json_object_get(body, "match");
-    json_t *raw = json_object_get(body, "body");
+    json_t *raw = json_object_get(body, "body"), *hex = json_object_get(body, "bodyHex");
+    json_t *b64 = json_object_get(body, "bodyBase64"), *endless = json_object_get(body, "endless");
     if (!json_is_object(body) || (id && !json_is_string(id) && !json_is_null(id)) ||
         (st && !json_is_integer(st)) || (cnt && !json_is_integer(cnt)) ||
         (ra && !json_is_integer(ra) && !json_is_string(ra) && !json_is_null(ra)) ||
         (dl && !json_is_integer(dl)) || (mt && !json_is_string(mt)) || (!st && !dl) ||
-        (raw && !json_is_string(raw))) {
+        (raw && !json_is_string(raw)) || (hex && !json_is_string(hex)) ||
+        (b64 && !json_is_string(b64)) || (endless && !json_is_object(endless)) ||
+        (!!raw + !!hex + !!b64 + !!endless) > 1) {
         reply_error(rep, 400,
-                    "fault: {pfaId?, status, count, retryAfter?, delayMs?, match?, body?}");
+                    "fault: {pfaId?, status, count, retryAfter?, delayMs?, match?,"
+                    " body? | bodyHex? | bodyBase64? | endless?}");
         return;
+    }
+    char *bytes = NULL;
+    size_t nbytes = 0;
+    if (hex || b64) {
+        const char *text = json_string_value(hex ? hex : b64);
+        if ((hex ? hex_decode(text, &bytes, &nbytes) : base64_decode(text, &bytes, &nbytes)) != 0) {
+            reply_error(rep, 400, hex ? "bodyHex: an even number of hex digits"
+                                      : "bodyBase64: base64 (RFC 4648)");
+            return;
+        }
+    } else if (raw) {
+        nbytes = json_string_length(raw);
+        if (!(bytes = malloc(nbytes + 1)))
+            abort();
+        memcpy(bytes, json_string_value(raw), nbytes + 1);
     }
     long status = st ? (long)json_integer_value(st) : -1;
     long count = cnt ? (long)json_integer_value(cnt) : 1;
     long delay = dl ? (long)json_integer_value(dl) : 0;
     if ((st && status != 0 && (status < 100 || status > 599)) || count == 0 || count < -1 ||
         delay < 0 || delay > 600000) {
+        free(bytes);
         reply_error(rep, 400, "status 0 or 100..599, count >= 1 or -1, delayMs 0..600000");
         return;
     }
@@ -1144,9 +1243,11 @@ static void ctl_faults(struct tenant *t, json_t *body, struct sim_reply *rep)
     f->status = (int)status;
     f->count = count;
     f->delay_ms = (int)delay;
-    if ((json_is_string(id) && !(f->pfa_id = strdup(json_string_value(id)))) ||
-        (raw && !(f->body = strdup(json_string_value(raw)))))
+    if (json_is_string(id) && !(f->pfa_id = strdup(json_string_value(id))))
         abort();
+    f->body = bytes;
+    f->body_len = nbytes;
+    f->endless = json_incref(endless);
     f->match = f->pfa_id ? FM_RECORD : FM_WRITES;
     if (mt) {
         size_t k;

@@ -36,7 +36,8 @@ struct sim_ctl {
 
 struct sim_reply {
     int status;                  /* 0: close the connection without an answer */
-    char *body;                  /* malloc'd JSON text, owned by the reply */
+    char *body;                  /* malloc'd JSON text (or any bytes), owned by the reply */
+    size_t body_len;             /* its length when it may hold NUL; 0: strlen(body) */
     char retry_after[64];        /* Retry-After header value, "" for none */
     int delay_ms;                /* wait this long before answering (faults' delayMs plus the
                                     tenant's latencyMs +/- jitterMs) */

@@ -298,6 +298,29 @@ static void test_tz_restored(void)
     cron_free(ce);
 }
 
+static void test_period(void)
+{
+    time_t t = unit_utc("2026-01-15T10:20:30Z");
+    struct cron_expr *every5 = cron_parse("*/5 * * * *", NULL, 0);
+    struct cron_expr *daily = cron_parse("0 9 * * *", NULL, 0);
+    struct cron_expr *never = cron_parse("0 0 30 FEB *", NULL, 0);
+
+    CU_ASSERT_FATAL(every5 && daily && never);
+    CU_ASSERT_EQUAL(cron_period(every5, t, "UTC"), 300);
+    CU_ASSERT_EQUAL(cron_period(daily, t, NY), 86400);
+    /* no schedule, one that never fires, an unknown zone: a minute */
+    CU_ASSERT_EQUAL(cron_period(NULL, t, "UTC"), 60);
+    CU_ASSERT_EQUAL(cron_period(never, t, "UTC"), 60);
+    CU_ASSERT_EQUAL(cron_period(every5, t, "Nowhere/Else"), 60);
+    /* the next run: the fire time, else the next whole minute */
+    CU_ASSERT_STRING_EQUAL(iso(cron_next_run(every5, t, "UTC")), "2026-01-15T10:25:00Z");
+    CU_ASSERT_STRING_EQUAL(iso(cron_next_run(never, t, "UTC")), "2026-01-15T10:21:00Z");
+    CU_ASSERT_STRING_EQUAL(iso(cron_next_run(NULL, t, "UTC")), "2026-01-15T10:21:00Z");
+    cron_free(every5);
+    cron_free(daily);
+    cron_free(never);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -314,6 +337,7 @@ int main(void)
         { "other zones", test_other_zones },
         { "unknown zone", test_unknown_zone },
         { "TZ restored", test_tz_restored },
+        { "period and next run", test_period },
     };
     return UNIT_RUN("cron", NULL, tests);
 }

@@ -96,6 +96,18 @@ static void test_control_characters(void)
                            "event=e v=\"a\\u0001b\\u007f\\r\" n=(null)\n");
 }
 
+static void log_pems_text(void)
+{
+    /* what a PEMS server may send: an invalid byte, a C1 CSI, ESC, and a valid é */
+    log_info("e", "v=\"%s\"", "\xff\xc2\x9b" "2J\x1b]0;t\x07r\xc3\xa9");
+}
+
+static void test_pems_text_valid_utf8_c1_escaped(void)
+{
+    CU_ASSERT_STRING_EQUAL(capture_line(log_pems_text),
+                           "event=e v=\"\xef\xbf\xbd\\u009b2J\\u001b]0;t\\u0007r\xc3\xa9\"\n");
+}
+
 static void log_long(void)
 {
     char *big = malloc(20000);
@@ -142,6 +154,7 @@ int main(void)
         { "a literal \"...\" value around a conversion", test_literal_quoted_value },
         { "a fragment of pairs is copied", test_fragment_copied },
         { "control characters as \\u00XX", test_control_characters },
+        { "PEMS text: valid UTF-8, C1 escaped", test_pems_text_valid_utf8_c1_escaped },
         { "a line too long is cut back to a whole pair", test_long_line_cut_at_a_pair },
         { "levels below the minimum are not written", test_levels_filter },
     };

@@ -156,8 +156,24 @@ static void test_records(void)
     /* versions beyond 32 bits are PEMS's to use */
     CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":4294967298,\"updatedAt\":\"2026-03-01T11:00:00Z\","
                           "\"data\":" GOOD_DATA "}", until, why), PEMS_REJECT_NONE);
+    /* an updatedAt from the future: the record is PEMS's and taken, its time is not */
     CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2999-01-01T00:00:00Z\","
-                          "\"data\":" GOOD_DATA "}", until, why), PEMS_REJECT_FUTURE);
+                          "\"data\":" GOOD_DATA "}", until, why), PEMS_REJECT_NONE);
+    {
+        json_t *f = J("{\"pfaId\":\"A\",\"version\":1,\"updatedAt\":\"2999-01-01T00:00:00Z\","
+                      "\"data\":" GOOD_DATA "}");
+        struct pems_record fr;
+        CU_ASSERT_EQUAL(pems_record_check(f, PEMS_NEED_UPDATED_AT, until, &fr, why, sizeof why),
+                        PEMS_REJECT_NONE);
+        CU_ASSERT_EQUAL(fr.updated_at_ms, -1);
+        CU_ASSERT_EQUAL(fr.untrusted_updated_at_ms, ts("2999-01-01T00:00:00Z"));
+        json_t *fj = pems_record_json(&fr);
+        CU_ASSERT_PTR_NULL(json_object_get(fj, "updatedAt"));   /* never stored as PEMS's time */
+        CU_ASSERT_PTR_NOT_NULL(json_object_get(fj, "data"));
+        json_decref(fj);
+        pems_record_clear(&fr);
+        json_decref(f);
+    }
     /* deleted records need no data; unknown fields are PEMS's own and kept */
     CU_ASSERT_EQUAL(check("{\"pfaId\":\"A\",\"version\":2,\"updatedAt\":\"2026-03-01T11:00:00Z\","
                           "\"deleted\":true}", until, why), PEMS_REJECT_NONE);
@@ -179,6 +195,50 @@ static void test_records(void)
     json_decref(j);
 }
 
+/* data over 64 KiB as JSON is refused as record_too_large, whatever its fields */
+static void test_record_too_large(void)
+{
+    char why[200];
+    json_t *data = json_pack("{s:s, s:s, s:s, s:i}", "category", "Cranes", "source", "Rental",
+                             "dor", "BEO", "monthlyRate", 5);
+    json_t *rec = json_pack("{s:s, s:i, s:s, s:O}", "pfaId", "A", "version", 1, "updatedAt",
+                            "2026-03-01T11:00:00Z", "data", data);
+    struct pems_record r;
+    /* many small unknown fields, just over the limit */
+    for (int i = 0; json_dumpb(data, NULL, 0, JSON_COMPACT) <= PEMS_RECORD_DATA_MAX; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "f%d", i);
+        json_object_set_new(data, k, json_integer(i));
+    }
+    json_object_set(rec, "data", data);
+    CU_ASSERT_EQUAL(pems_record_check(rec, PEMS_NEED_UPDATED_AT, 0, &r, why, sizeof why),
+                    PEMS_REJECT_TOO_LARGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "more than 65536"));
+    CU_ASSERT_STRING_EQUAL(r.pfa_id, "A");
+    pems_record_clear(&r);
+    /* one field fewer: at or under the limit, taken */
+    json_object_del(data, "f0");
+    if (json_dumpb(data, NULL, 0, JSON_COMPACT) <= PEMS_RECORD_DATA_MAX) {
+        CU_ASSERT_EQUAL(pems_record_check(rec, PEMS_NEED_UPDATED_AT, 0, &r, why, sizeof why),
+                        PEMS_REJECT_NONE);
+        pems_record_clear(&r);
+    }
+    /* one huge string */
+    char *big = malloc(70000);
+    memset(big, 'x', 69999);
+    big[69999] = '\0';
+    json_object_set_new(rec, "data", json_pack("{s:s, s:s, s:s, s:i, s:s}", "category", "C",
+                                               "source", "Rental", "dor", "BEO", "monthlyRate", 5,
+                                               "model", big));
+    CU_ASSERT_EQUAL(pems_record_check(rec, PEMS_NEED_UPDATED_AT, 0, &r, why, sizeof why),
+                    PEMS_REJECT_TOO_LARGE);
+    CU_ASSERT_STRING_EQUAL(pems_reject_name(PEMS_REJECT_TOO_LARGE), "record_too_large");
+    pems_record_clear(&r);
+    free(big);
+    json_decref(data);
+    json_decref(rec);
+}
+
 static void test_pages(void)
 {
     char why[200];
@@ -192,13 +252,16 @@ static void test_pages(void)
         "],\"nextCursor\":7}");
     CU_ASSERT_EQUAL_FATAL(pems_page_parse(body, until, &pg, why, sizeof why), 0);
     CU_ASSERT_EQUAL(pg.received, 4);
-    CU_ASSERT_EQUAL(json_array_size(pg.records), 1);
-    CU_ASSERT_EQUAL(json_array_size(pg.rejects), 3);
+    CU_ASSERT_EQUAL(json_array_size(pg.records), 2);   /* A, and C with its time untrusted */
+    CU_ASSERT_EQUAL(json_array_size(pg.rejects), 2);
     /* B's data is wrong but its time is sound: the cursor moves past it, never to C's */
     CU_ASSERT_EQUAL(pg.newest_ms, ts("2026-03-01T11:00:00Z"));
     CU_ASSERT_STRING_EQUAL(pg.next_cursor, "7");
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(pg.rejects, 1), "reason")),
-                           "future_updated_at");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(pg.records, 1), "pfaId")),
+                           "C");
+    CU_ASSERT_EQUAL(json_array_size(pg.untrusted), 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(pg.untrusted, 0), "pfaId")),
+                           "C");
     pems_page_clear(&pg);
     json_decref(body);
     static const char *const bad[] = { "{}", "{\"records\":{}}", "[]",
@@ -224,6 +287,7 @@ int main(void)
         { "response decode", test_response_decode },
         { "records", test_records },
         { "pages", test_pages },
+        { "record too large", test_record_too_large },
     };
     return UNIT_RUN("pems_record", NULL, tests);
 }

@@ -1,5 +1,6 @@
 /* pems_response_parse: what an HTTP answer from PEMS means to the worker (src/worker/README.md). */
 #include "pems_client.h"
+#include "text.h"
 
 #include <string.h>
 #include <time.h>
@@ -69,6 +70,35 @@ static void test_error_text(void)
     CU_ASSERT_STRING_EQUAL(r.error, "PEMS 500");
 }
 
+/* PEMS's text in any bytes: valid UTF-8, cut at a character boundary, never dropped */
+static void test_error_text_any_bytes(void)
+{
+    char body[512] = "{\"error\":{\"message\":\"a";
+    for (int i = 0; i < 150; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\"}}");
+    struct pems_response r = parse(503, NULL, body);
+    CU_ASSERT_TRUE(text_utf8_valid(r.error, strlen(r.error)));
+    CU_ASSERT_EQUAL(strncmp(r.error, "PEMS 503: a\xc3\xa9\xc3\xa9", 15), 0);
+    CU_ASSERT_TRUE(strlen(r.error) > 200);   /* the text is kept, up to the budget */
+    pems_response_clear(&r);
+    /* a raw proxy page that is not UTF-8, NUL inside */
+    static const char raw[] = "\xff\xfeP\0R\xc3";
+    memset(&r, 0, sizeof r);
+    pems_response_parse(502, NULL, raw, sizeof raw - 1, 0, &r);
+    CU_ASSERT_STRING_EQUAL(r.error, "PEMS 502: \xef\xbf\xbd\xef\xbf\xbdP\xef\xbf\xbdR\xef\xbf\xbd");
+    pems_response_clear(&r);
+    /* a long raw body fills the budget, cut at a character */
+    char big[1200];
+    for (int i = 0; i < 400; i++)
+        memcpy(big + 3 * i, "\xe2\x82\xac", 3);
+    memset(&r, 0, sizeof r);
+    pems_response_parse(500, NULL, big, sizeof big, 0, &r);
+    CU_ASSERT_TRUE(text_utf8_valid(r.error, strlen(r.error)));
+    CU_ASSERT_EQUAL(strlen(r.error), strlen("PEMS 500: ") + 3 * ((sizeof r.error - 11) / 3));
+    pems_response_clear(&r);
+}
+
 static void test_retry_after(void)
 {
     struct pems_response r = parse(429, "7", "{}");
@@ -91,6 +121,7 @@ int main(void)
         { "2xx", test_success },
         { "status to outcome", test_statuses },
         { "error text", test_error_text },
+        { "error text in any bytes", test_error_text_any_bytes },
         { "Retry-After, both forms", test_retry_after },
     };
     return UNIT_RUN("pems_response", NULL, tests);

@@ -1,0 +1,83 @@
+-- The sync status: GET /sync-status and `pemsctl status` ask these functions, so a "live
+-- worker", an "overdue" item and the health they make are one rule. The schedule is the
+-- caller's configuration (PEMS_WRITE_SYNC_SCHEDULE): it passes the schedule's period in
+-- seconds (cron_period, src/lib/cron.c) and its next fire time.
+
+-- A worker is live while its last heartbeat is younger than three schedule periods.
+CREATE OR REPLACE FUNCTION pems_worker_live(last_seen_at timestamptz, period_seconds integer)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT last_seen_at >= now() - make_interval(secs => 3 * period_seconds) $$;
+
+-- A queue item is overdue when it has been due for more than a minute and is still pending:
+-- a live worker looks for due work twice a second.
+CREATE OR REPLACE FUNCTION pems_queue_item_overdue(status text, scheduled_at timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT status = 'pending' AND scheduled_at < now() - interval '1 minute' $$;
+
+-- The next run a live worker announced (not one that passed more than 5 s ago): one row,
+-- next_sync_at NULL when none did. This and pems_sync_status are plain SQL returning a table,
+-- which PostgreSQL inlines into the calling statement (GET /sync-status, prepared once).
+CREATE OR REPLACE FUNCTION pems_next_sync(period_seconds integer)
+RETURNS TABLE (next_sync_at timestamptz)
+LANGUAGE sql STABLE AS
+$$ SELECT min(h.next_sync_at) FROM worker_heartbeats h
+   WHERE h.next_sync_at >= now() - interval '5 seconds'
+     AND pems_worker_live(h.last_seen_at, period_seconds) $$;
+
+-- GET /sync-status of one organization, one row (`pemsctl status --org` shows it too).
+-- Without a filter the figures come from the trigger-kept counters (pfa_queue_stats);
+-- only_status, t_from and t_to (on created_at, inclusive) narrow a scan of the queue itself.
+-- next_run: the schedule's next fire time, nextSyncAt while no live worker announced one.
+-- health: unhealthy without a live worker or while the PEMS server's health check fails,
+-- degraded below a 95 % success rate or with items overdue.
+CREATE OR REPLACE FUNCTION pems_sync_status(org uuid, only_status text, t_from timestamptz,
+    t_to timestamptz, period_seconds integer, next_run timestamptz)
+RETURNS TABLE (doc json)
+LANGUAGE sql STABLE AS
+$$
+    SELECT json_build_object(
+        'totalQueued', f.pending, 'processing', f.processing, 'completed', f.completed,
+        'failed', f.failed, 'avgSyncTime', f.avg_ms, 'lastSyncAt', pems_iso(f.last_sync),
+        'nextSyncAt', pems_iso(coalesce((SELECT n.next_sync_at FROM pems_next_sync(period_seconds) n),
+                                        next_run)),
+        'health', CASE
+            WHEN NOT EXISTS (SELECT 1 FROM worker_heartbeats h
+                             WHERE pems_worker_live(h.last_seen_at, period_seconds))
+              OR EXISTS (SELECT 1 FROM api_servers a
+                         WHERE a.organization_id = org AND a.health_ok IS FALSE) THEN 'unhealthy'
+            WHEN f.rate < 95 OR f.overdue > 0 THEN 'degraded' ELSE 'healthy' END,
+        'successRate', f.rate)
+    FROM (
+        SELECT c.*, CASE WHEN c.completed + c.failed = 0 THEN 100
+                         ELSE round(100.0 * c.completed / (c.completed + c.failed))::int END AS rate
+        FROM (
+            SELECT coalesce(s.pending, 0) AS pending, coalesce(s.processing, 0) AS processing,
+                   coalesce(s.completed, 0) AS completed, coalesce(s.failed, 0) AS failed,
+                   CASE WHEN s.completed_timed > 0
+                        THEN round(s.completed_duration_ms::numeric / s.completed_timed)::bigint
+                        ELSE 0 END AS avg_ms,
+                   s.last_completed_at AS last_sync,
+                   (SELECT count(*) FROM pfa_write_queue q WHERE q.organization_id = org
+                      AND pems_queue_item_overdue(q.status, q.scheduled_at)) AS overdue
+            FROM (SELECT 1) one LEFT JOIN pfa_queue_stats s ON s.organization_id = org
+            WHERE only_status IS NULL AND t_from IS NULL AND t_to IS NULL
+            UNION ALL
+            SELECT count(*) FILTER (WHERE q.status = 'pending'),
+                   count(*) FILTER (WHERE q.status = 'processing'),
+                   count(*) FILTER (WHERE q.status = 'completed'),
+                   count(*) FILTER (WHERE q.status = 'failed'),
+                   coalesce(round(avg(q.duration_ms) FILTER (WHERE q.status = 'completed')), 0)::bigint,
+                   max(q.completed_at) FILTER (WHERE q.status = 'completed'),
+                   count(*) FILTER (WHERE pems_queue_item_overdue(q.status, q.scheduled_at))
+            FROM pfa_write_queue q
+            WHERE NOT (only_status IS NULL AND t_from IS NULL AND t_to IS NULL)
+              AND q.organization_id = org
+              AND (only_status IS NULL OR q.status = only_status)
+              AND (t_from IS NULL OR q.created_at >= t_from)
+              AND (t_to IS NULL OR q.created_at <= t_to)
+            HAVING NOT (only_status IS NULL AND t_from IS NULL AND t_to IS NULL)
+        ) c
+    ) f
+$$;
