@@ -36,16 +36,6 @@ void api_internal_error(struct http_request *req, const char *detail);
  * body gives {} (no Content-Type needed). */
 json_t *api_body_object(struct http_request *req, bool allow_empty);
 
-/* 400 validation_failed with details (stolen) — but 401 first when the token's user is gone. */
-void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
-
-/* Reads the request's query into q and checks it against the route's n fields: false, with
- * the answer sent (api_reject), when it is malformed or refused. */
-struct query_params;
-struct api_field;
-bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
-                      const struct api_field *fields, size_t n);
-
 /* The schedule's period in seconds (cron_period, recomputed once a minute), which the SQL
  * rules of a live worker take (sql/functions/sync_status.sql), and the next scheduled run
  * after now. */
