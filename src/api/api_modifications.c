@@ -41,6 +41,7 @@ static const struct api_field create_fields[] = {
     { "operation", AF_ENUM, true, 0, 0, op_values },
     { "baseVersion", AF_INT, true, 0, PEMS_VERSION_MAX, NULL },
     { "delta", AF_OBJECT, false, 0, 0, NULL },
+    { "replaces", AF_UUID, false, 0, 0, NULL },
 };
 
 /* The operation and its delta agree: a delete takes none, an update changes something. *op is
@@ -72,6 +73,47 @@ static bool base_version_known(long long base_version, long long mirror_version,
     snprintf(msg, sizeof msg, "is newer than the mirror's version %lld", mirror_version);
     api_detail_add(details, "baseVersion", msg);
     return false;
+}
+
+/* `replaces`: the draft or refused (sync_error) modification of the same record this one
+ * corrects, discarded in the same transaction (pems_modification_replace,
+ * sql/functions/modifications.sql). 0 when done; else the answer is sent, and the caller rolls
+ * back. */
+static int replace_modification(struct api_ctx *ctx, struct http_request *req, const char *org,
+                                const char *pfa_id, const char *old_id, const char *new_id)
+{
+    const char *p[] = { org, pfa_id, old_id, new_id, req->user_id };
+    PGresult *res = db_query(ctx->db, "modification_replace",
+                             "SELECT pems_modification_replace($1::uuid, $2, $3::uuid, $4::uuid,"
+                             " $5::uuid)",
+                             5, p);
+    if (!res)
+        return -2;
+    const char *r = PQgetvalue(res, 0, 0);
+    int rc = 0;
+    if (strcmp(r, "replaced") == 0) {
+        rc = 0;
+    } else if (strcmp(r, "not_found") == 0) {
+        http_send_error(req, 404, "not_found", "No such modification to replace", NULL);
+        rc = -1;
+    } else {
+        json_t *details = json_array();
+        char msg[160];
+        if (strcmp(r, "other_record") == 0)
+            snprintf(msg, sizeof msg, "is a modification of another record");
+        else
+            snprintf(msg, sizeof msg, "is %s: only a draft or a change PEMS refused (sync_error)"
+                     " can be replaced", r);
+        api_detail_add(details, "replaces", msg);
+        if (strcmp(r, "other_record") == 0)
+            http_send_error(req, 400, "validation_failed", "The request is not valid", details);
+        else
+            http_send_error(req, 409, "conflict", "That modification can no longer be replaced",
+                            details);
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
 }
 
 void api_modification_create(struct api_ctx *ctx, struct http_request *req)
@@ -151,6 +193,18 @@ void api_modification_create(struct api_ctx *ctx, struct http_request *req)
         goto db_fail;
     char id[37];
     snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    res = NULL;
+    const char *replaces = json_string_value(json_object_get(body, "replaces"));
+    if (replaces) {
+        int rrc = replace_modification(ctx, req, org, pfa_id, replaces, id);
+        if (rrc == -2)
+            goto db_fail;
+        if (rrc < 0) {
+            db_rollback(ctx->db);
+            goto cleanup;
+        }
+    }
     json_t *after = json_pack("{s:s, s:s, s:I, s:O, s:s}", "pfaId", pfa_id, "operation", op_name,
                               "baseVersion", (json_int_t)base_version, "delta", sanitized,
                               "status", "pending_sync");
@@ -235,11 +289,11 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
         "  'modifications', coalesce((SELECT json_agg(pems_modification_json(m)"
         "    ORDER BY m.created_at DESC, m.id DESC)"
         "   FROM (SELECT id FROM pfa_modification WHERE organization_id = $2::uuid"
-        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR pfa_id = $5)"
+        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR strpos(lower(pfa_id), lower($5)) > 0)"
         "     ORDER BY created_at DESC, id DESC LIMIT $6::int OFFSET $7::int) page"
         "   JOIN pfa_modification m ON m.id = page.id), '[]'::json),"
         "  'total', (SELECT count(*) FROM pfa_modification WHERE organization_id = $2::uuid"
-        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR pfa_id = $5))"
+        "     AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR strpos(lower(pfa_id), lower($5)) > 0))"
         " )::text END"
         " FROM (SELECT 1) one LEFT JOIN user_organizations p"
         " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid",
