@@ -18,6 +18,7 @@ struct api_ctx {
     time_t next_run_from;         /* api_next_run's answer for [next_run_from, next_run) */
     time_t next_run;
     struct page_cache *conflict_pages;   /* GET /conflicts pages by query; NULL until first */
+    struct page_cache *record_pages;     /* GET /records pages by query; NULL until first */
     struct token_cache *tokens;          /* bearer tokens verified; NULL until first */
     struct page_cache *status_pages;     /* GET /sync-status answers by organization */
     char status_stamp[96];               /* the stamp they were last read at */

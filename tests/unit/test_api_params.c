@@ -224,6 +224,30 @@ static void test_query_utf8(void)
     CU_ASSERT_STRING_EQUAL(api_query_get(&q, "pfaId"), "caf\xc3\xa9");
 }
 
+static void test_cursor(void)
+{
+    char c[64], back[64];
+    CU_ASSERT_TRUE(api_cursor_encode("PFA-001", c, sizeof c));
+    CU_ASSERT_STRING_EQUAL(c, "UEZBLTAwMQ");
+    CU_ASSERT_TRUE(api_cursor_decode(c, back, sizeof back));
+    CU_ASSERT_STRING_EQUAL(back, "PFA-001");
+    const char *ids[] = { "a", "ab", "abc", "A/B ?+", "\xc3\xa9t\xc3\xa9", NULL };
+    for (int i = 0; ids[i]; i++) {
+        CU_ASSERT_TRUE(api_cursor_encode(ids[i], c, sizeof c));
+        CU_ASSERT_PTR_NULL(strpbrk(c, "+/="));
+        CU_ASSERT_TRUE(api_cursor_decode(c, back, sizeof back));
+        CU_ASSERT_STRING_EQUAL(back, ids[i]);
+    }
+    CU_ASSERT_FALSE(api_cursor_encode("abcdef", c, 8));
+    CU_ASSERT_FALSE(api_cursor_decode("", back, sizeof back));
+    CU_ASSERT_FALSE(api_cursor_decode("QQ==", back, sizeof back));   /* padding is not ours */
+    CU_ASSERT_FALSE(api_cursor_decode("Q", back, sizeof back));      /* not whole bytes */
+    CU_ASSERT_FALSE(api_cursor_decode("QR", back, sizeof back));     /* stray bits */
+    CU_ASSERT_FALSE(api_cursor_decode("AA", back, sizeof back));     /* a NUL */
+    CU_ASSERT_FALSE(api_cursor_decode("_w", back, sizeof back));     /* 0xff: not UTF-8 */
+    CU_ASSERT_FALSE(api_cursor_decode("UEZBLTAwMQ", back, 4));       /* does not fit */
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -237,6 +261,7 @@ int main(void)
         { "iso date-times to instants", test_datetime_parse },
         { "entity tags", test_etag },
         { "query names and values are UTF-8", test_query_utf8 },
+        { "record cursors", test_cursor },
     };
     return UNIT_RUN("api_params", NULL, tests);
 }
