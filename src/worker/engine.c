@@ -178,7 +178,7 @@ static bool lane_start_one(struct worker *w, struct lane *ln)
 }
 
 /* A transfer ended: its answer goes to the pull or to the item's write. */
-static int on_done(struct worker *w, CURL *e, CURLcode cc)
+static enum step on_done(struct worker *w, CURL *e, CURLcode cc)
 {
     struct xfer *x = NULL;
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
@@ -191,7 +191,7 @@ static int on_done(struct worker *w, CURL *e, CURLcode cc)
     xfer_free(w, x);
     ln->inflight--;
     w->inflight--;
-    int rc;
+    enum step rc;
     if (!s) {
         ln->pull_flight = false;
         rc = lane_step(w, ln, pull_answer(w->db, &ln->sl, &ln->pull, &resp), "pull");
@@ -272,13 +272,13 @@ void engine_close_all(struct worker *w, bool db_ok)
 
 /* Asks the connection holding the server locks for an answer when none came lately (a cut
  * link blocks here, up to its tcp_user_timeout, and nothing starts meanwhile). */
-static int session_confirm(struct worker *w)
+static enum step session_confirm(struct worker *w)
 {
     int64_t sent = util_mono_ns();
     if (w->nlanes == 0 || sent - w->confirmed_ns <= SESSION_CONFIRM_NS)
         return STEP_OK;
-    int rc = db_exec(w->db, "worker_session_confirm", "SELECT 1", 0, NULL);
-    if (rc == DB_OK)
+    enum step rc = db_exec(w->db, "worker_session_confirm", "SELECT 1", 0, NULL);
+    if (rc == STEP_OK)
         w->confirmed_ns = sent;
     return rc;
 }
@@ -302,12 +302,8 @@ static void wait_events(struct worker *w, int64_t timeout_ns)
         w->woken = true;
 }
 
-/* One run: pulls every organization's server when with_pull, and writes every due item this
- * worker can lock a server for, all servers side by side, until nothing is due or in flight
- * (or the stop flag: nothing new starts, what is in flight is answered within
- * PEMS_SHUTDOWN_TIMEOUT and recorded). 0 or a DB status < 0. */
 /* Adds every organization with a PEMS server to pull_todo (once). */
-static int pull_orgs_add(struct worker *w, json_t *pull_todo)
+static enum step pull_orgs_add(struct worker *w, json_t *pull_todo)
 {
     PGresult *res = db_query(w->db, "worker_pull_orgs",
                              "SELECT organization_id FROM api_servers ORDER BY organization_id",
@@ -322,8 +318,9 @@ static int pull_orgs_add(struct worker *w, json_t *pull_todo)
 }
 
 /* Each server on its own schedule: when the schedule fires during a run (one server's pull
- * or writes still going), every other server's pull starts now, not when that run ends. */
-static int schedule_in_run(struct worker *w, json_t *pull_todo)
+ * or writes still going), every other server's pull starts now, not when that run ends.
+ * STEP_OK (pulls added), STEP_DONE (not due), or a DB status < 0. */
+static enum step schedule_in_run(struct worker *w, json_t *pull_todo)
 {
     time_t now_s = (time_t)(util_wall_ns() / NS_PER_S);
     if (w->opt->mode != WORKER_SCHEDULE || *w->stop || now_s < w->next_cron)
@@ -334,11 +331,11 @@ static int schedule_in_run(struct worker *w, json_t *pull_todo)
     return pull_orgs_add(w, pull_todo);
 }
 
-int engine_run(struct worker *w, bool with_pull)
+enum step engine_run(struct worker *w, bool with_pull)
 {
     json_t *pull_todo = json_array();
     if (with_pull) {
-        int rc = pull_orgs_add(w, pull_todo);
+        enum step rc = pull_orgs_add(w, pull_todo);
         if (rc < 0) {
             json_decref(pull_todo);
             return rc;
@@ -347,7 +344,7 @@ int engine_run(struct worker *w, bool with_pull)
     bool once = w->opt->mode != WORKER_SCHEDULE;   /* --once and --until-idle */
     int64_t once_deadline = util_mono_ns() + ONCE_LOCK_WAIT_NS;
     int64_t last_discover = 0, stop_deadline = 0;
-    int rc = STEP_OK;
+    enum step rc = STEP_OK;
     w->busy_elsewhere = false;
     int running = 0;
     for (;;) {
@@ -386,17 +383,15 @@ int engine_run(struct worker *w, bool with_pull)
         while ((m = curl_multi_info_read(w->multi, &left)) != NULL) {
             if (m->msg != CURLMSG_DONE)
                 continue;
-            int r = on_done(w, m->easy_handle, m->data.result);
+            enum step r = on_done(w, m->easy_handle, m->data.result);
             if (r < 0 && rc >= 0)
                 rc = r;
             did = true;
         }
         if (rc >= 0) {
-            int r = results_collect(w->results);
-            if (r < 0)
-                rc = r;
-            else if (r > 0)
-                did = true;
+            int collected = 0;
+            rc = results_collect(w->results, &collected);
+            did = did || collected > 0;
         }
         if (rc >= 0)
             rc = results_pump(w->results);
@@ -406,13 +401,8 @@ int engine_run(struct worker *w, bool with_pull)
         if (rc < 0)
             break;
         json_t *written = NULL;
-        for (int i = 0; i < w->nlanes && rc >= 0; i++) {
-            int r = lane_step(w, w->lanes[i], lane_work(w, w->lanes[i], &written), "claim");
-            if (r < 0)
-                rc = r;
-            else if (r > 0)
-                did = true;
-        }
+        for (int i = 0; i < w->nlanes && rc >= 0; i++)
+            rc = lane_step(w, w->lanes[i], lane_work(w, w->lanes[i], &written, &did), "claim");
         json_decref(written);
         if (rc < 0)
             break;
@@ -479,6 +469,5 @@ int engine_run(struct worker *w, bool with_pull)
     if (w->inflight > 0)
         log_warn("shutdown_timeout", "in_flight=%d", w->inflight);
     engine_close_all(w, true);
-    rc = results_flush(w->results);
-    return rc < 0 ? rc : 0;
+    return results_flush(w->results);
 }

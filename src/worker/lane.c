@@ -16,7 +16,7 @@
 
 #define LANE_GIVE_UP_NS 2000000000LL   /* a server paused longer than this is left for later */
 
-static int settle_results(void *w)
+static enum step settle_results(void *w)
 {
     return results_settle(((struct worker *)w)->results);
 }
@@ -57,7 +57,7 @@ static void lane_item_free(struct item *s)
 }
 
 /* Hands back every item not started yet (the result pipeline records it). */
-static int lane_release_unstarted(struct worker *w, struct lane *ln)
+static enum step lane_release_unstarted(struct worker *w, struct lane *ln)
 {
     struct write_ctx c = lane_ctx(w, ln);
     int n = 0;
@@ -78,7 +78,7 @@ static int lane_release_unstarted(struct worker *w, struct lane *ln)
 }
 
 /* No new requests on this lane: it closes once its requests in flight are answered. */
-static int lane_quiesce(struct worker *w, struct lane *ln)
+static enum step lane_quiesce(struct worker *w, struct lane *ln)
 {
     ln->closing = true;
     if (ln->pulling && !ln->pull_flight)
@@ -88,7 +88,7 @@ static int lane_quiesce(struct worker *w, struct lane *ln)
 
 /* A statement was refused for what this lane's server sent (db_refused_data): that lane
  * alone stops, logged, its server's health says why; the run and every other lane go on. */
-static int lane_fail(struct worker *w, struct lane *ln, const char *step)
+static enum step lane_fail(struct worker *w, struct lane *ln, const char *step)
 {
     char why[256];
     snprintf(why, sizeof why, "the database refused what this PEMS server sent (%s): ", step);
@@ -109,9 +109,9 @@ static int lane_fail(struct worker *w, struct lane *ln, const char *step)
 
 /* rc of one of ln's steps: a refusal of its data fails the lane only (STEP_OK then), any
  * other failure is the run's. */
-int lane_step(struct worker *w, struct lane *ln, int rc, const char *step)
+enum step lane_step(struct worker *w, struct lane *ln, enum step rc, const char *step)
 {
-    if (rc >= 0 || rc != DB_ERROR || !db_refused_data(w->db))
+    if (rc >= 0 || rc != STEP_ERROR || !db_refused_data(w->db))
         return rc;
     return lane_fail(w, ln, step);
 }
@@ -175,7 +175,7 @@ bool org_listed(const json_t *orgs, const char *org_id)
 
 /* Opens a lane for org_id: STEP_OK, STEP_DECLINED (*busy set when another worker holds its
  * server), or a DB status < 0. */
-static int lane_open(struct worker *w, const char *org_id, bool pull, bool *busy)
+static enum step lane_open(struct worker *w, const char *org_id, bool pull, bool *busy)
 {
     struct lane *ln = calloc(1, sizeof *ln);
     if (!ln || (w->nlanes == w->caplanes && w->caplanes >= 4096)) {
@@ -194,7 +194,7 @@ static int lane_open(struct worker *w, const char *org_id, bool pull, bool *busy
     }
     enum server_lock_why why = 0;
     int64_t sent = util_mono_ns();
-    int rc = server_lock_acquire(w->db, org_id, w->key, &ln->sl, &why);
+    enum step rc = server_lock_acquire(w->db, org_id, w->key, &ln->sl, &why);
     if (rc != STEP_OK) {
         free(ln);
         if (rc < 0)
@@ -225,12 +225,12 @@ static int lane_open(struct worker *w, const char *org_id, bool pull, bool *busy
 
 /* Opens lanes for the organizations with due items and for those still to pull (removed
  * from pull_todo once pulled or declined for good). */
-int lanes_discover(struct worker *w, json_t *pull_todo, bool keep_busy)
+enum step lanes_discover(struct worker *w, json_t *pull_todo, bool keep_busy)
 {
     json_t *orgs = NULL;
     json_array_clear(w->unleasable);
-    int rc = w->cfg->write_sync_enabled ? wq_due_orgs(w->db, &orgs) : DB_OK;
-    if (rc != DB_OK)
+    enum step rc = w->cfg->write_sync_enabled ? wq_due_orgs(w->db, &orgs) : STEP_OK;
+    if (rc != STEP_OK)
         return rc;
     if (!orgs)
         orgs = json_array();
@@ -293,7 +293,7 @@ static int claim_size(const struct worker *w, const struct lane *ln)
 }
 
 /* Drops finished items and claims more: STEP_OK, STEP_DONE (nothing due), DB status < 0. */
-static int lane_claim(struct worker *w, struct lane *ln)
+static enum step lane_claim(struct worker *w, struct lane *ln)
 {
     int keep = 0;
     for (int i = 0; i < ln->nitems; i++) {
@@ -344,11 +344,10 @@ static int lane_claim(struct worker *w, struct lane *ln)
     return STEP_OK;
 }
 
-/* Plans the claimed items in claim order, each once its record is free. Returns how many
- * were planned or finished, or a DB status < 0. */
-static int lane_plan(struct worker *w, struct lane *ln, json_t **written)
+/* Plans the claimed items in claim order, each once its record is free (*did: one was
+ * planned or finished): STEP_OK or a DB status < 0. */
+static enum step lane_plan(struct worker *w, struct lane *ln, json_t **written, bool *did)
 {
-    int done = 0;
     for (int i = 0; i < ln->nitems && ln->n_new > 0; i++) {
         struct item *s = ln->items[i];
         if (s->st != ITEM_NEW || json_object_get(ln->busy, s->pfa_id))
@@ -360,71 +359,68 @@ static int lane_plan(struct worker *w, struct lane *ln, json_t **written)
             }
             if (json_object_get(*written, s->pfa_id))
                 continue;   /* wait until the write before it is recorded */
-            int rc = results_settle(w->results);
+            enum step rc = results_settle(w->results);
             if (rc == STEP_OK)
-                rc = wq_item_refresh(w->db, s);
+                rc = (enum step)wq_item_refresh(w->db, s);
             if (rc != STEP_OK)
                 return rc;
             s->stale = false;
         }
         struct write_ctx c = lane_ctx(w, ln);
-        int rc = write_sync_prepare(&c, s);
+        enum step rc = write_sync_prepare(&c, s);
         if (rc < 0)
             return rc;
         lane_item_set(ln, s, rc == STEP_AGAIN ? ITEM_READY : ITEM_DONE);
         if (rc != STEP_AGAIN)
             results_touch(w->results);
-        done++;
+        *did = true;
     }
-    return done;
+    return STEP_OK;
 }
 
-/* One pass over a lane: pull, claim, plan. Returns > 0 when it did something, 0 when it
- * waits (for answers, results or the rate window), or a DB status < 0. */
-int lane_work(struct worker *w, struct lane *ln, json_t **written)
+enum step lane_work(struct worker *w, struct lane *ln, json_t **written, bool *did)
 {
     if (ln->closing)
-        return 0;
+        return STEP_OK;
     if (!server_lock_valid(w->db, &ln->sl)) {
         /* the connection holding the lock was lost: another worker may hold it now */
         log_warn("server_lock_lost", "org=%s", ln->org_id);
-        return lane_quiesce(w, ln) < 0 ? STEP_ERROR : 1;
+        *did = true;
+        return lane_quiesce(w, ln);
     }
-    if (*w->stop)
-        return lane_quiesce(w, ln) < 0 ? STEP_ERROR : 1;
+    if (*w->stop) {
+        *did = true;
+        return lane_quiesce(w, ln);
+    }
     if (ln->pulling) {
         if (!ln->pull_begun) {
-            int rc = pull_begin(w->db, &ln->sl, &ln->pull);
+            enum step rc = pull_begin(w->db, &ln->sl, &ln->pull);
             if (rc < 0)
                 return rc;
             ln->pull_begun = true;
             ln->pull_started_ns = util_mono_ns();
-            return 1;
+            *did = true;
         }
-        return 0;
+        return STEP_OK;
     }
     if (!ln->writes) {
         ln->drained = true;
-        return 0;
+        return STEP_OK;
     }
     int live = ln->n_new + ln->n_ready;
-    int did = 0;
     if (live == 0 && !ln->drained && ln->inflight < ln->cap) {
-        int rc = lane_claim(w, ln);
+        enum step rc = lane_claim(w, ln);
         if (rc < 0)
             return rc;
         if (rc == STEP_DONE)
             ln->drained = true;
-        did = 1;
+        *did = true;
     }
-    int planned = lane_plan(w, ln, written);
-    if (planned < 0)
-        return planned;
-    return did + planned;
+    return lane_plan(w, ln, written, did);
 }
 
 /* The server paused us (429) for long: hand its items back, look again later. */
-int lane_check_pause(struct worker *w, struct lane *ln)
+enum step lane_check_pause(struct worker *w, struct lane *ln)
 {
     if (ln->closing || ln->next_start_ns == 0 ||
         ln->next_start_ns - util_mono_ns() <= LANE_GIVE_UP_NS)
@@ -445,7 +441,7 @@ bool lane_finished(const struct lane *ln)
     return ln->drained || !ln->writes;
 }
 
-int lane_extend_leases(struct worker *w, struct lane *ln)
+enum step lane_extend_leases(struct worker *w, struct lane *ln)
 {
     if (util_mono_ns() - ln->extended_ns <= (int64_t)w->cfg->lease_seconds * NS_PER_S / 3)
         return STEP_OK;
@@ -457,7 +453,7 @@ int lane_extend_leases(struct worker *w, struct lane *ln)
         return STEP_OK;
     /* it updates items a flush in flight updates too, in another order: settle first;
      * results lost there must not have their items' leases extended */
-    int rc = results_settle(w->results);
+    enum step rc = results_settle(w->results);
     int64_t sent = util_mono_ns();
     if (rc == STEP_OK)
         rc = wq_item_leases_extend(w->db, w->worker_id, ln->org_id, w->cfg->lease_seconds);

@@ -41,16 +41,17 @@ struct write_ctx lane_ctx(struct worker *w, struct lane *ln);
 /* Moves an item to st, keeping the lane's counts and its busy records. */
 void lane_item_set(struct lane *ln, struct item *it, enum item_state st);
 /* rc of one of ln's steps: a refusal of its data fails the lane only (STEP_OK then). */
-int lane_step(struct worker *w, struct lane *ln, int rc, const char *step);
+enum step lane_step(struct worker *w, struct lane *ln, enum step rc, const char *step);
 /* Closes lane idx (db_ok false: the connection is gone, the database is left alone). */
 void lane_close(struct worker *w, int idx, bool db_ok);
 /* Opens lanes for the organizations with due items and for those still to pull. */
-int lanes_discover(struct worker *w, json_t *pull_todo, bool keep_busy);
-/* One pass: pull, claim, plan. > 0 when it did something, 0 when it waits, < 0 failed. */
-int lane_work(struct worker *w, struct lane *ln, json_t **written);
+enum step lanes_discover(struct worker *w, json_t *pull_todo, bool keep_busy);
+/* One pass over a lane: pull, claim, plan (*did set when it did something; else it waits for
+ * answers, results or the rate window): STEP_OK or a DB status < 0. */
+enum step lane_work(struct worker *w, struct lane *ln, json_t **written, bool *did);
 /* A server paused (429) for long hands its items back. */
-int lane_check_pause(struct worker *w, struct lane *ln);
-int lane_extend_leases(struct worker *w, struct lane *ln);
+enum step lane_check_pause(struct worker *w, struct lane *ln);
+enum step lane_extend_leases(struct worker *w, struct lane *ln);
 bool lane_finished(const struct lane *ln);
 /* Is org_id in the JSON array of ids orgs? */
 bool org_listed(const json_t *orgs, const char *org_id);

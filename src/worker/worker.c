@@ -142,7 +142,7 @@ void worker_heartbeat_if_due(struct worker *w, const char *state)
         worker_heartbeat(w, state, false, false);
 }
 
-static int batch_row_start(struct worker *w, char id[37])
+static enum step batch_row_start(struct worker *w, char id[37])
 {
     const char *params[] = { w->worker_id };
     PGresult *res = db_query(w->db, "batch_start",
@@ -152,7 +152,7 @@ static int batch_row_start(struct worker *w, char id[37])
         return db_last_status(w->db);
     snprintf(id, 37, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    return DB_OK;
+    return STEP_OK;
 }
 
 static void batch_row_finish(struct worker *w, const char *id)
@@ -199,18 +199,18 @@ static void log_blocked(struct worker *w)
 
 /* One run: optionally pull, then drain. Writes a sync_batches row when it did anything or
  * when it was a scheduled run. */
-static int run(struct worker *w, bool with_pull)
+static enum step run(struct worker *w, bool with_pull)
 {
     char batch_id[37] = "";
     int64_t t0 = util_mono_ns();
     memset(&w->stats, 0, sizeof w->stats);
     if (with_pull) {
-        int rc = batch_row_start(w, batch_id);
-        if (rc != DB_OK)
+        enum step rc = batch_row_start(w, batch_id);
+        if (rc != STEP_OK)
             return rc;
         worker_heartbeat(w, "pulling", false, false);
     }
-    int rc = 0;
+    enum step rc = STEP_OK;
     if (with_pull || (w->cfg->write_sync_enabled && !*w->stop)) {
         rc = engine_run(w, with_pull);
         /* a scan of every organization's due items: once per scheduled run, not on each
@@ -252,7 +252,7 @@ static int run_schedule(struct worker *w)
     bool pull_owed = false;  /* a scheduled run failed: its retry pulls too */
     while (!*w->stop) {
         listen_open(w);
-        int rc = 0;
+        enum step rc = STEP_OK;
         bool ran = false;
         /* one clock for the schedule, here and in the wait below: time() can lag it by a
          * tick, which made the wait <= 0 while the run was not yet due */
@@ -318,14 +318,14 @@ static int run_schedule(struct worker *w)
 
 /* --until-idle: a run, then the retries it scheduled as they fall due, until none is pending
  * (or idle_timeout_s). */
-static int run_until_idle(struct worker *w)
+static enum step run_until_idle(struct worker *w)
 {
     int64_t deadline = util_mono_ns() + (int64_t)w->opt->idle_timeout_s * NS_PER_S;
-    int rc = run(w, true);
+    enum step rc = run(w, true);
     while (rc >= 0 && !*w->stop && w->cfg->write_sync_enabled && util_mono_ns() < deadline) {
         double due = 0;
         if (wq_next_due(w->db, w->unleasable, &due) != DB_OK)
-            return DB_UNAVAILABLE;
+            return STEP_UNAVAILABLE;
         if (due > 1e8)
             break;
         int64_t ns = due > 0 ? (int64_t)(due * 1e9) : 0;
@@ -404,7 +404,7 @@ int worker_main(const struct pems_config *cfg, const struct worker_options *opt,
             goto cleanup;
         }
         worker_heartbeat(w, "running", true, false);
-        int rc = opt->mode == WORKER_ONCE ? run(w, true) : run_until_idle(w);
+        enum step rc = opt->mode == WORKER_ONCE ? run(w, true) : run_until_idle(w);
         status = rc < 0 ? 1 : 0;
     }
     worker_heartbeat(w, "stopped", false, false);

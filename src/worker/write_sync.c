@@ -22,10 +22,11 @@ static const char *org_code(const struct write_ctx *c)
     return c->sl && c->sl->srv.org_code ? c->sl->srv.org_code : "";
 }
 
-static int finish(struct write_ctx *c, const struct item *it, const struct wq_result *r)
+/* The item's result into the batch: STEP_DONE, or STEP_ERROR when out of memory. */
+static enum step finish(struct write_ctx *c, const struct item *it, const struct wq_result *r)
 {
     if (wq_batch_add(c->batch, it, r) != 0)
-        return DB_ERROR;
+        return STEP_ERROR;
     c->stats->processed++;
     switch (r->outcome) {
     case WQ_SYNCED:
@@ -56,37 +57,39 @@ static int finish(struct write_ctx *c, const struct item *it, const struct wq_re
     case WQ_RELEASE:
         break;
     }
-    return 0;
+    return STEP_DONE;
 }
 
-static int finish_failed(struct write_ctx *c, const struct item *it, const char *error,
-                         int http_status, int attempts_inc)
+static enum step finish_failed(struct write_ctx *c, const struct item *it, const char *error,
+                               int http_status, int attempts_inc)
 {
     struct wq_result r = { .outcome = WQ_FAILED, .attempts_inc = attempts_inc,
                            .error = error, .http_status = http_status };
     return finish(c, it, &r);
 }
 
-static int finish_converged(struct write_ctx *c, const struct item *it, int attempts_inc)
+static enum step finish_converged(struct write_ctx *c, const struct item *it, int attempts_inc)
 {
     struct wq_result r = { .outcome = WQ_SYNCED, .attempts_inc = attempts_inc, .wrote = false,
                            .old_version = it->mirror_version, .new_version = it->mirror_version };
     return finish(c, it, &r);
 }
 
-static int finish_conflict(struct write_ctx *c, const struct item *it, const json_t *fields,
-                           int http_status, int attempts_inc)
+/* Recorded at once, in its own transaction: STEP_DONE or a DB status < 0. */
+static enum step finish_conflict(struct write_ctx *c, const struct item *it, const json_t *fields,
+                                 int http_status, int attempts_inc)
 {
-    int rc = c->settle(c->settle_arg);
-    if (rc == 0)
-        rc = conflict_store_record(c->db, c->worker_id, it, fields, it->mirror_version,
-                                   it->mirror_data, http_status, attempts_inc);
-    if (rc < 0)
+    enum step rc = c->settle(c->settle_arg);
+    if (rc != STEP_OK)
         return rc;
+    int recorded = conflict_store_record(c->db, c->worker_id, it, fields, it->mirror_version,
+                                         it->mirror_data, http_status, attempts_inc);
+    if (recorded < 0)
+        return (enum step)recorded;
     c->stats->processed++;
-    if (rc == 0) {
+    if (recorded == 0) {
         log_warn("item_fenced", "item=%s claim_seq=%lld", it->id, it->claim_seq);
-        return 0;
+        return STEP_DONE;
     }
     c->stats->conflicts++;
     metrics_sync_item("conflict");
@@ -96,12 +99,12 @@ static int finish_conflict(struct write_ctx *c, const struct item *it, const jso
              " fields=%s",
              it->id, org_code(c), it->pfa_id, it->base_version, it->mirror_version, f ? f : "");
     free(f);
-    return 0;
+    return STEP_DONE;
 }
 
 /* The decision (write_decide, src/lib/write_decision.c), then what it means here: a request
- * planned (STEP_AGAIN) or a result recorded (0). */
-static int decide(struct write_ctx *c, struct item *it, int http_status, int attempts_inc)
+ * planned (STEP_AGAIN) or a result recorded (STEP_DONE), or a DB status < 0. */
+static enum step decide(struct write_ctx *c, struct item *it, int http_status, int attempts_inc)
 {
     item_plan_clear(it);
     it->plan.version = it->mirror_version;
@@ -112,7 +115,7 @@ static int decide(struct write_ctx *c, struct item *it, int http_status, int att
     };
     struct write_decision d;
     write_decide(&wc, &d);
-    int rc = STEP_AGAIN;
+    enum step rc = STEP_AGAIN;
     switch (d.verdict) {
     case WRITE_SEND:
         it->plan.merged = d.merged;
@@ -133,23 +136,17 @@ static int decide(struct write_ctx *c, struct item *it, int http_status, int att
     return rc;
 }
 
-/* decide's 0 (a result added) is STEP_DONE to the caller */
-static int decided(int rc)
-{
-    return rc == 0 ? STEP_DONE : rc;
-}
-
-int write_sync_prepare(struct write_ctx *c, struct item *it)
+enum step write_sync_prepare(struct write_ctx *c, struct item *it)
 {
     item_plan_clear(it);
     it->plan.round = 0;
-    return decided(decide(c, it, 0, 0));
+    return decide(c, it, 0, 0);
 }
 
-int write_sync_release(struct write_ctx *c, const struct item *it)
+enum step write_sync_release(struct write_ctx *c, const struct item *it)
 {
     struct wq_result r = { .outcome = WQ_RELEASE };
-    return wq_batch_add(c->batch, it, &r) == 0 ? 0 : DB_ERROR;
+    return wq_batch_add(c->batch, it, &r) == 0 ? STEP_OK : STEP_ERROR;
 }
 
 static void response_error(const struct pems_response *resp, char *out, size_t outlen)
@@ -194,8 +191,8 @@ static json_t *checked_record(struct write_ctx *c, const struct item *it, const 
     return out;
 }
 
-static int on_success(struct write_ctx *c, struct item *it,
-                      const struct pems_response *resp)
+static enum step on_success(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp)
 {
     /* a write acknowledged without a version is the next one (none after the largest) */
     int64_t next = it->plan.version < PEMS_VERSION_MAX ? it->plan.version + 1 : -1;
@@ -229,13 +226,13 @@ static int on_success(struct write_ctx *c, struct item *it,
         .new_data = new_data, .deleted = it->op == PFA_OP_DELETE, .changed_fields = changed,
         .written = it->plan.changes, .merged = it->plan.merged
     };
-    int rc = finish(c, it, &r);
+    enum step rc = finish(c, it, &r);
     json_decref(new_data);
     json_decref(changed);
     return rc;
 }
 
-static int on_retryable(struct write_ctx *c, struct item *it, const struct pems_response *resp)
+static enum step on_retryable(struct write_ctx *c, struct item *it, const struct pems_response *resp)
 {
     char err[400];
     response_error(resp, err, sizeof err);
@@ -248,8 +245,8 @@ static int on_retryable(struct write_ctx *c, struct item *it, const struct pems_
     return finish(c, it, &r);
 }
 
-static int on_rate_limited(struct write_ctx *c, struct item *it,
-                           const struct pems_response *resp)
+static enum step on_rate_limited(struct write_ctx *c, struct item *it,
+                                 const struct pems_response *resp)
 {
     long wait_s = resp->retry_after_s > 0 ? resp->retry_after_s : 1;
     server_lock_pause(c->db, c->sl, wait_s);
@@ -273,25 +270,27 @@ static int on_rate_limited(struct write_ctx *c, struct item *it,
 /* 409: the mirror learns PEMS's current record (archiving the version it had). body is the
  * 409's or the GET's; *usable is false when it carries no record fit for the mirror (a body
  * that is no record at all, an error text, is no reject), *refreshed when it was newer. */
-static int refresh_apply(struct write_ctx *c, struct item *it, const json_t *body,
-                         bool *usable, bool *refreshed)
+static enum step refresh_apply(struct write_ctx *c, struct item *it, const json_t *body,
+                               bool *usable, bool *refreshed)
 {
     *usable = *refreshed = false;
     bool record_like = json_object_get(body, "version") || json_object_get(body, "data");
     json_t *current = record_like ? checked_record(c, it, body, NULL) : NULL;
     if (!current)
-        return 0;
+        return STEP_OK;
     *usable = true;
     int64_t version = json_integer_value(json_object_get(current, "version"));
     if (version <= it->mirror_version) {
         json_decref(current);
-        return 0;
+        return STEP_OK;
     }
-    int rc = c->settle(c->settle_arg);
-    if (rc == 0) {
+    enum step rc = c->settle(c->settle_arg);
+    if (rc == STEP_OK) {
         json_t *records = json_pack("[O]", current);
-        rc = records ? pull_apply(c->db, it->org_id, records, NULL) : DB_ERROR;
+        int applied = records ? pull_apply(c->db, it->org_id, records, NULL) : DB_ERROR;
         json_decref(records);
+        if (applied < 0)
+            rc = (enum step)applied;
     }
     if (rc < 0) {
         json_decref(current);
@@ -307,13 +306,14 @@ static int refresh_apply(struct write_ctx *c, struct item *it, const json_t *bod
     }
     json_decref(current);
     json_t *changed = NULL;
-    rc = conflict_store_changed_since(c->db, it->org_id, it->pfa_id, it->base_version, &changed);
-    if (rc != DB_OK)
+    rc = (enum step)conflict_store_changed_since(c->db, it->org_id, it->pfa_id, it->base_version,
+                                                 &changed);
+    if (rc != STEP_OK)
         return rc;
     json_decref(it->changed_since_base);
     it->changed_since_base = changed;
     *refreshed = true;
-    return 0;
+    return STEP_OK;
 }
 
 struct pems_request *write_sync_request(struct write_ctx *c, struct item *it)
@@ -329,31 +329,31 @@ struct pems_request *write_sync_request(struct write_ctx *c, struct item *it)
 }
 
 /* After a 409 refreshed the mirror: decide again; a rebased write is another request. */
-static int after_refresh(struct write_ctx *c, struct item *it)
+static enum step after_refresh(struct write_ctx *c, struct item *it)
 {
     log_info("item_version_conflict",
              "item=%s org_code=%s pfa_id=%s written_on=%" PRId64 " pems_version=%" PRId64, it->id,
              org_code(c), it->pfa_id, it->plan.version, it->mirror_version);
     it->plan.round++;
-    return decided(decide(c, it, 409, 1));
+    return decide(c, it, 409, 1);
 }
 
 /* The 409 could not be resolved (no usable current record, or too many rounds). */
-static int conflict_unresolved(struct write_ctx *c, struct item *it, const char *error)
+static enum step conflict_unresolved(struct write_ctx *c, struct item *it, const char *error)
 {
     struct pems_response resp = { .outcome = PEMS_CONFLICT, .http_status = 409,
                                   .retry_after_s = -1 };
     snprintf(resp.error, sizeof resp.error, "%s", error);
-    return decided(on_retryable(c, it, &resp));
+    return on_retryable(c, it, &resp);
 }
 
-static int answer_get(struct write_ctx *c, struct item *it,
-                      const struct pems_response *resp)
+static enum step answer_get(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp)
 {
     it->plan.get = false;
     bool usable = false, refreshed = false;
     if (resp->outcome == PEMS_OK && json_is_object(resp->body)) {
-        int rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
+        enum step rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
         if (rc < 0)
             return rc;
     }
@@ -362,13 +362,13 @@ static int answer_get(struct write_ctx *c, struct item *it,
     return after_refresh(c, it);
 }
 
-int write_sync_answer(struct write_ctx *c, struct item *it,
-                      const struct pems_response *resp)
+enum step write_sync_answer(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp)
 {
     metrics_upstream_inc((int)resp->http_status);
     if (it->plan.get)
         return answer_get(c, it, resp);
-    int rc = 0;
+    enum step rc = STEP_DONE;
     switch (resp->outcome) {
     case PEMS_OK:
         rc = on_success(c, it, resp);
@@ -406,5 +406,5 @@ int write_sync_answer(struct write_ctx *c, struct item *it,
         break;
     }
     }
-    return decided(rc);
+    return rc;
 }

@@ -32,14 +32,14 @@ struct write_ctx {
     int max_attempts;
     struct server_lock *sl;
     struct wq_batch *batch;
-    int (*settle)(void *arg);   /* waits for results in flight: before writes of a record */
+    enum step (*settle)(void *arg);   /* waits for results in flight: before writes of a record */
     void *settle_arg;
     struct sync_stats *stats;
 };
 
-/* Conflict check and validation: STEP_AGAIN (a request is planned), STEP_DONE (finished
- * without one: conflict, invalid, converged), or a DB status < 0. */
-int write_sync_prepare(struct write_ctx *c, struct item *it);
+/* Conflict check and validation (write_decide): STEP_AGAIN (a request is planned), STEP_DONE
+ * (finished without one: conflict, invalid, converged), or a DB status < 0. */
+enum step write_sync_prepare(struct write_ctx *c, struct item *it);
 
 /* The planned request (the write, or the GET after a 409), to be started once the server's
  * rate window allows it. NULL when out of memory. */
@@ -47,10 +47,11 @@ struct pems_request *write_sync_request(struct write_ctx *c, struct item *it);
 
 /* Handles the answer to that request (409: refresh, re-check, then another request or a
  * conflict): STEP_AGAIN (another request is planned), STEP_DONE, or a DB status < 0. */
-int write_sync_answer(struct write_ctx *c, struct item *it,
-                      const struct pems_response *resp);
+enum step write_sync_answer(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp);
 
-/* The item goes back to pending untouched (shutdown, or its server went away). */
-int write_sync_release(struct write_ctx *c, const struct item *it);
+/* The item goes back to pending untouched (shutdown, or its server went away): STEP_OK or
+ * STEP_ERROR. */
+enum step write_sync_release(struct write_ctx *c, const struct item *it);
 
 #endif
