@@ -41,8 +41,10 @@ fresh_etc() {
 }
 
 # the site as a server gets it (nginx/README.md), with a certificate of the test's
-render_site() {  # LISTEN
-  "$RENDER" "$PEMS_ROOT/nginx/pems-site.conf.in" LISTEN="$1" SERVER_NAME=_ \
+render_site() {  # LISTEN (a bare port listens on IPv6 too, as the installed site does)
+  local v6=""
+  [[ $1 =~ ^[0-9]+$ ]] && v6="listen [::]:$1 ssl http2;"
+  "$RENDER" "$PEMS_ROOT/nginx/pems-site.conf.in" LISTEN="$1" LISTEN_IPV6="$v6" SERVER_NAME=_ \
     FCGI_SOCKET="$TEST_TMP/no-such.sock" CLIENT_RATE=100 CLIENT_BURST=200 \
     DASHBOARD_DIR=/usr/local/share/pems-sync/dashboard JAVASCRIPT_DIR=/usr/share/javascript \
     TLS_CERT="$TEST_TMP/cert.pem" TLS_KEY="$TEST_TMP/key.pem"
@@ -93,6 +95,17 @@ else
   out=$(check_output)
   assert_match "test is successful" "$out" "test"
   assert_eq "" "$(grep -E '\[(warn|emerg|crit|alert)\]' <<<"$out")" "no warning, no error"
+  assert_eq "443 ssl http2;|[::]:443 ssl http2;" "$(sed -nE 's/^ *listen (.*)$/\1/p' "$BUILT" | paste -sd'|')" \
+    "listens on 443 and [::]:443"
+  # unchanged, with ssl-cert's snakeoil pair (the package recommends ssl-cert), when the host has it
+  if [ -r /etc/ssl/private/ssl-cert-snakeoil.key ]; then
+    fresh_etc
+    cp "$BUILT" "$ETC/sites-available/pems"
+    ln -s ../sites-available/pems "$ETC/sites-enabled/pems"
+    out=$(check_output)
+    assert_match "test is successful" "$out" "with ssl-cert's snakeoil pair: test"
+    assert_eq "" "$(grep -E '\[(warn|emerg|crit|alert)\]' <<<"$out")" "with the snakeoil pair: no warning"
+  fi
 fi
 
 test_begin "conf.d/pems.conf: nginx -t"
