@@ -282,3 +282,49 @@ CREATE TABLE pems_rejected_records (
     last_at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (organization_id, pfa_id)
 );
+
+-- Each record's position in the change feed (functions/records.sql): every change to its row in
+-- pfa_mirror or to its modifications gives it a new one, drawn as the changing transaction
+-- commits. The positions of an organization's records, highest first, are GET /changes;
+-- the highest is the version of all its records (GET /records' entity tag and page cache).
+CREATE SEQUENCE pfa_record_position_seq;
+CREATE TABLE pfa_record_position (
+    organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    pfa_id           text NOT NULL,
+    seq              bigint NOT NULL,
+    PRIMARY KEY (organization_id, pfa_id)
+);
+CREATE UNIQUE INDEX pfa_record_position_org_seq ON pfa_record_position (organization_id, seq);
+-- The records a transaction touched, until it commits (the commit trigger takes them): rows
+-- live only inside the transaction that wrote them, so they need no WAL and a crash loses
+-- nothing.
+CREATE UNLOGGED TABLE pfa_record_touched (
+    xid              xid8 NOT NULL,
+    organization_id  uuid NOT NULL,
+    pfa_id           text NOT NULL
+);
+CREATE INDEX pfa_record_touched_xid ON pfa_record_touched (xid);
+-- one row per writing transaction: its insert queues the one commit trigger
+CREATE UNLOGGED TABLE pfa_record_touched_tx (
+    xid  xid8 PRIMARY KEY
+);
+-- a record's open modifications (GET /records: localData, syncState)
+CREATE INDEX pfa_modification_open ON pfa_modification (organization_id, pfa_id, created_at, id)
+    WHERE status IN ('draft', 'pending_sync', 'queued', 'conflict', 'sync_error');
+-- GET /records pages in byte order of pfaId, whatever the database's collation
+CREATE INDEX pfa_mirror_org_pfa_bytes ON pfa_mirror (organization_id, pfa_id COLLATE "C")
+    WHERE NOT deleted;
+
+-- The answers kept for Idempotency-Key (README, "Idempotent POSTs"; functions/idempotency.sql):
+-- a successful answer per user and key, for 24 hours, written in the transaction of its work.
+CREATE TABLE api_idempotency_keys (
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key           text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+    request_hash  text NOT NULL,
+    status        smallint NOT NULL CHECK (status BETWEEN 200 AND 299),
+    body          text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+CREATE INDEX api_idempotency_keys_expiry ON api_idempotency_keys (expires_at);

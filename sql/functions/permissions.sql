@@ -13,10 +13,14 @@ $$ SELECT coalesce(array_agg(p ORDER BY o), '{}')
    FROM unnest(ARRAY['Read', 'Write', 'Sync', 'Admin']) WITH ORDINALITY AS a(p, o)
    WHERE pems_has_permission(granted, p) AND (p <> 'Admin' OR 'Admin' = ANY (granted)) $$;
 
--- GET /organizations: the user's memberships, by code.
+-- GET /organizations: who the user is (a page names the signed-in person) and the user's
+-- memberships, by code.
 CREATE OR REPLACE FUNCTION pems_user_organizations(uid uuid) RETURNS json
 LANGUAGE sql STABLE AS
-$$ SELECT json_build_object('organizations', coalesce(json_agg(json_build_object(
+$$ SELECT json_build_object(
+       'user', (SELECT json_build_object('id', u.id, 'username', u.username, 'email', u.email)
+                FROM users u WHERE u.id = uid),
+       'organizations', coalesce(json_agg(json_build_object(
               'id', o.id, 'code', o.code, 'name', o.name,
               'permissions', pems_permissions_effective(uo.permissions)) ORDER BY o.code), '[]'))
    FROM user_organizations uo JOIN organizations o ON o.id = uo.organization_id

@@ -30,8 +30,13 @@ $$ SELECT min(h.next_sync_at) FROM worker_heartbeats h
 -- Without a filter the figures come from the trigger-kept counters (pfa_queue_stats);
 -- only_status, t_from and t_to (on created_at, inclusive) narrow a scan of the queue itself.
 -- next_run: the schedule's next fire time, nextSyncAt while no live worker announced one.
--- health: unhealthy without a live worker or while the PEMS server's health check fails,
--- degraded below a 95 % success rate or with items overdue.
+-- A conflict's queue item ends 'completed' with last_error 'conflict' and writes nothing:
+-- synced counts the completed items PEMS took (completed less those), successRate is synced
+-- of the finished items, and conflicts the unresolved conflicts; notQueued the edits waiting
+-- for a write-sync (pending_sync). healthReason says why health is not healthy, the one rule
+-- health is read from: unhealthy without a live worker (at: the last heartbeat) or while the
+-- PEMS server's health check fails (at: that check), degraded below a 95 % success rate or
+-- with items overdue; null while healthy.
 CREATE OR REPLACE FUNCTION pems_sync_status(org uuid, only_status text, t_from timestamptz,
     t_to timestamptz, period_seconds integer, next_run timestamptz)
 RETURNS TABLE (doc json)
@@ -39,22 +44,26 @@ LANGUAGE sql STABLE AS
 $$
     SELECT json_build_object(
         'totalQueued', f.pending, 'processing', f.processing, 'completed', f.completed,
-        'failed', f.failed, 'avgSyncTime', f.avg_ms, 'lastSyncAt', pems_iso(f.last_sync),
+        'synced', f.synced, 'failed', f.failed, 'conflicts', w.conflicts,
+        'notQueued', w.not_queued, 'avgSyncTime', f.avg_ms, 'lastSyncAt', pems_iso(f.last_sync),
         'nextSyncAt', pems_iso(coalesce((SELECT n.next_sync_at FROM pems_next_sync(period_seconds) n),
                                         next_run)),
-        'health', CASE
-            WHEN NOT EXISTS (SELECT 1 FROM worker_heartbeats h
-                             WHERE pems_worker_live(h.last_seen_at, period_seconds))
-              OR EXISTS (SELECT 1 FROM api_servers a
-                         WHERE a.organization_id = org AND a.health_ok IS FALSE) THEN 'unhealthy'
-            WHEN f.rate < 95 OR f.overdue > 0 THEN 'degraded' ELSE 'healthy' END,
+        'health', CASE r.code WHEN 'no_worker' THEN 'unhealthy' WHEN 'pems_unreachable' THEN 'unhealthy'
+                              WHEN 'low_success_rate' THEN 'degraded' WHEN 'items_overdue' THEN 'degraded'
+                              ELSE 'healthy' END,
+        'healthReason', CASE WHEN r.code IS NOT NULL
+                             THEN json_build_object('code', r.code, 'message', r.message, 'at', pems_iso(r.at)) END,
         'successRate', f.rate)
     FROM (
-        SELECT c.*, CASE WHEN c.completed + c.failed = 0 THEN 100
-                         ELSE round(100.0 * c.completed / (c.completed + c.failed))::int END AS rate
+        SELECT c.*, greatest(c.completed - c.held, 0) AS synced,
+               CASE WHEN c.completed + c.failed = 0 THEN 100
+                    ELSE round(100.0 * greatest(c.completed - c.held, 0) / (c.completed + c.failed))::int
+               END AS rate
         FROM (
             SELECT coalesce(s.pending, 0) AS pending, coalesce(s.processing, 0) AS processing,
                    coalesce(s.completed, 0) AS completed, coalesce(s.failed, 0) AS failed,
+                   -- each conflict held the one item it was found on
+                   (SELECT count(*) FROM pfa_sync_conflict x WHERE x.organization_id = org) AS held,
                    CASE WHEN s.completed_timed > 0
                         THEN round(s.completed_duration_ms::numeric / s.completed_timed)::bigint
                         ELSE 0 END AS avg_ms,
@@ -68,6 +77,7 @@ $$
                    count(*) FILTER (WHERE q.status = 'processing'),
                    count(*) FILTER (WHERE q.status = 'completed'),
                    count(*) FILTER (WHERE q.status = 'failed'),
+                   count(*) FILTER (WHERE q.status = 'completed' AND q.last_error = 'conflict'),
                    coalesce(round(avg(q.duration_ms) FILTER (WHERE q.status = 'completed')), 0)::bigint,
                    max(q.completed_at) FILTER (WHERE q.status = 'completed'),
                    count(*) FILTER (WHERE pems_queue_item_overdue(q.status, q.scheduled_at))
@@ -79,5 +89,32 @@ $$
               AND (t_to IS NULL OR q.created_at <= t_to)
             HAVING NOT (only_status IS NULL AND t_from IS NULL AND t_to IS NULL)
         ) c
-    ) f
+    ) f,
+    LATERAL (SELECT
+        (SELECT count(*) FROM pfa_sync_conflict x
+         WHERE x.organization_id = org AND x.status = 'unresolved') AS conflicts,
+        (SELECT count(*) FROM pfa_modification m
+         WHERE m.organization_id = org AND m.status = 'pending_sync') AS not_queued) w,
+    LATERAL (SELECT * FROM (
+        SELECT 1 AS rank, 'no_worker' AS code,
+               CASE WHEN max(h.last_seen_at) IS NULL THEN 'no worker has ever reported'
+                    ELSE 'no worker has reported for three schedule periods' END AS message,
+               max(h.last_seen_at) AS at
+        FROM worker_heartbeats h
+        HAVING NOT coalesce(bool_or(pems_worker_live(h.last_seen_at, period_seconds)), false)
+        UNION ALL
+        SELECT 2, 'pems_unreachable',
+               'PEMS health check failing' || coalesce(': ' || a.health_error, ''), a.health_checked_at
+        FROM api_servers a WHERE a.organization_id = org AND a.health_ok IS FALSE
+        UNION ALL
+        SELECT 3, 'low_success_rate',
+               format('%s %% of the finished items synced (under 95 %%)', f.rate), NULL
+        WHERE f.rate < 95
+        UNION ALL
+        SELECT 4, 'items_overdue',
+               format('%s queued item%s due for over a minute', f.overdue,
+                      CASE WHEN f.overdue = 1 THEN '' ELSE 's' END), NULL
+        WHERE f.overdue > 0
+        UNION ALL SELECT 5, NULL, NULL, NULL
+    ) reasons ORDER BY rank LIMIT 1) r
 $$;

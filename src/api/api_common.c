@@ -1,6 +1,5 @@
 #include "api_common.h"
 #include "api_params.h"
-#include "auth.h"
 #include "cron.h"
 #include "log.h"
 
@@ -88,31 +87,6 @@ json_t *api_body_object(struct http_request *req, bool allow_empty)
         return NULL;
     }
     return root;
-}
-
-void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details)
-{
-    if (auth_user_exists(ctx, req) < 0) {
-        json_decref(details);
-        return;
-    }
-    http_send_error(req, 400, "validation_failed", "The request is not valid", details);
-}
-
-bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
-                      const struct api_field *fields, size_t n)
-{
-    json_t *details = json_array();
-    if (api_query_parse(req->query, q) < 0)
-        api_detail_add(details, "query", "malformed query string");
-    else
-        api_check_query(q, fields, n, details);
-    if (json_array_size(details) > 0) {
-        api_reject(ctx, req, details);
-        return false;
-    }
-    json_decref(details);
-    return true;
 }
 
 /* The next fire time after now is the same for every now before it, so it is computed (a

@@ -18,6 +18,7 @@ struct api_ctx {
     time_t next_run_from;         /* api_next_run's answer for [next_run_from, next_run) */
     time_t next_run;
     struct page_cache *conflict_pages;   /* GET /conflicts pages by query; NULL until first */
+    struct page_cache *record_pages;     /* GET /records pages by query; NULL until first */
     struct token_cache *tokens;          /* bearer tokens verified; NULL until first */
     struct addr_allow metrics_allow;     /* PEMS_METRICS_ALLOW, parsed */
 };
@@ -34,16 +35,6 @@ void api_internal_error(struct http_request *req, const char *detail);
  * too large, not JSON, not UTF-8, nested too deep or not an object. allow_empty: an absent
  * body gives {} (no Content-Type needed). */
 json_t *api_body_object(struct http_request *req, bool allow_empty);
-
-/* 400 validation_failed with details (stolen) — but 401 first when the token's user is gone. */
-void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
-
-/* Reads the request's query into q and checks it against the route's n fields: false, with
- * the answer sent (api_reject), when it is malformed or refused. */
-struct query_params;
-struct api_field;
-bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
-                      const struct api_field *fields, size_t n);
 
 /* The schedule's period in seconds (cron_period, recomputed once a minute), which the SQL
  * rules of a live worker take (sql/functions/sync_status.sql), and the next scheduled run

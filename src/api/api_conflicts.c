@@ -210,26 +210,21 @@ static int lock_conflict(struct api_ctx *ctx, const char *id, struct locked_conf
     return 0;
 }
 
-void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
+/* The request alone (400 validation_failed, sent): resolution and mergedData, which
+ * resolutions take it (conflict_resolve_request). An unknown resolution (its own detail)
+ * counts as one that is not merge. */
+static bool resolve_request_valid(struct api_ctx *ctx, struct http_request *req, json_t *body,
+                                  enum conflict_resolution *r)
 {
-    json_t *body = api_body_object(req, false);
-    json_t *details = NULL, *applied = NULL;
-    struct locked_conflict lc = { 0 };
-    struct conflict_resolution_plan plan = { 0 };
-    PGresult *res = NULL;
-    char *delta_text = NULL, *merged_text = NULL;
-    if (!body)
-        return;
-    details = json_array();
+    json_t *details = json_array();
     api_check_body(body, resolve_fields, sizeof resolve_fields / sizeof resolve_fields[0],
                    details);
     const char *resolution = json_string_value(json_object_get(body, "resolution"));
     json_t *merged = json_object_get(body, "mergedData");
-    /* an unknown resolution (its own detail) counts as one that is not merge */
-    enum conflict_resolution r = RESOLVE_USE_LOCAL;
+    *r = RESOLVE_USE_LOCAL;
     if (resolution) {
-        conflict_resolution_parse(resolution, &r);
-        switch (conflict_resolve_request(r, merged)) {
+        conflict_resolution_parse(resolution, r);
+        switch (conflict_resolve_request(*r, merged)) {
         case RESOLVE_ERR_MERGED_DATA_REQUIRED:
             if (!merged || json_is_null(merged))   /* else the body check named its type */
                 api_detail_add(details, "mergedData", "is required when resolution is merge");
@@ -243,32 +238,176 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
     }
     if (json_array_size(details) > 0) {
         api_reject(ctx, req, details);
-        details = NULL;
-        goto cleanup;
+        return false;
     }
-    const char *id = http_param(req, "conflictId");
+    json_decref(details);
+    return true;
+}
+
+/* The caller may resolve this conflict: a uuid, a user, the route's permission in the
+ * conflict's organization. false with 401/403/404 (or 503) sent. */
+static bool resolve_allowed(struct api_ctx *ctx, struct http_request *req, const char *id)
+{
     if (!util_is_uuid(id)) {
         auth_not_found(ctx, req);
-        goto cleanup;
+        return false;
     }
     const char *ap[] = { req->user_id, id, auth_need(req) };
-    res = db_query(ctx->db, "conflict_access",
-                   "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
-                   " pems_has_permission(p.permissions, $3)"
-                   " FROM (SELECT 1) one LEFT JOIN pfa_sync_conflict c ON c.id = $2::uuid"
-                   " LEFT JOIN user_organizations p ON p.user_id = $1::uuid"
-                   " AND p.organization_id = c.organization_id",
-                   3, ap);
+    PGresult *res = db_query(ctx->db, "conflict_access",
+                             "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+                             " pems_has_permission(p.permissions, $3)"
+                             " FROM (SELECT 1) one LEFT JOIN pfa_sync_conflict c"
+                             " ON c.id = $2::uuid"
+                             " LEFT JOIN user_organizations p ON p.user_id = $1::uuid"
+                             " AND p.organization_id = c.organization_id",
+                             3, ap);
     if (!res) {
         api_db_failure(ctx, req);
-        goto cleanup;
+        return false;
     }
     int gate = auth_row(req, db_value(res, 0, 0), db_value(res, 0, 1));
     PQclear(res);
-    res = NULL;
-    if (gate < 0)
-        goto cleanup;
+    return gate == 0;
+}
 
+/* The decision on the locked conflict (conflict_resolve): RESOLVE_OK with the plan, or the
+ * error answer sent (404, 409, 400). */
+static bool resolve_decided(struct http_request *req, enum conflict_resolution r,
+                            const json_t *merged, const struct locked_conflict *lc,
+                            struct conflict_resolution_plan *plan)
+{
+    enum pfa_op local_op = PFA_OP_UPDATE;
+    pfa_op_parse(lc->operation, &local_op);
+    switch (conflict_resolve(strcmp(lc->status, "unresolved") != 0, r, local_op, lc->delta,
+                             merged, lc->mirror, plan)) {
+    case RESOLVE_OK:
+        return true;
+    case RESOLVE_ERR_ALREADY_RESOLVED:
+        http_send_error(req, 409, "conflict", "This conflict is already resolved", NULL);
+        return false;
+    case RESOLVE_ERR_RECORD_GONE:
+        http_send_error(req, 409, "conflict", "The record no longer exists in PEMS", NULL);
+        return false;
+    case RESOLVE_ERR_INVALID:
+        http_send_error(req, 400, "validation_failed",
+                        r == RESOLVE_MERGE ? "mergedData is not a valid modification"
+                                           : "The local change is no longer valid on PEMS's record",
+                        plan->details);
+        plan->details = NULL;
+        return false;
+    case RESOLVE_ERR_MERGED_DATA_REQUIRED:
+    case RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED:
+        break;
+    }
+    api_internal_error(req, "resolution request changed");   /* checked with the request */
+    return false;
+}
+
+/* The modification as the plan has it: discarded (use_pems), or rebased on PEMS's current
+ * version and queued (its queue item's id into queue_item; the queue's trigger wakes the
+ * worker). DB_OK or the failure. */
+static int resolve_modification(struct api_ctx *ctx, const struct locked_conflict *lc,
+                                const struct conflict_resolution_plan *plan,
+                                const char *delta_text, char queue_item[37])
+{
+    if (plan->discard) {
+        const char *p[] = { lc->modification_id };
+        return db_exec(ctx->db, "conflict_discard",
+                       "UPDATE pfa_modification SET status = 'discarded', updated_at = now()"
+                       " WHERE id = $1::uuid",
+                       1, p);
+    }
+    const char *p[] = { lc->modification_id, lc->mirror_version, delta_text,
+                        pfa_op_name(plan->op) };
+    int rc = db_exec(ctx->db, "conflict_rebase",
+                     "UPDATE pfa_modification SET base_version = $2::bigint, delta = $3::jsonb,"
+                     " operation = $4, status = 'queued', updated_at = now()"
+                     " WHERE id = $1::uuid",
+                     4, p);
+    if (rc != DB_OK)
+        return rc;
+    const char *qp[] = { lc->org, lc->modification_id };
+    PGresult *res = db_query(ctx->db, "conflict_enqueue",
+                             "INSERT INTO pfa_write_queue (organization_id, modification_id,"
+                             " priority) VALUES ($1::uuid, $2::uuid, coalesce((SELECT priority"
+                             " FROM pfa_write_queue WHERE modification_id = $2::uuid"
+                             " ORDER BY created_at DESC LIMIT 1), 5))"
+                             " ON CONFLICT (modification_id) WHERE status IN ('pending',"
+                             " 'processing') DO UPDATE SET scheduled_at = now(), updated_at = now()"
+                             " RETURNING id::text",
+                             2, qp);
+    if (!res)
+        return db_last_status(ctx->db);
+    snprintf(queue_item, 37, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return DB_OK;
+}
+
+/* The outcome, in the caller's transaction: the modification, the conflict resolved (as the
+ * plan records it), their audit rows. resolved_at[32] gets the time. DB_OK or the failure. */
+static int resolve_outcome(struct api_ctx *ctx, struct http_request *req, const char *id,
+                           const struct locked_conflict *lc,
+                           const struct conflict_resolution_plan *plan, char resolved_at[32])
+{
+    const char *resolution = conflict_resolution_name(plan->resolution);
+    char queue_item[37] = "";
+    char *delta_text = json_dumps(plan->applied, JSON_COMPACT);
+    if (!delta_text)
+        return DB_ERROR;
+    int rc = resolve_modification(ctx, lc, plan, delta_text, queue_item);
+    if (rc == DB_OK) {
+        const char *rp[] = { id, resolution,
+                             plan->resolution == RESOLVE_MERGE ? delta_text : NULL,
+                             req->user_id };
+        PGresult *res = db_query(ctx->db, "conflict_mark_resolved",
+                                 "UPDATE pfa_sync_conflict SET status = 'resolved',"
+                                 " resolution = $2, merged_data = $3::jsonb,"
+                                 " resolved_by = $4::uuid, resolved_at = now()"
+                                 " WHERE id = $1::uuid RETURNING pems_iso(resolved_at)",
+                                 4, rp);
+        if (res) {
+            snprintf(resolved_at, 32, "%s", PQgetvalue(res, 0, 0));
+            PQclear(res);
+        } else {
+            rc = db_last_status(ctx->db);
+        }
+    }
+    free(delta_text);
+    if (rc != DB_OK)
+        return rc;
+    json_t *cb = json_pack("{s:s}", "status", "unresolved");
+    json_t *ca = json_pack("{s:s, s:s, s:O}", "status", "resolved", "resolution", resolution,
+                           "appliedChanges", plan->applied);
+    rc = audit_write(ctx->db, lc->org, req->user_id, req->user_id, "conflict.resolve",
+                     "pfa_sync_conflict", id, cb, ca);
+    json_decref(cb);
+    json_decref(ca);
+    if (rc != DB_OK)
+        return rc;
+    json_t *mb = json_pack("{s:s, s:O?}", "status", "conflict", "delta", lc->delta);
+    json_t *ma = plan->discard
+        ? json_pack("{s:s}", "status", "discarded")
+        : json_pack("{s:s, s:s, s:O, s:s}", "status", "queued", "baseVersion",
+                    lc->mirror_version, "delta", plan->applied, "queueItemId", queue_item);
+    rc = audit_write(ctx->db, lc->org, req->user_id, req->user_id,
+                     plan->discard ? "modification.discard" : "modification.rebase",
+                     "pfa_modification", lc->modification_id, mb, ma);
+    json_decref(mb);
+    json_decref(ma);
+    return rc;
+}
+
+void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
+{
+    json_t *body = api_body_object(req, false);
+    struct locked_conflict lc = { 0 };
+    struct conflict_resolution_plan plan = { 0 };
+    enum conflict_resolution r;
+    const char *id = http_param(req, "conflictId");
+    if (!body)
+        return;
+    if (!resolve_request_valid(ctx, req, body, &r) || !resolve_allowed(ctx, req, id))
+        goto cleanup;
     if (db_begin(ctx->db) != DB_OK) {
         api_db_failure(ctx, req);
         goto cleanup;
@@ -281,124 +420,26 @@ void api_conflict_resolve(struct api_ctx *ctx, struct http_request *req)
         http_send_error(req, 404, "not_found", "No such conflict", NULL);
         goto cleanup;
     }
-    enum pfa_op local_op = PFA_OP_UPDATE;
-    pfa_op_parse(lc.operation, &local_op);
-    switch (conflict_resolve(strcmp(lc.status, "unresolved") != 0, r, local_op, lc.delta, merged,
-                             lc.mirror, &plan)) {
-    case RESOLVE_OK:
-        break;
-    case RESOLVE_ERR_ALREADY_RESOLVED:
+    if (!resolve_decided(req, r, json_object_get(body, "mergedData"), &lc, &plan)) {
         db_rollback(ctx->db);
-        http_send_error(req, 409, "conflict", "This conflict is already resolved", NULL);
-        goto cleanup;
-    case RESOLVE_ERR_RECORD_GONE:
-        db_rollback(ctx->db);
-        http_send_error(req, 409, "conflict", "The record no longer exists in PEMS", NULL);
-        goto cleanup;
-    case RESOLVE_ERR_INVALID:
-        db_rollback(ctx->db);
-        http_send_error(req, 400, "validation_failed",
-                        r == RESOLVE_MERGE ? "mergedData is not a valid modification"
-                                           : "The local change is no longer valid on PEMS's record",
-                        plan.details);
-        plan.details = NULL;
-        goto cleanup;
-    case RESOLVE_ERR_MERGED_DATA_REQUIRED:
-    case RESOLVE_ERR_MERGED_DATA_NOT_ALLOWED:
-        db_rollback(ctx->db);   /* checked with the request already */
-        api_internal_error(req, "resolution request changed");
         goto cleanup;
     }
-    bool use_pems = plan.discard;
-    const char *operation = pfa_op_name(plan.op);
-    applied = plan.applied;
-    plan.applied = NULL;
-    delta_text = json_dumps(applied, JSON_COMPACT);
-    merged_text = r == RESOLVE_MERGE ? delta_text : NULL;
-
-    char queue_item[37] = "";
-    if (use_pems) {
-        const char *p[] = { lc.modification_id };
-        if (db_exec(ctx->db, "conflict_discard",
-                    "UPDATE pfa_modification SET status = 'discarded', updated_at = now()"
-                    " WHERE id = $1::uuid",
-                    1, p) != DB_OK)
-            goto db_fail;
-    } else {
-        const char *p[] = { lc.modification_id, lc.mirror_version, delta_text, operation };
-        if (db_exec(ctx->db, "conflict_rebase",
-                    "UPDATE pfa_modification SET base_version = $2::bigint, delta = $3::jsonb,"
-                    " operation = $4, status = 'queued', updated_at = now()"
-                    " WHERE id = $1::uuid",
-                    4, p) != DB_OK)
-            goto db_fail;
-        const char *qp[] = { lc.org, lc.modification_id };
-        res = db_query(ctx->db, "conflict_enqueue",
-                       "INSERT INTO pfa_write_queue (organization_id, modification_id, priority)"
-                       " VALUES ($1::uuid, $2::uuid, coalesce((SELECT priority FROM"
-                       " pfa_write_queue WHERE modification_id = $2::uuid"
-                       " ORDER BY created_at DESC LIMIT 1), 5))"
-                       " ON CONFLICT (modification_id) WHERE status IN ('pending', 'processing')"
-                       " DO UPDATE SET scheduled_at = now(), updated_at = now()"
-                       " RETURNING id::text",
-                       2, qp);
-        if (!res)
-            goto db_fail;
-        snprintf(queue_item, sizeof queue_item, "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        res = NULL;
-    }
-    const char *rp[] = { id, resolution, merged_text, req->user_id };
-    res = db_query(ctx->db, "conflict_mark_resolved",
-                   "UPDATE pfa_sync_conflict SET status = 'resolved', resolution = $2,"
-                   " merged_data = $3::jsonb, resolved_by = $4::uuid, resolved_at = now()"
-                   " WHERE id = $1::uuid RETURNING pems_iso(resolved_at)",
-                   4, rp);
-    if (!res)
+    char resolved_at[32] = "";
+    if (resolve_outcome(ctx, req, id, &lc, &plan, resolved_at) != DB_OK ||
+        db_commit(ctx->db) != DB_OK)
         goto db_fail;
-    char resolved_at[32];
-    snprintf(resolved_at, sizeof resolved_at, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    res = NULL;
-
-    json_t *cb = json_pack("{s:s}", "status", "unresolved");
-    json_t *ca = json_pack("{s:s, s:s, s:O}", "status", "resolved", "resolution", resolution,
-                           "appliedChanges", applied);
-    int arc = audit_write(ctx->db, lc.org, req->user_id, req->user_id, "conflict.resolve",
-                          "pfa_sync_conflict", id, cb, ca);
-    json_decref(cb);
-    json_decref(ca);
-    if (arc != DB_OK)
-        goto db_fail;
-    json_t *mb = json_pack("{s:s, s:O?}", "status", "conflict", "delta", lc.delta);
-    json_t *ma = use_pems ? json_pack("{s:s}", "status", "discarded")
-                          : json_pack("{s:s, s:s, s:O, s:s}", "status", "queued", "baseVersion",
-                                      lc.mirror_version, "delta", applied, "queueItemId",
-                                      queue_item);
-    arc = audit_write(ctx->db, lc.org, req->user_id, req->user_id,
-                      use_pems ? "modification.discard" : "modification.rebase",
-                      "pfa_modification", lc.modification_id, mb, ma);
-    json_decref(mb);
-    json_decref(ma);
-    if (arc != DB_OK)
-        goto db_fail;
-    if (db_commit(ctx->db) != DB_OK)
-        goto db_fail;
-    log_debug("conflict_resolved", "id=%s resolution=%s", id, resolution);
+    log_debug("conflict_resolved", "id=%s resolution=%s asked=%s", id,
+              conflict_resolution_name(plan.resolution), conflict_resolution_name(r));
     http_send_json(req, 200, json_pack("{s:b, s:s, s:s, s:O}", "success", 1, "conflictId", id,
-                                       "resolvedAt", resolved_at, "appliedChanges", applied));
+                                       "resolvedAt", resolved_at, "appliedChanges",
+                                       plan.applied));
     goto cleanup;
 
 db_fail:
     api_db_failure(ctx, req);
     db_rollback(ctx->db);
 cleanup:
-    if (res)
-        PQclear(res);
-    free(delta_text);
     locked_conflict_clear(&lc);
     json_decref(body);
-    json_decref(details);
-    json_decref(applied);
     conflict_resolution_plan_clear(&plan);
 }

@@ -2,8 +2,8 @@
 #include "api_params.h"
 #include "auth.h"
 
-/* One statement: whether the token's user exists, and its memberships
- * (pems_user_organizations, sql/functions/permissions.sql). */
+/* One statement: whether the token's user exists, who it is (so a page can name the signed-in
+ * person), and its memberships (pems_user_organizations, sql/functions/permissions.sql). */
 void api_organizations(struct api_ctx *ctx, struct http_request *req)
 {
     struct query_params q;

@@ -1,4 +1,5 @@
 #include "auth.h"
+#include "api_params.h"
 #include "jwt_auth.h"
 #include "log.h"
 #include "token_cache.h"
@@ -133,4 +134,29 @@ void auth_not_found(struct api_ctx *ctx, struct http_request *req)
 {
     if (auth_user_exists(ctx, req) == 0)
         http_send_error(req, 404, "not_found", "No such resource", NULL);
+}
+
+void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details)
+{
+    if (auth_user_exists(ctx, req) < 0) {
+        json_decref(details);
+        return;
+    }
+    http_send_error(req, 400, "validation_failed", "The request is not valid", details);
+}
+
+bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
+                      const struct api_field *fields, size_t n)
+{
+    json_t *details = json_array();
+    if (api_query_parse(req->query, q) < 0)
+        api_detail_add(details, "query", "malformed query string");
+    else
+        api_check_query(q, fields, n, details);
+    if (json_array_size(details) > 0) {
+        api_reject(ctx, req, details);
+        return false;
+    }
+    json_decref(details);
+    return true;
 }

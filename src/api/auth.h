@@ -35,4 +35,14 @@ int auth_org_row(struct http_request *req, const char *user_ok, const char *allo
 /* 404 for an id that cannot exist (not a uuid) — but 401 first when the user is gone. */
 void auth_not_found(struct api_ctx *ctx, struct http_request *req);
 
+/* 400 validation_failed with details (stolen) — but 401 first when the token's user is gone
+ * (so it lives with the other checks of the caller). */
+void api_reject(struct api_ctx *ctx, struct http_request *req, json_t *details);
+/* Reads the request's query into q and checks it against the route's n fields: false, with
+ * the answer sent (api_reject), when it is malformed or refused. */
+struct query_params;
+struct api_field;
+bool api_query_accept(struct api_ctx *ctx, struct http_request *req, struct query_params *q,
+                      const struct api_field *fields, size_t n);
+
 #endif

@@ -23,6 +23,7 @@ static const char *reason(int status)
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -50,6 +51,8 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
     req->authorization = param_or(fcgx, "HTTP_AUTHORIZATION");
     req->if_none_match = param_or(fcgx, "HTTP_IF_NONE_MATCH");
     req->remote_addr = param_or(fcgx, "REMOTE_ADDR");
+    /* present but empty is a key too (an invalid one) */
+    req->idempotency_key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", fcgx->envp);
 
     /* nginx: DOCUMENT_URI is the normalized path; REQUEST_URI the raw one with the query */
     const char *p = param_or(fcgx, "DOCUMENT_URI");
@@ -64,6 +67,14 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, bool verbos
         n = sizeof req->path - 1;
     memcpy(req->path, p, n);
     req->path[n] = '\0';
+    const char *raw = param_or(fcgx, "REQUEST_URI");
+    if (raw) {
+        size_t rn = strcspn(raw, "?");
+        if (rn < sizeof req->raw_path) {
+            memcpy(req->raw_path, raw, rn);
+            req->raw_path[rn] = '\0';
+        }
+    }
     if (!q) {
         const char *ru = param_or(fcgx, "REQUEST_URI");
         const char *qm = ru ? strchr(ru, '?') : NULL;
@@ -133,6 +144,7 @@ void http_read_body(struct http_request *req, size_t max)
 
 void http_request_clear(struct http_request *req)
 {
+    http_drop_captured(req);
     free(req->body);
     req->body = NULL;
     req->body_len = 0;
@@ -167,6 +179,25 @@ static void send_response(struct http_request *req, int status, const char *cont
         len = sizeof refused - 1;
     }
     req->status = status;
+    if (req->capture) {
+        req->captured.status = status;
+        req->captured.content_type = content_type;
+        req->captured.extra_headers = strdup(extra_headers ? extra_headers : "");
+        req->captured.body = malloc(len + 1);
+        if (req->captured.body) {
+            memcpy(req->captured.body, body, len);
+            req->captured.body[len] = '\0';
+        }
+        req->captured.len = len;
+        if (!req->captured.extra_headers || !req->captured.body) {
+            log_error("out_of_memory", "path=%s what=captured_response", req->path);
+            http_drop_captured(req);
+            req->capture = false;
+            http_send_json_text(req, 500, "{\"error\":{\"code\":\"internal_error\","
+                                          "\"message\":\"Internal server error\",\"details\":[]}}");
+        }
+        return;
+    }
     /* libfcgi's own printf lacks %zu: format the header block here */
     char head[512];
     int n = snprintf(head, sizeof head,
@@ -214,6 +245,49 @@ void http_send_json_tagged(struct http_request *req, const char *json, size_t le
     snprintf(head, sizeof head, "ETag: %s\r\n", etag);
     send_response(req, 200, "application/json; charset=utf-8", "private, no-cache", head, json,
                   len);
+}
+
+void http_send_not_modified(struct http_request *req, const char *etag)
+{
+    if (req->status)
+        return;
+    char head[256];
+    req->status = 304;
+    int n = snprintf(head, sizeof head,
+                     "Status: 304 Not Modified\r\nETag: %s\r\n"
+                     "Cache-Control: private, no-cache\r\n\r\n", etag);
+    if (n > 0 && (size_t)n < sizeof head)
+        FCGX_PutStr(head, n, req->fcgx->out);
+}
+
+void http_send_captured(struct http_request *req, const char *extra_headers)
+{
+    if (!req->capture)
+        return;
+    req->capture = false;
+    if (!req->captured.body) {
+        req->status = 0;
+        return;
+    }
+    char *headers = NULL;
+    if (extra_headers && asprintf(&headers, "%s%s", req->captured.extra_headers,
+                                  extra_headers) < 0)
+        headers = NULL;
+    req->status = 0;
+    send_response(req, req->captured.status, req->captured.content_type, "no-store",
+                  headers ? headers : req->captured.extra_headers, req->captured.body,
+                  req->captured.len);
+    free(headers);
+    http_drop_captured(req);
+}
+
+void http_drop_captured(struct http_request *req)
+{
+    free(req->captured.extra_headers);
+    free(req->captured.body);
+    memset(&req->captured, 0, sizeof req->captured);
+    if (req->capture)
+        req->status = 0;
 }
 
 void http_send_json_text(struct http_request *req, int status, const char *json)

@@ -196,6 +196,7 @@ int main(int argc, char **argv)
     log_info("stopped", "reason=%s", rc ? "error" : "signal");
 out:
     page_cache_free(ctx.conflict_pages);
+    page_cache_free(ctx.record_pages);
     token_cache_free(ctx.tokens);
     addr_allow_free(&ctx.metrics_allow);
     cron_free(ctx.schedule);

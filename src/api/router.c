@@ -9,6 +9,10 @@
 #include "api_write_sync.h"
 #include "api_organizations.h"
 #include "api_sync_history.h"
+#include "api_records.h"
+#include "api_changes.h"
+
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,10 +26,16 @@ static const struct route routes[] = {
     { "POST", "/api/pems/modifications", api_modification_create, ROUTE_TOKEN, PERM_WRITE },
     { "GET", "/api/pems/modifications", api_modifications_list, ROUTE_TOKEN, PERM_READ },
     { "GET", "/api/pems/modifications/:id", api_modification_get, ROUTE_TOKEN, PERM_READ },
+    { "POST", "/api/pems/modifications/batch", api_modifications_batch, ROUTE_TOKEN,
+      PERM_WRITE },
     { "POST", "/api/pems/queue/:itemId/retry", api_queue_retry, ROUTE_TOKEN, PERM_SYNC },
     { "POST", "/api/pems/queue/:itemId/cancel", api_queue_cancel, ROUTE_TOKEN, PERM_SYNC },
     { "GET", "/api/pems/organizations", api_organizations, ROUTE_TOKEN, PERM_NONE },
     { "GET", "/api/pems/sync-history", api_sync_history, ROUTE_TOKEN, PERM_READ },
+    { "GET", "/api/pems/records", api_records_list, ROUTE_TOKEN, PERM_READ },
+    { "GET", "/api/pems/records/:pfaId", api_record_get, ROUTE_TOKEN, PERM_READ },
+    { "GET", "/api/pems/records/:pfaId/history", api_record_history, ROUTE_TOKEN, PERM_READ },
+    { "GET", "/api/pems/changes", api_changes, ROUTE_TOKEN, PERM_READ },
     { "GET", "/api/pems/health", api_health, ROUTE_PUBLIC, PERM_NONE },
     { "GET", "/api/pems/metrics", api_metrics, ROUTE_METRICS, PERM_NONE },
 };
@@ -38,8 +48,35 @@ const struct route *router_routes(size_t *count)
     return routes;
 }
 
-/* Matches path against pattern segment by segment; :name segments capture. */
-static bool pattern_match(const char *pattern, const char *path, struct http_request *req)
+/* Percent-decodes a path segment of n bytes into out (cap bytes with the NUL): false when
+ * an escape is malformed, it decodes to a NUL or it does not fit. */
+static bool segment_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return false;
+            int hi = util_hex_digit(s[i + 1]), lo = util_hex_digit(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return false;
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (c == '\0' || o + 1 >= cap)
+            return false;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* Matches path against pattern segment by segment; :name segments capture. With decode, path
+ * is the raw (percent-encoded) one: each segment is decoded before it is compared or
+ * captured, so a parameter may hold an encoded '/'. */
+static bool pattern_match(const char *pattern, const char *path, bool decode,
+                          struct http_request *req)
 {
     size_t np = 0;
     const char *p = pattern, *s = path;
@@ -49,17 +86,27 @@ static bool pattern_match(const char *pattern, const char *path, struct http_req
         p++;
         s++;
         size_t plen = strcspn(p, "/"), slen = strcspn(s, "/");
+        char seg[HTTP_MAX_PARAM_VALUE];
+        const char *sv = s;
+        size_t svlen = slen;
+        if (decode) {
+            if (!segment_decode(s, slen, seg, sizeof seg))
+                return false;
+            sv = seg;
+            svlen = strlen(seg);
+        }
         if (*p == ':') {
             /* the same limits with and without req: a path that matches must also fill it */
-            if (slen == 0 || slen >= sizeof req->param_value[0] || np >= HTTP_MAX_ROUTE_PARAMS)
+            if (svlen == 0 || svlen >= sizeof req->param_value[0] ||
+                np >= HTTP_MAX_ROUTE_PARAMS)
                 return false;
             if (req) {
                 req->param_name[np] = NULL;
-                memcpy(req->param_value[np], s, slen);
-                req->param_value[np][slen] = '\0';
+                memcpy(req->param_value[np], sv, svlen);
+                req->param_value[np][svlen] = '\0';
             }
             np++;
-        } else if (plen != slen || strncmp(p, s, plen) != 0) {
+        } else if (plen != svlen || strncmp(p, sv, plen) != 0) {
             return false;
         }
         p += plen;
@@ -80,13 +127,22 @@ static bool pattern_match(const char *pattern, const char *path, struct http_req
 enum route_match router_match(const char *method, const char *path, struct http_request *req,
                               const struct route **out, char *allow, size_t allowlen)
 {
-    char norm[HTTP_MAX_PATH];
+    char norm[HTTP_MAX_PATH], raw[HTTP_MAX_PATH];
     size_t n = strlen(path);
     if (n >= sizeof norm)
         return ROUTE_NOT_FOUND;
     memcpy(norm, path, n + 1);
     if (n > 1 && norm[n - 1] == '/')
         norm[n - 1] = '\0';   /* one trailing slash is the same resource */
+    /* routes with parameters match the path as written, where an encoded '/' is still one
+     * character of a segment (nginx's DOCUMENT_URI has it decoded) */
+    const char *raw_path = req && req->raw_path[0] == '/' ? req->raw_path : NULL;
+    if (raw_path) {
+        size_t rn = strlen(raw_path);
+        memcpy(raw, raw_path, rn + 1);
+        if (rn > 1 && raw[rn - 1] == '/')
+            raw[rn - 1] = '\0';
+    }
 
     /* every GET route answers HEAD (the response writer sends no body) */
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
@@ -97,10 +153,13 @@ enum route_match router_match(const char *method, const char *path, struct http_
     for (size_t i = 0; i < NROUTES; i++) {
         /* the metrics route answers its exact path alone */
         const char *p = routes[i].access == ROUTE_METRICS ? path : norm;
-        if (!pattern_match(routes[i].pattern, p, NULL))
+        bool decode = raw_path && strchr(routes[i].pattern, ':');
+        if (decode)
+            p = raw;
+        if (!pattern_match(routes[i].pattern, p, decode, NULL))
             continue;
         if (strcmp(routes[i].method, want) == 0) {
-            pattern_match(routes[i].pattern, p, req);
+            pattern_match(routes[i].pattern, p, decode, req);
             *out = &routes[i];
             return ROUTE_FOUND;
         }

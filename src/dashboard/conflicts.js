@@ -5,29 +5,14 @@
 import { ApiError, query } from './api.js';
 import { $, h, newId, replaceChildren, setText } from './dom.js';
 import { fmtDateTime, fmtNumber, fmtValue } from './format.js';
+import { farOutside, fieldHint, fieldLabel, fromInput } from './fields.js';
+import { confirmOnce } from './confirm.js';
 
 const LIMIT = 20;
-const NUMBER_FIELDS = new Set(['monthlyRate', 'purchasePrice']);
-const BOOLEAN_FIELDS = new Set(['isActualized', 'isDiscontinued', 'isFundsTransferable', 'hasPlan', 'hasActuals']);
 const RESOLUTION_WORDS = { use_local: 'kept the local edit', use_pems: 'kept PEMS', merge: 'merged' };
 
 function same(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-// what a person typed as "another value", in the field's JSON type (the API validates it)
-function parseOther(field, text) {
-  const t = text.trim();
-  if (t === '') return null;
-  if (NUMBER_FIELDS.has(field)) {
-    const n = Number(t);
-    return Number.isFinite(n) ? n : t;
-  }
-  if (BOOLEAN_FIELDS.has(field)) {
-    if (/^(true|yes)$/i.test(t)) return true;
-    if (/^(false|no)$/i.test(t)) return false;
-  }
-  return t;
 }
 
 function detailField(d) {
@@ -61,12 +46,21 @@ export class ConflictsView {
     this.items = [];
     this.total = undefined;
     this.selected = new Set();
+    this.doneIds = new Set();
     this.renderedPath = null;
     this.busy = false;
     replaceChildren($('conflicts-body'), h('p', { class: 'loading' }, 'Loading conflicts…'));
     replaceChildren($('conflicts-pager'));
     this.updateBadge();
     this.updateToolbar();
+  }
+
+  // after an action, focus goes to the next thing to do: the next conflict's Resolve, or the
+  // list's heading when none is left
+  focusNext() {
+    const next = this.items.find((c) => !this.doneIds.has(c.id));
+    const btn = next && document.querySelector(`[data-focus-key="resolve-${CSS.escape(next.id)}"]`);
+    (btn || $('conflicts-view')).focus();
   }
 
   path() {
@@ -105,6 +99,7 @@ export class ConflictsView {
     badge.hidden = !n;
     replaceChildren(badge, fmtNumber(n), h('span', { class: 'visually-hidden' }, ' unresolved'));
     setText($('conflicts-count'), this.total === undefined ? '' : `${fmtNumber(n)} unresolved`);
+    this.ctx.titleChanged({ conflicts: n });
   }
 
   updateToolbar() {
@@ -161,11 +156,14 @@ export class ConflictsView {
           },
         })) : null,
         h('td', { 'data-label': 'PFA record', id: pfaCell },
-          h('strong', {}, c.pfaId),
+          h('strong', {}, c.pfaId), ' ',
+          h('a', { href: '#records-view', class: 'record-link', dataset: { focusKey: `crec-${c.id}` },
+            onclick: (e) => { e.preventDefault(); this.ctx.showRecord(c.pfaId); } },
+          h('span', { class: 'visually-hidden' }, `${c.pfaId}: `), 'show record'),
           [details.category, details.class].filter(Boolean).length
             ? h('div', { class: 'hint' }, [details.category, details.class].filter(Boolean).join(' · ')) : null),
-        h('td', { 'data-label': 'Fields in conflict' }, (c.conflictFields || []).join(', ')),
-        h('td', { 'data-label': 'Versions' }, `local edit on v${c.localVersion}, PEMS at v${c.pemsVersion}`),
+        h('td', { 'data-label': 'Fields in conflict' }, (c.conflictFields || []).map(fieldLabel).join(', ')),
+        h('td', { 'data-label': 'Versions' }, `Edited on PEMS's version ${c.localVersion}; PEMS has changed it since (now version ${c.pemsVersion})`),
         h('td', { 'data-label': 'Local edit by' }, who.username || who.email || '—'),
         h('td', { 'data-label': 'Found' }, fmtDateTime(c.createdAt)),
         canSync ? h('td', {}, h('button', {
@@ -200,6 +198,13 @@ export class ConflictsView {
   async resolveSelected(resolution) {
     const ids = this.items.filter((c) => this.selected.has(c.id));
     if (!ids.length || this.busy) return;
+    const n = ids.length;
+    const what = resolution === 'use_local'
+      ? `The local edit is kept for every field of ${n === 1 ? 'this record' : `these ${fmtNumber(n)} records`} and sent to PEMS (${ids.map((c) => c.pfaId).join(', ')}).`
+      : `PEMS's values are kept for ${n === 1 ? 'this record' : `these ${fmtNumber(n)} records`}; the local edits are discarded (${ids.map((c) => c.pfaId).join(', ')}).`;
+    const yes = await confirmOnce(`Resolve ${fmtNumber(n)} conflict${n === 1 ? '' : 's'}?`, what,
+      resolution === 'use_local' ? `Use local for ${fmtNumber(n)}` : `Use PEMS for ${fmtNumber(n)}`);
+    if (!yes) return;
     this.busy = true;
     this.updateToolbar();
     const failed = [];
@@ -209,6 +214,7 @@ export class ConflictsView {
         await this.ctx.api.post(`/conflicts/${encodeURIComponent(c.id)}/resolve`, { resolution });
         done += 1;
         this.selected.delete(c.id);
+        this.doneIds.add(c.id);
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) break;
         failed.push(`${c.pfaId}: ${err.message}`);
@@ -218,6 +224,7 @@ export class ConflictsView {
     this.updateToolbar();
     if (done) this.ctx.toast(`${fmtNumber(done)} conflict${done === 1 ? '' : 's'} resolved: ${RESOLUTION_WORDS[resolution]}.`);
     if (failed.length) this.ctx.toast(`Not resolved: ${failed.join('; ')}`, 'error');
+    this.focusNext();
     this.ctx.refreshSoon();
   }
 
@@ -253,10 +260,11 @@ export class ConflictsView {
     this.openerKey = opener && opener.dataset.focusKey;
     this.opener = opener;
     this.fields = this.fieldsOf(c);
+    this.askedFar = new Map();
     const details = c.pfaDetails || {};
     const who = c.modifiedBy || {};
     setText($('resolve-sub'), `${c.pfaId}${details.category ? ` (${[details.category, details.class].filter(Boolean).join(', ')})` : ''}: `
-      + `${who.username || 'a planner'} edited version ${c.localVersion}; PEMS is now at version ${c.pemsVersion}. `
+      + `${who.username || 'a planner'} edited it when PEMS had version ${c.localVersion}; PEMS has changed it since and is now at version ${c.pemsVersion}. `
       + 'Keep one side for every field, or choose per field and merge.');
     $('resolve-error').hidden = true;
     $('merge-preview').hidden = true;
@@ -289,11 +297,11 @@ export class ConflictsView {
       return h('div', { class: `side ${choice || 'base'}` },
         h('div', { class: 'side-label' }, radio,
           radio ? h('label', { for: id }, label) : h('span', {}, label),
-          version ? h('span', {}, `v${version}`) : null),
+          version ? h('span', {}, `version ${version}`) : null),
         h('div', { class: 'v', id: valueId }, fmtValue(f[choice || 'base'])));
     };
     const children = [
-      h('legend', {}, f.name),
+      h('legend', {}, fieldLabel(f.name), ' ', h('code', { class: 'key' }, f.name)),
       h('p', { class: 'hint', id: noteId }, notes[f.kind]),
       h('div', { class: 'sides' },
         side('Base', c.localVersion, null),
@@ -306,9 +314,11 @@ export class ConflictsView {
       children.push(h('div', { class: 'other' },
         h('input', { type: 'radio', id: otherId, name: group, value: 'other' }),
         h('label', { for: otherId }, 'Other value'),
-        h('label', { for: inputId, class: 'visually-hidden' }, `Other value for ${f.name}`),
+        h('label', { for: inputId, class: 'visually-hidden' }, `Other value for ${fieldLabel(f.name)}`),
         h('input', { type: 'text', id: inputId, class: 'other-input', dataset: { field: f.name },
-          'aria-describedby': errId, autocomplete: 'off', spellcheck: 'false' })));
+          'aria-describedby': `${errId} ${inputId}-hint`, autocomplete: 'off', spellcheck: 'false',
+          inputmode: typeof (f.local ?? f.pems) === 'number' ? 'decimal' : undefined }),
+        h('span', { class: 'hint', id: `${inputId}-hint` }, fieldHint(f.name))));
     }
     children.push(h('p', { class: 'field-error', id: errId, hidden: true }));
     return h('fieldset', { class: `field ${f.kind === 'conflict' ? 'conflict' : 'merged'}`,
@@ -346,6 +356,8 @@ export class ConflictsView {
   mergedData() {
     const data = {};
     const missing = [];
+    const unread = [];
+    const far = [];
     for (const f of this.fields) {
       if (f.kind === 'pems') continue;
       const box = this.dialog.querySelector(`fieldset[data-field="${CSS.escape(f.name)}"]`);
@@ -359,24 +371,59 @@ export class ConflictsView {
         missing.push(f.name);
         continue;
       }
-      data[f.name] = choice.value === 'local' ? f.local : choice.value === 'pems' ? (f.pems === undefined ? null : f.pems)
-        : parseOther(f.name, input.value);
+      if (choice.value === 'other') {
+        const r = fromInput(f.name, input.value);
+        if (r.error) {
+          unread.push([f.name, r.error]);
+          continue;
+        }
+        // a number far from both sides (a slipped separator) is asked about once
+        if (typeof r.value === 'number' && farOutside(r.value, f.local, f.pems) && this.askedFar.get(f.name) !== r.value) {
+          far.push([f.name, r.value]);
+        }
+        data[f.name] = r.value;
+      } else {
+        data[f.name] = choice.value === 'local' ? f.local : (f.pems === undefined ? null : f.pems);
+      }
     }
-    return { data, missing };
+    return { data, missing, unread, far };
   }
 
   previewMerge() {
     this.clearErrors();
-    const { data, missing } = this.mergedData();
+    const { data, missing, unread, far } = this.mergedData();
     if (missing.length) {
       for (const name of missing) this.fieldError(name, 'Choose Local, PEMS or another value for this field.');
-      this.showDialogError(`Choose a value for ${missing.join(', ')} first.`);
+      this.showDialogError(`Choose a value for ${missing.map(fieldLabel).join(', ')} first.`);
       const first = this.dialog.querySelector(`fieldset[data-field="${CSS.escape(missing[0])}"] input[type="radio"]`);
       if (first) first.focus();
       return;
     }
-    this.payload = { resolution: 'merge', mergedData: data };
+    if (unread.length) {
+      for (const [name, why] of unread) this.fieldError(name, `${fieldLabel(name)} ${why}.`);
+      this.showDialogError(`Not sent: ${unread.map(([n]) => fieldLabel(n)).join(', ')} do${unread.length === 1 ? 'es' : ''} not read as written.`);
+      this.dialog.querySelector('.other-input[aria-invalid="true"]').focus();
+      return;
+    }
+    if (far.length) {
+      for (const [name, v] of far) {
+        const f = this.fields.find((x) => x.name === name);
+        this.askedFar.set(name, v);
+        this.fieldError(name, `${fmtValue(v)} is far from both Local (${fmtValue(f.local)}) and PEMS (${fmtValue(f.pems)}). `
+          + 'Check it; press Merge again to keep it.');
+      }
+      this.showDialogError('One value is far outside both sides: check it, then press Merge again to keep it.');
+      this.dialog.querySelector('.other-input[aria-invalid="true"]').focus();
+      return;
+    }
+    // every field at PEMS's value is "Use PEMS": nothing is written to PEMS
+    const allPems = this.fields.filter((f) => f.kind !== 'pems').every((f) => same(data[f.name], f.pems === undefined ? null : f.pems));
+    this.payload = allPems ? { resolution: 'use_pems' } : { resolution: 'merge', mergedData: data };
+    this.payloadResolution = allPems ? 'use_pems' : 'merge';
     setText($('merge-preview-id'), this.current.id);
+    const words = allPems ? ['Every field keeps PEMS\'s value: this is Use PEMS, and nothing is written to PEMS.']
+      : Object.entries(data).map(([k, v]) => `${fieldLabel(k)}: ${fmtValue(v)}`);
+    replaceChildren($('merge-words'), words.map((w) => h('li', {}, w)));
     setText($('merge-payload'), JSON.stringify(this.payload, null, 2));
     $('merge-preview').hidden = false;
     $('merge-payload').focus();
@@ -396,11 +443,14 @@ export class ConflictsView {
     if (!c) return;
     const body = resolution === 'merge' ? this.payload : { resolution };
     if (!body) return;
+    if (resolution === 'merge') resolution = this.payloadResolution || 'merge';
     this.clearErrors();
     this.setBusy(true);
     try {
       await this.ctx.api.post(`/conflicts/${encodeURIComponent(c.id)}/resolve`, body);
       this.selected.delete(c.id);
+      this.doneIds.add(c.id);
+      this.focusAfterClose = true;
       this.dialog.close();
       this.ctx.toast(`Conflict on ${c.pfaId} resolved: ${RESOLUTION_WORDS[resolution]}.`);
       this.ctx.refreshSoon();
@@ -430,6 +480,11 @@ export class ConflictsView {
     this.current = null;
     this.payload = null;
     this.updateToolbar();
+    if (this.focusAfterClose) {
+      this.focusAfterClose = false;
+      this.focusNext();
+      return;
+    }
     // focus goes back to the button that opened the dialog (or its re-rendered twin)
     const again = this.openerKey
       && document.querySelector(`[data-focus-key="${CSS.escape(this.openerKey)}"]`);

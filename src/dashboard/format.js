@@ -21,6 +21,11 @@ export function fmtMs(ms) {
   return `${new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }).format(ms / 1000)} s`;
 }
 
+export function fmtTime(msOrIso) {
+  const d = new Date(msOrIso);
+  return Number.isNaN(d.getTime()) ? '—' : timeOnly.format(d);
+}
+
 export function fmtDateTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);

@@ -4,6 +4,8 @@
 import { ApiError, query } from './api.js';
 import { $, h, newId, replaceChildren, setText } from './dom.js';
 import { fmtDateTime, fmtNumber, fmtValue } from './format.js';
+import { fieldLabel } from './fields.js';
+import { confirmOnce } from './confirm.js';
 
 const LIMIT = 20;
 const STATUS_WORDS = {
@@ -11,8 +13,11 @@ const STATUS_WORDS = {
   sync_error: 'Sync error', conflict: 'Conflict', discarded: 'Discarded',
 };
 const ACTIONS = {
-  retry: { when: 'failed', path: 'retry', done: 'sent to the queue again', word: 'failed' },
-  cancel: { when: 'pending', path: 'cancel', done: 'taken off the queue (kept as drafts)', word: 'pending' },
+  retry: { when: 'failed', path: 'retry', done: 'sent to the queue again', word: 'failed', verb: 'Send again' },
+  cancel: { when: 'pending', path: 'cancel', done: 'taken off the queue (kept as drafts)', word: 'pending', verb: 'Take off the queue' },
+};
+const ITEM_WORDS = {
+  pending: 'waiting', processing: 'being sent', completed: 'sent', failed: 'failed', cancelled: 'taken off the queue',
 };
 
 // the request pems-sync makes to PEMS for this modification (pems_client; README "How a
@@ -21,6 +26,20 @@ function pemsRequest(m) {
   const path = `/pfa/${encodeURIComponent(m.pfaId)}`;
   if (m.operation === 'delete') return `DELETE ${path}?version=${m.baseVersion}`;
   return `PUT ${path}\n${JSON.stringify({ version: m.baseVersion, changes: m.delta || {} }, null, 2)}`;
+}
+
+// "What will be sent" only where it will be sent as shown
+function sendsAsShown(m) {
+  return ['pending_sync', 'queued', 'synced', 'sync_error'].includes(m.status);
+}
+
+function notSentWords(m) {
+  switch (m.status) {
+    case 'draft': return 'A draft: nothing is sent until it is sent again (Send again).';
+    case 'conflict': return 'Nothing is sent until the conflict is resolved; what is sent then depends on the choice.';
+    case 'discarded': return 'Discarded: never sent.';
+    default: return '';
+  }
 }
 
 export class ModificationsView {
@@ -60,6 +79,18 @@ export class ModificationsView {
   path() {
     return `/modifications${query({ organizationId: this.ctx.org.id, status: this.filter.status,
       pfaId: this.filter.pfaId, limit: LIMIT, offset: this.offset })}`;
+  }
+
+  // after an action, focus goes to the next row's action, or to the list's heading
+  focusNext(afterId) {
+    const i = this.items.findIndex((m) => m.id === afterId);
+    for (const m of this.items.slice(i + 1).concat(this.items.slice(0, Math.max(0, i)))) {
+      const q = m.queueItem;
+      const key = q && q.status === 'failed' ? `retry-${q.id}` : q && q.status === 'pending' ? `cancel-${q.id}` : null;
+      const el = key && document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+      if (el) return el.focus();
+    }
+    return $('modifications-view').focus();
   }
 
   async refresh() {
@@ -110,7 +141,8 @@ export class ModificationsView {
 
   render() {
     const filtered = this.filter.status || this.filter.pfaId;
-    setText($('mods-count'), this.total === undefined ? '' : `${fmtNumber(this.total)} ${filtered ? 'matching' : 'in all'}`);
+    setText($('mods-count'), this.total === undefined ? ''
+      : `${fmtNumber(this.total)} modification${this.total === 1 ? '' : 's'} ${filtered ? 'matching' : 'in all'}`);
     this.updateToolbar();
     if (!this.items.length) {
       replaceChildren($('mods-body'), h('p', { class: 'empty' }, filtered
@@ -160,26 +192,42 @@ export class ModificationsView {
         },
       }) : null) : null,
       h('td', { 'data-label': 'PFA record', id: pfaCell }, h('strong', {}, m.pfaId),
-        h('div', { class: 'hint' }, m.operation === 'delete' ? 'delete' : `update on v${m.baseVersion}`)),
+        h('div', { class: 'hint' }, m.operation === 'delete' ? `delete, made on PEMS's version ${m.baseVersion}`
+          : `change made on PEMS's version ${m.baseVersion}`)),
       h('td', { 'data-label': 'Status' }, h('span', { class: `status-tag ${m.status}` }, STATUS_WORDS[m.status] || m.status)),
       h('td', { 'data-label': 'Change' }, delta.length
-        ? h('ul', { class: 'delta' }, delta.map(([k, v]) => h('li', {}, h('span', { class: 'k' }, `${k}: `), fmtValue(v))))
+        ? h('ul', { class: 'delta' }, delta.map(([k, v]) => h('li', {}, h('span', { class: 'k' }, `${fieldLabel(k)} `),
+          h('code', { class: 'key' }, k), ': ', fmtValue(v))))
         : (m.operation === 'delete' ? 'delete the record' : '—')),
       h('td', { 'data-label': 'Queue item', class: 'queue-info' }, q ? [
-        h('span', { class: `status-tag ${q.status}` }, q.status),
-        h('div', {}, `attempts ${fmtNumber(q.attempts)}, priority ${fmtNumber(q.priority)}`),
+        // a conflict's item ends "completed" with nothing written: it is shown as what it is
+        m.status === 'conflict'
+          ? h('span', { class: 'status-tag conflict' }, 'held: conflict')
+          : h('span', { class: `status-tag ${q.status}` }, ITEM_WORDS[q.status] || q.status),
+        m.status === 'conflict' ? h('div', {}, 'Not sent: PEMS changed the same field. Resolve it under Conflicts.') : null,
+        h('div', {}, `try ${fmtNumber(q.attempts)} of 4, priority ${fmtNumber(q.priority)}`),
         q.lastHttpStatus ? h('div', {}, `last HTTP status ${q.lastHttpStatus}`) : null,
         q.lastError ? h('div', { class: 'err' }, `last error: ${q.lastError}`) : null,
         q.status === 'pending' && q.scheduledAt ? h('div', {}, `due ${fmtDateTime(q.scheduledAt)}`) : null,
         q.completedAt ? h('div', {}, `finished ${fmtDateTime(q.completedAt)}`) : null,
-      ] : 'not queued'),
+      ] : m.status === 'pending_sync'
+        ? h('div', {}, h('strong', {}, 'Not queued yet. '), canSync ? 'Sync now sends it.' : 'Sync now (Sync permission) sends it.')
+        : 'not queued'),
       h('td', { 'data-label': 'Updated' }, fmtDateTime(m.updatedAt), h('div', { class: 'hint' }, who.username || '')),
       h('td', { 'data-label': 'Actions' }, h('div', { class: 'actions' },
         canSync && q && q.status === 'failed' ? h('button', { type: 'button', 'aria-describedby': pfaCell,
           dataset: { focusKey: `retry-${q.id}` }, onclick: () => this.act([m], 'retry') }, 'Retry') : null,
         canSync && q && q.status === 'pending' ? h('button', { type: 'button', 'aria-describedby': pfaCell,
-          dataset: { focusKey: `cancel-${q.id}` }, onclick: () => this.act([m], 'cancel') }, 'Cancel') : null),
-      preview));
+          dataset: { focusKey: `cancel-${q.id}` }, onclick: () => this.act([m], 'cancel') }, 'Cancel') : null,
+        // a refused value is fixed in place: the record's Edit dialog, holding what was refused
+        m.status === 'sync_error' && m.operation === 'update' && this.ctx.can('Write') ? h('button', {
+          type: 'button', 'aria-describedby': pfaCell, dataset: { focusKey: `edit-${m.id}` },
+          onclick: () => this.ctx.editRecord(m.pfaId, { replaces: m }) }, 'Edit') : null,
+        canSync && m.status === 'draft' ? h('button', { type: 'button', 'aria-describedby': pfaCell,
+          dataset: { focusKey: `send-${m.id}` }, onclick: () => this.sendDraft(m) }, 'Send again') : null,
+        h('button', { type: 'button', class: 'quiet', 'aria-describedby': pfaCell, dataset: { focusKey: `mhist-${m.id}` },
+          onclick: (e) => this.ctx.showHistory(m.pfaId, e.currentTarget) }, 'History')),
+      sendsAsShown(m) ? preview : h('p', { class: 'hint' }, notSentWords(m))));
   }
 
   renderPager() {
@@ -201,9 +249,26 @@ export class ModificationsView {
     this.ctx.refreshSoon();
   }
 
-  applySelected() {
+  async applySelected() {
     const action = $('mods-action').value;
-    this.act([...this.selected.values()], action);
+    const mods = [...this.selected.values()];
+    const a = ACTIONS[action];
+    if (!mods.length || this.busy) return;
+    const yes = await confirmOnce(`${a.verb}: ${fmtNumber(mods.length)} item${mods.length === 1 ? '' : 's'}?`,
+      `${mods.map((m) => m.pfaId).join(', ')}: the ${a.word} ones among them are ${a.done}.`,
+      `${a.verb} (${fmtNumber(mods.length)})`);
+    if (yes) this.act(mods, action);
+  }
+
+  async sendDraft(m) {
+    try {
+      const r = await this.ctx.api.post('/write-sync', { organizationId: this.ctx.org.id, modificationIds: [m.id] });
+      this.ctx.toast(r.queuedCount ? `${m.pfaId} queued for PEMS again.` : `${m.pfaId} was queued already.`);
+      this.focusNext(m.id);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) this.ctx.toast(`${m.pfaId} not sent: ${err.message}`, 'error');
+    }
+    this.ctx.refreshSoon();
   }
 
   async act(mods, action) {
@@ -231,6 +296,7 @@ export class ModificationsView {
     if (done) this.ctx.toast(`${names} ${a.done}.`);
     if (skipped) this.ctx.toast(`${fmtNumber(skipped)} selected item${skipped === 1 ? ' was' : 's were'} not ${a.word}, so left as ${skipped === 1 ? 'it was' : 'they were'}.`, 'warn');
     if (failed.length) this.ctx.toast(`Not done: ${failed.join('; ')}`, 'error');
+    this.focusNext(fit.length ? fit[fit.length - 1].id : null);
     this.ctx.refreshSoon();
   }
 }

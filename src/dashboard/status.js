@@ -2,10 +2,11 @@
 // and "Sync now" (only with the Sync permission).
 import { ApiError, query } from './api.js';
 import { $, h, replaceChildren, setText } from './dom.js';
-import { fmtBucket, fmtDateTime, fmtMs, fmtNumber, fmtPercent, fmtRelative } from './format.js';
+import { fmtBucket, fmtDateTime, fmtMs, fmtNumber, fmtPercent, fmtRelative, fmtTime } from './format.js';
 
 const RANGES = { minute: 3600e3, hour: 24 * 3600e3, day: 30 * 24 * 3600e3 };
 const HISTORY_EVERY_MS = 30000;
+const HEALTH_WORDS = { healthy: 'healthy', degraded: 'degraded', unhealthy: 'unhealthy' };
 const SERIES = [
   { key: 'synced', label: 'Synced', color: '#2f7d46' },
   { key: 'merged', label: 'Merged', color: '#0b5cad' },
@@ -36,6 +37,9 @@ export class StatusView {
     this.chart = null;
     this.reset();
     $('sync-now').addEventListener('click', () => this.syncNow());
+    // the relative times ("in 40 seconds") move on between polls, and stop being promises
+    // once they pass
+    setInterval(() => { if (this.last) this.renderTimes(this.last); }, 5000);
     $('range').addEventListener('change', () => {
       this.historyAt = 0;
       this.refreshHistory().catch((e) => this.historyError(e));
@@ -50,7 +54,11 @@ export class StatusView {
     $('sync-now').hidden = !canSync;
     setText($('sync-hint'), canSync ? ''
       : 'Your role can watch the sync but not start one (that needs the Sync permission).');
-    for (const id of ['st-queued', 'st-processing', 'st-completed', 'st-failed', 'st-success', 'st-avg', 'st-last', 'st-next']) {
+    this.offlineSince = 0;
+    this.answeredAt = 0;
+    this.unqueued = undefined;
+    $('status-note').hidden = true;
+    for (const id of ['st-queued', 'st-processing', 'st-completed', 'st-conflicts', 'st-failed', 'st-unqueued', 'st-success', 'st-avg', 'st-last', 'st-next']) {
       setText($(id), '—');
     }
     setText($('health'), '');
@@ -61,8 +69,18 @@ export class StatusView {
     const org = this.ctx.org;
     const { data, changed } = await this.ctx.api.get(`/sync-status${query({ organizationId: org.id })}`);
     if (org !== this.ctx.org) return;
-    if (changed) this.render(data);
+    this.answeredAt = Date.now();
+    // edits not queued yet: the API's count where it gives one, else the queue viewer's total
+    if (typeof data.notQueued !== 'number') {
+      const u = await this.ctx.api.get(`/modifications${query({ organizationId: org.id, status: 'pending_sync', limit: 1 })}`);
+      if (org !== this.ctx.org) return;
+      this.unqueued = u.data.total;
+    } else {
+      this.unqueued = data.notQueued;
+    }
+    if (changed || this.offlineSince || this.renderedUnqueued !== this.unqueued) this.render(data);
     else this.renderTimes(data);
+    this.offlineSince = 0;
     const historyDue = Date.now() - this.historyAt > HISTORY_EVERY_MS;
     if (changed || historyDue) await this.refreshHistory().catch((e) => this.historyError(e));
   }
@@ -74,17 +92,32 @@ export class StatusView {
       this.toldSyncAt = s.lastSyncAt;
       this.untoldSince = 0;
     }
+    this.renderedUnqueued = this.unqueued;
+    $('status-note').hidden = true;
     setText($('st-queued'), fmtNumber(s.totalQueued));
     setText($('st-processing'), fmtNumber(s.processing));
-    setText($('st-completed'), fmtNumber(s.completed));
+    // a conflict's queue item ends "completed" without writing anything: it is counted as a
+    // conflict, never as a completed write (the API's synced where it gives it)
+    const conflicts = typeof s.conflicts === 'number' ? s.conflicts : this.ctx.openConflicts();
+    const synced = typeof s.synced === 'number' ? s.synced : s.completed;
+    setText($('st-completed'), fmtNumber(synced));
+    setText($('st-conflicts'), fmtNumber(conflicts));
+    $('st-conflicts').classList.toggle('warn', conflicts > 0);
     setText($('st-failed'), fmtNumber(s.failed));
     $('st-failed').classList.toggle('bad', s.failed > 0);
+    replaceChildren($('st-unqueued'), fmtNumber(this.unqueued),
+      this.unqueued ? h('small', {}, this.ctx.can('Sync') ? 'Sync now sends them' : 'someone with the Sync permission sends them (Sync now)') : null);
     setText($('st-success'), fmtPercent(s.successRate));
     setText($('st-avg'), fmtMs(s.avgSyncTime));
     this.renderTimes(s);
     const health = $('health');
     health.className = `health ${s.health || ''}`;
-    setText(health, s.health ? `Health: ${s.health}` : '');
+    // the reason behind anything but healthy, as the API gives it (healthReason)
+    const r = s.health !== 'healthy' ? s.healthReason : null;
+    const reason = r && r.message
+      ? ` — ${r.message}${r.at ? ` (${r.code === 'no_worker' ? 'last heard' : 'checked'} ${fmtTime(r.at)})` : ''}` : '';
+    setText(health, s.health ? `Health: ${HEALTH_WORDS[s.health] || s.health}${reason}` : '');
+    this.ctx.titleChanged({ failed: s.failed });
     // a sync finished since the last look: tell it once the queue is idle (or after 30 s of a
     // long drain), not on the first load of an organization
     const untold = prev && s.lastSyncAt && s.lastSyncAt !== this.toldSyncAt;
@@ -92,7 +125,7 @@ export class StatusView {
     if (untold && (!s.totalQueued && !s.processing || Date.now() - this.untoldSince > 30000)) {
       this.toldSyncAt = s.lastSyncAt;
       this.untoldSince = 0;
-      const parts = [`${fmtNumber(s.completed)} completed`];
+      const parts = [`${fmtNumber(typeof s.synced === 'number' ? s.synced : s.completed)} completed`];
       if (s.failed) parts.push(`${fmtNumber(s.failed)} failed`);
       if (s.totalQueued) parts.push(`${fmtNumber(s.totalQueued)} still queued`);
       this.ctx.toast(`Sync finished for ${this.ctx.org.code}: ${parts.join(', ')}.`, s.failed > prev.failed ? 'warn' : 'info');
@@ -100,11 +133,41 @@ export class StatusView {
   }
 
   renderTimes(s) {
-    const when = (el, iso, none) => {
-      replaceChildren(el, iso ? fmtDateTime(iso) : none, iso ? h('small', {}, fmtRelative(iso)) : null);
-    };
-    when($('st-last'), s.lastSyncAt, 'never');
-    when($('st-next'), s.nextSyncAt, 'not scheduled');
+    replaceChildren($('st-last'), s.lastSyncAt ? fmtDateTime(s.lastSyncAt) : 'never',
+      s.lastSyncAt ? h('small', {}, fmtRelative(s.lastSyncAt)) : null);
+    const sends = s.totalQueued
+      ? `sends the ${fmtNumber(s.totalQueued)} queued item${s.totalQueued === 1 ? '' : 's'}`
+      : 'nothing is queued: it only pulls from PEMS';
+    const unqueued = this.unqueued
+      ? `; ${fmtNumber(this.unqueued)} edit${this.unqueued === 1 ? '' : 's'} not queued yet wait for Sync now` : '';
+    if (this.offlineSince) {
+      replaceChildren($('st-next'), 'unknown', h('small', {}, 'the service is not answering'));
+      return;
+    }
+    const next = s.nextSyncAt ? new Date(s.nextSyncAt).getTime() : NaN;
+    if (Number.isNaN(next)) {
+      replaceChildren($('st-next'), 'not scheduled', h('small', {}, `the worker has not said when it runs${unqueued}`));
+    } else if (next - Date.now() < 1000) {
+      // a time already passed is no promise: the run is due (or running) now
+      replaceChildren($('st-next'), 'due now', h('small', {}, `${sends}${unqueued}`));
+    } else {
+      replaceChildren($('st-next'), fmtDateTime(s.nextSyncAt), h('small', {}, `${fmtRelative(s.nextSyncAt)}, ${sends}${unqueued}`));
+    }
+  }
+
+  // the API did not answer: the figures stay, marked with the time they are from; no
+  // "healthy" that nobody can vouch for
+  markOffline(err) {
+    if (!this.offlineSince) this.offlineSince = Date.now();
+    const health = $('health');
+    health.className = 'health unhealthy';
+    setText(health, `Not answering since ${fmtTime(this.offlineSince)}`);
+    const note = $('status-note');
+    setText(note, this.answeredAt
+      ? `These figures are as of ${fmtTime(this.answeredAt)}, the service's last answer (${err.message}).`
+      : `The service has not answered yet (${err.message}).`);
+    note.hidden = false;
+    if (this.last) this.renderTimes(this.last);
   }
 
   async syncNow() {

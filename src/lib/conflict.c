@@ -117,6 +117,40 @@ int conflict_resolution_parse(const char *s, enum conflict_resolution *out)
     return 0;
 }
 
+const char *conflict_resolution_name(enum conflict_resolution r)
+{
+    switch (r) {
+    case RESOLVE_USE_LOCAL: return "use_local";
+    case RESOLVE_USE_PEMS: return "use_pems";
+    case RESOLVE_MERGE: return "merge";
+    }
+    return "use_local";
+}
+
+/* true when delta has a field and each of its fields holds record's value */
+static bool keeps_record(const json_t *delta, const json_t *record)
+{
+    const char *key;
+    const json_t *value;
+    if (json_object_size(delta) == 0)
+        return false;
+    json_object_foreach((json_t *)delta, key, value)
+        if (!pfa_value_equal(value, json_object_get(record, key)))
+            return false;
+    return true;
+}
+
+static enum conflict_resolve_error resolve_as_use_pems(enum pfa_op local_op,
+                                                       struct conflict_resolution_plan *plan)
+{
+    json_decref(plan->applied);
+    plan->resolution = RESOLVE_USE_PEMS;
+    plan->discard = true;
+    plan->op = local_op;
+    plan->applied = json_object();
+    return RESOLVE_OK;
+}
+
 enum conflict_resolve_error conflict_resolve_request(enum conflict_resolution r,
                                                      const json_t *merged_data)
 {
@@ -140,14 +174,13 @@ enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflic
         return e;
     if (already_resolved)
         return RESOLVE_ERR_ALREADY_RESOLVED;
-    if (r == RESOLVE_USE_PEMS) {
-        plan->discard = true;
-        plan->op = local_op;
-        plan->applied = json_object();
-        return RESOLVE_OK;
-    }
+    plan->resolution = r;
+    if (r == RESOLVE_USE_PEMS)
+        return resolve_as_use_pems(local_op, plan);
     if (!mirror_data)
         return RESOLVE_ERR_RECORD_GONE;
+    if (r == RESOLVE_MERGE && keeps_record(merged_data, mirror_data))
+        return resolve_as_use_pems(local_op, plan);
     plan->op = r == RESOLVE_MERGE ? PFA_OP_UPDATE : local_op;
     const json_t *delta = r == RESOLVE_MERGE ? merged_data : local_delta;
     if (pfa_validate_modification(plan->op, delta, mirror_data, &plan->applied,
@@ -158,6 +191,8 @@ enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflic
             plan->details = json_array();
         return RESOLVE_ERR_INVALID;
     }
+    if (r == RESOLVE_MERGE && keeps_record(plan->applied, mirror_data))
+        return resolve_as_use_pems(local_op, plan);
     return RESOLVE_OK;
 }
 

@@ -30,6 +30,7 @@ void conflict_result_clear(struct conflict_result *res);
 
 enum conflict_resolution { RESOLVE_USE_LOCAL, RESOLVE_USE_PEMS, RESOLVE_MERGE };
 int conflict_resolution_parse(const char *s, enum conflict_resolution *out);   /* 0 ok, -1 */
+const char *conflict_resolution_name(enum conflict_resolution r);   /* "use_local", ... */
 
 enum conflict_resolve_error {
     RESOLVE_OK,
@@ -51,6 +52,8 @@ struct conflict_resolution_plan {
     json_t *applied;   /* appliedChanges: the sanitized delta rebased on PEMS's current record
                           and queued, or {} for use_pems */
     bool discard;      /* use_pems: the modification is discarded, nothing is queued */
+    enum conflict_resolution resolution;   /* the one recorded: use_pems for a merge that
+                                              keeps PEMS's value in every field */
     enum pfa_op op;    /* the operation queued: the local one, an update for merge */
     json_t *details;   /* RESOLVE_ERR_INVALID: the validation details */
 };
@@ -58,7 +61,8 @@ struct conflict_resolution_plan {
 /* What resolving a conflict does (src/api/openapi.yaml, POST /conflicts/{id}/resolve): the
  * request first, then the conflict's state, then the delta validated like any modification
  * against mirror_data, PEMS's record now (NULL when PEMS deleted it). merged_data NULL or
- * JSON null is absent. On RESOLVE_OK the plan holds new references; clear it in every case. */
+ * JSON null is absent. A merge whose every field (one at least) holds PEMS's value now, as
+ * sent or once sanitized, is use_pems: nothing would change at PEMS, so nothing is written. On RESOLVE_OK the plan holds new references; clear it in every case. */
 enum conflict_resolve_error conflict_resolve(bool already_resolved, enum conflict_resolution r,
                                              enum pfa_op local_op, const json_t *local_delta,
                                              const json_t *merged_data,

@@ -1,11 +1,31 @@
 #ifndef PEMS_PEMS_SERVER_H
 #define PEMS_PEMS_SERVER_H
 
+#include <stdbool.h>
+
 #include "crypto.h"
 #include "db.h"
-#include "pems_client.h"
 
 /* api_servers rows: credentials sealed with crypto_seal (stored as bytea). */
+
+enum pems_auth { PEMS_AUTH_BASIC, PEMS_AUTH_API_KEY };
+
+/* One api_servers row with its credentials decrypted. */
+struct pems_server {
+    char id[37];
+    char org_id[37];
+    char *org_code;      /* the organization's code, for log lines */
+    char *base_url;
+    enum pems_auth auth;
+    char *username;      /* basic auth */
+    char *secret;        /* password or api key */
+    long timeout_ms;
+    int rate_limit_rps;
+    int max_in_flight;   /* requests in flight at once, at most (api_server_in_flight_cap) */
+    bool write_enabled;
+};
+/* Frees what srv holds, the secret wiped first. */
+void pems_server_clear(struct pems_server *srv);
 
 /* What loading an organization's server found. */
 enum pems_server_load_result {

@@ -49,23 +49,6 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-void pems_server_clear(struct pems_server *srv)
-{
-    if (!srv)
-        return;
-    free(srv->base_url);
-    free(srv->org_code);
-    free(srv->username);
-    if (srv->secret) {
-        /* the secret is decrypted credentials: wipe before freeing */
-        volatile char *p = srv->secret;
-        while (*p)
-            *p++ = '\0';
-        free(srv->secret);
-    }
-    memset(srv, 0, sizeof(*srv));
-}
-
 void pems_response_clear(struct pems_response *resp)
 {
     if (!resp)

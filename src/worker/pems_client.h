@@ -7,26 +7,10 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "pems_server.h"
+
 /* PEMS's wire protocol (its routes: tests/pems-sim/README.md) over libcurl. Rate limiting is
  * the caller's job. */
-
-enum pems_auth { PEMS_AUTH_BASIC, PEMS_AUTH_API_KEY };
-
-/* One api_servers row with its credentials decrypted (see pems_server.h). */
-struct pems_server {
-    char id[37];
-    char org_id[37];
-    char *org_code;      /* the organization's code, for log lines */
-    char *base_url;
-    enum pems_auth auth;
-    char *username;      /* basic auth */
-    char *secret;        /* password or api key */
-    long timeout_ms;
-    int rate_limit_rps;
-    int max_in_flight;   /* requests in flight at once, at most (api_server_in_flight_cap) */
-    bool write_enabled;
-};
-void pems_server_clear(struct pems_server *srv);
 
 enum pems_outcome {
     PEMS_OK,            /* 2xx */

@@ -1,5 +1,6 @@
 /* The request parameter parser: query strings, ISO dates, UTF-8, JSON depth, content types,
- * ETags, loopback addresses, and the declared query checks of a route. */
+ * ETags, address lists (addr_allow), and the declared query checks of a route. */
+#include "addr_allow.h"
 #include "api_params.h"
 #include "fuzz.h"
 
@@ -33,7 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     api_utf8_valid((const char *)data, size);
     api_json_depth((const char *)data, size);
     api_content_type_is_json(s);
-    api_addr_is_loopback(s);
+    struct addr_allow loopback, list;
+    if (addr_allow_parse(&loopback, ADDR_ALLOW_LOOPBACK, NULL, 0) == 0) {
+        addr_allow_match(&loopback, s);
+        addr_allow_free(&loopback);
+    }
+    if (addr_allow_parse(&list, s, NULL, 0) == 0) {
+        addr_allow_match(&list, "127.0.0.1");
+        addr_allow_match(&list, "::ffff:10.1.2.3");
+        addr_allow_free(&list);
+    }
     char etag[API_ETAG_SIZE];
     api_etag_of((const char *)data, size, etag);
     api_etag_matches(s, etag);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # POST/GET /modifications with their validation (openapi.yaml PfaDelta): the modification
 # object, sanitizing, per-field details, business rules, no partial writes, the list with
-# filters and paging.
+# filters and paging, and `replaces` (a correction taking a refused change's place).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 fx_require_stack
@@ -168,6 +168,15 @@ assert_eq true "$(jbody "[.modifications[].organizationId] | all(. == \"$ORG\")"
 api GET "/api/pems/modifications?organizationId=$ORG&pfaId=PFA-M2"
 assert_jq .total 2 "pfaId filter total"
 assert_eq true "$(jbody '[.modifications[].pfaId] | all(. == "PFA-M2")')" "pfaId filter rows"
+# the queue viewer's PFA id filter finds a part of the id, in any case (a planner types "m2")
+api GET "/api/pems/modifications?organizationId=$ORG&pfaId=a-m2"
+assert_jq .total 2 "pfaId filter: a part, any case"
+assert_eq true "$(jbody '[.modifications[].pfaId] | all(. == "PFA-M2")')" "pfaId part filter rows"
+api GET "/api/pems/modifications?organizationId=$ORG&pfaId=pfa-m"
+assert_jq .total "$(fx_count pfa_modification "organization_id = :'o' AND pfa_id LIKE 'PFA-M%'" -v o="$ORG")" \
+  "pfaId filter: the common part matches both records"
+api GET "/api/pems/modifications?organizationId=$ORG&pfaId=%25"
+assert_jq .total 0 "pfaId filter: % is a character, not a pattern"
 api GET "/api/pems/modifications?organizationId=$ORG&status=pending_sync&limit=2&offset=1"
 assert_jq .total "$(fx_count pfa_modification "organization_id = :'o' AND status = 'pending_sync'" -v o="$ORG")" \
   "status filter total ignores paging"
@@ -184,5 +193,51 @@ assert_jq '.modifications' '[]' "offset past the end"
 assert_jq .total "$TOTAL" "total past the end"
 api GET "/api/pems/modifications?organizationId=$ORG&status=synced"
 assert_jq .total 0 "nothing synced"
+
+test_begin "replaces: the correction of a refused change takes its place, in one transaction"
+fx_mirror "$ORG" PFA-R1 2 >/dev/null
+fx_mirror "$ORG" PFA-R2 1 >/dev/null
+REFUSED=$(fx_mod "$ORG" PFA-R1 "$USER_ID" sync_error 2 '{"forecastEnd":"2025-11-29"}')
+REFUSED_ITEM=$(fx_queue "$ORG" "$REFUSED" failed)
+AUDIT_BEFORE=$(fx_count audit_log "entity_id IN (:'m', :'i')" -v m="$REFUSED" -v i="$REFUSED_ITEM")
+with_replaces() {  # with_replaces PFA OLD_ID DELTA_JSON
+  jq -cn --arg o "$ORG" --arg p "$1" --arg r "$2" --argjson d "$3" \
+    '{organizationId:$o, pfaId:$p, operation:"update", baseVersion:2, delta:$d, replaces:$r}'
+}
+# of another record: 400 on the field, nothing stored
+OTHER=$(fx_mod "$ORG" PFA-R2 "$USER_ID" sync_error 1 '{"model":"X"}')
+N_BEFORE=$(fx_org_mods "$ORG")
+api POST /api/pems/modifications "$(with_replaces PFA-R1 "$OTHER" '{"forecastEnd":"2025-11-28"}')"
+assert_error 400 validation_failed "a modification of another record"
+assert_jq '.error.details[0].field' replaces "the detail names replaces"
+assert_eq "$N_BEFORE" "$(fx_org_mods "$ORG")" "nothing stored"
+# an id in no organization of the caller: 404
+api POST /api/pems/modifications "$(with_replaces PFA-R1 "$(fx_uuid)" '{"forecastEnd":"2025-11-28"}')"
+assert_error 404 not_found "an unknown modification"
+assert_eq "$N_BEFORE" "$(fx_org_mods "$ORG")" "nothing stored after the 404"
+# one that is no longer a draft or refused: 409, nothing stored
+SYNCED=$(fx_mod "$ORG" PFA-R1 "$USER_ID" synced 1 '{"model":"Y"}')
+api POST /api/pems/modifications "$(with_replaces PFA-R1 "$SYNCED" '{"forecastEnd":"2025-11-28"}')"
+assert_error 409 conflict "a synced modification"
+assert_jq '.error.details[0].field' replaces "the 409 names replaces"
+assert_eq synced "$(fx_mod_status "$SYNCED")" "left as it was"
+assert_eq "$((N_BEFORE + 1))" "$(fx_org_mods "$ORG")" "nothing stored after the 409 (the synced fixture only)"
+# the refused one: replaced
+api POST /api/pems/modifications "$(with_replaces PFA-R1 "$REFUSED" '{"forecastEnd":"2025-11-28"}')"
+assert_eq 201 "$HTTP_STATUS" "the correction is made"
+assert_jq .status pending_sync "the correction waits for a sync"
+assert_jq .delta.forecastEnd 2025-11-28 "with the corrected value"
+assert_eq discarded "$(fx_mod_status "$REFUSED")" "the refused change is discarded"
+assert_eq cancelled "$(fx_item_status "$REFUSED_ITEM")" "its failed item is cancelled: no retry brings it back"
+assert_eq "$((AUDIT_BEFORE + 2))" "$(fx_count audit_log "entity_id IN (:'m', :'i')" -v m="$REFUSED" -v i="$REFUSED_ITEM")" \
+  "an audit row for each"
+api POST "/api/pems/queue/$REFUSED_ITEM/retry" '{}'
+assert_error 409 conflict "the cancelled item cannot be retried"
+# a replaced one cannot be replaced twice
+api POST /api/pems/modifications "$(with_replaces PFA-R1 "$REFUSED" '{"forecastEnd":"2025-11-27"}')"
+assert_error 409 conflict "already replaced"
+api POST /api/pems/modifications "$(jq -cn --arg o "$ORG" '{organizationId:$o, pfaId:"PFA-R1",
+  operation:"update", baseVersion:2, delta:{model:"Z"}, replaces:"not-a-uuid"}')"
+assert_error 400 validation_failed "replaces must be a uuid"
 
 finish

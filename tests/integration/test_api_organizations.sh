@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GET /organizations (src/api/openapi.yaml): the caller's memberships with code, name and the
-# permissions they give (Admin implies every other); nobody else's; 401 without a user.
+# permissions they give (Admin implies every other); nobody else's; who the caller is (the
+# dashboard names the signed-in user); 401 without a user.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fixtures.sh"
 fx_require_stack
@@ -21,7 +22,9 @@ api GET /api/pems/organizations
 assert_eq 200 "$HTTP_STATUS" "GET organizations"
 EXPECTED=$(jq -cn --arg a "$ORG_A" --arg ac "$(code_of "$ORG_A")" --arg an "$(name_of "$ORG_A")" \
                   --arg b "$ORG_B" --arg bc "$(code_of "$ORG_B")" --arg bn "$(name_of "$ORG_B")" \
-  '{organizations: ([{id: $a, code: $ac, name: $an, permissions: ["Read", "Sync"]},
+  --arg u "$USER_ID" --arg un "$USERNAME" --arg ue "$(fx_user_field "$USER_ID" email)" \
+  '{user: {id: $u, username: $un, email: $ue},
+    organizations: ([{id: $a, code: $ac, name: $an, permissions: ["Read", "Sync"]},
                      {id: $b, code: $bc, name: $bn, permissions: ["Read", "Write", "Sync", "Admin"]}]
                     | sort_by(.code))}')
 assert_eq "$EXPECTED" "$(jbody . | jq -c .)" "exactly the two memberships"
@@ -31,13 +34,15 @@ api_as "$(fx_token "$OTHER")" GET /api/pems/organizations
 assert_eq 200 "$HTTP_STATUS" "GET organizations as another user"
 assert_jq '[.organizations[].id]' "[\"$ORG_OTHER\"]" "only the other organization"
 assert_jq '.organizations[0].permissions' '["Read","Write"]' "its permissions"
+assert_jq .user.id "$OTHER" "the other user is named as the caller"
 
 test_begin "a user without memberships: an empty list"
 LONELY=$(fx_user "$ORG_OTHER" Read)
 fx_sql "DELETE FROM user_organizations WHERE user_id = :'u'" -v u="$LONELY" >/dev/null
 api_as "$(fx_token "$LONELY")" GET /api/pems/organizations
 assert_eq 200 "$HTTP_STATUS" "GET organizations without memberships"
-assert_eq '{"organizations":[]}' "$(jbody . | jq -c .)" "empty list"
+assert_eq '[]' "$(jbody .organizations | jq -c .)" "empty list"
+assert_jq .user.id "$LONELY" "still says who the caller is"
 
 test_begin "HEAD answers like GET, without a body"
 HEAD_STATUS=$(curl -sk -I -o "$TEST_TMP/head" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \

@@ -11,7 +11,7 @@ fx_user "$EMPTY_ORG" Read "$(fx_user_field "$USER_ID" username)" >/dev/null
 TOKEN=$(fx_token "$USER_ID")
 fx_mirror "$ORG" PFA-S1 1 >/dev/null
 
-STATUS_KEYS="totalQueued processing completed failed avgSyncTime lastSyncAt nextSyncAt health successRate"
+STATUS_KEYS="totalQueued processing completed synced failed conflicts notQueued avgSyncTime lastSyncAt nextSyncAt health healthReason successRate"
 
 # items in a known mix: 2 pending (not due), 1 processing, 3 completed (100, 200, 300 ms), 1 failed
 add() {  # add MOD_STATUS ITEM_STATUS [OFFSET] -> item id
@@ -39,6 +39,7 @@ for k in totalQueued processing completed failed; do assert_jq ".$k" 0 "$k 0"; d
 assert_jq .health healthy "healthy: the stack's worker beats, nothing failed or overdue"
 assert_jq .successRate 100 "successRate 100 while no item has finished"
 assert_jq .lastSyncAt null "lastSyncAt null: nothing completed"
+assert_jq .healthReason null "no reason while healthy"
 
 test_begin "sync-status counts the organization's items"
 api GET "/api/pems/sync-status?organizationId=$ORG"
@@ -55,6 +56,9 @@ assert_jq '.avgSyncTime | type' number "avgSyncTime is a number (ms)"
 assert_jq .avgSyncTime 200 "avgSyncTime: milliseconds per completed item"
 assert_ne healthy "$(jbody .health)" "75 % success is not healthy"
 assert_jq .health degraded "degraded: the worker beats, 75 % success"
+assert_jq .healthReason.code low_success_rate "the reason behind degraded"
+assert_match '75 %' "$(jbody .healthReason.message)" "the reason says the rate"
+assert_jq .synced 3 "synced: the completed items, none held by a conflict"
 assert_match "$ISO_RE" "$(jbody .lastSyncAt)" "lastSyncAt: items completed"
 assert_match "$ISO_RE" "$(jbody .nextSyncAt)" "nextSyncAt: the stack's worker beats"
 
@@ -86,6 +90,49 @@ api GET "/api/pems/sync-status?organizationId=$ORG"
 assert_jq .failed 0 "failed after the item was deleted"
 assert_jq .successRate 100 "successRate follows"
 assert_queue_stats_consistent "after inserts, updates and a delete"
+
+test_begin "sync-status: a conflict is counted as a conflict, not as a success; edits not queued are counted"
+C_ORG=$(fx_org status-conflict)
+fx_user "$C_ORG" Read "$(fx_user_field "$USER_ID" username)" >/dev/null
+fx_mirror "$C_ORG" PFA-C1 2 >/dev/null
+for _ in 1 2 3; do
+  fx_queue "$C_ORG" "$(fx_mod "$C_ORG" PFA-C1 "$USER_ID" synced 1 '{"model":"ok"}')" completed >/dev/null
+done
+# the worker holds a conflict's item as completed with last_error 'conflict'
+HELD_MOD=$(fx_mod "$C_ORG" PFA-C1 "$USER_ID" conflict 1 '{"model":"mine"}')
+HELD_ITEM=$(fx_queue "$C_ORG" "$HELD_MOD" completed)
+fx_sql "UPDATE pfa_write_queue SET last_error = 'conflict', last_http_status = 409 WHERE id = :'i'" -v i="$HELD_ITEM" >/dev/null
+fx_conflict "$C_ORG" "$HELD_MOD" PFA-C1 1 2 model '{"model":"mine"}' '{"model":"theirs"}' >/dev/null
+for _ in 1 2; do fx_mod "$C_ORG" PFA-C1 "$USER_ID" pending_sync 2 '{"model":"later"}' >/dev/null; done
+api GET "/api/pems/sync-status?organizationId=$C_ORG"
+assert_jq .completed 4 "completed: every completed item"
+assert_jq .synced 3 "synced: not the conflict's item"
+assert_jq .conflicts 1 "conflicts: the unresolved one"
+assert_jq .successRate 75 "successRate: 3 synced of 4 finished, the conflict no success"
+assert_jq .notQueued 2 "notQueued: the pending_sync edits"
+COUNTED=$(jbody '{completed, synced, conflicts, notQueued, successRate}' | jq -cS .)
+api GET "/api/pems/sync-status?organizationId=$C_ORG&startDate=2000-01-01"
+assert_eq "$COUNTED" "$(jbody '{completed, synced, conflicts, notQueued, successRate}' | jq -cS .)" \
+  "the scan agrees with the counters"
+fx_sql "UPDATE pfa_sync_conflict SET status = 'resolved', resolution = 'use_pems', resolved_at = now()
+        WHERE modification_id = :'m'" -v m="$HELD_MOD" >/dev/null
+api GET "/api/pems/sync-status?organizationId=$C_ORG"
+assert_jq .conflicts 0 "resolved: no conflict open"
+assert_jq .synced 3 "the held item still wrote nothing"
+
+test_begin "sync-status: the reason behind unhealthy (PEMS failing its health check)"
+# (credentials that do not open: the worker's own checks of this server fail too)
+fx_sql "INSERT INTO api_servers (organization_id, base_url, credentials_enc, health_ok, health_error,
+          health_checked_at)
+        VALUES (:'o', 'http://127.0.0.1:9/', '\\x00', false, 'HTTP 503: Service Unavailable', now())" \
+  -v o="$C_ORG" >/dev/null || fail "insert a failing server"
+api GET "/api/pems/sync-status?organizationId=$C_ORG"
+assert_jq .health unhealthy "unhealthy while PEMS fails its health check"
+assert_jq .healthReason.code pems_unreachable "the reason's code"
+HEALTH_ERROR=$(fx_sql "SELECT health_error FROM api_servers WHERE organization_id = :'o'" -v o="$C_ORG")
+assert_eq "PEMS health check failing: $HEALTH_ERROR" "$(jbody .healthReason.message)" "the reason carries what PEMS answered"
+assert_match "$ISO_RE" "$(jbody .healthReason.at)" "and when it was checked"
+fx_sql "DELETE FROM api_servers WHERE organization_id = :'o'" -v o="$C_ORG" >/dev/null
 
 test_begin "one rule: GET /sync-status and pemsctl status agree on overdue items and live workers"
 ONE_ORG=$(fx_org status-one)

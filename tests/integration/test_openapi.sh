@@ -151,6 +151,20 @@ if [ -n "${PEMS_URL:-}" ] && curl -sk -o /dev/null --max-time 5 "$PEMS_URL/api/p
     valid GET /api/pems/sync-status 200 "/api/pems/sync-status?organizationId=$ORG"
     valid GET /api/pems/conflicts 200 "/api/pems/conflicts?organizationId=$ORG"
     valid GET "/api/pems/modifications/{id}" 404 "/api/pems/modifications/$ID"
+    # the record routes: a record with an open modification, one under a delete, a tombstone
+    fx_mirror "$ORG" 'OAS/2' 1 >/dev/null
+    fx_mod "$ORG" 'OAS/2' "$USR" pending_sync 1 '{}' delete >/dev/null
+    fx_mirror "$ORG" OAS-GONE 1 >/dev/null
+    fx_sql "UPDATE pfa_mirror SET deleted = true WHERE organization_id = :'o' AND pfa_id = 'OAS-GONE'" -v o="$ORG" >/dev/null
+    valid GET /api/pems/records 200 "/api/pems/records?organizationId=$ORG&limit=1"
+    valid GET "/api/pems/records/{pfaId}" 200 "/api/pems/records/OAS-1?organizationId=$ORG"
+    valid GET "/api/pems/records/{pfaId}" 200 "/api/pems/records/OAS%2F2?organizationId=$ORG"
+    valid GET "/api/pems/records/{pfaId}" 404 "/api/pems/records/OAS-GONE?organizationId=$ORG"
+    valid GET "/api/pems/records/{pfaId}/history" 200 "/api/pems/records/OAS-1/history?organizationId=$ORG"
+    valid GET /api/pems/changes 200 "/api/pems/changes?organizationId=$ORG"
+    assert_eq true "$(jq '[.changes[] | select(.deleted)] | length == 1' "$TEST_TMP/answer.json")" \
+      "the feed validated holds a tombstone"
+    valid GET /api/pems/changes 409 "/api/pems/changes?organizationId=$ORG&since=999999999"
     # the check can fail: the schema this document had, a nullable without a type, is refused
     sed "s|^          oneOf:\$|          nullable: true\n          allOf: [{ \$ref: '#/components/schemas/QueueItem' }]\n          x-was-oneOf:|" \
       "$YAML" > "$TEST_TMP/old.yaml"

@@ -79,7 +79,8 @@ assert_eq "$NFILES" "$(q 'SELECT count(*) FROM schema_migrations')" "still one r
 # What the files define, one "KIND NAME" a line: each CREATE statement's object
 sql_objects() {
   cat "$SQL_DIR"/*.sql "$SQL_DIR"/functions/*.sql | tr 'A-Z' 'a-z' | sed -n -E \
-    's/^[[:space:]]*create[[:space:]]+(or[[:space:]]+replace[[:space:]]+)?(unique[[:space:]]+)?(table|index|function|trigger|type|sequence|view)[[:space:]]+(if[[:space:]]+not[[:space:]]+exists[[:space:]]+)?([a-z0-9_]+).*/\3 \5/p'
+    's/^[[:space:]]*create[[:space:]]+(or[[:space:]]+replace[[:space:]]+)?(unique[[:space:]]+|unlogged[[:space:]]+|constraint[[:space:]]+)?(table|index|function|aggregate|trigger|type|sequence|view)[[:space:]]+(if[[:space:]]+not[[:space:]]+exists[[:space:]]+)?([a-z0-9_]+).*/\3 \5/p' |
+    sed 's/^aggregate /function /'   # pg_proc holds aggregates beside functions
 }
 test_begin "each object is defined once, and the catalog holds exactly what the files define"
 dups=$(sql_objects | sort | uniq -d | tr '\n' ' ')

@@ -122,4 +122,30 @@ assert_eq "unresolved|monthlyRate|1|2" "$(fx_sql "SELECT concat_ws('|', status,
   array_to_string(conflict_fields, ','), local_version, pems_version) FROM pfa_sync_conflict
   WHERE modification_id = :'m'" -v m="$MD")" "conflict row"
 
+test_begin "merge keeping PEMS's value in every field is use_pems: nothing written to PEMS"
+wfx_org mergekeep
+ORG=$W_ORG TEN=$W_TENANT TOK=$W_TOKEN
+sim_seed "$TEN" "$(wfx_records M 1)"
+wfx_drive 20 org_mirror_is "$ORG" 1 || fail "mirror row after a pull"
+wfx_mod ME "$TOK" "$ORG" M-1 1 '{"monthlyRate":13000}'
+sim_edit "$TEN" M-1 '{"monthlyRate":14000}'
+wfx_drive 20 sql_is 2 "SELECT version FROM pfa_mirror WHERE organization_id = :'o' AND pfa_id = 'M-1'" \
+  -v o="$ORG" || fail "upstream edit not pulled"
+wfx_write_sync "$TOK" "$ORG" 1
+wfx_drive 20 mod_is "$ME" conflict || { fail "no conflict: $(fx_mod_status "$ME")"; worker_log_tail; }
+CE=$(fx_sql "SELECT id FROM pfa_sync_conflict WHERE modification_id = :'m'" -v m="$ME")
+puts_before=$(sim_count "$TEN" "PUT /pfa/{id}" '*')
+api_as "$TOK" POST "/api/pems/conflicts/$CE/resolve" '{"resolution":"merge","mergedData":{"monthlyRate":14000.0}}'
+assert_eq 200 "$HTTP_STATUS" "status ($BODY)"
+assert_jq .appliedChanges '{}' "nothing applied"
+assert_eq "resolved|use_pems|" "$(fx_sql "SELECT concat_ws('|', status, resolution, coalesce(merged_data::text, ''))
+  FROM pfa_sync_conflict WHERE id = :'c'" -v c="$CE")" "recorded as use_pems, no merged data"
+assert_eq discarded "$(fx_mod_status "$ME")" "modification discarded"
+assert_eq 0 "$(fx_sql "SELECT count(*) FROM pfa_write_queue WHERE modification_id = :'m'
+  AND status IN ('pending', 'processing')" -v m="$ME")" "nothing queued"
+wfx_once
+assert_eq "$puts_before" "$(sim_count "$TEN" "PUT /pfa/{id}" '*')" "no write reached PEMS"
+assert_eq 2 "$(sim_record "$TEN" M-1 .version)" "PEMS version unchanged"
+assert_eq 14000 "$(sim_record "$TEN" M-1 .data.monthlyRate)" "PEMS value kept"
+
 finish

@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "api_params.h"
-#include "api_sync_history.h"
 
 static void test_depth(void)
 {
@@ -225,28 +224,28 @@ static void test_query_utf8(void)
     CU_ASSERT_STRING_EQUAL(api_query_get(&q, "pfaId"), "caf\xc3\xa9");
 }
 
-static void test_sync_history_window(void)
+static void test_cursor(void)
 {
-    struct sync_history_window w;
-    json_t *d = json_array();
-    long long now = 1767261600000LL + 30 * 60000;   /* 2026-01-01T10:30Z */
-    CU_ASSERT_TRUE(sync_history_window(NULL, NULL, NULL, now, &w, d));
-    CU_ASSERT_STRING_EQUAL(w.bucket, "hour");
-    CU_ASSERT_EQUAL(w.to_ms, now);
-    CU_ASSERT_EQUAL(w.from_ms, now - 86400000LL);
-    CU_ASSERT_EQUAL(w.buckets, 25);
-    CU_ASSERT_TRUE(sync_history_window("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z", "minute",
-                                       now, &w, d));
-    CU_ASSERT_EQUAL(w.buckets, 60);
-    CU_ASSERT_TRUE(sync_history_window("2026-01-01", "2026-01-01", "day", now, &w, d));
-    CU_ASSERT_EQUAL(w.buckets, 1);
-    CU_ASSERT_EQUAL(w.to_ms - w.from_ms, 86400000LL);
-    CU_ASSERT_EQUAL(json_array_size(d), 0);
-    CU_ASSERT_FALSE(sync_history_window("2026-01-02", "2026-01-01T00:00:00Z", NULL, now, &w, d));
-    CU_ASSERT_FALSE(sync_history_window("2020-01-01", NULL, "minute", now, &w, d));
-    CU_ASSERT_FALSE(sync_history_window("nope", NULL, NULL, now, &w, d));
-    CU_ASSERT_EQUAL(json_array_size(d), 3);
-    json_decref(d);
+    char c[64], back[64];
+    CU_ASSERT_TRUE(api_cursor_encode("PFA-001", c, sizeof c));
+    CU_ASSERT_STRING_EQUAL(c, "UEZBLTAwMQ");
+    CU_ASSERT_TRUE(api_cursor_decode(c, back, sizeof back));
+    CU_ASSERT_STRING_EQUAL(back, "PFA-001");
+    const char *ids[] = { "a", "ab", "abc", "A/B ?+", "\xc3\xa9t\xc3\xa9", NULL };
+    for (int i = 0; ids[i]; i++) {
+        CU_ASSERT_TRUE(api_cursor_encode(ids[i], c, sizeof c));
+        CU_ASSERT_PTR_NULL(strpbrk(c, "+/="));
+        CU_ASSERT_TRUE(api_cursor_decode(c, back, sizeof back));
+        CU_ASSERT_STRING_EQUAL(back, ids[i]);
+    }
+    CU_ASSERT_FALSE(api_cursor_encode("abcdef", c, 8));
+    CU_ASSERT_FALSE(api_cursor_decode("", back, sizeof back));
+    CU_ASSERT_FALSE(api_cursor_decode("QQ==", back, sizeof back));   /* padding is not ours */
+    CU_ASSERT_FALSE(api_cursor_decode("Q", back, sizeof back));      /* not whole bytes */
+    CU_ASSERT_FALSE(api_cursor_decode("QR", back, sizeof back));     /* stray bits */
+    CU_ASSERT_FALSE(api_cursor_decode("AA", back, sizeof back));     /* a NUL */
+    CU_ASSERT_FALSE(api_cursor_decode("_w", back, sizeof back));     /* 0xff: not UTF-8 */
+    CU_ASSERT_FALSE(api_cursor_decode("UEZBLTAwMQ", back, 4));       /* does not fit */
 }
 
 int main(void)
@@ -262,7 +261,7 @@ int main(void)
         { "iso date-times to instants", test_datetime_parse },
         { "entity tags", test_etag },
         { "query names and values are UTF-8", test_query_utf8 },
-        { "sync-history window", test_sync_history_window },
+        { "record cursors", test_cursor },
     };
     return UNIT_RUN("api_params", NULL, tests);
 }

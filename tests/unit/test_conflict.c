@@ -222,6 +222,46 @@ static void test_resolve_merge_with_data(void)
     json_decref(now);
 }
 
+static void test_resolve_merge_keeping_pems(void)
+{
+    struct conflict_resolution_plan plan;
+    /* every field holds PEMS's value now (15000 == 15000.0): use_pems, nothing written */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, "{\"monthlyRate\":14000}",
+                            "{\"monthlyRate\":15000.0,\"model\":\"LTM 1100\"}", false, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_EQUAL(plan.resolution, RESOLVE_USE_PEMS);
+    CU_ASSERT_TRUE(plan.discard);
+    CU_ASSERT_TRUE(json_text_equal(plan.applied, "{}"));
+    conflict_resolution_plan_clear(&plan);
+    /* PEMS's values as they read once sanitized */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, "{\"monthlyRate\":14000}",
+                            "{\"model\":\" LTM 1100 \"}", false, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_EQUAL(plan.resolution, RESOLVE_USE_PEMS);
+    CU_ASSERT_TRUE(plan.discard);
+    conflict_resolution_plan_clear(&plan);
+    /* one field of another value: a merge, written */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, "{\"monthlyRate\":14000}",
+                            "{\"monthlyRate\":15000,\"model\":\"LTM 1200\"}", false, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_EQUAL(plan.resolution, RESOLVE_MERGE);
+    CU_ASSERT_FALSE(plan.discard);
+    CU_ASSERT_TRUE(json_text_equal(plan.applied, "{\"monthlyRate\":15000,\"model\":\"LTM 1200\"}"));
+    conflict_resolution_plan_clear(&plan);
+    /* PEMS's values on a record PEMS deleted: still nothing to merge into */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_MERGE, "{\"monthlyRate\":14000}",
+                            "{\"monthlyRate\":15000}", true, &plan), RESOLVE_ERR_RECORD_GONE);
+    conflict_resolution_plan_clear(&plan);
+    /* the other resolutions are recorded as asked */
+    CU_ASSERT_EQUAL(resolve(false, RESOLVE_USE_LOCAL, "{\"monthlyRate\":15000}", NULL, false, &plan),
+                    RESOLVE_OK);
+    CU_ASSERT_EQUAL(plan.resolution, RESOLVE_USE_LOCAL);
+    conflict_resolution_plan_clear(&plan);
+    CU_ASSERT_STRING_EQUAL(conflict_resolution_name(RESOLVE_USE_PEMS), "use_pems");
+    CU_ASSERT_STRING_EQUAL(conflict_resolution_name(RESOLVE_MERGE), "merge");
+    CU_ASSERT_STRING_EQUAL(conflict_resolution_name(RESOLVE_USE_LOCAL), "use_local");
+}
+
 static void test_reject_already_resolved(void)
 {
     struct conflict_resolution_plan plan;
@@ -353,6 +393,7 @@ int main(void)
         { "resolve with use_pems", test_resolve_use_pems },
         { "reject merge without mergedData", test_reject_merge_without_data },
         { "resolve with merge and mergedData", test_resolve_merge_with_data },
+        { "merge keeping PEMS's value in every field is use_pems", test_resolve_merge_keeping_pems },
         { "reject resolving a resolved conflict", test_reject_already_resolved },
         { "resolution parsing", test_resolution_parse },
         { "convergent edit is not a conflict", test_convergent_edit },

@@ -149,15 +149,57 @@ static void test_long_param(void)
 {
     struct http_request req;
     const struct route *rt = NULL;
-    char allow[128], path[300];
+    char allow[128], path[HTTP_MAX_PARAM_VALUE + 64];
     memset(&req, 0, sizeof req);
-    snprintf(path, sizeof path, "/api/pems/conflicts/%0128d/resolve", 7);
+    snprintf(path, sizeof path, "/api/pems/conflicts/%0*d/resolve", HTTP_MAX_PARAM_VALUE, 7);
     CU_ASSERT_EQUAL(router_match("POST", path, &req, &rt, allow, sizeof allow), ROUTE_NOT_FOUND);
     CU_ASSERT_EQUAL(req.nparams, 0);
-    snprintf(path, sizeof path, "/api/pems/conflicts/%0127d/resolve", 7);
+    snprintf(path, sizeof path, "/api/pems/conflicts/%0*d/resolve", HTTP_MAX_PARAM_VALUE - 1, 7);
     CU_ASSERT_EQUAL(router_match("POST", path, &req, &rt, allow, sizeof allow), ROUTE_FOUND);
     CU_ASSERT_EQUAL(req.nparams, 1);
-    CU_ASSERT_EQUAL(strlen(http_param(&req, "conflictId")), 127);
+    CU_ASSERT_EQUAL(strlen(http_param(&req, "conflictId")), HTTP_MAX_PARAM_VALUE - 1);
+}
+
+/* routes with parameters match the path as the client wrote it: an encoded '/' stays inside
+ * its segment, each segment is decoded */
+static void test_raw_path(void)
+{
+    struct http_request req;
+    const struct route *rt = NULL;
+    char allow[128];
+    memset(&req, 0, sizeof req);
+    strcpy(req.raw_path, "/api/pems/records/A%2Fhistory");
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/records/A/history", &req, &rt, allow,
+                                 sizeof allow), ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/records/:pfaId");
+    CU_ASSERT_STRING_EQUAL(http_param(&req, "pfaId"), "A/history");
+
+    memset(&req, 0, sizeof req);
+    strcpy(req.raw_path, "/api/pems/records/A%20B/%68istory/");
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/records/A B/history/", &req, &rt, allow,
+                                 sizeof allow), ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/records/:pfaId/history");
+    CU_ASSERT_STRING_EQUAL(http_param(&req, "pfaId"), "A B");
+
+    memset(&req, 0, sizeof req);
+    strcpy(req.raw_path, "/api/pems/records/A%00B");
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/records/A", &req, &rt, allow, sizeof allow),
+                    ROUTE_NOT_FOUND);
+    memset(&req, 0, sizeof req);
+    strcpy(req.raw_path, "/api/pems/records/A%2");
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/records/A", &req, &rt, allow, sizeof allow),
+                    ROUTE_NOT_FOUND);
+    /* without a raw path, the decoded one */
+    memset(&req, 0, sizeof req);
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/records/X-1", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(http_param(&req, "pfaId"), "X-1");
+    /* a route without parameters keeps nginx's normalized path */
+    memset(&req, 0, sizeof req);
+    strcpy(req.raw_path, "/api/pems//records");
+    CU_ASSERT_EQUAL(router_match("GET", "/api/pems/records", &req, &rt, allow, sizeof allow),
+                    ROUTE_FOUND);
+    CU_ASSERT_STRING_EQUAL(rt->pattern, "/api/pems/records");
 }
 
 int main(void)
@@ -170,6 +212,7 @@ int main(void)
         { "404 and 405", test_not_found_and_method },
         { "permissions", test_permissions },
         { "a param longer than its buffer matches nothing", test_long_param },
+        { "params from the path as written", test_raw_path },
     };
     return UNIT_RUN("router", NULL, tests);
 }

@@ -41,6 +41,14 @@ int api_query_parse(const char *qs, struct query_params *q);
 void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE]);
 bool api_etag_matches(const char *if_none_match, const char *etag);
 
+/* GET /records' opaque cursor: the last pfaId of a page, base64url without padding.
+ * api_cursor_encode writes it into out (cap bytes); false when it does not fit.
+ * api_cursor_decode gives the pfaId back into out (cap bytes): false when cursor is not one
+ * (not base64url, empty, not UTF-8, holds a NUL, does not fit). */
+#define API_CURSOR_MAX 1100
+bool api_cursor_encode(const char *pfa_id, char *out, size_t cap);
+bool api_cursor_decode(const char *cursor, char *out, size_t cap);
+
 /* Declarative checks for query parameters and JSON bodies; failures append
  * {"field","message"} objects to details. */
 enum api_field_type {

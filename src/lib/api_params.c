@@ -443,3 +443,63 @@ void api_etag_of(const char *body, size_t len, char out[API_ETAG_SIZE])
     }
     snprintf(out, API_ETAG_SIZE, "\"%016llx%08zx\"", h, len & 0xffffffffu);
 }
+
+static const char b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+bool api_cursor_encode(const char *pfa_id, char *out, size_t cap)
+{
+    size_t n = strlen(pfa_id), o = 0;
+    if ((n + 2) / 3 * 4 + 1 > cap)
+        return false;
+    const unsigned char *s = (const unsigned char *)pfa_id;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        out[o++] = b64url[v >> 18 & 63];
+        out[o++] = b64url[v >> 12 & 63];
+        if (i + 1 < n)
+            out[o++] = b64url[v >> 6 & 63];
+        if (i + 2 < n)
+            out[o++] = b64url[v & 63];
+    }
+    out[o] = '\0';
+    return true;
+}
+
+static int b64url_value(char c)
+{
+    const char *p = c ? strchr(b64url, c) : NULL;
+    return p ? (int)(p - b64url) : -1;
+}
+
+bool api_cursor_decode(const char *cursor, char *out, size_t cap)
+{
+    size_t n = strlen(cursor), o = 0;
+    if (n == 0 || n % 4 == 1)
+        return false;
+    unsigned v = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = b64url_value(cursor[i]);
+        if (d < 0)
+            return false;
+        v = (v << 6 | (unsigned)d) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            unsigned char c = (unsigned char)(v >> bits & 0xff);
+            if (c == 0 || o + 1 >= cap)
+                return false;
+            out[o++] = (char)c;
+        }
+    }
+    /* the bits left over are padding: zero in a cursor this API made */
+    if (v & ((1u << bits) - 1))
+        return false;
+    out[o] = '\0';
+    return api_utf8_valid(out, o);
+}
