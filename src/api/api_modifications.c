@@ -281,7 +281,7 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
     const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
                              api_query_get(&q, "status"), api_query_get(&q, "pfaId"),
                              limit ? limit : "50", offset ? offset : "0" };
-    PGresult *res = db_query(
+    auth_org_answer(ctx, req, db_query(
         ctx->db, "modifications_list",
         "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
         " pems_has_permission(p.permissions, $3),"
@@ -297,14 +297,7 @@ void api_modifications_list(struct api_ctx *ctx, struct http_request *req)
         " )::text END"
         " FROM (SELECT 1) one LEFT JOIN user_organizations p"
         " ON p.user_id = $1::uuid AND p.organization_id = $2::uuid",
-        7, params);
-    if (!res) {
-        api_db_failure(ctx, req);
-        return;
-    }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
-        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
-    PQclear(res);
+        7, params));
 }
 
 #define BATCH_MAX 500

@@ -49,12 +49,5 @@ void api_sync_status(struct api_ctx *ctx, struct http_request *req)
     const char *params[] = { req->user_id, api_query_get(&q, "organizationId"), auth_need(req),
                              api_query_get(&q, "status"), api_query_get(&q, "startDate"),
                              end_param, period, next };
-    PGresult *res = db_query(ctx->db, "sync_status", status_sql, 8, params);
-    if (!res) {
-        api_db_failure(ctx, req);
-        return;
-    }
-    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
-        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
-    PQclear(res);
+    auth_org_answer(ctx, req, db_query(ctx->db, "sync_status", status_sql, 8, params));
 }

@@ -130,6 +130,17 @@ int auth_org_row(struct http_request *req, const char *user_ok, const char *allo
     return verdict(req, user_ok, allowed, 403);
 }
 
+void auth_org_answer(struct api_ctx *ctx, struct http_request *req, PGresult *res)
+{
+    if (!res) {
+        api_db_failure(ctx, req);
+        return;
+    }
+    if (auth_org_row(req, db_value(res, 0, 0), db_value(res, 0, 1)) == 0)
+        http_send_json_etag(req, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
+    PQclear(res);
+}
+
 void auth_not_found(struct api_ctx *ctx, struct http_request *req)
 {
     if (auth_user_exists(ctx, req) == 0)

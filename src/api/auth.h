@@ -32,6 +32,9 @@ int auth_row(struct http_request *req, const char *user_ok, const char *allowed)
  * whether the caller has the route's permission there (NULL: not a member).
  * 0, or -1 after sending 401 or 403. */
 int auth_org_row(struct http_request *req, const char *user_ok, const char *allowed);
+/* An organization-addressed GET answered by one statement whose row is (user_ok, allowed,
+ * the body): the body with its ETag, or 401/403; res NULL: the database failure. Clears res. */
+void auth_org_answer(struct api_ctx *ctx, struct http_request *req, PGresult *res);
 /* 404 for an id that cannot exist (not a uuid) — but 401 first when the user is gone. */
 void auth_not_found(struct api_ctx *ctx, struct http_request *req);
 
