@@ -85,13 +85,14 @@ cleanup:
     return rc;
 }
 
-int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
-                     struct pems_server *out)
+enum pems_server_load_result pems_server_load(db_t *db, const char *org_id,
+                                              const unsigned char key[CRYPTO_KEY_LEN],
+                                              struct pems_server *out)
 {
     const char *params[] = { org_id };
     unsigned char *sealed = NULL, *plain = NULL;
     size_t sealed_len = 0, plain_len = 0;
-    int rc = DB_ERROR;
+    enum pems_server_load_result rc = PEMS_SERVER_FAILED;
 
     memset(out, 0, sizeof *out);
     PGresult *res = db_query(db, "pems_server_load",
@@ -102,15 +103,15 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
                              " FROM api_servers WHERE organization_id = $1",
                              1, params);
     if (!res)
-        return db_last_status(db);
+        return db_last_status(db) == DB_UNAVAILABLE ? PEMS_SERVER_UNAVAILABLE : PEMS_SERVER_FAILED;
     if (PQntuples(res) == 0) {
-        rc = 1;
+        rc = PEMS_SERVER_NONE;
         goto cleanup;
     }
     if (!(sealed = hex_decode(PQgetvalue(res, 0, 5), &sealed_len)))
         goto cleanup;
     if (crypto_open(key, sealed, sealed_len, &plain, &plain_len) < 0) {
-        rc = -3;
+        rc = PEMS_SERVER_BAD_SECRET;
         goto cleanup;
     }
     snprintf(out->id, sizeof out->id, "%s", PQgetvalue(res, 0, 0));
@@ -138,7 +139,7 @@ int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPT
         memset(out, 0, sizeof *out);
         goto cleanup;
     }
-    rc = 0;
+    rc = PEMS_SERVER_LOADED;
 cleanup:
     if (plain) {
         explicit_bzero(plain, plain_len);

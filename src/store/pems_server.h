@@ -27,10 +27,19 @@ struct pems_server {
 /* Frees what srv holds, the secret wiped first. */
 void pems_server_clear(struct pems_server *srv);
 
-/* Loads the organization's server and decrypts its secret. 0 ok, 1 none configured,
- * DB_UNAVAILABLE / DB_ERROR, or -3 when the secret cannot be decrypted (wrong key). */
-int pems_server_load(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
-                     struct pems_server *out);
+/* What loading an organization's server found. */
+enum pems_server_load_result {
+    PEMS_SERVER_LOADED,         /* *out filled, its secret decrypted */
+    PEMS_SERVER_NONE,           /* no server configured for the organization */
+    PEMS_SERVER_BAD_SECRET,     /* the credentials cannot be decrypted with the key */
+    PEMS_SERVER_UNAVAILABLE,    /* the database cannot be reached */
+    PEMS_SERVER_FAILED          /* the database refused the statement, or out of memory */
+};
+
+/* Loads the organization's server and decrypts its secret (*out zeroed unless LOADED). */
+enum pems_server_load_result pems_server_load(db_t *db, const char *org_id,
+                                              const unsigned char key[CRYPTO_KEY_LEN],
+                                              struct pems_server *out);
 
 /* Inserts or replaces the organization's server; writes its id into id_out[37].
  * max_in_flight 0: the default derived from the rate (sql/functions/servers.sql). */

@@ -23,7 +23,7 @@ int conflict_store_changed_since(db_t *db, const char *org_id, const char *pfa_i
     return DB_OK;
 }
 
-int conflict_store_record(db_t *db, const char *worker_id, const struct wq_item *it,
+int conflict_store_record(db_t *db, const char *worker_id, const struct item *it,
                           const json_t *conflict_fields, int64_t pems_version,
                           const json_t *pems_data, int http_status, int attempts_inc)
 {

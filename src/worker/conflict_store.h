@@ -19,7 +19,7 @@ int conflict_store_changed_since(db_t *db, const char *org_id, const char *pfa_i
  * now), the modification 'conflict', the queue item 'completed' with last_error 'conflict',
  * and their audit rows. Returns 1 when recorded, 0 when the claim was no longer ours, or a
  * DB status < 0. http_status 0 = none; attempts_inc 1 when a PEMS request was made. */
-int conflict_store_record(db_t *db, const char *worker_id, const struct wq_item *it,
+int conflict_store_record(db_t *db, const char *worker_id, const struct item *it,
                           const json_t *conflict_fields, int64_t pems_version,
                           const json_t *pems_data, int http_status, int attempts_inc);
 

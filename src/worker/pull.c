@@ -153,7 +153,7 @@ static int64_t since_trusted(const char *org_id, const char *since, int64_t trus
     return -1;
 }
 
-int pull_begin(db_t *db, const struct server_lock *sl, struct pull_job *job)
+enum step pull_begin(db_t *db, const struct server_lock *sl, struct pull_job *job)
 {
     memset(job, 0, sizeof *job);
     int rc = DB_OK;
@@ -192,8 +192,8 @@ struct pems_request *pull_request(const struct server_lock *sl, struct pull_job 
 
 /* What the server's health is now, as sync-status and pemsctl server list show it: ok, or
  * failing with PEMS's text (valid UTF-8 already, pems_response.error). */
-static int health_note(db_t *db, const struct server_lock *sl, bool ok, const char *prefix,
-                       const char *text)
+static enum step health_note(db_t *db, const struct server_lock *sl, bool ok,
+                             const char *prefix, const char *text)
 {
     char err[300];
     snprintf(err, sizeof err, "%s%s", prefix, text && *text ? text : "health check failed");
@@ -203,20 +203,20 @@ static int health_note(db_t *db, const struct server_lock *sl, bool ok, const ch
                    " health_checked_at = now() WHERE id = $1", 3, params);
 }
 
-static int health_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
-                         const struct pems_response *resp)
+static enum step health_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
+                               const struct pems_response *resp)
 {
     bool ok = resp->outcome == PEMS_OK;
     if (resp->outcome == PEMS_RATE_LIMITED)
         server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
-    int rc = health_note(db, sl, ok, resp->http_status ? "HTTP error: " : "", resp->error);
-    if (rc != DB_OK)
+    enum step rc = health_note(db, sl, ok, resp->http_status ? "HTTP error: " : "", resp->error);
+    if (rc != STEP_OK)
         return rc;
     job->state = PULL_PAGES;
     return STEP_AGAIN;
 }
 
-static int finished(struct server_lock *sl, struct pull_job *job)
+static enum step finished(struct server_lock *sl, struct pull_job *job)
 {
     if (job->st.applied)
         log_info("pull_done", "org=%s org_code=%s pages=%d applied=%d since=\"%s\"",
@@ -226,8 +226,8 @@ static int finished(struct server_lock *sl, struct pull_job *job)
     return STEP_DONE;
 }
 
-int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
-                const struct pems_response *resp)
+enum step pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
+                      const struct pems_response *resp)
 {
     metrics_upstream_inc((int)resp->http_status);
     if (job->state == PULL_HEALTH)
@@ -239,16 +239,16 @@ int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
             server_lock_pause(db, sl, resp->retry_after_s > 0 ? resp->retry_after_s : 1);
             return finished(sl, job);   /* PEMS asks us to slow down: not failing */
         }
-        int rc = health_note(db, sl, false, "pull: ", resp->error);
-        return rc != DB_OK ? rc : finished(sl, job);
+        enum step rc = health_note(db, sl, false, "pull: ", resp->error);
+        return rc != STEP_OK ? rc : finished(sl, job);
     }
     struct pems_page pg;
     char why[200];
     if (pems_page_parse(resp->body, job->trust_until_ms, &pg, why, sizeof why) != 0) {
         log_warn("pull_failed", "org=%s org_code=%s error=\"%s\"", sl->srv.org_id,
                  sl->srv.org_code, why);
-        int rc = health_note(db, sl, false, "pull: ", why);
-        return rc != DB_OK ? rc : finished(sl, job);
+        enum step rc = health_note(db, sl, false, "pull: ", why);
+        return rc != STEP_OK ? rc : finished(sl, job);
     }
     /* where a pulled record is accepted: pems_page_parse took it, the rejects are noted */
     int noted = upstream_rejects_note(db, sl->srv.org_id, pg.rejects);

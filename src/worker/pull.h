@@ -30,13 +30,13 @@ struct pull_job {
     struct pull_stats st;
 };
 /* Loads the cursor: STEP_OK or a DB status < 0. */
-int pull_begin(db_t *db, const struct server_lock *sl, struct pull_job *job);
+enum step pull_begin(db_t *db, const struct server_lock *sl, struct pull_job *job);
 /* The next request of the job (NULL when out of memory). */
 struct pems_request *pull_request(const struct server_lock *sl, struct pull_job *job);
 /* Handles its answer: STEP_AGAIN (another request), STEP_DONE (finished, or PEMS failed:
  * logged, what was applied stays), or a DB status < 0. */
-int pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
-                const struct pems_response *resp);
+enum step pull_answer(db_t *db, struct server_lock *sl, struct pull_job *job,
+                      const struct pems_response *resp);
 void pull_job_clear(struct pull_job *job);
 
 /* Applies PEMS records ({pfaId, version, updatedAt?, data?, deleted?}) to org_id's mirror:

@@ -60,9 +60,9 @@ void results_touch(struct results *r)
         r->since_ns = util_mono_ns();
 }
 
-int results_settle(struct results *r)
+enum step results_settle(struct results *r)
 {
-    int rc = STEP_OK;
+    enum step rc = STEP_OK;
     for (int i = 0; i < RESULT_CONNS; i++) {
         int s = wq_batch_settle(r->conn[i].db, &r->conn[i].batch);
         if (s < 0 && rc == STEP_OK)
@@ -73,7 +73,7 @@ int results_settle(struct results *r)
 
 /* Hands the gathered results to the database without waiting; the next connection's batch
  * gathers from now on. Its connection must have nothing in flight. */
-static int send_gathered(struct results *r)
+static enum step send_gathered(struct results *r)
 {
     struct wq_batch *b = results_batch(r);
     db_t *db = r->conn[r->gathering].db;
@@ -101,21 +101,21 @@ int64_t results_due_in(const struct results *r)
     return left > 0 ? left : 0;
 }
 
-int results_collect(struct results *r)
+enum step results_collect(struct results *r, int *collected)
 {
-    int n = 0;
+    *collected = 0;
     for (int i = 0; i < RESULT_CONNS; i++) {
         if (db_sent(r->conn[i].db) && db_send_done(r->conn[i].db)) {
             int rc = wq_batch_settle(r->conn[i].db, &r->conn[i].batch);
             if (rc < 0)
-                return rc;
-            n++;
+                return (enum step)rc;
+            (*collected)++;
         }
     }
-    return n;
+    return STEP_OK;
 }
 
-int results_pump(struct results *r)
+enum step results_pump(struct results *r)
 {
     if (results_due_in(r) > 0)
         return STEP_OK;
@@ -132,9 +132,9 @@ int results_pump(struct results *r)
     return send_gathered(r);
 }
 
-int results_flush(struct results *r)
+enum step results_flush(struct results *r)
 {
-    int rc = results_settle(r);
+    enum step rc = results_settle(r);
     if (rc == STEP_OK)
         rc = send_gathered(r);
     if (rc == STEP_OK)

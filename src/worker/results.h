@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "step.h"
 #include "write_queue.h"
 
 /* The result pipeline: finished items' results gather in a batch and are recorded together
@@ -28,11 +29,12 @@ struct wq_batch *results_batch(struct results *r);
 /* A result was added: starts the age clock of the batch. */
 void results_touch(struct results *r);
 /* STEP_OK or a DB status < 0 (the flush failed: its items come back as their leases end). */
-int results_pump(struct results *r);
-/* Collects the flushes that have finished, without waiting: how many, or a DB status < 0. */
-int results_collect(struct results *r);
-int results_settle(struct results *r);
-int results_flush(struct results *r);
+enum step results_pump(struct results *r);
+/* Collects the flushes that have finished, without waiting (*collected: how many): STEP_OK or
+ * a DB status < 0. */
+enum step results_collect(struct results *r, int *collected);
+enum step results_settle(struct results *r);
+enum step results_flush(struct results *r);
 /* After a failure: records what still can be, drops the rest (their leases expire). */
 void results_abandon(struct results *r);
 /* Nanoseconds until results_pump wants to send (INT64_MAX: nothing gathered). */

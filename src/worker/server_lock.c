@@ -52,24 +52,26 @@ static int lock_server(db_t *db, const char *server_id, const char *stmt, const 
     return DB_OK;
 }
 
-int server_lock_acquire(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
-                        struct server_lock *out, enum server_lock_why *why)
+enum step server_lock_acquire(db_t *db, const char *org_id,
+                              const unsigned char key[CRYPTO_KEY_LEN],
+                              struct server_lock *out, enum server_lock_why *why)
 {
     memset(out, 0, sizeof *out);
-    int rc = pems_server_load(db, org_id, key, &out->srv);
-    if (rc == 1) {
+    switch (pems_server_load(db, org_id, key, &out->srv)) {
+    case PEMS_SERVER_LOADED:
+        break;
+    case PEMS_SERVER_NONE:
         *why = SERVER_LOCK_NONE;
         return STEP_DECLINED;
-    }
-    if (rc == -3) {
-        pems_server_clear(&out->srv);
+    case PEMS_SERVER_BAD_SECRET:
         *why = SERVER_LOCK_BAD_SECRET;
         return STEP_DECLINED;
+    case PEMS_SERVER_UNAVAILABLE:
+        return STEP_UNAVAILABLE;
+    case PEMS_SERVER_FAILED:
+        return STEP_ERROR;
     }
-    if (rc != 0) {
-        pems_server_clear(&out->srv);
-        return rc < 0 ? rc : DB_ERROR;
-    }
+    int rc;
     bool got = false;
     rc = lock_server(db, out->srv.id, "lease_try_lock", "pg_try_advisory_lock", &got);
     if (rc != DB_OK || !got) {
@@ -100,7 +102,7 @@ int server_lock_acquire(db_t *db, const char *org_id, const unsigned char key[CR
     if (!out->rl || !out->client) {
         PQclear(res);
         server_lock_release(db, out);
-        return DB_ERROR;
+        return STEP_ERROR;
     }
     if (PQntuples(res) == 1) {
         int cap = rps < WINDOW_MAX ? rps : WINDOW_MAX;

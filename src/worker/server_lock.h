@@ -34,8 +34,9 @@ enum server_lock_why {
 };
 
 /* STEP_OK (held), STEP_DECLINED (*why says why), or a DB status < 0. */
-int server_lock_acquire(db_t *db, const char *org_id, const unsigned char key[CRYPTO_KEY_LEN],
-                        struct server_lock *out, enum server_lock_why *why);
+enum step server_lock_acquire(db_t *db, const char *org_id,
+                              const unsigned char key[CRYPTO_KEY_LEN],
+                              struct server_lock *out, enum server_lock_why *why);
 /* Writes the window back and unlocks; safe on a lease not held. */
 void server_lock_release(db_t *db, struct server_lock *sl);
 

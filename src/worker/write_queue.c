@@ -6,24 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void wq_item_clear(struct wq_item *it)
-{
-    free(it->pfa_id);
-    json_decref(it->delta);
-    json_decref(it->mirror_data);
-    json_decref(it->changed_since_base);
-    memset(it, 0, sizeof *it);
-}
-
-void wq_items_free(struct wq_item *items, int n)
-{
-    if (!items)
-        return;
-    for (int i = 0; i < n; i++)
-        wq_item_clear(&items[i]);
-    free(items);
-}
-
 int wq_due_orgs(db_t *db, json_t **org_ids)
 {
     *org_ids = NULL;
@@ -79,7 +61,7 @@ static json_t *parse_json_col(const PGresult *res, int row, int col, json_t *fal
 }
 
 int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int lease_seconds,
-             struct wq_item **items)
+             struct item **items)
 {
     *items = NULL;
     char smax[16], slease[16];
@@ -112,13 +94,13 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
     if (!res)
         return db_last_status(db);
     int n = PQntuples(res);
-    struct wq_item *arr = n ? calloc((size_t)n, sizeof *arr) : NULL;
+    struct item *arr = n ? calloc((size_t)n, sizeof *arr) : NULL;
     if (n && !arr) {
         PQclear(res);
         return DB_ERROR;
     }
     for (int i = 0; i < n; i++) {
-        struct wq_item *it = &arr[i];
+        struct item *it = &arr[i];
         snprintf(it->id, sizeof it->id, "%s", PQgetvalue(res, i, 0));
         snprintf(it->modification_id, sizeof it->modification_id, "%s", PQgetvalue(res, i, 1));
         snprintf(it->org_id, sizeof it->org_id, "%s", PQgetvalue(res, i, 2));
@@ -142,7 +124,7 @@ int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int l
     return n;
 }
 
-int wq_item_refresh(db_t *db, struct wq_item *it)
+int wq_item_refresh(db_t *db, struct item *it)
 {
     char sbase[24];
     snprintf(sbase, sizeof sbase, "%" PRId64, it->base_version);
@@ -237,7 +219,7 @@ static const char *outcome_name(enum wq_outcome o)
     return "release";
 }
 
-int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_result *r)
+int wq_batch_add(struct wq_batch *b, const struct item *it, const struct wq_result *r)
 {
     json_t *row = json_pack("{s:s, s:I, s:s, s:i, s:i, s:I, s:s}",
                             "item", it->id, "seq", (json_int_t)it->claim_seq,

@@ -6,32 +6,11 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "item.h"
 #include "pfa_record.h"
 
 /* pfa_write_queue for pemsworker: claims with a fenced lease, and the results of a batch
  * recorded in one transaction. Every result UPDATE matches locked_by AND claim_seq. */
-
-/* A claimed item with what processing it needs: its modification, the mirror record and the
- * fields PEMS changed since the modification's base version. */
-struct wq_item {
-    char id[37];
-    char modification_id[37];
-    char org_id[37];
-    long long claim_seq;
-    int attempts;               /* attempts used before this claim */
-    int deferrals;              /* 429 deferrals before this claim */
-    int priority;
-    char *pfa_id;
-    enum pfa_op op;
-    int64_t base_version;
-    json_t *delta;
-    bool has_mirror;
-    int64_t mirror_version;
-    bool mirror_deleted;
-    json_t *mirror_data;        /* {} when no mirror row */
-    json_t *changed_since_base; /* sorted array of field names */
-};
-void wq_item_clear(struct wq_item *it);
 
 /* Servers (one per organization) with due work: pending and due, or a lease expired; writes
  * enabled and not paused by a 429. *org_ids is a new array of strings. */
@@ -44,12 +23,11 @@ int wq_blocked_orgs(db_t *db, json_t **out);
 /* Claims up to max due items of org_id (priority DESC, scheduled_at), FOR UPDATE SKIP
  * LOCKED. Returns the count (0..max) with *items a malloc'd array, or a DB status < 0. */
 int wq_claim(db_t *db, const char *worker_id, const char *org_id, int max, int lease_seconds,
-             struct wq_item **items);
-void wq_items_free(struct wq_item *items, int n);
+             struct item **items);
 
 /* Re-reads the item's mirror record and the fields PEMS changed since its base version (its
  * record was written since the claim). DB_OK or a failure status. */
-int wq_item_refresh(db_t *db, struct wq_item *it);
+int wq_item_refresh(db_t *db, struct item *it);
 
 /* The item lease: pushes locked_until to now + lease_seconds for every item of org_id this
  * worker holds. */
@@ -95,7 +73,7 @@ struct wq_batch {
 void wq_batch_init(struct wq_batch *b);
 void wq_batch_clear(struct wq_batch *b);
 int wq_batch_count(const struct wq_batch *b);
-int wq_batch_add(struct wq_batch *b, const struct wq_item *it, const struct wq_result *r);
+int wq_batch_add(struct wq_batch *b, const struct item *it, const struct wq_result *r);
 /* Records every result in one transaction (queue items, modifications, mirror + history,
  * audit rows). wq_batch_send hands the results to the connection without waiting (the batch
  * is empty again; returns their number or a DB status < 0); other statements may run before

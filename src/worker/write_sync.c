@@ -1,15 +1,13 @@
 #include "write_sync.h"
 #include "backoff.h"
-#include "conflict.h"
 #include "conflict_store.h"
 #include "log.h"
 #include "metrics.h"
 #include "pems_record.h"
 #include "pfa_record.h"
 #include "pull.h"
-#include "text.h"
 #include "upstream_rejects.h"
-#include "validation.h"
+#include "write_decision.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,22 +16,17 @@
 #define MAX_409_ROUNDS 3
 #define RATE_DEFERRAL_CAP 20
 
-void write_plan_clear(struct write_plan *p)
-{
-    json_decref(p->changes);
-    memset(p, 0, sizeof *p);
-}
-
 /* the organization's code for log lines, beside the item's id */
 static const char *org_code(const struct write_ctx *c)
 {
     return c->sl && c->sl->srv.org_code ? c->sl->srv.org_code : "";
 }
 
-static int finish(struct write_ctx *c, const struct wq_item *it, const struct wq_result *r)
+/* The item's result into the batch: STEP_DONE, or STEP_ERROR when out of memory. */
+static enum step finish(struct write_ctx *c, const struct item *it, const struct wq_result *r)
 {
     if (wq_batch_add(c->batch, it, r) != 0)
-        return DB_ERROR;
+        return STEP_ERROR;
     c->stats->processed++;
     switch (r->outcome) {
     case WQ_SYNCED:
@@ -64,37 +57,39 @@ static int finish(struct write_ctx *c, const struct wq_item *it, const struct wq
     case WQ_RELEASE:
         break;
     }
-    return 0;
+    return STEP_DONE;
 }
 
-static int finish_failed(struct write_ctx *c, const struct wq_item *it, const char *error,
-                         int http_status, int attempts_inc)
+static enum step finish_failed(struct write_ctx *c, const struct item *it, const char *error,
+                               int http_status, int attempts_inc)
 {
     struct wq_result r = { .outcome = WQ_FAILED, .attempts_inc = attempts_inc,
                            .error = error, .http_status = http_status };
     return finish(c, it, &r);
 }
 
-static int finish_converged(struct write_ctx *c, const struct wq_item *it, int attempts_inc)
+static enum step finish_converged(struct write_ctx *c, const struct item *it, int attempts_inc)
 {
     struct wq_result r = { .outcome = WQ_SYNCED, .attempts_inc = attempts_inc, .wrote = false,
                            .old_version = it->mirror_version, .new_version = it->mirror_version };
     return finish(c, it, &r);
 }
 
-static int finish_conflict(struct write_ctx *c, const struct wq_item *it, const json_t *fields,
-                           int http_status, int attempts_inc)
+/* Recorded at once, in its own transaction: STEP_DONE or a DB status < 0. */
+static enum step finish_conflict(struct write_ctx *c, const struct item *it, const json_t *fields,
+                                 int http_status, int attempts_inc)
 {
-    int rc = c->settle(c->settle_arg);
-    if (rc == 0)
-        rc = conflict_store_record(c->db, c->worker_id, it, fields, it->mirror_version,
-                                   it->mirror_data, http_status, attempts_inc);
-    if (rc < 0)
+    enum step rc = c->settle(c->settle_arg);
+    if (rc != STEP_OK)
         return rc;
+    int recorded = conflict_store_record(c->db, c->worker_id, it, fields, it->mirror_version,
+                                         it->mirror_data, http_status, attempts_inc);
+    if (recorded < 0)
+        return (enum step)recorded;
     c->stats->processed++;
-    if (rc == 0) {
+    if (recorded == 0) {
         log_warn("item_fenced", "item=%s claim_seq=%lld", it->id, it->claim_seq);
-        return 0;
+        return STEP_DONE;
     }
     c->stats->conflicts++;
     metrics_sync_item("conflict");
@@ -104,107 +99,54 @@ static int finish_conflict(struct write_ctx *c, const struct wq_item *it, const 
              " fields=%s",
              it->id, org_code(c), it->pfa_id, it->base_version, it->mirror_version, f ? f : "");
     free(f);
-    return 0;
+    return STEP_DONE;
 }
 
-/* "validation_failed: field: message; ..." within outlen, cut at a character boundary */
-static void details_text(const json_t *details, char *out, size_t outlen)
+/* The decision (write_decide, src/lib/write_decision.c), then what it means here: a request
+ * planned (STEP_AGAIN) or a result recorded (STEP_DONE), or a DB status < 0. */
+static enum step decide(struct write_ctx *c, struct item *it, int http_status, int attempts_inc)
 {
-    char text[4096];
-    size_t len = (size_t)snprintf(text, sizeof text, "validation_failed");
-    size_t i;
-    json_t *d;
-    json_array_foreach(details, i, d) {
-        if (len >= sizeof text)
-            break;
-        const char *field = json_string_value(json_object_get(d, "field"));
-        const char *msg = json_string_value(json_object_get(d, "message"));
-        len += (size_t)snprintf(text + len, sizeof text - len, "%s %s: %s", i ? ";" : ":",
-                                field ? field : "?", msg ? msg : "invalid");
+    item_plan_clear(it);
+    it->plan.version = it->mirror_version;
+    struct write_case wc = {
+        .op = it->op, .base_version = it->base_version, .delta = it->delta,
+        .mirror_version = it->mirror_version, .mirror_deleted = it->mirror_deleted,
+        .mirror_data = it->mirror_data, .changed_since_base = it->changed_since_base
+    };
+    struct write_decision d;
+    write_decide(&wc, &d);
+    enum step rc = STEP_AGAIN;
+    switch (d.verdict) {
+    case WRITE_SEND:
+        it->plan.merged = d.merged;
+        it->plan.changes = d.changes;
+        d.changes = NULL;
+        break;
+    case WRITE_CONVERGED:
+        rc = finish_converged(c, it, attempts_inc);
+        break;
+    case WRITE_CONFLICT:
+        rc = finish_conflict(c, it, d.conflict_fields, http_status, attempts_inc);
+        break;
+    case WRITE_INVALID:
+        rc = finish_failed(c, it, d.error, http_status, attempts_inc);
+        break;
     }
-    text_utf8_clip(text, strnlen(text, sizeof text), out, outlen);
+    write_decision_clear(&d);
+    return rc;
 }
 
-/* Conflict check then validation against the mirror as the item knows it. */
-static int decide(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
-                  int http_status, int attempts_inc)
+enum step write_sync_prepare(struct write_ctx *c, struct item *it)
 {
-    int round = plan->round;
-    write_plan_clear(plan);
-    plan->round = round;
-    plan->version = it->mirror_version;
-    json_t *sanitized = NULL, *details = NULL;
-    int rc;
-    if (it->op == PFA_OP_DELETE) {
-        if (it->mirror_deleted)
-            return finish_converged(c, it, attempts_inc);
-        if (it->base_version < it->mirror_version && json_array_size(it->changed_since_base) > 0)
-            return finish_conflict(c, it, it->changed_since_base, http_status, attempts_inc);
-        if (pfa_validate_modification(PFA_OP_DELETE, NULL, it->mirror_data, &sanitized,
-                                      &details) != 0) {
-            char err[1024];
-            details_text(details, err, sizeof err);
-            json_decref(details);
-            return finish_failed(c, it, err, http_status, attempts_inc);
-        }
-        json_decref(sanitized);
-        plan->merged = it->base_version < it->mirror_version;
-        return STEP_AGAIN;
-    }
-
-    struct conflict_result cr;
-    memset(&cr, 0, sizeof cr);
-    if (conflict_detect(it->base_version, it->mirror_version, it->changed_since_base, it->delta,
-                        it->mirror_data, &cr) != 0) {
-        conflict_result_clear(&cr);
-        return finish_failed(c, it, "conflict detection failed", http_status, attempts_inc);
-    }
-    if (cr.outcome == CONFLICT_OVERLAP) {
-        rc = finish_conflict(c, it, cr.conflict_fields, http_status, attempts_inc);
-        conflict_result_clear(&cr);
-        return rc;
-    }
-    const json_t *to_write = cr.rebased_delta ? cr.rebased_delta : it->delta;
-    if (json_object_size(to_write) == 0) {
-        /* PEMS already has every value we want (a convergent edit) */
-        conflict_result_clear(&cr);
-        return finish_converged(c, it, attempts_inc);
-    }
-    if (pfa_validate_modification(PFA_OP_UPDATE, to_write, it->mirror_data, &sanitized,
-                                  &details) != 0) {
-        char err[1024];
-        details_text(details, err, sizeof err);
-        json_decref(details);
-        conflict_result_clear(&cr);
-        return finish_failed(c, it, err, http_status, attempts_inc);
-    }
-    plan->merged = cr.outcome == CONFLICT_AUTO_MERGE;
-    conflict_result_clear(&cr);
-    if (json_object_size(sanitized) == 0) {
-        /* every field already has the value we want: nothing left to write */
-        json_decref(sanitized);
-        return finish_converged(c, it, attempts_inc);
-    }
-    plan->changes = sanitized;
-    return STEP_AGAIN;
+    item_plan_clear(it);
+    it->plan.round = 0;
+    return decide(c, it, 0, 0);
 }
 
-/* decide's 0 (a result added) is STEP_DONE to the caller */
-static int decided(int rc)
-{
-    return rc == 0 ? STEP_DONE : rc;
-}
-
-int write_sync_prepare(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
-{
-    memset(plan, 0, sizeof *plan);
-    return decided(decide(c, it, plan, 0, 0));
-}
-
-int write_sync_release(struct write_ctx *c, const struct wq_item *it)
+enum step write_sync_release(struct write_ctx *c, const struct item *it)
 {
     struct wq_result r = { .outcome = WQ_RELEASE };
-    return wq_batch_add(c->batch, it, &r) == 0 ? 0 : DB_ERROR;
+    return wq_batch_add(c->batch, it, &r) == 0 ? STEP_OK : STEP_ERROR;
 }
 
 static void response_error(const struct pems_response *resp, char *out, size_t outlen)
@@ -225,7 +167,7 @@ struct result_defaults {
 
 /* PEMS's record as a write's 200 or a 409 carries it, checked like a pulled one: NULL and
  * noted as a reject when it is not fit for the mirror (README, Security) */
-static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, const json_t *body,
+static json_t *checked_record(struct write_ctx *c, const struct item *it, const json_t *body,
                               const struct result_defaults *def)
 {
     json_t *rec = json_is_object(body) ? json_copy((json_t *)body) : json_object();
@@ -249,14 +191,14 @@ static json_t *checked_record(struct write_ctx *c, const struct wq_item *it, con
     return out;
 }
 
-static int on_success(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
-                      const struct pems_response *resp)
+static enum step on_success(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp)
 {
     /* a write acknowledged without a version is the next one (none after the largest) */
-    int64_t next = plan->version < PEMS_VERSION_MAX ? plan->version + 1 : -1;
-    int64_t new_version = next >= 0 ? next : plan->version;
+    int64_t next = it->plan.version < PEMS_VERSION_MAX ? it->plan.version + 1 : -1;
+    int64_t new_version = next >= 0 ? next : it->plan.version;
     json_t *new_data = NULL;
-    json_t *written = it->op == PFA_OP_UPDATE ? pfa_apply_delta(it->mirror_data, plan->changes)
+    json_t *written = it->op == PFA_OP_UPDATE ? pfa_apply_delta(it->mirror_data, it->plan.changes)
                                               : NULL;
     if (json_object_get(resp->body, "version") || json_object_get(resp->body, "data")) {
         /* the write happened; a result unfit for the mirror leaves the mirror as it is, and
@@ -269,28 +211,28 @@ static int on_success(struct write_ctx *c, struct wq_item *it, struct write_plan
             if (it->op == PFA_OP_UPDATE)
                 new_data = json_incref(json_object_get(rec, "data"));
         } else {
-            new_version = plan->version;
+            new_version = it->plan.version;
         }
         json_decref(rec);
     } else if (written) {
         new_data = json_incref(written);
     }
     json_decref(written);
-    json_t *changed = new_version > plan->version ? pfa_diff_fields(it->mirror_data, new_data)
+    json_t *changed = new_version > it->plan.version ? pfa_diff_fields(it->mirror_data, new_data)
                                                   : json_array();
     struct wq_result r = {
         .outcome = WQ_SYNCED, .attempts_inc = 1, .http_status = (int)resp->http_status,
-        .wrote = true, .old_version = plan->version, .new_version = new_version,
+        .wrote = true, .old_version = it->plan.version, .new_version = new_version,
         .new_data = new_data, .deleted = it->op == PFA_OP_DELETE, .changed_fields = changed,
-        .written = plan->changes, .merged = plan->merged
+        .written = it->plan.changes, .merged = it->plan.merged
     };
-    int rc = finish(c, it, &r);
+    enum step rc = finish(c, it, &r);
     json_decref(new_data);
     json_decref(changed);
     return rc;
 }
 
-static int on_retryable(struct write_ctx *c, struct wq_item *it, const struct pems_response *resp)
+static enum step on_retryable(struct write_ctx *c, struct item *it, const struct pems_response *resp)
 {
     char err[400];
     response_error(resp, err, sizeof err);
@@ -303,8 +245,8 @@ static int on_retryable(struct write_ctx *c, struct wq_item *it, const struct pe
     return finish(c, it, &r);
 }
 
-static int on_rate_limited(struct write_ctx *c, struct wq_item *it,
-                           const struct pems_response *resp)
+static enum step on_rate_limited(struct write_ctx *c, struct item *it,
+                                 const struct pems_response *resp)
 {
     long wait_s = resp->retry_after_s > 0 ? resp->retry_after_s : 1;
     server_lock_pause(c->db, c->sl, wait_s);
@@ -328,25 +270,27 @@ static int on_rate_limited(struct write_ctx *c, struct wq_item *it,
 /* 409: the mirror learns PEMS's current record (archiving the version it had). body is the
  * 409's or the GET's; *usable is false when it carries no record fit for the mirror (a body
  * that is no record at all, an error text, is no reject), *refreshed when it was newer. */
-static int refresh_apply(struct write_ctx *c, struct wq_item *it, const json_t *body,
-                         bool *usable, bool *refreshed)
+static enum step refresh_apply(struct write_ctx *c, struct item *it, const json_t *body,
+                               bool *usable, bool *refreshed)
 {
     *usable = *refreshed = false;
     bool record_like = json_object_get(body, "version") || json_object_get(body, "data");
     json_t *current = record_like ? checked_record(c, it, body, NULL) : NULL;
     if (!current)
-        return 0;
+        return STEP_OK;
     *usable = true;
     int64_t version = json_integer_value(json_object_get(current, "version"));
     if (version <= it->mirror_version) {
         json_decref(current);
-        return 0;
+        return STEP_OK;
     }
-    int rc = c->settle(c->settle_arg);
-    if (rc == 0) {
+    enum step rc = c->settle(c->settle_arg);
+    if (rc == STEP_OK) {
         json_t *records = json_pack("[O]", current);
-        rc = records ? pull_apply(c->db, it->org_id, records, NULL) : DB_ERROR;
+        int applied = records ? pull_apply(c->db, it->org_id, records, NULL) : DB_ERROR;
         json_decref(records);
+        if (applied < 0)
+            rc = (enum step)applied;
     }
     if (rc < 0) {
         json_decref(current);
@@ -362,72 +306,72 @@ static int refresh_apply(struct write_ctx *c, struct wq_item *it, const json_t *
     }
     json_decref(current);
     json_t *changed = NULL;
-    rc = conflict_store_changed_since(c->db, it->org_id, it->pfa_id, it->base_version, &changed);
-    if (rc != DB_OK)
+    rc = (enum step)conflict_store_changed_since(c->db, it->org_id, it->pfa_id, it->base_version,
+                                                 &changed);
+    if (rc != STEP_OK)
         return rc;
     json_decref(it->changed_since_base);
     it->changed_since_base = changed;
     *refreshed = true;
-    return 0;
+    return STEP_OK;
 }
 
-struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
-                                        const struct write_plan *plan)
+struct pems_request *write_sync_request(struct write_ctx *c, struct item *it)
 {
-    if (plan->get)
+    if (it->plan.get)
         return pems_request_get(c->sl->client, it->pfa_id);
     /* the same key for the same write: a re-claimed item is applied by PEMS once */
     char key[96];
-    snprintf(key, sizeof key, "%s:%" PRId64, it->id, plan->version);
+    snprintf(key, sizeof key, "%s:%" PRId64, it->id, it->plan.version);
     if (it->op == PFA_OP_DELETE)
-        return pems_request_delete(c->sl->client, it->pfa_id, plan->version, key);
-    return pems_request_update(c->sl->client, it->pfa_id, plan->version, plan->changes, key);
+        return pems_request_delete(c->sl->client, it->pfa_id, it->plan.version, key);
+    return pems_request_update(c->sl->client, it->pfa_id, it->plan.version, it->plan.changes, key);
 }
 
 /* After a 409 refreshed the mirror: decide again; a rebased write is another request. */
-static int after_refresh(struct write_ctx *c, struct wq_item *it, struct write_plan *plan)
+static enum step after_refresh(struct write_ctx *c, struct item *it)
 {
     log_info("item_version_conflict",
              "item=%s org_code=%s pfa_id=%s written_on=%" PRId64 " pems_version=%" PRId64, it->id,
-             org_code(c), it->pfa_id, plan->version, it->mirror_version);
-    plan->round++;
-    return decided(decide(c, it, plan, 409, 1));
+             org_code(c), it->pfa_id, it->plan.version, it->mirror_version);
+    it->plan.round++;
+    return decide(c, it, 409, 1);
 }
 
 /* The 409 could not be resolved (no usable current record, or too many rounds). */
-static int conflict_unresolved(struct write_ctx *c, struct wq_item *it, const char *error)
+static enum step conflict_unresolved(struct write_ctx *c, struct item *it, const char *error)
 {
     struct pems_response resp = { .outcome = PEMS_CONFLICT, .http_status = 409,
                                   .retry_after_s = -1 };
     snprintf(resp.error, sizeof resp.error, "%s", error);
-    return decided(on_retryable(c, it, &resp));
+    return on_retryable(c, it, &resp);
 }
 
-static int answer_get(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
-                      const struct pems_response *resp)
+static enum step answer_get(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp)
 {
-    plan->get = false;
+    it->plan.get = false;
     bool usable = false, refreshed = false;
     if (resp->outcome == PEMS_OK && json_is_object(resp->body)) {
-        int rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
+        enum step rc = refresh_apply(c, it, resp->body, &usable, &refreshed);
         if (rc < 0)
             return rc;
     }
     if (!refreshed)
-        return conflict_unresolved(c, it, plan->conflict_error);
-    return after_refresh(c, it, plan);
+        return conflict_unresolved(c, it, it->plan.conflict_error);
+    return after_refresh(c, it);
 }
 
-int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
-                      const struct pems_response *resp)
+enum step write_sync_answer(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp)
 {
     metrics_upstream_inc((int)resp->http_status);
-    if (plan->get)
-        return answer_get(c, it, plan, resp);
-    int rc = 0;
+    if (it->plan.get)
+        return answer_get(c, it, resp);
+    enum step rc = STEP_DONE;
     switch (resp->outcome) {
     case PEMS_OK:
-        rc = on_success(c, it, plan, resp);
+        rc = on_success(c, it, resp);
         break;
     case PEMS_PERMANENT: {
         char err[400];
@@ -442,7 +386,7 @@ int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan
         rc = on_retryable(c, it, resp);
         break;
     case PEMS_CONFLICT: {
-        if (plan->round >= MAX_409_ROUNDS) {
+        if (it->plan.round >= MAX_409_ROUNDS) {
             rc = on_retryable(c, it, resp);
             break;
         }
@@ -451,16 +395,16 @@ int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan
         if (rc < 0)
             return rc;
         if (refreshed)
-            return after_refresh(c, it, plan);
+            return after_refresh(c, it);
         if (!usable) {
             /* no current record fit for the mirror in the 409: read it */
-            snprintf(plan->conflict_error, sizeof plan->conflict_error, "%s", resp->error);
-            plan->get = true;
+            snprintf(it->plan.conflict_error, sizeof it->plan.conflict_error, "%s", resp->error);
+            it->plan.get = true;
             return STEP_AGAIN;
         }
         rc = on_retryable(c, it, resp);
         break;
     }
     }
-    return decided(rc);
+    return rc;
 }

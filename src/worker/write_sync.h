@@ -32,37 +32,26 @@ struct write_ctx {
     int max_attempts;
     struct server_lock *sl;
     struct wq_batch *batch;
-    int (*settle)(void *arg);   /* waits for results in flight: before writes of a record */
+    enum step (*settle)(void *arg);   /* waits for results in flight: before writes of a record */
     void *settle_arg;
     struct sync_stats *stats;
 };
 
-/* What to send, decided before the request. */
-struct write_plan {
-    json_t *changes;     /* update: the sanitized delta on the current version */
-    int64_t version;     /* the version written on */
-    bool merged;
-    bool get;            /* the next request reads the record (a 409 without it) */
-    int round;           /* 409 rounds so far */
-    char conflict_error[256];   /* the 409 that led to the GET (pems_response.error) */
-};
-void write_plan_clear(struct write_plan *p);
-
-/* Conflict check and validation: STEP_AGAIN (a request is planned), STEP_DONE (finished
- * without one: conflict, invalid, converged), or a DB status < 0. */
-int write_sync_prepare(struct write_ctx *c, struct wq_item *it, struct write_plan *plan);
+/* Conflict check and validation (write_decide): STEP_AGAIN (a request is planned), STEP_DONE
+ * (finished without one: conflict, invalid, converged), or a DB status < 0. */
+enum step write_sync_prepare(struct write_ctx *c, struct item *it);
 
 /* The planned request (the write, or the GET after a 409), to be started once the server's
  * rate window allows it. NULL when out of memory. */
-struct pems_request *write_sync_request(struct write_ctx *c, struct wq_item *it,
-                                        const struct write_plan *plan);
+struct pems_request *write_sync_request(struct write_ctx *c, struct item *it);
 
 /* Handles the answer to that request (409: refresh, re-check, then another request or a
  * conflict): STEP_AGAIN (another request is planned), STEP_DONE, or a DB status < 0. */
-int write_sync_answer(struct write_ctx *c, struct wq_item *it, struct write_plan *plan,
-                      const struct pems_response *resp);
+enum step write_sync_answer(struct write_ctx *c, struct item *it,
+                            const struct pems_response *resp);
 
-/* The item goes back to pending untouched (shutdown, or its server went away). */
-int write_sync_release(struct write_ctx *c, const struct wq_item *it);
+/* The item goes back to pending untouched (shutdown, or its server went away): STEP_OK or
+ * STEP_ERROR. */
+enum step write_sync_release(struct write_ctx *c, const struct item *it);
 
 #endif

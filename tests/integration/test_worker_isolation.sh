@@ -19,8 +19,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-private_stack_start wisolation "${PEMS_WISOLATION_HTTPS_PORT:-10043}" "${PEMS_WISOLATION_SIM_PORT:-19680}" \
-  "${PEMS_WISOLATION_PG_PORT:-27032}" PEMS_FCGI_CHILDREN=2 ENABLE_PEMS_WRITE_SYNC=false \
+private_stack_start wisolation "${PEMS_WISOLATION_HTTPS_PORT:-11243}" "${PEMS_WISOLATION_SIM_PORT:-21280}" \
+  "${PEMS_WISOLATION_PG_PORT:-28132}" PEMS_FCGI_CHILDREN=2 ENABLE_PEMS_WRITE_SYNC=false \
   "PEMS_WRITE_SYNC_SCHEDULE=0 0 1 1 *" \
   || { fail "private stack did not start"; finish; exit 1; }
 wfx_require
