@@ -1052,6 +1052,53 @@ static const char *const mod_statuses[] = { "draft", "pending_sync", "queued", "
 /* status names this many failed items, the most recent; queue list --status failed has all */
 #define STATUS_FAILED_SHOWN "10"
 
+/* status --org: the organization, its PEMS server and what GET /sync-status answers for it,
+ * into st. 1 done, 0 no such organization, -1 database failure. */
+static int status_organization(struct ctx *c, const char *org, const char *period,
+                               const char *next, json_t *st)
+{
+    const char *params[] = { org };
+    static const char *const okeys[] = { "id", "code", "name" };
+    json_t *rows = query_rows(c, "SELECT id, code, name FROM organizations WHERE id = $1", 1,
+                              params, okeys, 3);
+    if (!rows)
+        return -1;
+    if (json_array_size(rows) == 0) {
+        json_decref(rows);
+        return 0;
+    }
+    json_object_set(st, "organization", json_array_get(rows, 0));
+    json_decref(rows);
+    static const char *const skeys[] = { "id", "baseUrl", "authType", "#rateLimitRps",
+                                         "writeEnabled", "pausedUntil", "lastPullAt" };
+    rows = query_rows(c,
+                      "SELECT id, base_url, auth_type, rate_limit_rps,"
+                      " CASE WHEN write_enabled THEN 'true' ELSE 'false' END,"
+                      " pems_iso(paused_until), pems_iso(last_pull_at)"
+                      " FROM api_servers WHERE organization_id = $1",
+                      1, params, skeys, 7);
+    if (!rows)
+        return -1;
+    json_t *srv = json_array_get(rows, 0);
+    if (srv)
+        json_object_set_new(srv, "writeEnabled",
+                            json_boolean(!strcmp(json_string_value(
+                                json_object_get(srv, "writeEnabled")), "true")));
+    json_object_set(st, "server", srv ? srv : json_null());
+    json_decref(rows);
+    const char *sp[] = { org, period, next };
+    PGresult *res = db_query(c->db, NULL,
+                             "SELECT doc FROM pems_sync_status($1::uuid, NULL, NULL, NULL,"
+                             " $2::int, $3::timestamptz)",
+                             3, sp);
+    json_t *sync = res ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+    PQclear(res);
+    if (!sync)
+        return -1;
+    json_object_set_new(st, "syncStatus", sync);
+    return 1;
+}
+
 /* period: the schedule's, in seconds; next: its next fire time (sql/functions/sync_status.sql) */
 static json_t *status_collect(struct ctx *c, const char *org, const char *period,
                               const char *next)
@@ -1062,46 +1109,13 @@ static json_t *status_collect(struct ctx *c, const char *org, const char *period
     if (!st)
         return NULL;
     if (org) {
-        static const char *const okeys[] = { "id", "code", "name" };
-        json_t *rows = query_rows(c, "SELECT id, code, name FROM organizations WHERE id = $1", 1,
-                                  params, okeys, 3);
-        if (!rows)
+        int found = status_organization(c, org, period, next, st);
+        if (found < 0)
             goto fail;
-        if (json_array_size(rows) == 0) {
-            json_decref(rows);
+        if (found == 0) {
             json_decref(st);
             return json_null();
         }
-        json_object_set(st, "organization", json_array_get(rows, 0));
-        json_decref(rows);
-        static const char *const skeys[] = { "id", "baseUrl", "authType", "#rateLimitRps",
-                                             "writeEnabled", "pausedUntil", "lastPullAt" };
-        rows = query_rows(c,
-                          "SELECT id, base_url, auth_type, rate_limit_rps,"
-                          " CASE WHEN write_enabled THEN 'true' ELSE 'false' END,"
-                          " pems_iso(paused_until), pems_iso(last_pull_at)"
-                          " FROM api_servers WHERE organization_id = $1",
-                          1, params, skeys, 7);
-        if (!rows)
-            goto fail;
-        json_t *srv = json_array_get(rows, 0);
-        if (srv)
-            json_object_set_new(srv, "writeEnabled",
-                                json_boolean(!strcmp(json_string_value(
-                                    json_object_get(srv, "writeEnabled")), "true")));
-        json_object_set(st, "server", srv ? srv : json_null());
-        json_decref(rows);
-        /* what GET /sync-status answers for it */
-        const char *sp[] = { org, period, next };
-        PGresult *res = db_query(c->db, NULL,
-                                 "SELECT doc FROM pems_sync_status($1::uuid, NULL, NULL, NULL,"
-                                 " $2::int, $3::timestamptz)",
-                                 3, sp);
-        json_t *sync = res ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
-        PQclear(res);
-        if (!sync)
-            goto fail;
-        json_object_set_new(st, "syncStatus", sync);
     }
     if (!(v = counts(c,
                      "SELECT status, count(*) FROM pfa_write_queue WHERE" ORG_FILTER
