@@ -9,6 +9,7 @@
 #include "cron.h"
 #include "db.h"
 #include "http.h"
+#include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
 #include "page_cache.h"
@@ -67,14 +68,15 @@ static void handle(struct api_ctx *ctx, FCGX_Request *fr)
         }
         if (rt->access == ROUTE_TOKEN && auth_token(ctx, &req) != 0)
             break;
+        if (rt->access == ROUTE_TOKEN && strcmp(req.method, "POST") == 0 &&
+            req.idempotency_key) {
+            api_idempotent_run(ctx, &req, rt);
+            break;
+        }
         /* a handler's work is one transaction: after a deadlock or serialization failure it
          * is rolled back and run again, a bounded number of times (db_retry_due) */
         for (int retries = 0;; retries++) {
-            req.perm = rt->perm;
-            req.perm_checked = false;
-            req.retry = false;
-            req.retry_allowed = retries < DB_RETRY_ATTEMPTS;
-            rt->handler(ctx, &req);
+            api_handler_attempt(ctx, &req, rt, retries);
             if (!req.retry)
                 break;
             db_rollback(ctx->db);

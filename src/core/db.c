@@ -19,6 +19,9 @@ struct db {
     bool parked_valid;         /* the db_send result was read and waits for db_collect */
     PGresult *parked;          /* NULL when the connection failed under it */
     unsigned long session;     /* counts successful connects: which session is this */
+    bool held;                 /* db_hold_begin: begin/commit/rollback work on savepoints */
+    int held_depth;            /* savepoints db_begin opened inside the held transaction */
+    unsigned long held_session;   /* the session the held transaction lives in */
     int last_status;
     char sqlstate[6];
     char errmsg[512];
@@ -260,11 +263,23 @@ static PGresult *db_query_once(db_t *db, const char *name, const char *sql, int 
     return db_check_result(db, res);
 }
 
+/* A held transaction is gone with the connection it lived in: nothing may run on a new one
+ * as if it were still inside it. */
+static bool db_held_lost(db_t *db)
+{
+    if (!db->held || (db->conn && db->session == db->held_session))
+        return false;
+    db_set_error(db, DB_UNAVAILABLE, "08006", "the connection of the held transaction was lost");
+    return true;
+}
+
 PGresult *db_query(db_t *db, const char *stmt_name, const char *sql, int nparams,
                    const char *const *params)
 {
     db_settle(db);
-    bool in_tx = db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    if (db_held_lost(db))
+        return NULL;
+    bool in_tx = db->held || (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE);
     PGresult *res = db_query_once(db, stmt_name, sql, nparams, params);
     if (!res && db->last_status == DB_UNAVAILABLE && !in_tx)
         res = db_query_once(db, stmt_name, sql, nparams, params);
@@ -290,6 +305,8 @@ int db_send(db_t *db, const char *stmt_name, const char *sql, int nparams,
         db_set_error(db, DB_ERROR, "", "a sent statement was not collected");
         return DB_ERROR;
     }
+    if (db_held_lost(db))
+        return DB_UNAVAILABLE;
     if (db_connect(db) != DB_OK)
         return DB_UNAVAILABLE;
     if (!db_prepare_once(db, stmt_name, sql, nparams))
@@ -339,22 +356,79 @@ PGresult *db_collect(db_t *db)
 
 int db_begin(db_t *db)
 {
+    if (db->held) {
+        int rc = db_exec(db, NULL, "SAVEPOINT pems_inner", 0, NULL);
+        if (rc == DB_OK)
+            db->held_depth++;
+        return rc;
+    }
     return db_exec(db, NULL, "BEGIN", 0, NULL);
 }
 
 int db_commit(db_t *db)
 {
+    if (db->held) {
+        if (db->held_depth == 0)
+            return DB_OK;
+        int rc = db_exec(db, NULL, "RELEASE SAVEPOINT pems_inner", 0, NULL);
+        if (rc == DB_OK)
+            db->held_depth--;
+        return rc;
+    }
     return db_exec(db, NULL, "COMMIT", 0, NULL);
 }
 
 void db_rollback(db_t *db)
 {
     db_settle(db);
-    if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
-        PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
-        PGresult *r = PQexec(db->conn, "ROLLBACK");
-        PQclear(r);
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK ||
+        PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+        return;
+    if (db->held) {
+        /* back to where the inner transaction began; the held one and its locks stay */
+        if (db->held_depth > 0 && db->session == db->held_session) {
+            PGresult *r = PQexec(db->conn, "ROLLBACK TO SAVEPOINT pems_inner;"
+                                           " RELEASE SAVEPOINT pems_inner");
+            PQclear(r);
+            db->held_depth--;
+        }
+        return;
     }
+    PGresult *r = PQexec(db->conn, "ROLLBACK");
+    PQclear(r);
+}
+
+int db_hold_begin(db_t *db)
+{
+    db_rollback(db);
+    db->held = false;
+    int rc = db_exec(db, NULL, "BEGIN", 0, NULL);
+    if (rc != DB_OK)
+        return rc;
+    db->held = true;
+    db->held_depth = 0;
+    db->held_session = db->session;
+    return DB_OK;
+}
+
+int db_hold_end(db_t *db, bool commit)
+{
+    if (!db->held)
+        return DB_OK;
+    bool lost = db_held_lost(db);
+    db->held = false;
+    db->held_depth = 0;
+    if (lost)
+        return DB_UNAVAILABLE;
+    if (commit)
+        return db_exec(db, NULL, "COMMIT", 0, NULL);
+    db_rollback(db);
+    return DB_OK;
+}
+
+bool db_is_held(const db_t *db)
+{
+    return db->held;
 }
 
 int db_last_status(const db_t *db)

@@ -58,6 +58,15 @@ int db_begin(db_t *db);
 int db_commit(db_t *db);
 void db_rollback(db_t *db);   /* safe to call when no transaction is open */
 
+/* A transaction held around code that runs its own (an Idempotency-Key request's, so its
+ * answer is kept in the same transaction as its work): while held, db_begin opens a
+ * savepoint, db_commit releases it and db_rollback goes back to it, so the held transaction
+ * and its locks stay; nothing runs on a new connection when its connection is lost.
+ * db_hold_end commits or rolls back the whole. */
+int db_hold_begin(db_t *db);
+int db_hold_end(db_t *db, bool commit);
+bool db_is_held(const db_t *db);
+
 int db_last_status(const db_t *db);
 const char *db_sqlstate(const db_t *db);  /* "" when none */
 

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,4 +503,32 @@ bool api_cursor_decode(const char *cursor, char *out, size_t cap)
         return false;
     out[o] = '\0';
     return api_utf8_valid(out, o);
+}
+
+bool api_idempotency_key_valid(const char *key)
+{
+    if (!key)
+        return false;
+    size_t n = 0;
+    for (; key[n]; n++)
+        if ((unsigned char)key[n] < 0x21 || (unsigned char)key[n] > 0x7e)
+            return false;
+    return n >= 1 && n <= 255;
+}
+
+bool api_request_hash(const char *method, const char *path, const char *body, size_t len,
+                      char out[API_REQUEST_HASH_SIZE])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+              EVP_DigestUpdate(c, method, strlen(method)) && EVP_DigestUpdate(c, "\n", 1) &&
+              EVP_DigestUpdate(c, path, strlen(path)) && EVP_DigestUpdate(c, "\n", 1) &&
+              (len == 0 || EVP_DigestUpdate(c, body, len)) &&
+              EVP_DigestFinal_ex(c, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(c);
+    if (ok)
+        util_hex_encode(md, 32, out);
+    return ok;
 }

@@ -49,6 +49,14 @@ bool api_etag_matches(const char *if_none_match, const char *etag);
 bool api_cursor_encode(const char *pfa_id, char *out, size_t cap);
 bool api_cursor_decode(const char *cursor, char *out, size_t cap);
 
+/* Idempotency-Key: 1 to 255 visible ASCII characters. */
+bool api_idempotency_key_valid(const char *key);
+/* What a kept answer is matched on: the request's method, path and body (sha256, hex);
+ * false when OpenSSL failed. */
+#define API_REQUEST_HASH_SIZE 65
+bool api_request_hash(const char *method, const char *path, const char *body, size_t len,
+                      char out[API_REQUEST_HASH_SIZE]);
+
 /* Declarative checks for query parameters and JSON bodies; failures append
  * {"field","message"} objects to details. */
 enum api_field_type {

@@ -248,6 +248,36 @@ static void test_cursor(void)
     CU_ASSERT_FALSE(api_cursor_decode("UEZBLTAwMQ", back, 4));       /* does not fit */
 }
 
+static void test_idempotency(void)
+{
+    CU_ASSERT_TRUE(api_idempotency_key_valid("a"));
+    CU_ASSERT_TRUE(api_idempotency_key_valid("save-2026:~!{}"));
+    char long_key[257];
+    memset(long_key, 'k', 256);
+    long_key[256] = '\0';
+    CU_ASSERT_FALSE(api_idempotency_key_valid(long_key));
+    long_key[255] = '\0';
+    CU_ASSERT_TRUE(api_idempotency_key_valid(long_key));
+    CU_ASSERT_FALSE(api_idempotency_key_valid(NULL));
+    CU_ASSERT_FALSE(api_idempotency_key_valid(""));
+    CU_ASSERT_FALSE(api_idempotency_key_valid("a b"));
+    CU_ASSERT_FALSE(api_idempotency_key_valid("tab\t"));
+    CU_ASSERT_FALSE(api_idempotency_key_valid("caf\xc3\xa9"));
+    char a[API_REQUEST_HASH_SIZE], b[API_REQUEST_HASH_SIZE];
+    CU_ASSERT_TRUE(api_request_hash("POST", "/p", "{}", 2, a));
+    CU_ASSERT_EQUAL(strlen(a), 64);
+    CU_ASSERT_TRUE(api_request_hash("POST", "/p", "{}", 2, b));
+    CU_ASSERT_STRING_EQUAL(a, b);
+    CU_ASSERT_TRUE(api_request_hash("POST", "/q", "{}", 2, b));
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+    CU_ASSERT_TRUE(api_request_hash("POST", "/p", "{ }", 3, b));
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+    /* the parts are delimited: "/p\n" + "x" is not "/p" + "\nx" */
+    CU_ASSERT_TRUE(api_request_hash("POST", "/p", NULL, 0, a));
+    CU_ASSERT_TRUE(api_request_hash("POSTX", "/p", NULL, 0, b));
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -262,6 +292,7 @@ int main(void)
         { "entity tags", test_etag },
         { "query names and values are UTF-8", test_query_utf8 },
         { "record cursors", test_cursor },
+        { "idempotency keys and request hashes", test_idempotency },
     };
     return UNIT_RUN("api_params", NULL, tests);
 }
