@@ -12,6 +12,7 @@
  * epoll threads instead (for many idle connections, no latency): a sleeping request then
  * holds one of those threads, so latency serializes beyond N requests in flight.
  */
+#include "arrival_clock.h"
 #include "sim_store.h"
 
 #include <arpa/inet.h>
@@ -95,18 +96,35 @@ static const char *header(struct MHD_Connection *c, const char *key)
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, key);
 }
 
-/* How long ago the connection's last data reached the socket, from the kernel (TCP_INFO,
- * tcp(7); a jiffy's resolution): a request is counted as arriving then, not when its thread
- * got to it, which on a loaded machine is tens of ms later. */
-static int64_t since_last_data_ns(struct MHD_Connection *c)
+static int connection_fd(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+/* A request is counted as arriving when its last bytes reached the socket, not when its
+ * thread got to it (on a loaded machine tens of ms later): the kernel's receive stamp
+ * (arrival_clock.c), else how long ago TCP_INFO says data last came (a jiffy's resolution). */
+static int64_t since_last_data_ns(int fd)
+{
     struct tcp_info ti;
     socklen_t len = sizeof ti;
-    if (!ci || getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
         return 0;
     return (int64_t)ti.tcpi_last_data_recv * 1000000LL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)socket_context;
+    int fd = connection_fd(c);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        arrival_clock_watch(fd);
+    else
+        arrival_clock_forget(fd);
 }
 
 static enum MHD_Result tenant_request(struct sim *s, struct MHD_Connection *c,
@@ -143,8 +161,11 @@ static enum MHD_Result tenant_request(struct sim *s, struct MHD_Connection *c,
     };
     struct timespec arrived;
     clock_gettime(CLOCK_REALTIME, &arrived);
-    rq.waited_ns = since_last_data_ns(c);
-    int64_t at_ns = (int64_t)arrived.tv_sec * 1000000000LL + arrived.tv_nsec - rq.waited_ns;
+    int fd = connection_fd(c);
+    rq.arrived_ns = arrival_clock_last(fd);
+    rq.waited_ns = rq.arrived_ns ? 0 : since_last_data_ns(fd);
+    int64_t at_ns = rq.arrived_ns ? rq.arrived_ns
+        : (int64_t)arrived.tv_sec * 1000000000LL + arrived.tv_nsec - rq.waited_ns;
     arrived.tv_sec = (time_t)(at_ns / 1000000000LL);
     arrived.tv_nsec = (long)(at_ns % 1000000000LL);
     sim_request(s, tenant, &rq, &rep);
@@ -297,6 +318,7 @@ int main(int argc, char **argv)
         flags, (uint16_t)port, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,

@@ -862,13 +862,21 @@ void sim_request(struct sim *s, const char *tenant, const struct sim_req *rq,
     /* read under the lock: a thread preempted between its clock read and the lock would push
      * an older arrival behind a newer one, and the windows would count it wrong */
     int64_t now = mono_ns();
+    int64_t waited = rq->waited_ns;
+    if (rq->arrived_ns > 0) {   /* the kernel's stamp: both clocks read here, under the lock */
+        struct timespec real;
+        clock_gettime(CLOCK_REALTIME, &real);
+        waited = (int64_t)real.tv_sec * NS_PER_S + real.tv_nsec - rq->arrived_ns;
+        if (waited < 0)
+            waited = 0;
+    }
     t->total++;
     if (++t->in_flight > t->max_in_flight)
         t->max_in_flight = t->in_flight;
     int latency = tenant_latency(t);
     /* counted when it reached the socket, not when this thread got to it (on a loaded machine
      * tens of ms later) */
-    long in_second = ring_insert_count(&t->arrivals, now - rq->waited_ns);
+    long in_second = ring_insert_count(&t->arrivals, now - waited);
     if (in_second > t->max_in_second)
         t->max_in_second = in_second;
 

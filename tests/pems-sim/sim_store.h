@@ -20,7 +20,9 @@ struct sim_req {
     const char *body;
     size_t body_len;
     bool body_too_large;
-    long long waited_ns;           /* how long ago its last bytes reached the socket (0: now) */
+    long long arrived_ns;          /* CLOCK_REALTIME ns its last bytes reached the socket
+                                      (the kernel's receive stamp); 0: not known, then */
+    long long waited_ns;           /* how long ago they did, to a jiffy (0: now) */
 };
 
 /* A control request under /__sim/: path is what follows /__sim, e.g. "/stats". */
