@@ -250,7 +250,12 @@ CREATE INDEX audit_log_sync_history ON audit_log (organization_id, created_at)
 
 -- Per-organization queue counters, kept by statement triggers on pfa_write_queue
 -- (functions/queue_stats.sql), so GET /sync-status reads one row instead of aggregating an
--- organization's whole queue history.
+-- organization's whole queue history. status_version: each pems-fcgi keeps the /sync-status
+-- answer it rendered, valid while this version (and worker_heartbeat_version's) is the one
+-- it was rendered at and until the time the answer itself would change (functions/
+-- sync_status.sql). Every write to the counters, to a pending item, or to the organization's
+-- servers' health draws a new one from the sequence, in the writing transaction.
+CREATE SEQUENCE pfa_status_version_seq;
 CREATE TABLE pfa_queue_stats (
     organization_id        uuid PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
     pending                bigint NOT NULL DEFAULT 0,
@@ -261,7 +266,14 @@ CREATE TABLE pfa_queue_stats (
     -- avg(duration_ms) of completed items = completed_duration_ms / completed_timed
     completed_duration_ms  bigint NOT NULL DEFAULT 0,
     completed_timed        bigint NOT NULL DEFAULT 0,
-    last_completed_at      timestamptz
+    last_completed_at      timestamptz,
+    status_version         bigint NOT NULL DEFAULT nextval('pfa_status_version_seq')
+);
+-- one row: a new version (from pfa_status_version_seq) with every write to worker_heartbeats,
+-- whose rows every organization's /sync-status reads (health, nextSyncAt)
+CREATE TABLE worker_heartbeat_version (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version   bigint NOT NULL
 );
 -- one changed queue row as the counters see it: +1 for a row as it is now, -1 as it was
 CREATE TYPE pfa_queue_delta AS (organization_id uuid, status text, duration_ms integer,

@@ -1,16 +1,19 @@
 -- The per-organization queue counters (pfa_queue_stats), kept by statement triggers on
 -- pfa_write_queue.
 
--- Adds the deltas to the counters; organizations whose net change is nothing (a lease
--- extension) are not written. Rows are upserted in organization order so concurrent
--- statements lock them in one order. PL/pgSQL, so the plan is kept for the session.
+-- Adds the deltas to the counters and draws the organization a new status_version;
+-- organizations whose net change is nothing and that touched no pending item (a lease
+-- extension) are not written. A pending item changed in place (rescheduled) changes no counter
+-- but may change /sync-status (its overdue items). Rows are upserted in organization order so
+-- concurrent statements lock them in one order. PL/pgSQL, so the plan is kept for the session.
 CREATE OR REPLACE FUNCTION pfa_queue_stats_add(d pfa_queue_delta[]) RETURNS void
 LANGUAGE plpgsql AS
 $$
 BEGIN
     INSERT INTO pfa_queue_stats AS s (organization_id, pending, processing, completed, failed,
         cancelled, completed_duration_ms, completed_timed, last_completed_at)
-    SELECT * FROM (
+    SELECT organization_id, pending, processing, completed, failed, cancelled, dur, timed,
+           last_at FROM (
         SELECT organization_id,
                sum(sign) FILTER (WHERE status = 'pending') AS pending,
                sum(sign) FILTER (WHERE status = 'processing') AS processing,
@@ -19,9 +22,10 @@ BEGIN
                sum(sign) FILTER (WHERE status = 'cancelled') AS cancelled,
                sum(sign * duration_ms) FILTER (WHERE status = 'completed') AS dur,
                sum(sign) FILTER (WHERE status = 'completed' AND duration_ms IS NOT NULL) AS timed,
-               max(completed_at) FILTER (WHERE status = 'completed' AND sign > 0) AS last_at
+               max(completed_at) FILTER (WHERE status = 'completed' AND sign > 0) AS last_at,
+               count(*) FILTER (WHERE status = 'pending') AS pending_rows
         FROM unnest(d) GROUP BY organization_id) g
-    WHERE coalesce(pending, 0) <> 0 OR coalesce(processing, 0) <> 0
+    WHERE pending_rows > 0 OR coalesce(processing, 0) <> 0
        OR coalesce(completed, 0) <> 0 OR coalesce(failed, 0) <> 0
        OR coalesce(cancelled, 0) <> 0 OR coalesce(dur, 0) <> 0 OR coalesce(timed, 0) <> 0
     ORDER BY organization_id
@@ -33,7 +37,8 @@ BEGIN
         cancelled = s.cancelled + coalesce(EXCLUDED.cancelled, 0),
         completed_duration_ms = s.completed_duration_ms + coalesce(EXCLUDED.completed_duration_ms, 0),
         completed_timed = s.completed_timed + coalesce(EXCLUDED.completed_timed, 0),
-        last_completed_at = greatest(s.last_completed_at, EXCLUDED.last_completed_at);
+        last_completed_at = greatest(s.last_completed_at, EXCLUDED.last_completed_at),
+        status_version = nextval('pfa_status_version_seq');
 END
 $$;
 

@@ -3,18 +3,36 @@
 -- caller's configuration (PEMS_WRITE_SYNC_SCHEDULE): it passes the schedule's period in
 -- seconds (cron_period, src/lib/cron.c) and its next fire time.
 
--- A worker is live while its last heartbeat is younger than three schedule periods.
+-- A worker is live while its last heartbeat is younger than three schedule periods: until
+-- pems_worker_live_until.
+CREATE OR REPLACE FUNCTION pems_worker_live_until(last_seen_at timestamptz, period_seconds integer)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT last_seen_at + make_interval(secs => 3 * period_seconds) $$;
+
 CREATE OR REPLACE FUNCTION pems_worker_live(last_seen_at timestamptz, period_seconds integer)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT last_seen_at >= now() - make_interval(secs => 3 * period_seconds) $$;
+$$ SELECT pems_worker_live_until(last_seen_at, period_seconds) >= now() $$;
 
 -- A queue item is overdue when it has been due for more than a minute and is still pending:
--- a live worker looks for due work twice a second.
+-- a live worker looks for due work twice a second. A pending item falls overdue after
+-- pems_queue_item_overdue_from.
+CREATE OR REPLACE FUNCTION pems_queue_item_overdue_from(scheduled_at timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT scheduled_at + interval '1 minute' $$;
+
 CREATE OR REPLACE FUNCTION pems_queue_item_overdue(status text, scheduled_at timestamptz)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT status = 'pending' AND scheduled_at < now() - interval '1 minute' $$;
+$$ SELECT status = 'pending' AND pems_queue_item_overdue_from(scheduled_at) < now() $$;
+
+-- A run a worker announced counts until 5 s after it (pems_next_sync_until).
+CREATE OR REPLACE FUNCTION pems_next_sync_until(next_sync_at timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT next_sync_at + interval '5 seconds' $$;
 
 -- The next run a live worker announced (not one that passed more than 5 s ago): one row,
 -- next_sync_at NULL when none did. This and pems_sync_status are plain SQL returning a table,
@@ -23,7 +41,7 @@ CREATE OR REPLACE FUNCTION pems_next_sync(period_seconds integer)
 RETURNS TABLE (next_sync_at timestamptz)
 LANGUAGE sql STABLE AS
 $$ SELECT min(h.next_sync_at) FROM worker_heartbeats h
-   WHERE h.next_sync_at >= now() - interval '5 seconds'
+   WHERE pems_next_sync_until(h.next_sync_at) >= now()
      AND pems_worker_live(h.last_seen_at, period_seconds) $$;
 
 -- GET /sync-status of one organization, one row (`pemsctl status --org` shows it too).
@@ -117,4 +135,91 @@ $$
         WHERE f.overdue > 0
         UNION ALL SELECT 5, NULL, NULL, NULL
     ) reasons ORDER BY rank LIMIT 1) r
+$$;
+
+-- The versions that tell pems-fcgi a cached unfiltered answer is still exact
+-- (src/api/api_sync_status.c): the organization's pfa_queue_stats.status_version (drawn by
+-- functions/queue_stats.sql for its queue, here for its servers' health), the one
+-- worker_heartbeat_version row (health, its reason and nextSyncAt come from every worker's
+-- heartbeat), its conflicts version (functions/conflicts.sql: synced, conflicts); notQueued
+-- the check reads itself. What changes with time alone the answer carries as the time it
+-- holds until: pems_sync_status_valid_until.
+
+-- Every statement that writes heartbeats (a beat, a prune, a TRUNCATE) draws a new version.
+CREATE OR REPLACE FUNCTION worker_heartbeat_version_bump() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    INSERT INTO worker_heartbeat_version AS v (singleton, version)
+    VALUES (true, nextval('pfa_status_version_seq'))
+    ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER worker_heartbeats_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON worker_heartbeats FOR EACH STATEMENT EXECUTE FUNCTION worker_heartbeat_version_bump();
+
+-- A server added, removed, whose health_ok changed, or failing with a new error or check time
+-- (healthReason): its organization's status changes (not
+-- for an organization being deleted with its servers). Servers are written by statements of
+-- their own (pemsctl, the worker's health check), never inside a transaction that locks
+-- queue items, so this counters row is still the last lock taken (functions/locks.sql).
+CREATE OR REPLACE FUNCTION api_servers_status_bump() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.health_ok IS NOT DISTINCT FROM NEW.health_ok
+       AND (NEW.health_ok IS NOT FALSE OR (OLD.health_error IS NOT DISTINCT FROM NEW.health_error
+            AND OLD.health_checked_at IS NOT DISTINCT FROM NEW.health_checked_at))
+       AND OLD.organization_id = NEW.organization_id THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO pfa_queue_stats AS s (organization_id)
+    SELECT id FROM organizations
+    WHERE id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.organization_id END,
+                 CASE WHEN TG_OP <> 'DELETE' THEN NEW.organization_id END)
+    ORDER BY id
+    ON CONFLICT (organization_id) DO UPDATE SET status_version = nextval('pfa_status_version_seq');
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER api_servers_status
+    AFTER INSERT OR DELETE OR UPDATE OF health_ok, health_error, health_checked_at, organization_id
+    ON api_servers
+    FOR EACH ROW EXECUTE FUNCTION api_servers_status_bump();
+
+-- A TRUNCATE of api_servers names no organization: every one gets a new version.
+CREATE OR REPLACE FUNCTION api_servers_truncate_status_bump() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    UPDATE pfa_queue_stats SET status_version = nextval('pfa_status_version_seq');
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER api_servers_truncate_status AFTER TRUNCATE ON api_servers
+    FOR EACH STATEMENT EXECUTE FUNCTION api_servers_truncate_status_bump();
+
+-- Until when an organization's unfiltered answer, computed now, holds while nothing is
+-- written: the next pending item's falling overdue (the health and its reason count them), the last live worker's
+-- ceasing to be live (the health), a live worker's announced run leaving nextSyncAt (5 s after
+-- it, or when that worker stops being live). NULL: nothing of it changes with time alone.
+CREATE OR REPLACE FUNCTION pems_sync_status_valid_until(org uuid, period_seconds integer)
+RETURNS timestamptz
+LANGUAGE sql STABLE AS
+$$
+    SELECT least(
+        (SELECT min(pems_queue_item_overdue_from(q.scheduled_at)) FROM pfa_write_queue q
+          WHERE q.organization_id = org AND q.status = 'pending'
+            AND NOT pems_queue_item_overdue(q.status, q.scheduled_at)),
+        (SELECT max(pems_worker_live_until(h.last_seen_at, period_seconds))
+           FROM worker_heartbeats h WHERE pems_worker_live(h.last_seen_at, period_seconds)),
+        (SELECT min(least(pems_next_sync_until(h.next_sync_at),
+                          pems_worker_live_until(h.last_seen_at, period_seconds)))
+           FROM worker_heartbeats h
+          WHERE pems_next_sync_until(h.next_sync_at) >= now()
+            AND pems_worker_live(h.last_seen_at, period_seconds)))
 $$;

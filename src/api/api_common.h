@@ -20,6 +20,8 @@ struct api_ctx {
     struct page_cache *conflict_pages;   /* GET /conflicts pages by query; NULL until first */
     struct page_cache *record_pages;     /* GET /records pages by query; NULL until first */
     struct token_cache *tokens;          /* bearer tokens verified; NULL until first */
+    struct page_cache *status_pages;     /* GET /sync-status answers by organization */
+    char status_stamp[96];               /* the stamp they were last read at */
     struct addr_allow metrics_allow;     /* PEMS_METRICS_ALLOW, parsed */
 };
 

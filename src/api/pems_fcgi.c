@@ -200,6 +200,7 @@ out:
     page_cache_free(ctx.conflict_pages);
     page_cache_free(ctx.record_pages);
     token_cache_free(ctx.tokens);
+    page_cache_free(ctx.status_pages);
     addr_allow_free(&ctx.metrics_allow);
     cron_free(ctx.schedule);
     db_free(ctx.db);

@@ -1,5 +1,6 @@
 #include "page_cache.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@ struct page_slot {
     size_t len;
     char tag[PAGE_CACHE_TAG_SIZE];   /* the caller's tag of the page (its entity tag) */
     long long version;
+    double until;           /* valid while the caller's clock is before this */
     unsigned long long used;  /* last use, for eviction */
 };
 
@@ -69,8 +71,14 @@ long long page_cache_version(const struct page_cache *pc, const char *key)
 const char *page_cache_get(struct page_cache *pc, const char *key, long long version, size_t *len,
                            const char **tag)
 {
+    return page_cache_get_at(pc, key, version, -INFINITY, len, tag);
+}
+
+const char *page_cache_get_at(struct page_cache *pc, const char *key, long long version,
+                              double now, size_t *len, const char **tag)
+{
     struct page_slot *s = find(pc, key);
-    if (!s || s->version != version)
+    if (!s || s->version != version || !(now < s->until))
         return NULL;
     s->used = ++pc->clock;
     *len = s->len;
@@ -92,6 +100,12 @@ static struct page_slot *least_recent(struct page_cache *pc)
 
 int page_cache_put(struct page_cache *pc, const char *key, long long version,
                    const char *page, size_t len, const char *tag)
+{
+    return page_cache_put_until(pc, key, version, page, len, tag, INFINITY);
+}
+
+int page_cache_put_until(struct page_cache *pc, const char *key, long long version,
+                         const char *page, size_t len, const char *tag, double until)
 {
     struct page_slot *s = find(pc, key);
     if (s)
@@ -120,6 +134,7 @@ int page_cache_put(struct page_cache *pc, const char *key, long long version,
     s->len = len;
     snprintf(s->tag, sizeof s->tag, "%s", tag ? tag : "");
     s->version = version;
+    s->until = until;
     s->used = ++pc->clock;
     pc->bytes += len;
     return 0;

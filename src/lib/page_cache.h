@@ -23,10 +23,18 @@ long long page_cache_version(const struct page_cache *pc, const char *key);
 const char *page_cache_get(struct page_cache *pc, const char *key, long long version, size_t *len,
                            const char **tag);
 
+/* The same for a page that is valid until a time (page_cache_put_until): NULL as well from
+ * that time on (now and until on the caller's one clock). */
+const char *page_cache_get_at(struct page_cache *pc, const char *key, long long version,
+                              double now, size_t *len, const char **tag);
+
 /* Stores a copy of page and of tag (NULL: "") under key, replacing what was there. -1 when
  * the page is larger than the whole budget or memory runs out (nothing stored under key then),
  * else 0. */
 int page_cache_put(struct page_cache *pc, const char *key, long long version,
                    const char *page, size_t len, const char *tag);
+/* The same, for a page that changes with time alone at `until` (INFINITY: never). */
+int page_cache_put_until(struct page_cache *pc, const char *key, long long version,
+                         const char *page, size_t len, const char *tag, double until);
 
 #endif

@@ -91,6 +91,95 @@ assert_jq .failed 0 "failed after the item was deleted"
 assert_jq .successRate 100 "successRate follows"
 assert_queue_stats_consistent "after inserts, updates and a delete"
 
+# Each pems-fcgi keeps the unfiltered answer per organization (src/api/api_sync_status.c):
+# every change below is read back by enough requests that each child answers at least once.
+CACHE_ORG=$(fx_org status-cache)
+fx_user "$CACHE_ORG" Read "$(fx_user_field "$USER_ID" username)" >/dev/null
+fx_mirror "$CACHE_ORG" PFA-C1 1 >/dev/null
+# status_all N JQ: N requests for CACHE_ORG, prints each answer's JQ, one a line
+status_all() {
+  local i
+  for i in $(seq "$1"); do
+    api GET "/api/pems/sync-status?organizationId=$CACHE_ORG"
+    jbody "$2"
+  done
+}
+# same_in_all N JQ WANT MESSAGE
+same_in_all() {
+  local got
+  got=$(status_all "$1" "$2" | sort | uniq -c | awk '{print $2 " x" $1}' | tr '\n' ' ')
+  assert_eq "$3 x$1 " "$got" "$4"
+}
+
+test_begin "sync-status: a kept answer follows every write to the queue"
+M1=$(fx_mod "$CACHE_ORG" PFA-C1 "$USER_ID" queued 1 '{"model":"c"}')
+I1=$(fx_queue "$CACHE_ORG" "$M1" pending '1 hour')
+same_in_all 12 .totalQueued 1 "one pending item"
+M2=$(fx_mod "$CACHE_ORG" PFA-C1 "$USER_ID" queued 1 '{"model":"d"}')
+fx_queue "$CACHE_ORG" "$M2" pending '1 hour' >/dev/null
+same_in_all 12 .totalQueued 2 "a second pending item, answered by every process"
+fx_sql "UPDATE pfa_write_queue SET status = 'completed', completed_at = now(), duration_ms = 50
+        WHERE id = :'i'" -v i="$I1" >/dev/null
+same_in_all 12 '[.totalQueued, .completed, .avgSyncTime] | join(",")' "1,1,50" "an item completed"
+same_in_all 12 .health healthy "healthy: nothing overdue, nothing failed"
+
+test_begin "sync-status: a kept answer turns degraded when an item falls overdue, with no write"
+# rescheduled in place (no counter changes): overdue one minute after, 3 s from now
+fx_sql "UPDATE pfa_write_queue SET scheduled_at = now() - interval '57 seconds'
+        WHERE organization_id = :'o' AND status = 'pending'" -v o="$CACHE_ORG" >/dev/null
+same_in_all 12 .health healthy "the rescheduled item is not overdue yet"
+sleep 3.5
+same_in_all 12 .health degraded "3.5 s later it is, and every process says so"
+fx_sql "UPDATE pfa_write_queue SET scheduled_at = now() + interval '1 hour'
+        WHERE organization_id = :'o' AND status = 'pending'" -v o="$CACHE_ORG" >/dev/null
+same_in_all 12 .health healthy "rescheduled into the future: not overdue again"
+
+test_begin "sync-status: a kept answer follows the edits not queued and the conflicts"
+fx_mod "$CACHE_ORG" PFA-C1 "$USER_ID" pending_sync 1 '{"model":"e"}' >/dev/null
+same_in_all 12 .notQueued 1 "an edit not queued yet"
+M3=$(fx_mod "$CACHE_ORG" PFA-C1 "$USER_ID" conflict 1 '{"model":"f"}')
+fx_conflict "$CACHE_ORG" "$M3" PFA-C1 1 2 model '{"model":"f"}' '{"model":"g"}' >/dev/null
+same_in_all 12 .conflicts 1 "a conflict found"
+fx_sql "UPDATE pfa_sync_conflict SET status = 'resolved', resolution = 'use_pems', resolved_at = now()
+        WHERE modification_id = :'m'" -v m="$M3" >/dev/null
+same_in_all 12 .conflicts 0 "the conflict resolved"
+
+test_begin "sync-status: heartbeats give kept answers a new version, and bound their time"
+# (the stack's own worker beats too, so its runs, not ours, may be the next sync: checked in SQL)
+FAKE=status-cache-$RANDOM
+HB0=$(fx_sql "SELECT version FROM worker_heartbeat_version")
+fx_sql "INSERT INTO worker_heartbeats (worker_id, hostname, pid, last_seen_at, next_sync_at)
+        VALUES (:'w', 'test', 1, now(), now() + interval '1 second')" -v w="$FAKE" >/dev/null
+HB1=$(fx_sql "SELECT version FROM worker_heartbeat_version")
+assert_ne "$HB0" "$HB1" "a heartbeat written: a new heartbeat version"
+assert_eq t "$(fx_sql "SELECT pems_sync_status_valid_until(:'o', 60)
+                         <= (SELECT next_sync_at + interval '5 seconds' FROM worker_heartbeats
+                             WHERE worker_id = :'w')" -v o="$CACHE_ORG" -v w="$FAKE")" \
+  "a kept answer holds no longer than 5 s past the next run a live worker announced"
+fx_sql "DELETE FROM worker_heartbeats WHERE worker_id = :'w'" -v w="$FAKE" >/dev/null
+assert_ne "$HB1" "$(fx_sql "SELECT version FROM worker_heartbeat_version")" "a heartbeat removed: a new version"
+
+test_begin "sync-status: a server's health gives its organization a new status version"
+v() { fx_sql "SELECT status_version FROM pfa_queue_stats WHERE organization_id = :'o'" -v o="$CACHE_ORG"; }
+OUT=$(fx_sql "BEGIN;
+  SELECT status_version FROM pfa_queue_stats WHERE organization_id = :'o';
+  INSERT INTO api_servers (organization_id, base_url, credentials_enc, health_ok)
+    VALUES (:'o', 'http://127.0.0.1:9', '\\x00', true);
+  SELECT status_version FROM pfa_queue_stats WHERE organization_id = :'o';
+  UPDATE api_servers SET health_checked_at = now() WHERE organization_id = :'o';
+  SELECT status_version FROM pfa_queue_stats WHERE organization_id = :'o';
+  UPDATE api_servers SET health_ok = false WHERE organization_id = :'o';
+  SELECT status_version FROM pfa_queue_stats WHERE organization_id = :'o';
+  DELETE FROM api_servers WHERE organization_id = :'o';
+  SELECT status_version FROM pfa_queue_stats WHERE organization_id = :'o';
+  ROLLBACK" -v o="$CACHE_ORG" | tr '\n' ' ')
+read -r v0 v1 v2 v3 v4 <<<"$OUT"
+assert_ne "$v0" "$v1" "a server added: a new version"
+assert_eq "$v1" "$v2" "a server's other columns written: the same version"
+assert_ne "$v2" "$v3" "health_ok changed: a new version"
+assert_ne "$v3" "$v4" "the server removed: a new version"
+assert_queue_stats_consistent "the cached organization"
+
 test_begin "sync-status: a conflict is counted as a conflict, not as a success; edits not queued are counted"
 C_ORG=$(fx_org status-conflict)
 fx_user "$C_ORG" Read "$(fx_user_field "$USER_ID" username)" >/dev/null

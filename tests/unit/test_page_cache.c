@@ -111,6 +111,25 @@ static void test_tag_kept_with_page(void)
     page_cache_free(pc);
 }
 
+static void test_valid_until(void)
+{
+    struct page_cache *pc = page_cache_new(2, 64);
+    size_t len = 0;
+    const char *tag = NULL;
+
+    CU_ASSERT_EQUAL(page_cache_put_until(pc, "s", 4, "now", 3, "\"t\"", 1000.5), 0);
+    CU_ASSERT_PTR_NOT_NULL(page_cache_get_at(pc, "s", 4, 1000.4, &len, &tag));
+    CU_ASSERT_STRING_EQUAL(tag, "\"t\"");
+    /* from its time on, and for another version, a miss */
+    CU_ASSERT_PTR_NULL(page_cache_get_at(pc, "s", 4, 1000.5, &len, &tag));
+    CU_ASSERT_PTR_NULL(page_cache_get_at(pc, "s", 4, 2000, &len, &tag));
+    CU_ASSERT_PTR_NULL(page_cache_get_at(pc, "s", 5, 1000, &len, &tag));
+    /* a page put without a time holds at any time */
+    CU_ASSERT_EQUAL(page_cache_put(pc, "f", 1, "x", 1, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(page_cache_get_at(pc, "f", 1, 1e12, &len, &tag));
+    page_cache_free(pc);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -120,6 +139,7 @@ int main(void)
         { "byte budget", test_byte_budget },
         { "empty page", test_empty_page },
         { "a page's tag is kept with it", test_tag_kept_with_page },
+        { "a page valid until a time", test_valid_until },
     };
     return UNIT_RUN("page_cache", NULL, tests);
 }
