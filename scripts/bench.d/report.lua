@@ -9,6 +9,19 @@ local tag = os.getenv("BENCH_IF_NONE_MATCH")
 if tag and tag ~= "" then
   wrk.headers["If-None-Match"] = tag
 end
+-- BENCH_BODY_FILE (optional): POST that JSON body; BENCH_IDEMPOTENCY_KEY (optional) with it
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
+local key = os.getenv("BENCH_IDEMPOTENCY_KEY")
+if key and key ~= "" then
+  wrk.headers["Idempotency-Key"] = key
+end
 
 function done(summary, latency, requests)
   local secs = summary.duration / 1e6
