@@ -182,10 +182,9 @@ int config_load(struct pems_config *cfg, const char *path, char *err, size_t err
     return config_load_files(cfg, &file, path ? 1 : 0, err, errlen);
 }
 
-int config_load_files(struct pems_config *cfg, const struct config_file *files, size_t nfiles,
-                      char *err, size_t errlen)
+static int config_fill(struct pems_config *cfg, const struct config_file *files, size_t nfiles,
+                       char *err, size_t errlen)
 {
-    memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NSETTINGS; i++)
         if (settings[i].def && setting_apply(cfg, &settings[i], settings[i].def, err, errlen) < 0)
             return -1;
@@ -213,6 +212,18 @@ int config_load_files(struct pems_config *cfg, const struct config_file *files, 
         return -1;
     }
     addr_allow_free(&allow);
+    return 0;
+}
+
+/* on failure nothing is left to free: a program that exits with the message leaks nothing */
+int config_load_files(struct pems_config *cfg, const struct config_file *files, size_t nfiles,
+                      char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (config_fill(cfg, files, nfiles, err, errlen) < 0) {
+        config_free(cfg);
+        return -1;
+    }
     return 0;
 }
 
