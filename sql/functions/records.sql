@@ -148,6 +148,14 @@ $$
     ORDER BY p.pfa_id
 $$;
 
+-- An organization's highest position: the version of all its records, the change feed's head
+-- (positions are drawn at commit, so every change below it is committed).
+CREATE OR REPLACE FUNCTION pems_record_head(org uuid) RETURNS bigint
+LANGUAGE sql STABLE AS
+$$
+    SELECT coalesce((SELECT max(seq) FROM pfa_record_position WHERE organization_id = org), 0)
+$$;
+
 -- GET /changes: the records whose position is after since, in position order, one more than
 -- lim; a record PEMS deleted (or that left the mirror) as a tombstone.
 CREATE OR REPLACE FUNCTION pems_changes_page(org uuid, since bigint, lim int)

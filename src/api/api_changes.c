@@ -13,7 +13,7 @@ static const struct api_field fields[] = {
     { "limit", AF_INT, false, 1, 500, NULL },
 };
 
-/* Positions are drawn as transactions commit (sql/020_records.sql), so the highest one read
+/* Positions are drawn as transactions commit (sql/functions/records.sql), so the highest one read
  * has every change below it committed: a client that asks again from `next` misses nothing.
  * The membership, the organization's highest position and the page after since (one row more
  * than the limit: then upToDate is false) in one snapshot; a poll with nothing new reads the
@@ -22,8 +22,7 @@ static const char changes_sql[] =
     "SELECT a.user_ok, a.allowed, a.head, c.seq, c.doc FROM ("
     "  SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid) AS user_ok,"
     "   pems_has_permission(p.permissions, $3) AS allowed,"
-    "   coalesce((SELECT max(seq) FROM pfa_record_position WHERE organization_id = $2::uuid),"
-    "    0) AS head"
+    "   pems_record_head($2::uuid) AS head"
     "  FROM (SELECT 1) one LEFT JOIN user_organizations p"
     "   ON p.user_id = $1::uuid AND p.organization_id = $2::uuid"
     "  OFFSET 0) a"

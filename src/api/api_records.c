@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Every change to a record's mirror row or its modifications gives the record a new position
- * (sql/020_records.sql), drawn in commit order: an organization's highest position is a
+ * (sql/functions/records.sql), drawn in commit order: an organization's highest position is a
  * version of all its records, a record's position a version of that record. The tags below
  * are made of them, so a poll is answered 304 from one index probe, without rendering. */
 
@@ -34,8 +34,7 @@ static const char list_sql[] =
     "SELECT a.user_ok, a.allowed, a.head, r.total, r.pfa_id, r.doc FROM ("
     "  SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid) AS user_ok,"
     "   pems_has_permission(p.permissions, $3) AS allowed,"
-    "   coalesce((SELECT max(seq) FROM pfa_record_position WHERE organization_id = $2::uuid),"
-    "    0) AS head"
+    "   pems_record_head($2::uuid) AS head"
     "  FROM (SELECT 1) one LEFT JOIN user_organizations p"
     "   ON p.user_id = $1::uuid AND p.organization_id = $2::uuid"
     "  OFFSET 0) a"
@@ -47,7 +46,7 @@ static const char version_sql[] =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
     " (SELECT pems_has_permission(permissions, $3) FROM user_organizations"
     "  WHERE user_id = $1::uuid AND organization_id = $2::uuid),"
-    " coalesce((SELECT max(seq) FROM pfa_record_position WHERE organization_id = $2::uuid), 0)";
+    " pems_record_head($2::uuid)";
 
 #define PAGE_CACHE_SLOTS 8
 #define PAGE_CACHE_BYTES (512 * 1024)
